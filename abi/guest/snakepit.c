@@ -1,0 +1,181 @@
+// The guest side of the snakepit ABI: a reactor that embeds CPython.
+//
+// The host calls the exports below; Python code reaches the host through the
+// `snakepit` imports. All request logic lives in snakepit_guest.py, compiled
+// into this file at link time, so one python.wasm carries one ABI version.
+#include <Python.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snakepit_guest.h" // generated: static const char sp_guest_py[]
+
+// Bumped on any change of the exports, imports, request kinds or result frames.
+#define SP_ABI_VERSION 1
+
+#define EXPORT(name) __attribute__((export_name(#name)))
+#define IMPORT(name) __attribute__((import_module("snakepit"), import_name(#name)))
+
+// Called at loop headers by the instrumented module (the host rewrites it at
+// load time) and by snakepit.checkpoint(); it must stay imported.
+IMPORT(yield) void sp_host_yield(void);
+// A host tool call: returns (status << 32) | length of the answer, which the
+// guest then copies with host_take. Status 0 is a JSON answer, 1 an error text.
+IMPORT(host_call) int64_t sp_host_call(const char *name, int32_t name_len, const char *arg, int32_t arg_len);
+IMPORT(host_take) int32_t sp_host_take(char *buf, int32_t len);
+// A stream chunk (a JSON value) for the current call's consumer.
+IMPORT(emit) int32_t sp_host_emit(const char *buf, int32_t len);
+
+static PyObject *dispatch;    // snakepit_guest._dispatch
+static PyObject *last_result; // kept alive until the host has read it
+static char *buf;             // the request buffer the host writes into
+static int32_t buf_cap;
+static unsigned char seed[32]; // written by the host into a clone, read once
+static int32_t seed_set;
+
+EXPORT(sp_abi_version) int32_t sp_abi_version(void) { return SP_ABI_VERSION; }
+
+// sp_buffer returns a buffer of at least n bytes for the next request.
+EXPORT(sp_buffer) char *sp_buffer(int32_t n) {
+  if (n <= buf_cap) return buf;
+  char *b = realloc(buf, (size_t)n);
+  if (!b) return NULL;
+  buf = b;
+  buf_cap = n;
+  return buf;
+}
+
+// sp_seed returns where the host writes 32 fresh random bytes after cloning;
+// the next request re-seeds `random` with them.
+EXPORT(sp_seed) unsigned char *sp_seed(void) { return seed; }
+EXPORT(sp_seed_flag) int32_t *sp_seed_flag(void) { return &seed_set; }
+
+static PyObject *mod_call(PyObject *self, PyObject *args) {
+  const char *name, *arg;
+  Py_ssize_t name_len, arg_len;
+  if (!PyArg_ParseTuple(args, "s#y#", &name, &name_len, &arg, &arg_len)) return NULL;
+  int64_t r = sp_host_call(name, (int32_t)name_len, arg, (int32_t)arg_len);
+  int32_t status = (int32_t)(r >> 32), n = (int32_t)(r & 0x7fffffff);
+  if (status < 0) {
+    PyErr_SetString(PyExc_RuntimeError, "snakepit: host call refused");
+    return NULL;
+  }
+  PyObject *out = PyBytes_FromStringAndSize(NULL, n);
+  if (!out) return NULL;
+  sp_host_take(PyBytes_AS_STRING(out), n);
+  if (status == 0) return out;
+  PyObject *msg = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(out), n, "replace");
+  Py_DECREF(out);
+  if (msg) {
+    PyErr_SetObject(PyExc_RuntimeError, msg);
+    Py_DECREF(msg);
+  }
+  return NULL;
+}
+
+static PyObject *mod_emit(PyObject *self, PyObject *arg) {
+  Py_buffer b;
+  if (PyObject_GetBuffer(arg, &b, PyBUF_SIMPLE) < 0) return NULL;
+  int32_t r = sp_host_emit(b.buf, (int32_t)b.len);
+  PyBuffer_Release(&b);
+  if (r != 0) {
+    PyErr_SetString(PyExc_RuntimeError, "snakepit: stream closed by the host");
+    return NULL;
+  }
+  Py_RETURN_NONE;
+}
+
+static PyObject *mod_checkpoint(PyObject *self, PyObject *unused) {
+  sp_host_yield();
+  Py_RETURN_NONE;
+}
+
+static PyObject *mod_take_seed(PyObject *self, PyObject *unused) {
+  if (!seed_set) Py_RETURN_NONE;
+  seed_set = 0;
+  return PyBytes_FromStringAndSize((const char *)seed, sizeof seed);
+}
+
+static PyMethodDef mod_methods[] = {
+    {"call", mod_call, METH_VARARGS, "call(name, arg: bytes) -> bytes: call a host tool."},
+    {"emit", mod_emit, METH_O, "emit(chunk: bytes): send a stream chunk to the host."},
+    {"checkpoint", mod_checkpoint, METH_NOARGS, "checkpoint(): yield to the host."},
+    {"take_seed", mod_take_seed, METH_NOARGS, "take_seed() -> bytes | None: fresh entropy after a clone."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef mod_def = {PyModuleDef_HEAD_INIT, "_snakepit", NULL, -1, mod_methods};
+
+static PyObject *mod_init(void) { return PyModule_Create(&mod_def); }
+
+// sp_init starts the interpreter: isolated, no site, stdlib at
+// /usr/lib/python3.13 (the host mounts it read-only). 0 on success.
+EXPORT(sp_init) int32_t sp_init(void) {
+  if (dispatch) return 0;
+  PyPreConfig pre;
+  PyPreConfig_InitIsolatedConfig(&pre);
+  pre.utf8_mode = 1; // isolated mode otherwise picks ASCII stdio
+  if (PyStatus_Exception(Py_PreInitialize(&pre))) return 1;
+  if (PyImport_AppendInittab("_snakepit", mod_init) < 0) return 2;
+
+  PyConfig c;
+  PyConfig_InitIsolatedConfig(&c);
+  c.site_import = 0;
+  c.install_signal_handlers = 0;
+  c.write_bytecode = 0;
+  c.buffered_stdio = 0;
+  c.pathconfig_warnings = 0;
+  c.module_search_paths_set = 1;
+  PyStatus st = PyConfig_SetString(&c, &c.home, L"/usr");
+  if (!PyStatus_Exception(st)) st = PyConfig_SetString(&c, &c.program_name, L"python3.13");
+  if (!PyStatus_Exception(st)) st = PyWideStringList_Append(&c.module_search_paths, L"/usr/lib/python3.13");
+  if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&c);
+  PyConfig_Clear(&c);
+  if (PyStatus_Exception(st)) return 3;
+
+  PyObject *m = PyImport_AddModule("snakepit_guest"); // borrowed
+  if (!m) return 4;
+  PyObject *code = Py_CompileString(sp_guest_py, "snakepit_guest.py", Py_file_input);
+  if (!code) {
+    PyErr_Clear();
+    return 5;
+  }
+  PyObject *r = PyEval_EvalCode(code, PyModule_GetDict(m), PyModule_GetDict(m));
+  Py_DECREF(code);
+  if (!r) {
+    PyErr_Clear();
+    return 6;
+  }
+  Py_DECREF(r);
+  dispatch = PyObject_GetAttrString(m, "_dispatch");
+  if (!dispatch) {
+    PyErr_Clear();
+    return 7;
+  }
+  return 0;
+}
+
+// sp_run runs one request whose two byte strings the host wrote into the
+// request buffer: a (alen bytes) then b (blen bytes). It returns
+// (pointer << 32) | length of the result frames, valid until the next call of
+// sp_run or sp_release. A zero pointer means the request could not even be
+// dispatched: length 1 is a MemoryError, anything else an internal error.
+EXPORT(sp_run) int64_t sp_run(int32_t kind, int32_t alen, int32_t blen) {
+  Py_CLEAR(last_result);
+  if (!dispatch) return 0;
+  if (alen < 0 || blen < 0 || (int64_t)alen + blen > buf_cap) return 0;
+  const char *p = buf ? buf : ""; // y# turns NULL into None
+  PyObject *r = PyObject_CallFunction(dispatch, "iy#y#", (int)kind, p, (Py_ssize_t)alen, p + alen, (Py_ssize_t)blen);
+  if (!r || !PyBytes_Check(r)) {
+    int mem = r == NULL && PyErr_ExceptionMatches(PyExc_MemoryError);
+    PyErr_Clear();
+    Py_XDECREF(r);
+    return mem ? 1 : 0;
+  }
+  last_result = r;
+  return ((int64_t)(uintptr_t)PyBytes_AS_STRING(r) << 32) | (int64_t)PyBytes_GET_SIZE(r);
+}
+
+// sp_release frees the last result early (the host calls it after reading a
+// large one).
+EXPORT(sp_release) void sp_release(void) { Py_CLEAR(last_result); }

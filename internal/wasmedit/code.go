@@ -1,0 +1,388 @@
+package wasmedit
+
+import "fmt"
+
+// Immediate kinds of one-byte opcodes. The zero value marks opcodes this
+// package does not decode, so a new proposal fails loudly instead of being
+// skipped with the wrong length.
+const (
+	immInvalid = iota
+	immNone
+	immBlock // block, if
+	immLoop
+	immEnd
+	immU32
+	immU32x2
+	immBrTable
+	immSelectT
+	immMemarg
+	immI32
+	immI64
+	immF32
+	immF64
+	immRefNull
+	immPrefixFC
+	immPrefixFD
+)
+
+var immediates = func() (t [256]uint8) {
+	set := func(lo, hi int, k uint8) {
+		for op := lo; op <= hi; op++ {
+			t[op] = k
+		}
+	}
+	set(0x00, 0x01, immNone) // unreachable, nop
+	t[0x02] = immBlock
+	t[0x03] = immLoop
+	t[0x04] = immBlock
+	t[0x05] = immNone // else
+	t[0x0b] = immEnd
+	set(0x0c, 0x0d, immU32) // br, br_if
+	t[0x0e] = immBrTable
+	t[0x0f] = immNone        // return
+	t[0x10] = immU32         // call
+	t[0x11] = immU32x2       // call_indirect type table
+	set(0x1a, 0x1b, immNone) // drop, select
+	t[0x1c] = immSelectT
+	set(0x20, 0x26, immU32) // local.*, global.*, table.get, table.set
+	set(0x28, 0x3e, immMemarg)
+	set(0x3f, 0x40, immU32) // memory.size, memory.grow: memory index
+	t[0x41] = immI32
+	t[0x42] = immI64
+	t[0x43] = immF32
+	t[0x44] = immF64
+	set(0x45, 0xc4, immNone) // numeric, including sign extension 0xc0-0xc4
+	t[0xd0] = immRefNull
+	t[0xd1] = immNone // ref.is_null
+	t[0xd2] = immU32  // ref.func
+	t[0xfc] = immPrefixFC
+	t[0xfd] = immPrefixFD
+	return t
+}()
+
+func isValType(c byte) bool {
+	switch c {
+	case 0x7f, 0x7e, 0x7d, 0x7c, 0x7b, 0x70, 0x6f: // i32 i64 f32 f64 v128 funcref externref
+		return true
+	}
+	return false
+}
+
+// body is one entry of the code section; start and end bound its locals and
+// instructions, after the size prefix.
+type body struct {
+	start, end int
+	loops      int
+}
+
+// codeScan decodes function bodies and collects what the edits need.
+type codeScan struct {
+	numTypes  uint32
+	wantLoops bool
+	loops     []int // offsets just past each loop's block type, in body order
+	bodies    []body
+	dataOp    int // offset of the first memory.init or data.drop, -1 if none
+}
+
+// scanCode decodes every function body. funcBase is the number of imported
+// functions, used only to name functions in errors.
+func (m *module) scanCode(funcBase uint32, wantLoops bool) (*codeScan, error) {
+	b := m.b
+	s := &codeScan{wantLoops: wantLoops, dataOp: -1}
+	var err error
+	if s.numTypes, _, err = m.vecCount(secType); err != nil {
+		return nil, err
+	}
+	nfuncs, _, err := m.vecCount(secFunction)
+	if err != nil {
+		return nil, err
+	}
+	sec, ok := m.section(secCode)
+	if !ok {
+		if nfuncs != 0 {
+			return nil, fmt.Errorf("%w: %d functions declared but no code section", ErrMalformed, nfuncs)
+		}
+		return s, nil
+	}
+	count, pos, err := readU32(b, sec.payload, sec.end)
+	if err != nil {
+		return nil, err
+	}
+	if count != nfuncs {
+		return nil, fmt.Errorf("%w: %d functions declared but %d bodies in the code section", ErrMalformed, nfuncs, count)
+	}
+	// Every body takes at least two bytes, which bounds the allocation for hostile counts.
+	s.bodies = make([]body, 0, min(int(count), (sec.end-pos)/2))
+	if wantLoops {
+		s.loops = make([]int, 0, 1024)
+	}
+	for i := uint32(0); i < count; i++ {
+		size, p, err := readU32(b, pos, sec.end)
+		if err != nil {
+			return nil, err
+		}
+		if uint64(size) > uint64(sec.end-p) {
+			return nil, malformed(pos, "body of function %d runs past the code section", funcBase+i)
+		}
+		end := p + int(size)
+		first := len(s.loops)
+		q, err := skipLocals(b, p, end)
+		if err == nil {
+			q, err = s.expr(b, q, end)
+		}
+		if err == nil && q != end {
+			err = malformed(q, "bytes after the final end")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w (in function %d)", err, funcBase+i)
+		}
+		s.bodies = append(s.bodies, body{start: p, end: end, loops: len(s.loops) - first})
+		pos = end
+	}
+	if pos != sec.end {
+		return nil, malformed(pos, "bytes after the last function body")
+	}
+	return s, nil
+}
+
+func skipLocals(b []byte, pos, end int) (int, error) {
+	n, pos, err := readU32(b, pos, end)
+	if err != nil {
+		return pos, err
+	}
+	for ; n > 0; n-- {
+		if pos, err = skipU32(b, pos, end); err != nil {
+			return pos, err
+		}
+		if pos >= end {
+			return pos, malformed(pos, "truncated local declaration")
+		}
+		if !isValType(b[pos]) {
+			return pos, malformed(pos, "local type 0x%02x", b[pos])
+		}
+		pos++
+	}
+	return pos, nil
+}
+
+// skipU32 skips a 32-bit LEB128 index, taking the common one-byte case first.
+func skipU32(b []byte, pos, end int) (int, error) {
+	if pos < end && b[pos] < 0x80 {
+		return pos + 1, nil
+	}
+	return skipLEB(b, pos, end, 5)
+}
+
+func skipBytes(pos, end, n int) (int, error) {
+	if end-pos < n {
+		return pos, malformed(pos, "truncated immediate")
+	}
+	return pos + n, nil
+}
+
+// expr decodes instructions from pos up to and including the `end` that
+// closes the expression, and returns the offset just past it.
+func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
+	depth := 0
+	for pos < end {
+		at := pos
+		op := b[pos]
+		pos++
+		var err error
+		switch immediates[op] {
+		case immNone:
+		case immU32:
+			// The one-byte case by hand: skipU32 is too big for the inliner.
+			if pos < end && b[pos] < 0x80 {
+				pos++
+			} else {
+				pos, err = skipLEB(b, pos, end, 5)
+			}
+		case immEnd:
+			if depth == 0 {
+				return pos, nil
+			}
+			depth--
+		case immBlock:
+			pos, err = s.blockType(b, pos, end)
+			depth++
+		case immLoop:
+			pos, err = s.blockType(b, pos, end)
+			depth++
+			if s.wantLoops {
+				s.loops = append(s.loops, pos)
+			}
+		case immMemarg:
+			if end-pos >= 2 && b[pos] < 0x40 && b[pos+1] < 0x80 {
+				pos += 2
+			} else {
+				pos, err = skipMemarg(b, pos, end)
+			}
+		case immI32:
+			if pos < end && b[pos] < 0x80 {
+				pos++
+			} else {
+				pos, err = skipLEB(b, pos, end, 5)
+			}
+		case immI64:
+			pos, err = skipLEB(b, pos, end, 10)
+		case immF32:
+			pos, err = skipBytes(pos, end, 4)
+		case immF64:
+			pos, err = skipBytes(pos, end, 8)
+		case immU32x2:
+			if pos, err = skipU32(b, pos, end); err == nil {
+				pos, err = skipU32(b, pos, end)
+			}
+		case immBrTable:
+			pos, err = skipBrTable(b, pos, end)
+		case immSelectT:
+			pos, err = skipSelectT(b, pos, end)
+		case immRefNull:
+			if pos >= end || (b[pos] != 0x70 && b[pos] != 0x6f) {
+				return pos, malformed(pos, "ref.null needs a reference type")
+			}
+			pos++
+		case immPrefixFC:
+			pos, err = s.prefixFC(b, at, pos, end)
+		case immPrefixFD:
+			pos, err = skipPrefixFD(b, at, pos, end)
+		default:
+			return pos, unsupportedOp(at, op)
+		}
+		if err != nil {
+			return pos, err
+		}
+	}
+	return pos, malformed(pos, "expression has no final end")
+}
+
+func (s *codeScan) blockType(b []byte, pos, end int) (int, error) {
+	if pos >= end {
+		return pos, malformed(pos, "truncated block type")
+	}
+	c := b[pos]
+	if c == 0x40 || isValType(c) {
+		return pos + 1, nil
+	}
+	if c&0xc0 == 0x40 {
+		return pos, fmt.Errorf("%w: block type 0x%02x at offset %#x", ErrUnsupported, c, pos)
+	}
+	// Multi-value: a non-negative s33 type index.
+	idx, p, err := readU32(b, pos, end)
+	if err != nil {
+		return p, err
+	}
+	if b[p-1]&0x40 != 0 || idx >= s.numTypes {
+		return p, malformed(pos, "block type index %d out of range", idx)
+	}
+	return p, nil
+}
+
+func skipMemarg(b []byte, pos, end int) (int, error) {
+	align, pos, err := readU32(b, pos, end)
+	if err != nil {
+		return pos, err
+	}
+	if align&0x40 != 0 { // multi-memory: an explicit memory index follows
+		if pos, err = skipU32(b, pos, end); err != nil {
+			return pos, err
+		}
+	}
+	return skipLEB(b, pos, end, 10) // 10 bytes so memory64 offsets decode too
+}
+
+func skipBrTable(b []byte, pos, end int) (int, error) {
+	n, pos, err := readU32(b, pos, end)
+	if err != nil {
+		return pos, err
+	}
+	for i := uint64(0); i <= uint64(n) && err == nil; i++ { // n targets plus the default
+		pos, err = skipU32(b, pos, end)
+	}
+	return pos, err
+}
+
+func skipSelectT(b []byte, pos, end int) (int, error) {
+	n, pos, err := readU32(b, pos, end)
+	if err != nil {
+		return pos, err
+	}
+	if uint64(n) > uint64(end-pos) {
+		return pos, malformed(pos, "truncated select types")
+	}
+	for _, c := range b[pos : pos+int(n)] {
+		if !isValType(c) {
+			return pos, malformed(pos, "select type 0x%02x", c)
+		}
+	}
+	return pos + int(n), nil
+}
+
+// prefixFC decodes saturating truncation, bulk memory and table instructions.
+func (s *codeScan) prefixFC(b []byte, at, pos, end int) (int, error) {
+	sub, pos, err := readU32(b, pos, end)
+	if err != nil {
+		return pos, err
+	}
+	indices := 0
+	switch sub {
+	case 0, 1, 2, 3, 4, 5, 6, 7: // i32/i64.trunc_sat_*
+	case 8, 9: // memory.init data mem, data.drop data
+		if s.dataOp < 0 {
+			s.dataOp = at
+		}
+		indices = 2 - int(sub-8)
+	case 10, 12, 14: // memory.copy, table.init, table.copy
+		indices = 2
+	case 11, 13, 15, 16, 17: // memory.fill, elem.drop, table.grow, table.size, table.fill
+		indices = 1
+	default:
+		return pos, fmt.Errorf("%w: opcode 0xfc %d at offset %#x", ErrUnsupported, sub, at)
+	}
+	for ; indices > 0 && err == nil; indices-- {
+		pos, err = skipU32(b, pos, end)
+	}
+	return pos, err
+}
+
+// skipPrefixFD decodes SIMD instructions, including relaxed SIMD.
+func skipPrefixFD(b []byte, at, pos, end int) (int, error) {
+	sub, pos, err := readU32(b, pos, end)
+	if err != nil {
+		return pos, err
+	}
+	switch {
+	case sub <= 0x0b || sub == 0x5c || sub == 0x5d: // loads, store, load*_zero
+		return skipMemarg(b, pos, end)
+	case sub == 0x0c || sub == 0x0d: // v128.const, i8x16.shuffle
+		return skipBytes(pos, end, 16)
+	case sub >= 0x15 && sub <= 0x22: // extract_lane, replace_lane
+		return skipBytes(pos, end, 1)
+	case sub >= 0x54 && sub <= 0x5b: // load*_lane, store*_lane
+		if pos, err = skipMemarg(b, pos, end); err != nil {
+			return pos, err
+		}
+		return skipBytes(pos, end, 1)
+	case sub <= 0x113:
+		return pos, nil
+	}
+	return pos, fmt.Errorf("%w: opcode 0xfd %d at offset %#x", ErrUnsupported, sub, at)
+}
+
+func unsupportedOp(at int, op byte) error {
+	what := "unknown opcode"
+	switch op {
+	case 0x06, 0x07, 0x08, 0x09, 0x0a, 0x18, 0x19, 0x1f:
+		what = "exception handling"
+	case 0x12, 0x13:
+		what = "tail calls"
+	case 0x14, 0x15, 0xd3, 0xd4, 0xd5, 0xd6:
+		what = "typed function references"
+	case 0xfb:
+		what = "garbage collection"
+	case 0xfe:
+		what = "threads"
+	}
+	return fmt.Errorf("%w: %s (opcode 0x%02x) at offset %#x", ErrUnsupported, what, op, at)
+}

@@ -1,0 +1,274 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	goruntime "runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/runtime"
+	"github.com/stretchr/testify/require"
+)
+
+// latencies records one duration per operation and reports p50/p99.
+type latencies []time.Duration
+
+func (l *latencies) time(f func()) {
+	t := time.Now()
+	f()
+	*l = append(*l, time.Since(t))
+}
+
+func (l latencies) report(b *testing.B, unit string) {
+	if len(l) == 0 {
+		return
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	div := float64(time.Microsecond)
+	if unit == "ms" {
+		div = float64(time.Millisecond)
+	}
+	b.ReportMetric(float64(s[len(s)/2])/div, "p50-"+unit)
+	b.ReportMetric(float64(s[len(s)*99/100])/div, "p99-"+unit)
+}
+
+func BenchmarkNewInstance(b *testing.B) {
+	var l latencies
+	for b.Loop() {
+		l.time(func() {
+			i, err := rt(b).NewInstance(ctx, runtime.Options{})
+			require.NoError(b, err)
+			i.Close(ctx)
+		})
+	}
+	l.report(b, "ms")
+}
+
+// BenchmarkFreshInterpreter compares, side by side, the ways to get a fresh
+// interpreter: a snapshot clone (ready, and with a first `x = 1`), a freshly
+// initialised instance, and a native `python3.13 -I -S -c pass` subprocess.
+func BenchmarkFreshInterpreter(b *testing.B) {
+	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{})
+	require.NoError(b, err)
+	defer s.Close()
+	b.Run("clone-ready", func(b *testing.B) {
+		var l latencies
+		for b.Loop() {
+			var i *runtime.Instance
+			l.time(func() { i, err = s.NewInstance(ctx, nil) })
+			require.NoError(b, err)
+			i.Close(ctx)
+		}
+		l.report(b, "us")
+	})
+	b.Run("clone-exec", func(b *testing.B) {
+		var l latencies
+		for b.Loop() {
+			var i *runtime.Instance
+			l.time(func() {
+				i, err = s.NewInstance(ctx, nil)
+				require.NoError(b, err)
+				_, err = i.Exec(ctx, "x = 1")
+			})
+			require.NoError(b, err)
+			i.Close(ctx)
+		}
+		l.report(b, "us")
+	})
+	b.Run("fresh-init-exec", func(b *testing.B) {
+		var l latencies
+		for b.Loop() {
+			var i *runtime.Instance
+			l.time(func() {
+				i, err = rt(b).NewInstance(ctx, runtime.Options{})
+				require.NoError(b, err)
+				_, err = i.Exec(ctx, "x = 1")
+			})
+			require.NoError(b, err)
+			i.Close(ctx)
+		}
+		l.report(b, "us")
+	})
+	b.Run("native-subprocess", func(b *testing.B) {
+		py := filepath.Join(rt(b).Dir(), "native", "bin", "python3.13")
+		var l latencies
+		for b.Loop() {
+			l.time(func() { err = exec.Command(py, "-I", "-S", "-c", "x = 1").Run() })
+			require.NoError(b, err)
+		}
+		l.report(b, "us")
+	})
+}
+
+// BenchmarkCloneMemory reports what idle clones cost: the process's RSS and
+// private (written) memory per clone.
+func BenchmarkCloneMemory(b *testing.B) {
+	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{Preload: []string{"json"}})
+	require.NoError(b, err)
+	defer s.Close()
+	const n = 50
+	for b.Loop() {
+		goruntime.GC()
+		rss0, priv0 := memStats(b)
+		var is []*runtime.Instance
+		for range n {
+			i, err := s.NewInstance(ctx, nil)
+			require.NoError(b, err)
+			_, err = i.Exec(ctx, "x = 1")
+			require.NoError(b, err)
+			is = append(is, i)
+		}
+		goruntime.GC()
+		rss1, priv1 := memStats(b)
+		b.ReportMetric(float64(rss1-rss0)/n/1024, "rss-KiB/clone")
+		b.ReportMetric(float64(priv1-priv0)/n/1024, "private-KiB/clone")
+		b.ReportMetric(float64(s.Bytes())/(1<<20), "snapshot-MiB")
+		for _, i := range is {
+			i.Close(ctx)
+		}
+	}
+}
+
+func BenchmarkExec(b *testing.B) {
+	i := newInstance(b, runtime.Options{})
+	for _, src := range []string{"pass", "x = 1"} {
+		b.Run(src, func(b *testing.B) {
+			var l latencies
+			for b.Loop() {
+				l.time(func() { _, err := i.Exec(ctx, src); require.NoError(b, err) })
+			}
+			l.report(b, "us")
+		})
+	}
+}
+
+func BenchmarkCallJSON(b *testing.B) {
+	i := newInstance(b, runtime.Options{})
+	_, err := i.Exec(ctx, "def echo(x):\n    return x\n")
+	require.NoError(b, err)
+	for _, size := range []int{1 << 10, 100 << 10} {
+		arg, _ := json.Marshal([]string{strings.Repeat("a", size-6)})
+		b.Run(fmt.Sprintf("%dKB", size>>10), func(b *testing.B) {
+			var l latencies
+			for b.Loop() {
+				l.time(func() {
+					_, err := i.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "echo", Args: arg})
+					require.NoError(b, err)
+				})
+			}
+			l.report(b, "us")
+		})
+	}
+}
+
+func BenchmarkHostCallRoundTrip(b *testing.B) {
+	i := newInstance(b, runtime.Options{MaxHostCalls: 1 << 30, Host: map[string]runtime.HostFunc{
+		"one": func(context.Context, json.RawMessage) (any, error) { return 1, nil },
+	}})
+	_, err := i.Exec(ctx, "import snakepit\ndef loop(n):\n    for _ in range(n):\n        snakepit.call('one')\n")
+	require.NoError(b, err)
+	b.ResetTimer()
+	_, err = i.Call(ctx, "loop", b.N)
+	require.NoError(b, err)
+}
+
+// BenchmarkCancelLatency measures how long after its deadline a spinning
+// call returns, for Python-level and C-level loops.
+func BenchmarkCancelLatency(b *testing.B) {
+	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30}, Preload: []string{"re"}})
+	require.NoError(b, err)
+	defer s.Close()
+	for _, tc := range spinners {
+		b.Run(tc.name, func(b *testing.B) {
+			var l latencies
+			for b.Loop() {
+				i, err := s.NewInstance(ctx, nil)
+				require.NoError(b, err)
+				_, err = i.Exec(ctx, tc.setup)
+				require.NoError(b, err)
+				c, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+				deadline, _ := c.Deadline()
+				_, err = i.Exec(c, tc.src)
+				l = append(l, time.Since(deadline))
+				cancel()
+				require.ErrorIs(b, err, context.DeadlineExceeded)
+				i.Close(ctx)
+			}
+			l.report(b, "ms")
+		})
+	}
+}
+
+// BenchmarkTickerLateness spins one guest per core and measures how late a
+// 1 ms ticker in the same process fires (the host must stay responsive).
+func BenchmarkTickerLateness(b *testing.B) {
+	for b.Loop() {
+		worst := tickerLateness(b, rt(b), 500*time.Millisecond)
+		b.ReportMetric(float64(worst)/float64(time.Millisecond), "max-late-ms")
+	}
+}
+
+func tickerLateness(t testing.TB, r *runtime.Runtime, d time.Duration) time.Duration {
+	c, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	var wg sync.WaitGroup
+	for range goruntime.GOMAXPROCS(0) {
+		i, err := r.NewInstance(ctx, runtime.Options{})
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer i.Close(ctx)
+			i.Exec(c, "while True:\n    x = [1] * 10")
+		}()
+	}
+	var worst time.Duration
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	last := time.Now()
+	for done := false; !done; {
+		select {
+		case <-tick.C:
+		case <-c.Done():
+			done = true
+		}
+		now := time.Now()
+		worst = max(worst, now.Sub(last)-time.Millisecond)
+		last = now
+		goruntime.GC() // a stop-the-world must not wait for the guests
+	}
+	wg.Wait()
+	return worst
+}
+
+func TestHostStaysResponsiveWhileGuestsSpin(t *testing.T) {
+	worst := tickerLateness(t, rt(t), 300*time.Millisecond)
+	t.Logf("worst ticker lateness with %d spinning guests: %v", goruntime.GOMAXPROCS(0), worst)
+	// Not a latency target (BenchmarkTickerLateness measures that): without a
+	// preemption point, one GC alone stalls for seconds.
+	require.Less(t, worst, time.Second)
+}
+
+// memStats returns the process's RSS and private dirty memory in bytes.
+func memStats(t testing.TB) (rss, private uint64) {
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	require.NoError(t, err)
+	for _, line := range strings.Split(string(b), "\n") {
+		var kb uint64
+		if _, err := fmt.Sscanf(line, "Rss: %d kB", &kb); err == nil {
+			rss = kb << 10
+		} else if _, err := fmt.Sscanf(line, "Private_Dirty: %d kB", &kb); err == nil {
+			private = kb << 10
+		}
+	}
+	return rss, private
+}

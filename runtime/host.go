@@ -1,0 +1,184 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	goruntime "runtime"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// HostFunc is a host tool that Python calls with snakepit.call(name, ...).
+// args is the JSON list of positional arguments, or the JSON object of
+// keyword arguments. The returned value is encoded as JSON; a returned error
+// raises RuntimeError in Python with its message. It runs on the calling
+// goroutine while the guest waits.
+type HostFunc func(ctx context.Context, args json.RawMessage) (any, error)
+
+type stateKey struct{}
+
+// callState is what the host imports need during one call.
+type callState struct {
+	ctx       context.Context
+	inst      *Instance
+	req       *Request
+	hostCalls int
+	pending   []byte // a host call's answer, until the guest takes it
+	fault     error  // an ABI violation seen by an import; taints the instance
+}
+
+func stateOf(ctx context.Context) *callState {
+	st, _ := ctx.Value(stateKey{}).(*callState)
+	return st
+}
+
+// errStop is what yield panics with when the call's context is done; wazero
+// turns the panic into the error Call returns.
+type errStop struct{ cause error }
+
+func (e errStop) Error() string { return "snakepit: call stopped: " + e.cause.Error() }
+func (e errStop) Unwrap() error { return e.cause }
+
+func (r *Runtime) instantiateHost(ctx context.Context) error {
+	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
+	// GoModuleFunc, not WithFunc: reflection cost microseconds per call.
+	_, err := r.wr.NewHostModuleBuilder(abi.ImportModule).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, _ []uint64) {
+		r.hostYield(ctx, m)
+	}), nil, nil).Export(abi.ImportYield).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, s []uint64) {
+		s[0] = hostCall(ctx, m, uint32(s[0]), uint32(s[1]), uint32(s[2]), uint32(s[3]))
+	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}).Export(abi.ImportHostCall).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, s []uint64) {
+		s[0] = uint64(hostTake(ctx, m, uint32(s[0]), uint32(s[1])))
+	}), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.ImportHostTake).
+		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, s []uint64) {
+		s[0] = uint64(hostEmit(ctx, m, uint32(s[0]), uint32(s[1])))
+	}), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.ImportEmit).
+		Instantiate(ctx)
+	if err != nil {
+		return fmt.Errorf("snakepit: host module: %w", err)
+	}
+	return nil
+}
+
+func (r *Runtime) hostYield(ctx context.Context, m api.Module) {
+	st := stateOf(ctx)
+	if st == nil {
+		// Outside a call (initialisation): no deadline, no concurrent writer.
+		if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
+			g.Set(uint64(uint32(r.budget)))
+		}
+		return
+	}
+	st.inst.resetBudget()
+	if err := st.ctx.Err(); err != nil {
+		panic(errStop{err})
+	}
+	// Entering Go already gave a pending stop-the-world its safe point;
+	// Gosched also lets other goroutines have this P.
+	goruntime.Gosched()
+}
+
+func (st *callState) violate(format string, args ...any) {
+	if st.fault == nil {
+		st.fault = &abi.Error{Reason: fmt.Sprintf(format, args...)}
+	}
+}
+
+// read copies n bytes at ptr out of guest memory, bounded by max.
+func (st *callState) read(m api.Module, ptr, n uint32, max int, what string) ([]byte, bool) {
+	if int64(n) > int64(max) {
+		return nil, false
+	}
+	b, ok := m.Memory().Read(ptr, n)
+	if !ok {
+		st.violate("%s out of bounds (%d bytes at 0x%x)", what, n, ptr)
+		return nil, false
+	}
+	return append([]byte(nil), b...), true
+}
+
+const hostRefused = 0xffffffff00000000 // status -1: the guest raises RuntimeError
+
+func hostCall(ctx context.Context, m api.Module, namePtr, nameLen, argPtr, argLen uint32) uint64 {
+	st := stateOf(ctx)
+	if st == nil {
+		return hostRefused
+	}
+	lim := &st.inst.opts
+	st.hostCalls++
+	if st.hostCalls > lim.MaxHostCalls {
+		return st.answerErr(fmt.Errorf("%w (%d per call)", ErrHostCallLimit, lim.MaxHostCalls))
+	}
+	name, ok := st.read(m, namePtr, nameLen, 256, "host call name")
+	if !ok {
+		return st.answerErr(errors.New("snakepit: host call name too long or invalid"))
+	}
+	arg, ok := st.read(m, argPtr, argLen, lim.MaxHostPayload, "host call argument")
+	if !ok {
+		return st.answerErr(fmt.Errorf("snakepit: host call argument over %d bytes", lim.MaxHostPayload))
+	}
+	f := st.req.Host[string(name)]
+	if f == nil {
+		f = lim.Host[string(name)]
+	}
+	if f == nil {
+		return st.answerErr(fmt.Errorf("snakepit: no host function %q", name))
+	}
+	if !json.Valid(arg) {
+		return st.answerErr(errors.New("snakepit: host call argument is not JSON"))
+	}
+	v, err := f(st.ctx, arg)
+	if err != nil {
+		return st.answerErr(err)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return st.answerErr(fmt.Errorf("snakepit: encoding the answer of %q: %w", name, err))
+	}
+	if len(out) > lim.MaxHostPayload {
+		return st.answerErr(fmt.Errorf("snakepit: answer of %q over %d bytes", name, lim.MaxHostPayload))
+	}
+	st.pending = out
+	return abi.PackPtrLen(0, uint32(len(out)))
+}
+
+func (st *callState) answerErr(err error) uint64 {
+	st.pending = []byte(err.Error())
+	return abi.PackPtrLen(1, uint32(len(st.pending)))
+}
+
+func hostTake(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
+	st := stateOf(ctx)
+	if st == nil || st.pending == nil || int(n) != len(st.pending) {
+		if st != nil {
+			st.violate("host_take of %d bytes without a matching answer", n)
+		}
+		return 1
+	}
+	if !m.Memory().Write(ptr, st.pending) {
+		st.violate("host_take buffer out of bounds (%d bytes at 0x%x)", n, ptr)
+		return 1
+	}
+	st.pending = nil
+	return 0
+}
+
+func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
+	st := stateOf(ctx)
+	if st == nil || st.req.OnChunk == nil {
+		return 1
+	}
+	chunk, ok := st.read(m, ptr, n, st.inst.opts.MaxResult, "stream chunk")
+	if !ok || !json.Valid(chunk) {
+		return 1
+	}
+	if err := st.req.OnChunk(chunk); err != nil {
+		return 1
+	}
+	return 0
+}

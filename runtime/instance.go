@@ -1,0 +1,459 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
+)
+
+// StdlibPath is where the guest sees the (read-only) standard library.
+const StdlibPath = "/usr/lib/python3.13"
+
+// Options are an instance's limits and grants. The zero value means the
+// defaults below: nothing of the host is visible but the stdlib.
+type Options struct {
+	// MemoryLimit caps the guest's linear memory, in bytes (rounded down to
+	// 64 KiB pages). Default 256 MiB. Past it Python raises MemoryError, the
+	// call fails with ErrMemoryLimit and the instance is unusable.
+	MemoryLimit uint64
+	// StdoutLimit and StderrLimit cap the output kept per call, in bytes;
+	// the rest is dropped and Result.*Truncated set. Default 1 MiB each.
+	StdoutLimit, StderrLimit int
+	// MaxResult caps a call's encoded result and each stream chunk. Default 16 MiB.
+	MaxResult int
+	// MaxHostCalls caps host tool calls per call. Default 10,000.
+	MaxHostCalls int
+	// MaxHostPayload caps each host call's argument and answer. Default 4 MiB.
+	MaxHostPayload int
+	// Mounts grant read-only directories.
+	Mounts []Mount
+	// Env is the guest's environment; empty by default.
+	Env map[string]string
+	// Host holds host tools available to every call (Request.Host adds to it).
+	Host map[string]HostFunc
+}
+
+// Mount grants the guest read-only access to a host directory or an fs.FS.
+type Mount struct {
+	GuestPath string // absolute, e.g. "/data"
+	HostDir   string // a host directory, or
+	FS        fs.FS  // a file system (used when HostDir is "")
+}
+
+func (o Options) withDefaults() Options {
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if o.MemoryLimit == 0 {
+		o.MemoryLimit = 256 << 20
+	}
+	o.MemoryLimit &^= pageSize - 1
+	def(&o.StdoutLimit, 1<<20)
+	def(&o.StderrLimit, 1<<20)
+	def(&o.MaxResult, 16<<20)
+	def(&o.MaxHostCalls, 10000)
+	def(&o.MaxHostPayload, 4<<20)
+	return o
+}
+
+// Op is what a Request asks of the guest.
+type Op int32
+
+const (
+	// OpExec runs Code as a module body in the instance's __main__.
+	OpExec = Op(abi.KindExec)
+	// OpEval evaluates the expression Code; the value is the result.
+	OpEval = Op(abi.KindEval)
+	// OpCall calls the function Code ("name" in __main__ or "module.name")
+	// with Args, a JSON list (positional) or object (keyword arguments).
+	OpCall = Op(abi.KindCallJSON)
+	// OpCallBytes calls the function Code with Data as one bytes argument.
+	OpCallBytes = Op(abi.KindCallBytes)
+	// OpStream calls like OpCall and sends each item of the returned
+	// iterable to OnChunk as it is produced.
+	OpStream = Op(abi.KindCallStream)
+)
+
+// Stream names an output stream.
+type Stream int
+
+const (
+	Stdout Stream = 1
+	Stderr Stream = 2
+)
+
+// Request is one call into the guest.
+type Request struct {
+	Op   Op
+	Code string          // source, expression or function name
+	Args json.RawMessage // OpCall, OpStream
+	Data []byte          // OpCallBytes
+	// Host adds host tools for this call only.
+	Host map[string]HostFunc
+	// OnOutput, if set, sees stdout/stderr as the guest writes it (within the caps).
+	OnOutput func(s Stream, p []byte)
+	// OnChunk receives stream chunks (OpStream items and snakepit.emit);
+	// an error stops the stream with RuntimeError in Python.
+	OnChunk func(chunk json.RawMessage) error
+}
+
+// Result is the outcome of a call that returned, normally or with a Python
+// exception.
+type Result struct {
+	Value json.RawMessage // the returned value as JSON; nil for None or bytes
+	Bytes []byte          // the returned value when it was bytes
+	// Output captured during the call, and whether the caps cut it.
+	Stdout, Stderr                   []byte
+	StdoutTruncated, StderrTruncated bool
+}
+
+// Decode unmarshals the returned JSON value into v.
+func (r *Result) Decode(v any) error { return json.Unmarshal(r.Value, v) }
+
+// Instance is one Python interpreter. It runs one call at a time (concurrent
+// calls wait); an instance that a call left broken fails every later call
+// with ErrBroken and should be closed.
+type Instance struct {
+	rt   *Runtime
+	opts Options
+	mod  api.Module
+	mem  *linearMemory
+
+	run, buffer, release api.Function
+	bufPtr, bufCap       uint32
+
+	budgetMu sync.Mutex // host-side writes of the budget global
+	budget   api.MutableGlobal
+
+	out, errOut capWriter
+
+	mu     sync.Mutex
+	broken error
+	closed bool
+	calls  int
+	born   time.Time
+}
+
+// NewInstance creates and initialises a fresh interpreter. ctx bounds the
+// initialisation.
+func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, error) {
+	i, err := r.instantiate(ctx, opts, r.compiled, nil)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{abi.ExportInitialize, abi.ExportInit} {
+		res, err := i.mod.ExportedFunction(name).Call(ctx)
+		if err == nil && name == abi.ExportInit && res[0] != 0 {
+			err = fmt.Errorf("sp_init failed with code %d (is the stdlib at %s complete?)", res[0], r.dir)
+		}
+		if err != nil {
+			i.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("snakepit: initialising python: %w", err)
+		}
+	}
+	return i, nil
+}
+
+func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.CompiledModule, snap *snapshotMemory) (*Instance, error) {
+	if r.isClosed() {
+		return nil, ErrClosed
+	}
+	opts = opts.withDefaults()
+	i := &Instance{rt: r, opts: opts, born: time.Now()}
+	fsc := wazero.NewFSConfig().WithReadOnlyDirMount(r.dir+"/lib/python3.13", StdlibPath)
+	for _, m := range opts.Mounts {
+		if !path.IsAbs(m.GuestPath) {
+			return nil, fmt.Errorf("snakepit: mount path %q is not absolute", m.GuestPath)
+		}
+		switch {
+		case m.HostDir != "":
+			fsc = fsc.WithReadOnlyDirMount(m.HostDir, m.GuestPath)
+		case m.FS != nil:
+			fsc = fsc.WithFSMount(m.FS, m.GuestPath)
+		default:
+			return nil, fmt.Errorf("snakepit: mount %q has neither HostDir nor FS", m.GuestPath)
+		}
+	}
+	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().
+		WithArgs("python3.13").
+		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithRandSource(rand.Reader).
+		WithStdin(bytes.NewReader(nil)).WithStdout(&i.out).WithStderr(&i.errOut).
+		WithFSConfig(fsc)
+	for k, v := range opts.Env {
+		mc = mc.WithEnv(k, v)
+	}
+	actx := experimental.WithMemoryAllocator(ctx, newAllocator(opts.MemoryLimit, snap, &i.mem))
+	m, err := r.wr.InstantiateModule(actx, mod, mc)
+	if err != nil {
+		if i.mem != nil {
+			i.mem.Free()
+		}
+		return nil, fmt.Errorf("snakepit: instantiating python.wasm: %w", err)
+	}
+	i.mod = m
+	fns, err := exported(m, abi.ExportVersion, abi.ExportRun, abi.ExportBuffer, abi.ExportRelease, abi.ExportInitialize, abi.ExportInit)
+	if err == nil {
+		var v []uint64
+		if v, err = fns[0].Call(ctx); err == nil && int32(v[0]) != abi.Version {
+			err = fmt.Errorf("%w: python.wasm speaks ABI v%d, this package v%d; rebuild python.wasm with `make`", ErrABIVersion, int32(v[0]), abi.Version)
+		}
+	}
+	if err != nil {
+		i.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	i.run, i.buffer, i.release = fns[1], fns[2], fns[3]
+	if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
+		i.budget = g
+	}
+	return i, nil
+}
+
+func (i *Instance) resetBudget() {
+	if i.budget != nil {
+		i.budgetMu.Lock()
+		i.budget.Set(uint64(uint32(i.rt.budget)))
+		i.budgetMu.Unlock()
+	}
+}
+
+func (i *Instance) interruptNow() {
+	if i.budget != nil {
+		i.budgetMu.Lock()
+		i.budget.Set(0)
+		i.budgetMu.Unlock()
+	}
+}
+
+// Exec runs source in the instance's __main__ namespace.
+func (i *Instance) Exec(ctx context.Context, source string) (*Result, error) {
+	return i.Run(ctx, Request{Op: OpExec, Code: source})
+}
+
+// Eval evaluates a Python expression and returns its value.
+func (i *Instance) Eval(ctx context.Context, expr string) (*Result, error) {
+	return i.Run(ctx, Request{Op: OpEval, Code: expr})
+}
+
+// Call calls the Python function fn with positional arguments encoded as JSON.
+func (i *Instance) Call(ctx context.Context, fn string, args ...any) (*Result, error) {
+	if args == nil {
+		args = []any{}
+	}
+	a, err := json.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: encoding arguments: %w", err)
+	}
+	return i.Run(ctx, Request{Op: OpCall, Code: fn, Args: a})
+}
+
+// Run performs one request. A Python exception returns the Result (with the
+// output so far) and a *PythonError; the instance stays usable. A trap, the
+// memory cap, a stop at the context's end or an ABI violation return an
+// error and leave the instance broken (see Err). An error wrapping the
+// context's error means ctx ended first.
+func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return nil, ErrClosed
+	}
+	if i.broken != nil {
+		return nil, &brokenError{i.broken}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	i.calls++
+	a, b := []byte(req.Code), req.Args
+	if req.Op == OpCallBytes {
+		b = req.Data
+	}
+	if err := i.writeRequest(ctx, a, b); err != nil {
+		return nil, i.breakWith(err)
+	}
+	st := &callState{ctx: ctx, inst: i, req: &req}
+	i.out.reset(i.opts.StdoutLimit, Stdout, req.OnOutput)
+	i.errOut.reset(i.opts.StderrLimit, Stderr, req.OnOutput)
+	i.resetBudget()
+	stop := context.AfterFunc(ctx, i.interruptNow)
+	ret, err := i.run.Call(context.WithValue(ctx, stateKey{}, st), uint64(req.Op), uint64(len(a)), uint64(len(b)))
+	stop()
+	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
+	i.out.buf, i.errOut.buf = nil, nil
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ctx.Err()))
+	case i.mem != nil && i.mem.hitLimit:
+		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.MemoryLimit>>20))
+	case err != nil:
+		return res, i.breakWith(fmt.Errorf("%w: %v", ErrTrap, err))
+	case st.fault != nil:
+		return res, i.breakWith(st.fault)
+	}
+	ptr, n := abi.UnpackPtrLen(ret[0])
+	if ptr == 0 {
+		if n == 1 {
+			return res, i.breakWith(fmt.Errorf("%w: MemoryError while dispatching", ErrMemoryLimit))
+		}
+		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request"})
+	}
+	if int64(n) > int64(i.opts.MaxResult) {
+		i.releaseResult(ctx)
+		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.MaxResult)
+	}
+	view, ok := i.mod.Memory().Read(ptr, n)
+	if !ok {
+		return res, i.breakWith(&abi.Error{Reason: fmt.Sprintf("result out of bounds (%d bytes at 0x%x)", n, ptr)})
+	}
+	frames, err := abi.Decode(append([]byte(nil), view...))
+	if n > 1<<16 {
+		i.releaseResult(ctx)
+	}
+	if err != nil {
+		return res, i.breakWith(err)
+	}
+	if frames.Raised() {
+		pe := &PythonError{Type: string(frames.ExcType), Message: string(frames.ExcMessage), Traceback: string(frames.Traceback)}
+		if pe.Type == "MemoryError" {
+			return res, i.breakWith(fmt.Errorf("%w: %w", ErrMemoryLimit, pe))
+		}
+		return res, pe
+	}
+	if frames.JSON != nil {
+		if !json.Valid(frames.JSON) {
+			return res, i.breakWith(&abi.Error{Reason: "result value is not JSON"})
+		}
+		res.Value = frames.JSON
+	}
+	res.Bytes = frames.Bytes
+	return res, nil
+}
+
+func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
+	n := uint64(len(a)) + uint64(len(b))
+	if n > 1<<30 {
+		return fmt.Errorf("snakepit: request of %d bytes is too large", n)
+	}
+	if uint32(n) > i.bufCap {
+		ret, err := i.buffer.Call(ctx, n)
+		if err != nil || uint32(ret[0]) == 0 {
+			if i.mem != nil && i.mem.hitLimit {
+				return fmt.Errorf("%w: no room for a request of %d bytes", ErrMemoryLimit, n)
+			}
+			return fmt.Errorf("%w: sp_buffer(%d) failed: %v", ErrTrap, n, err)
+		}
+		i.bufPtr, i.bufCap = uint32(ret[0]), uint32(n)
+	}
+	mem := i.mod.Memory()
+	if !mem.Write(i.bufPtr, a) || !mem.Write(i.bufPtr+uint32(len(a)), b) {
+		return &abi.Error{Reason: fmt.Sprintf("request buffer out of bounds (0x%x)", i.bufPtr)}
+	}
+	return nil
+}
+
+func (i *Instance) releaseResult(ctx context.Context) {
+	if _, err := i.release.Call(ctx); err != nil {
+		i.breakWith(fmt.Errorf("%w: sp_release: %v", ErrTrap, err))
+	}
+}
+
+func (i *Instance) breakWith(err error) error {
+	if i.broken == nil {
+		i.broken = err
+	}
+	return err
+}
+
+// Err returns why the instance is unusable, or nil while it is usable.
+func (i *Instance) Err() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return ErrClosed
+	}
+	return i.broken
+}
+
+// Calls returns how many calls the instance has run.
+func (i *Instance) Calls() int {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.calls
+}
+
+// MemoryBytes returns the size of the guest's linear memory, which never
+// shrinks.
+func (i *Instance) MemoryBytes() uint64 {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return 0
+	}
+	return uint64(i.mod.Memory().Size())
+}
+
+// Close releases the instance; a call in progress on another goroutine is
+// waited for. It is safe to call more than once and on a nil Instance.
+func (i *Instance) Close(ctx context.Context) error {
+	if i == nil {
+		return nil
+	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.closed {
+		return nil
+	}
+	i.closed = true
+	err := i.mod.Close(ctx)
+	if i.mem != nil {
+		i.mem.Free()
+	}
+	if errors.Is(err, ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// capWriter keeps the first limit bytes written during one call.
+type capWriter struct {
+	buf       []byte
+	limit     int
+	truncated bool
+	stream    Stream
+	onOutput  func(Stream, []byte)
+}
+
+func (w *capWriter) reset(limit int, s Stream, on func(Stream, []byte)) {
+	*w = capWriter{limit: limit, stream: s, onOutput: on}
+}
+
+// Write never fails: the guest must not learn about, or fight, the cap.
+func (w *capWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := w.limit - len(w.buf); len(p) > room {
+		p, w.truncated = p[:max(room, 0)], true
+	}
+	if len(p) > 0 {
+		w.buf = append(w.buf, p...)
+		if w.onOutput != nil {
+			w.onOutput(w.stream, p)
+		}
+	}
+	return n, nil
+}

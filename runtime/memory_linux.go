@@ -1,0 +1,110 @@
+//go:build linux
+
+package runtime
+
+import (
+	"fmt"
+	"os"
+	"sync"
+	"unsafe"
+
+	"github.com/tetratelabs/wazero/experimental"
+	"golang.org/x/sys/unix"
+)
+
+// linearMemory backs one instance's wasm memory with a reservation of its
+// whole cap: PROT_NONE until grown, so the slice never moves and growth past
+// the cap fails inside the guest (memory.grow returns -1, Python raises
+// MemoryError) instead of harming the host. A clone's memory starts as a
+// private copy-on-write mapping of its snapshot: only pages it writes cost
+// memory.
+type linearMemory struct {
+	mem      []byte // the whole reservation
+	size     uint64 // bytes currently accessible
+	limit    uint64
+	hitLimit bool
+}
+
+const pageSize = 65536
+
+func newAllocator(limit uint64, snap *snapshotMemory, out **linearMemory) experimental.MemoryAllocator {
+	return experimental.MemoryAllocatorFunc(func(capacity, maxBytes uint64) experimental.LinearMemory {
+		res := min(maxBytes, limit)
+		if snap != nil {
+			res = max(res, snap.size)
+		}
+		mem, err := unix.Mmap(-1, 0, int(res), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+		if err != nil {
+			return nil // wazero then fails the instantiation
+		}
+		m := &linearMemory{mem: mem, limit: res}
+		if snap != nil {
+			if err := snap.mapInto(mem); err != nil {
+				_ = unix.Munmap(mem)
+				return nil
+			}
+			m.size = snap.size
+		}
+		*out = m
+		return m
+	})
+}
+
+func (m *linearMemory) Reallocate(size uint64) []byte {
+	if size > m.limit {
+		m.hitLimit = true
+		return nil
+	}
+	if size > m.size {
+		if err := unix.Mprotect(m.mem[m.size:size], unix.PROT_READ|unix.PROT_WRITE); err != nil {
+			m.hitLimit = true
+			return nil
+		}
+		m.size = size
+	}
+	// A clone starts with its snapshot's size, above the module's minimum.
+	return m.mem[:m.size:m.size]
+}
+
+func (m *linearMemory) Free() {
+	if m.mem != nil {
+		_ = unix.Munmap(m.mem)
+		m.mem = nil
+	}
+}
+
+// snapshotMemory is the linear memory of an initialised interpreter, kept
+// once per process in a sealed memfd that clones map copy-on-write.
+type snapshotMemory struct {
+	once sync.Once
+	f    *os.File
+	size uint64
+}
+
+func newSnapshotMemory(data []byte) (*snapshotMemory, error) {
+	fd, err := unix.MemfdCreate("snakepit-snapshot", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: memfd_create: %w", err)
+	}
+	f := os.NewFile(uintptr(fd), "snakepit-snapshot")
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("snapshot: write: %w", err)
+	}
+	// Sealed: nothing can change the template's pages under the clones.
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("snapshot: seal: %w", err)
+	}
+	return &snapshotMemory{f: f, size: uint64(len(data))}, nil
+}
+
+func (s *snapshotMemory) mapInto(mem []byte) error {
+	_, err := unix.MmapPtr(int(s.f.Fd()), 0, unsafe.Pointer(unsafe.SliceData(mem)), uintptr(s.size),
+		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
+	return err
+}
+
+func (s *snapshotMemory) close() {
+	s.once.Do(func() { s.f.Close() })
+}

@@ -1,0 +1,221 @@
+// Package runtime runs CPython (python.wasm) inside the Go process with
+// wazero: it compiles the module once per process and creates instances
+// with hard limits, each running one call at a time.
+//
+// # Stopping and preempting guests
+//
+// Compiled wasm has no preemption point of its own: a guest spinning in a
+// loop would hold its goroutine's thread forever, stall every garbage
+// collection of the process, and ignore its deadline. The default mechanism,
+// [InterruptLoops], rewrites python.wasm at load time (internal/wasmedit):
+// every wasm `loop` header decrements a budget global and, when it reaches
+// zero, calls the host's yield import. Yield resets the budget, stops the
+// call with a trap when its context is done, and otherwise calls
+// runtime.Gosched, which lets the scheduler and a waiting stop-the-world
+// proceed. When a call's context ends, the host also sets the budget to zero
+// so the guest yields at its next loop header. No host goroutine is needed
+// for the periodic yields, which matters because a stop-the-world pauses
+// all of them. The numbers that chose this over wazero's
+// WithCloseOnContextDone ([InterruptCloseOnDone]) are in RATIONALE.md.
+//
+// A stopped call traps: the instance is unusable afterwards and must be
+// closed (the pool replaces it; a snapshot clone costs well under a
+// millisecond).
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
+	"github.com/tetratelabs/wazero"
+	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
+)
+
+// Interrupt selects how running guests are stopped and preempted.
+type Interrupt int
+
+const (
+	// InterruptLoops (the default) checks a countdown at every loop header
+	// and yields to the host when it runs out or the call's context ends.
+	InterruptLoops Interrupt = iota
+	// InterruptCloseOnDone uses wazero's WithCloseOnContextDone: a check at
+	// every loop header and function entry. Slower; kept for comparison.
+	InterruptCloseOnDone
+	// InterruptNone compiles no stop mechanism. A spinning guest can then
+	// neither be stopped nor preempted, and it stalls the Go garbage
+	// collector. Only for measuring what the mechanisms cost.
+	InterruptNone
+)
+
+func (i Interrupt) String() string {
+	switch i {
+	case InterruptLoops:
+		return "loops"
+	case InterruptCloseOnDone:
+		return "close-on-done"
+	case InterruptNone:
+		return "none"
+	}
+	return fmt.Sprintf("Interrupt(%d)", int(i))
+}
+
+// DefaultYieldBudget is the number of loop headers a guest passes between two
+// yields to the host: about 0.1-1 ms of CPython bytecode.
+const DefaultYieldBudget = 20000
+
+const budgetExport = "sp_budget"
+
+// Config configures a Runtime. The zero value is ready to use.
+type Config struct {
+	// Dir holds python.wasm and lib/python3.13; "" means Locate's search.
+	Dir string
+	// CompilationCacheDir keeps compiled machine code between processes;
+	// "" means <user cache dir>/snakepit-wasm/wazero.
+	CompilationCacheDir string
+	// Interrupt selects the stop/preempt mechanism; default InterruptLoops.
+	Interrupt Interrupt
+	// YieldBudget is the loop-header countdown of InterruptLoops;
+	// 0 means DefaultYieldBudget.
+	YieldBudget int32
+}
+
+// Runtime compiles python.wasm once and creates instances from it. It is
+// safe for concurrent use.
+type Runtime struct {
+	dir       string
+	interrupt Interrupt
+	budget    int32
+	wr        wazero.Runtime
+	cache     wazero.CompilationCache
+	wasm      []byte // as compiled (instrumented)
+	compiled  wazero.CompiledModule
+
+	cloneOnce sync.Once
+	cloneMod  wazero.CompiledModule // data segments stripped, for snapshot clones
+	cloneErr  error
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// New compiles python.wasm (from the compilation cache when possible) and
+// returns a Runtime. The context bounds compilation only.
+//
+// # Errors
+//
+// ErrNotBuilt (wrapped, with the command to run) when the artifacts are
+// missing; ErrABIVersion is reported later, by NewInstance.
+func New(ctx context.Context, cfg Config) (*Runtime, error) {
+	dir, err := Locate(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	wasm, err := os.ReadFile(filepath.Join(dir, "python.wasm"))
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: %w", err)
+	}
+	r := &Runtime{dir: dir, interrupt: cfg.Interrupt, budget: cfg.YieldBudget}
+	if r.budget <= 0 {
+		r.budget = DefaultYieldBudget
+	}
+	if r.interrupt == InterruptLoops {
+		if wasm, err = wasmedit.InstrumentLoops(wasm, abi.ImportModule, abi.ImportYield, budgetExport, r.budget); err != nil {
+			return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
+		}
+	}
+	r.wasm = wasm
+	cacheDir := cfg.CompilationCacheDir
+	if cacheDir == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			base = os.TempDir()
+		}
+		cacheDir = filepath.Join(base, "snakepit-wasm", "wazero")
+	}
+	if r.cache, err = wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
+		return nil, fmt.Errorf("snakepit: compilation cache: %w", err)
+	}
+	rc := wazero.NewRuntimeConfigCompiler().
+		WithCompilationCache(r.cache).
+		WithDebugInfoEnabled(false). // with it, a trap's stack trace took seconds to build
+		WithCloseOnContextDone(r.interrupt == InterruptCloseOnDone)
+	r.wr = wazero.NewRuntimeWithConfig(ctx, rc)
+	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wr); err != nil {
+		r.Close(ctx)
+		return nil, fmt.Errorf("snakepit: wasi: %w", err)
+	}
+	if err := r.instantiateHost(ctx); err != nil {
+		r.Close(ctx)
+		return nil, err
+	}
+	if r.compiled, err = r.wr.CompileModule(ctx, wasm); err != nil {
+		r.Close(ctx)
+		return nil, fmt.Errorf("snakepit: compiling python.wasm: %w", err)
+	}
+	return r, nil
+}
+
+// Dir returns the artifacts directory in use.
+func (r *Runtime) Dir() string { return r.dir }
+
+// Interrupt returns the stop/preempt mechanism in use.
+func (r *Runtime) Interrupt() Interrupt { return r.interrupt }
+
+// cloneModule compiles, once, the variant of the module that clones use:
+// without data segments, so instantiating it leaves the snapshot's memory
+// untouched.
+func (r *Runtime) cloneModule(ctx context.Context) (wazero.CompiledModule, error) {
+	r.cloneOnce.Do(func() {
+		stripped, err := wasmedit.StripData(r.wasm)
+		if err != nil {
+			r.cloneErr = fmt.Errorf("snakepit: %w", err)
+			return
+		}
+		r.cloneMod, r.cloneErr = r.wr.CompileModule(ctx, stripped)
+	})
+	return r.cloneMod, r.cloneErr
+}
+
+// Close closes every instance created by the Runtime and releases the
+// compiled code. It is safe to call more than once.
+func (r *Runtime) Close(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	var err error
+	if r.wr != nil {
+		err = r.wr.Close(ctx)
+	}
+	if r.cache != nil {
+		err = errors.Join(err, r.cache.Close(ctx))
+	}
+	return err
+}
+
+func (r *Runtime) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
+}
+
+// exported fetches the functions the host calls, failing on a module that
+// does not export them.
+func exported(m api.Module, names ...string) ([]api.Function, error) {
+	fs := make([]api.Function, len(names))
+	for i, n := range names {
+		if fs[i] = m.ExportedFunction(n); fs[i] == nil {
+			return nil, fmt.Errorf("%w: python.wasm does not export %s; rebuild it with `make`", ErrABIVersion, n)
+		}
+	}
+	return fs, nil
+}

@@ -1,0 +1,406 @@
+package runtime_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/runtime"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+var (
+	shared     *runtime.Runtime
+	sharedErr  error
+	sharedOnce sync.Once
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Close(context.Background())
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			println("goleak:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// rt returns the Runtime shared by the tests (compiling python.wasm once).
+func rt(t testing.TB) *runtime.Runtime {
+	sharedOnce.Do(func() { shared, sharedErr = runtime.New(context.Background(), runtime.Config{}) })
+	require.NoError(t, sharedErr)
+	return shared
+}
+
+func newInstance(t testing.TB, opts runtime.Options) *runtime.Instance {
+	i, err := rt(t).NewInstance(context.Background(), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, i.Close(context.Background())) })
+	return i
+}
+
+var ctx = context.Background()
+
+func TestExecEvalCallWithValues(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	_, err := i.Exec(ctx, "def add(a, b):\n    return a + b\ndef greet(name='x', punct='!'):\n    return 'hi ' + name + punct\n")
+	require.NoError(t, err)
+
+	r, err := i.Call(ctx, "add", 2, 40)
+	require.NoError(t, err)
+	require.JSONEq(t, "42", string(r.Value))
+
+	r, err = i.Call(ctx, "add", []int{1}, []int{2, 3})
+	require.NoError(t, err)
+	var got []int
+	require.NoError(t, r.Decode(&got))
+	require.Equal(t, []int{1, 2, 3}, got)
+
+	r, err = i.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "greet", Args: json.RawMessage(`{"name":"go","punct":"?"}`)})
+	require.NoError(t, err)
+	require.JSONEq(t, `"hi go?"`, string(r.Value))
+
+	r, err = i.Eval(ctx, "{'a': [1, 2.5, None, True], 'b': 'é'}")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"a":[1,2.5,null,true],"b":"é"}`, string(r.Value))
+
+	r, err = i.Eval(ctx, "None")
+	require.NoError(t, err)
+	require.Nil(t, r.Value)
+
+	r, err = i.Call(ctx, "json.dumps", map[string]int{"k": 1})
+	require.NoError(t, err)
+	require.JSONEq(t, `"{\"k\": 1}"`, string(r.Value))
+}
+
+func TestCallBytesCrossesWithoutEncoding(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	_, err := i.Exec(ctx, "def rev(b):\n    return bytes(reversed(b))\n")
+	require.NoError(t, err)
+	in := []byte{0, 1, 2, 255, 0}
+	r, err := i.Run(ctx, runtime.Request{Op: runtime.OpCallBytes, Code: "rev", Data: in})
+	require.NoError(t, err)
+	require.Equal(t, []byte{0, 255, 2, 1, 0}, r.Bytes)
+	require.Nil(t, r.Value)
+}
+
+func TestStdoutStderrCaptureAndTruncation(t *testing.T) {
+	i := newInstance(t, runtime.Options{StdoutLimit: 10, StderrLimit: 100})
+	var streamed []string
+	r, err := i.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "import sys, os\nprint('hello')\nprint('world, long line')\nsys.stderr.write('err\\n')\nos.write(2, b'raw\\n')\n",
+		OnOutput: func(s runtime.Stream, p []byte) { streamed = append(streamed, string(p)) }})
+	require.NoError(t, err)
+	require.Equal(t, "hello\nworl", string(r.Stdout))
+	require.True(t, r.StdoutTruncated)
+	require.Equal(t, "err\nraw\n", string(r.Stderr))
+	require.False(t, r.StderrTruncated)
+	require.Equal(t, "hello\nworlerr\nraw\n", strings.Join(streamed, ""))
+
+	// The next call starts with empty buffers.
+	r, err = i.Exec(ctx, "print('x')")
+	require.NoError(t, err)
+	require.Equal(t, "x\n", string(r.Stdout))
+	require.False(t, r.StdoutTruncated)
+}
+
+func TestPythonExceptionIsTypedAndInstanceSurvives(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	r, err := i.Exec(ctx, "print('before')\nraise ValueError('bad value')")
+	var pe *runtime.PythonError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "ValueError", pe.Type)
+	require.Equal(t, "bad value", pe.Message)
+	require.Contains(t, pe.Traceback, "ValueError: bad value")
+	require.Equal(t, "before\n", string(r.Stdout))
+
+	_, err = i.Exec(ctx, "import json\njson.loads('{')")
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "json.decoder.JSONDecodeError", pe.Type)
+
+	_, err = i.Exec(ctx, "syntax error here")
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "SyntaxError", pe.Type)
+
+	// SystemExit must not end the instance.
+	_, err = i.Exec(ctx, "import sys\nsys.exit(3)")
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "SystemExit", pe.Type)
+
+	r, err = i.Eval(ctx, "1 + 1")
+	require.NoError(t, err)
+	require.JSONEq(t, "2", string(r.Value))
+	require.NoError(t, i.Err())
+
+	// A value JSON cannot hold is a TypeError, not a broken instance.
+	_, err = i.Eval(ctx, "object()")
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "TypeError", pe.Type)
+	require.NoError(t, i.Err())
+}
+
+func TestRecursionEndsInRecursionError(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	for _, src := range []string{
+		"def f(n):\n    return f(n + 1)\nf(0)",
+		"import sys\nsys.setrecursionlimit(10**5)\ndef g(n):\n    return g(n + 1)\ng(0)",
+		// Through C frames: these use the wasm stack, which must not overflow.
+		"import sys\nsys.setrecursionlimit(10**6)\ndef h(n):\n    return list(map(h, [n + 1]))\nh(0)",
+		"import sys\nsys.setrecursionlimit(10**6)\nclass A:\n    def __getattr__(self, k):\n        return getattr(self, k + 'x')\nA().y",
+		"import json\njson.loads('[' * 200000)",
+		"x = []\nfor _ in range(100000):\n    x = [x]\nrepr(x)",
+	} {
+		_, err := i.Exec(ctx, src)
+		var pe *runtime.PythonError
+		require.ErrorAs(t, err, &pe, src)
+		require.Equal(t, "RecursionError", pe.Type, src)
+		require.NoError(t, i.Err())
+	}
+}
+
+func TestMemoryCapRaisesMemoryErrorAndBreaksInstance(t *testing.T) {
+	for name, src := range map[string]string{
+		"one big":    "x = bytearray(500 * 1024 * 1024)",
+		"many small": "x = []\nwhile True:\n    x.append(str(len(x)) * 10)",
+	} {
+		t.Run(name, func(t *testing.T) {
+			i := newInstance(t, runtime.Options{MemoryLimit: 64 << 20})
+			_, err := i.Exec(ctx, src)
+			require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+			require.LessOrEqual(t, i.MemoryBytes(), uint64(64<<20))
+			require.ErrorIs(t, i.Err(), runtime.ErrMemoryLimit)
+			_, err = i.Exec(ctx, "pass")
+			require.ErrorIs(t, err, runtime.ErrBroken)
+			require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+		})
+	}
+}
+
+func TestDeadlineStopsLoops(t *testing.T) {
+	for _, tc := range spinners {
+		t.Run(tc.name, func(t *testing.T) {
+			i := newInstance(t, runtime.Options{MemoryLimit: 1 << 30})
+			_, err := i.Exec(ctx, tc.setup)
+			require.NoError(t, err)
+			c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err = i.Exec(c, tc.src)
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			// Not a latency assertion (BenchmarkCancelLatency measures it):
+			// a stop mechanism that failed would take the test's whole timeout.
+			require.Less(t, time.Since(start), 5*time.Second)
+			require.ErrorIs(t, i.Err(), context.DeadlineExceeded)
+		})
+	}
+}
+
+// spinners run far longer than any deadline, in Python-level and in C-level
+// loops; setup prepares data outside the deadline.
+var spinners = []struct{ name, setup, src string }{
+	{"python-loop", "", "while True:\n    pass"},
+	{"regex-backtracking", "import re", "re.match(r'(a+)+$', 'a' * 64 + 'b')"},
+	{"sorted", "l = [(i * 7919) % 1000003 for i in range(2 * 10**6)]", "while True:\n    sorted(l)"},
+	{"bigint", "", "x = 3 ** 100000000"},
+}
+
+func TestCancelledContextBeforeCallLeavesInstanceUsable(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	c, cancel := context.WithCancel(ctx)
+	cancel()
+	_, err := i.Exec(c, "pass")
+	require.ErrorIs(t, err, context.Canceled)
+	require.NoError(t, i.Err())
+}
+
+func TestDeniedByDefault(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	for _, src := range []string{
+		"open('/etc/passwd').read()",
+		"import os\nos.listdir('/')",
+		"open('" + StdlibFile + "', 'w')",
+		"import socket\nsocket.create_connection(('127.0.0.1', 80))",
+		"import subprocess\nsubprocess.run(['ls'])",
+		"import threading\nthreading.Thread(target=print).start()",
+	} {
+		_, err := i.Exec(ctx, src)
+		var pe *runtime.PythonError
+		require.ErrorAs(t, err, &pe, src)
+		require.NoError(t, i.Err(), src)
+	}
+	r, err := i.Eval(ctx, "dict(__import__('os').environ)")
+	require.NoError(t, err)
+	require.JSONEq(t, "{}", string(r.Value))
+}
+
+const StdlibFile = runtime.StdlibPath + "/os.py"
+
+func TestEnvAndReadOnlyMounts(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "data.txt"), []byte("from host"), 0o644))
+	i := newInstance(t, runtime.Options{
+		Env: map[string]string{"GREETING": "hi"},
+		Mounts: []runtime.Mount{
+			{GuestPath: "/data", HostDir: dir},
+			{GuestPath: "/fs", FS: fstest.MapFS{"m.py": {Data: []byte("VALUE = 7\n")}}},
+		},
+	})
+	r, err := i.Eval(ctx, "(__import__('os').environ['GREETING'], open('/data/data.txt').read())")
+	require.NoError(t, err)
+	require.JSONEq(t, `["hi","from host"]`, string(r.Value))
+
+	r, err = i.Exec(ctx, "import sys\nsys.path.append('/fs')\nimport m\nprint(m.VALUE)")
+	require.NoError(t, err)
+	require.Equal(t, "7\n", string(r.Stdout))
+
+	for _, src := range []string{"open('/data/new.txt', 'w')", "open('/data/data.txt', 'a')", "import os\nos.remove('/data/data.txt')"} {
+		_, err = i.Exec(ctx, src)
+		var pe *runtime.PythonError
+		require.ErrorAs(t, err, &pe, src)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "data.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "from host", string(b))
+	_, err = os.Stat(filepath.Join(dir, "new.txt"))
+	require.True(t, os.IsNotExist(err))
+}
+
+func TestHostCalls(t *testing.T) {
+	i := newInstance(t, runtime.Options{
+		MaxHostCalls: 5,
+		Host: map[string]runtime.HostFunc{
+			"add": func(_ context.Context, args json.RawMessage) (any, error) {
+				var a []int
+				if err := json.Unmarshal(args, &a); err != nil {
+					return nil, err
+				}
+				return a[0] + a[1], nil
+			},
+			"fail": func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("tool failed") },
+		},
+	})
+	r, err := i.Exec(ctx, "import snakepit\nprint(snakepit.call('add', 2, 3))")
+	require.NoError(t, err)
+	require.Equal(t, "5\n", string(r.Stdout))
+
+	r, err = i.Run(ctx, runtime.Request{Op: runtime.OpEval, Code: "__import__('snakepit').call('who', name='py')",
+		Host: map[string]runtime.HostFunc{"who": func(_ context.Context, a json.RawMessage) (any, error) { return string(a), nil }}})
+	require.NoError(t, err)
+	require.JSONEq(t, `"{\"name\":\"py\"}"`, string(r.Value))
+
+	_, err = i.Exec(ctx, "import snakepit\nsnakepit.call('fail')")
+	var pe *runtime.PythonError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "RuntimeError", pe.Type)
+	require.Equal(t, "tool failed", pe.Message)
+
+	_, err = i.Exec(ctx, "import snakepit\nsnakepit.call('nope')")
+	require.ErrorAs(t, err, &pe)
+	require.Contains(t, pe.Message, `no host function "nope"`)
+
+	_, err = i.Exec(ctx, "import snakepit\nfor _ in range(6): snakepit.call('add', 1, 1)")
+	require.ErrorAs(t, err, &pe)
+	require.Contains(t, pe.Message, "host call limit")
+	require.NoError(t, i.Err())
+}
+
+func TestStreaming(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	_, err := i.Exec(ctx, "def gen(n):\n    for k in range(n):\n        yield {'k': k}\n")
+	require.NoError(t, err)
+	var chunks []string
+	_, err = i.Run(ctx, runtime.Request{Op: runtime.OpStream, Code: "gen", Args: json.RawMessage("[3]"),
+		OnChunk: func(c json.RawMessage) error { chunks = append(chunks, string(c)); return nil }})
+	require.NoError(t, err)
+	require.Equal(t, []string{`{"k":0}`, `{"k":1}`, `{"k":2}`}, chunks)
+
+	// The consumer can stop a stream.
+	n := 0
+	_, err = i.Run(ctx, runtime.Request{Op: runtime.OpStream, Code: "gen", Args: json.RawMessage("[100]"),
+		OnChunk: func(json.RawMessage) error { n++; return errors.New("enough") }})
+	var pe *runtime.PythonError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, 1, n)
+	require.NoError(t, i.Err())
+}
+
+// A hostile guest can rewrite the dispatcher it shares the interpreter with.
+func TestMalformedGuestDataBreaksOnlyTheInstance(t *testing.T) {
+	for name, payload := range map[string]string{
+		"garbage frames":  `b'Zgarbage'`,
+		"length past end": `b'J\xff\xff\xff\x7f1'`,
+		"not bytes":       `12345`,
+		"invalid json":    `b'J\x03\x00\x00\x00{{{'`,
+		"value and error": `b'J\x01\x00\x00\x001E\x01\x00\x00\x00X'`,
+		"100 frames":      `b'T\x00\x00\x00\x00' * 100`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			i := newInstance(t, runtime.Options{})
+			_, err := i.Exec(ctx, "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: "+payload+").__code__")
+			require.NoError(t, err)
+			_, err = i.Exec(ctx, "pass")
+			require.ErrorIs(t, err, abi.ErrMalformed)
+			require.ErrorIs(t, i.Err(), abi.ErrMalformed)
+		})
+	}
+}
+
+func TestResultSizeCap(t *testing.T) {
+	i := newInstance(t, runtime.Options{MaxResult: 1000})
+	_, err := i.Eval(ctx, "'x' * 5000")
+	require.ErrorIs(t, err, runtime.ErrResultTooLarge)
+	require.NoError(t, i.Err())
+	r, err := i.Eval(ctx, "'y' * 10")
+	require.NoError(t, err)
+	require.JSONEq(t, `"yyyyyyyyyy"`, string(r.Value))
+}
+
+func TestCloseIsIdempotentAndCallsAfterCloseFail(t *testing.T) {
+	i, err := rt(t).NewInstance(ctx, runtime.Options{})
+	require.NoError(t, err)
+	require.NoError(t, i.Close(ctx))
+	require.NoError(t, i.Close(ctx))
+	_, err = i.Exec(ctx, "pass")
+	require.ErrorIs(t, err, runtime.ErrClosed)
+	var nilInst *runtime.Instance
+	require.NoError(t, nilInst.Close(ctx))
+}
+
+func TestMissingArtifactsSayWhatToRun(t *testing.T) {
+	_, err := runtime.New(ctx, runtime.Config{Dir: t.TempDir()})
+	require.ErrorIs(t, err, runtime.ErrNotBuilt)
+	require.Contains(t, err.Error(), "run `make`")
+}
+
+func TestStdlibModulesImport(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	r, err := i.Exec(ctx, `
+import json, re, decimal, hashlib, zlib, bz2, lzma, datetime, collections, itertools, struct, unicodedata
+assert json.loads(json.dumps({'a': [1]})) == {'a': [1]}
+assert re.sub(r'\d+', '#', 'a1b22') == 'a#b#'
+assert str(decimal.Decimal(1) / decimal.Decimal(7))[:8] == '0.142857'
+assert hashlib.sha256(b'abc').hexdigest().startswith('ba7816bf')
+for m in (zlib, bz2, lzma):
+    assert m.decompress(m.compress(b'x' * 1000)) == b'x' * 1000
+assert datetime.date(2024, 2, 29).isoformat() == '2024-02-29'
+assert collections.Counter('aab')['a'] == 2
+assert list(itertools.islice(itertools.count(), 3)) == [0, 1, 2]
+assert struct.unpack('<I', struct.pack('<I', 7)) == (7,)
+assert unicodedata.name('é') == 'LATIN SMALL LETTER E WITH ACUTE'
+print('ok')
+`)
+	require.NoError(t, err)
+	require.Equal(t, "ok\n", string(r.Stdout))
+}

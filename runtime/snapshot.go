@@ -1,0 +1,182 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io/fs"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+)
+
+// ErrSnapshotMismatch means a clone was asked for mounts or an environment
+// other than its snapshot's: both are fixed inside the snapshot's memory
+// (wasi-libc reads preopens and environ once, at start).
+var ErrSnapshotMismatch = errors.New("snakepit: options differ from the snapshot's")
+
+// SnapshotOptions configures NewSnapshot.
+type SnapshotOptions struct {
+	// Options of the template and, by default, of every clone.
+	Options Options
+	// Preload lists modules imported before the snapshot is taken, so that
+	// clones find them ready.
+	Preload []string
+	// Setup is Python source run in __main__ before the snapshot is taken
+	// (e.g. an adapter's definitions). Its effects are in every clone.
+	Setup string
+}
+
+// Snapshot is an initialised interpreter frozen between two calls, from
+// which clones start without initialising: their memory is a copy-on-write
+// mapping of the snapshot's, so creating one costs well under a millisecond
+// and an idle clone owns only the pages it wrote.
+//
+// # Notes
+//
+//   - Clones get fresh entropy: `random` is re-seeded from the host's
+//     crypto/rand before a clone's first request, and os.urandom reads the
+//     host's crypto/rand. The string hash secret cannot be renewed (every
+//     dict in the snapshot holds hashes made with it), so all clones of one
+//     snapshot share it: hash() of a str is the same in each. Hash-flooding
+//     resistance then rests on the secret being unknown to whoever chooses
+//     the keys; a caller who must keep it from guests takes a new snapshot
+//     per tenant.
+//   - The state captured is the linear memory alone: python.wasm has no
+//     mutable global but the stack pointer (back at its start between calls)
+//     and the budget counter (reset before each call), and its tables never
+//     change.
+type Snapshot struct {
+	rt               *Runtime
+	opts             Options
+	mem              *snapshotMemory
+	bufPtr, bufCap   uint32
+	seedPtr, flagPtr uint32
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// NewSnapshot starts a template interpreter, imports Preload, runs Setup and
+// freezes the result.
+func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapshot, error) {
+	if _, err := r.cloneModule(ctx); err != nil {
+		return nil, err
+	}
+	t, err := r.NewInstance(ctx, so.Options)
+	if err != nil {
+		return nil, err
+	}
+	defer t.Close(context.WithoutCancel(ctx))
+	var src strings.Builder
+	for _, m := range so.Preload {
+		fmt.Fprintf(&src, "import %s\n", m)
+	}
+	src.WriteString(so.Setup)
+	// Objects alive now are never collected in a clone: freezing them keeps
+	// the collector from writing to (and so copying) their pages.
+	src.WriteString("\nimport gc as _gc\n_gc.collect()\n_gc.freeze()\ndel _gc\n")
+	if _, err := t.Exec(ctx, src.String()); err != nil {
+		return nil, fmt.Errorf("snakepit: snapshot setup: %w", err)
+	}
+	s := &Snapshot{rt: r, opts: t.opts, bufPtr: t.bufPtr, bufCap: t.bufCap}
+	fns, err := exported(t.mod, abi.ExportSeed, abi.ExportSeedFlag)
+	if err != nil {
+		return nil, err
+	}
+	for k, p := range []*uint32{&s.seedPtr, &s.flagPtr} {
+		v, err := fns[k].Call(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("snakepit: snapshot: %w", err)
+		}
+		*p = uint32(v[0])
+	}
+	data, ok := t.mod.Memory().Read(0, t.mod.Memory().Size())
+	if !ok {
+		return nil, errors.New("snakepit: snapshot: reading memory")
+	}
+	if s.mem, err = newSnapshotMemory(data); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Bytes returns the size of the snapshot's memory.
+func (s *Snapshot) Bytes() uint64 { return s.mem.size }
+
+// NewInstance starts a clone with the snapshot's options, or with opts when
+// not nil. opts may change limits and host tools; its Mounts and Env must
+// equal the snapshot's (ErrSnapshotMismatch otherwise).
+func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, ErrClosed
+	}
+	o := s.opts
+	if opts != nil {
+		if !sameMounts(opts.Mounts, s.opts.Mounts) || !maps.Equal(opts.Env, s.opts.Env) {
+			return nil, fmt.Errorf("%w: a clone's Mounts and Env must equal its snapshot's", ErrSnapshotMismatch)
+		}
+		o = *opts
+	}
+	mod, err := s.rt.cloneModule(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i, err := s.rt.instantiate(ctx, o, mod, s.mem)
+	if err != nil {
+		return nil, err
+	}
+	i.bufPtr, i.bufCap = s.bufPtr, s.bufCap
+	var seed [36]byte
+	_, _ = rand.Read(seed[:32])
+	binary.LittleEndian.PutUint32(seed[32:], 1)
+	m := i.mod.Memory()
+	if !m.Write(s.seedPtr, seed[:32]) || !m.Write(s.flagPtr, seed[32:]) {
+		i.Close(context.WithoutCancel(ctx))
+		return nil, errors.New("snakepit: clone: seed out of bounds")
+	}
+	return i, nil
+}
+
+func sameMounts(a, b []Mount) bool {
+	return slices.EqualFunc(a, b, func(x, y Mount) bool {
+		return x.GuestPath == y.GuestPath && x.HostDir == y.HostDir && sameFS(x.FS, y.FS)
+	})
+}
+
+// sameFS compares without panicking on uncomparable values (fstest.MapFS is a map).
+func sameFS(a, b fs.FS) bool {
+	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
+	if !va.IsValid() || !vb.IsValid() || va.Type() != vb.Type() {
+		return !va.IsValid() && !vb.IsValid()
+	}
+	if va.Comparable() {
+		return va.Equal(vb)
+	}
+	switch va.Kind() {
+	case reflect.Map, reflect.Pointer, reflect.Func, reflect.Slice:
+		return va.Pointer() == vb.Pointer()
+	}
+	return false
+}
+
+// Close releases the snapshot's memory; live clones keep working. It is
+// safe to call more than once.
+func (s *Snapshot) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.closed = true
+		s.mem.close()
+	}
+	return nil
+}

@@ -1,0 +1,124 @@
+package runtime_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/snakepit-wasm/snakepit/runtime"
+	"github.com/stretchr/testify/require"
+)
+
+func newSnapshot(t testing.TB, so runtime.SnapshotOptions) *runtime.Snapshot {
+	s, err := rt(t).NewSnapshot(context.Background(), so)
+	require.NoError(t, err)
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func clone(t testing.TB, s *runtime.Snapshot) *runtime.Instance {
+	i, err := s.NewInstance(context.Background(), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { i.Close(context.Background()) })
+	return i
+}
+
+func TestCloneStartsFromSnapshotStateAndIsIsolated(t *testing.T) {
+	s := newSnapshot(t, runtime.SnapshotOptions{Preload: []string{"json"}, Setup: "counter = [0]\ndef bump():\n    counter[0] += 1\n    return counter[0]\n"})
+	a, b := clone(t, s), clone(t, s)
+	for range 3 {
+		_, err := a.Call(ctx, "bump")
+		require.NoError(t, err)
+	}
+	r, err := b.Call(ctx, "bump")
+	require.NoError(t, err)
+	require.JSONEq(t, "1", string(r.Value), "a clone must not see another clone's writes")
+	r, err = a.Eval(ctx, "(counter[0], 'json' in __import__('sys').modules)")
+	require.NoError(t, err)
+	require.JSONEq(t, "[3,true]", string(r.Value))
+	// A clone made after the others still starts from the snapshot.
+	r, err = clone(t, s).Eval(ctx, "counter[0]")
+	require.NoError(t, err)
+	require.JSONEq(t, "0", string(r.Value))
+}
+
+func TestClonesDoNotShareRandomness(t *testing.T) {
+	s := newSnapshot(t, runtime.SnapshotOptions{Preload: []string{"random"}})
+	seen := map[string]bool{}
+	for range 4 {
+		r, err := clone(t, s).Eval(ctx, "[__import__('random').random(), __import__('os').urandom(16).hex()]")
+		require.NoError(t, err)
+		require.False(t, seen[string(r.Value)], "two clones produced %s", r.Value)
+		seen[string(r.Value)] = true
+	}
+	var first, second []any
+	r1, err := clone(t, s).Eval(ctx, "[__import__('random').random(), __import__('os').urandom(8).hex()]")
+	require.NoError(t, err)
+	r2, err := clone(t, s).Eval(ctx, "[__import__('random').random(), __import__('os').urandom(8).hex()]")
+	require.NoError(t, err)
+	require.NoError(t, r1.Decode(&first))
+	require.NoError(t, r2.Decode(&second))
+	require.NotEqual(t, first[0], second[0], "random.random()")
+	require.NotEqual(t, first[1], second[1], "os.urandom")
+}
+
+func TestCloneLimitsApplyAndBreakOnlyTheClone(t *testing.T) {
+	s := newSnapshot(t, runtime.SnapshotOptions{})
+	o := runtime.Options{MemoryLimit: 48 << 20}
+	c, err := s.NewInstance(ctx, &o)
+	require.NoError(t, err)
+	defer c.Close(ctx)
+	_, err = c.Exec(ctx, "x = bytearray(100 * 2**20)")
+	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+	r, err := clone(t, s).Eval(ctx, "len(bytearray(100 * 2**20))")
+	require.NoError(t, err)
+	require.JSONEq(t, "104857600", string(r.Value))
+}
+
+func TestCloneWithOtherMountsFailsClearly(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.txt"), []byte("data"), 0o644))
+	mounts := []runtime.Mount{{GuestPath: "/data", HostDir: dir}}
+	s := newSnapshot(t, runtime.SnapshotOptions{Options: runtime.Options{Mounts: mounts}})
+	r, err := clone(t, s).Eval(ctx, "open('/data/f.txt').read()")
+	require.NoError(t, err)
+	require.JSONEq(t, `"data"`, string(r.Value))
+
+	same := runtime.Options{Mounts: mounts, StdoutLimit: 5}
+	c, err := s.NewInstance(ctx, &same)
+	require.NoError(t, err)
+	c.Close(ctx)
+	for _, o := range []runtime.Options{
+		{},
+		{Mounts: []runtime.Mount{{GuestPath: "/other", HostDir: dir}}},
+		{Mounts: mounts, Env: map[string]string{"A": "b"}},
+	} {
+		_, err := s.NewInstance(ctx, &o)
+		require.ErrorIs(t, err, runtime.ErrSnapshotMismatch)
+	}
+}
+
+// A clone must behave like a freshly initialised interpreter: the same
+// CPython regression suites give the same counts in both.
+func TestCloneMatchesFreshInterpreterOnRegressionSuites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("CPython's regression suites take a minute; skipped with -short")
+	}
+	mounts := []runtime.Mount{{GuestPath: "/testlib", HostDir: filepath.Join(rt(t).Dir(), "testlib")}}
+	s := newSnapshot(t, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30, Mounts: mounts}, Preload: []string{"json", "re", "datetime", "collections"}})
+	for _, m := range []string{"test_json", "test_re", "test_datetime", "test_collections"} {
+		t.Run(m, func(t *testing.T) {
+			fresh, _ := regrtest(t, func(o runtime.Options) *runtime.Instance { return newInstance(t, o) }, m)
+			cloned, report := regrtest(t, func(o runtime.Options) *runtime.Instance {
+				i, err := s.NewInstance(ctx, &o)
+				require.NoError(t, err)
+				t.Cleanup(func() { i.Close(ctx) })
+				return i
+			}, m)
+			t.Logf("%s: fresh %v, clone %v (run, failures, errors, skipped)", m, fresh, cloned)
+			require.Equal(t, fresh, cloned, report)
+			require.Zero(t, cloned[1]+cloned[2], report)
+		})
+	}
+}

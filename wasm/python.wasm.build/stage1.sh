@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Stage 1 of the python.wasm build: fetch and verify the inputs, make a private
+# wasi sysroot, cross-build zlib/bzip2/xz, build the native "build python"
+# and the WASI build of CPython (static libraries and the stdlib).
+# Usage: stage1.sh STAGE_DIR DOWNLOAD_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/pins.sh"
+. "$here/lib.sh"
+STAGE=$1
+DL=$2
+JOBS=${JOBS:-$(nproc)}
+mkdir -p "$STAGE" "$DL"
+
+progress "fetching inputs"
+fetch_inputs "$DL"
+
+progress "wasi sysroot (trixie wasi-libc $WASI_LIBC_VERSION, private)"
+rm -rf "$STAGE/sysroot" && mkdir -p "$STAGE/sysroot"
+dpkg-deb -x "$DL/$WASI_LIBC_DEB" "$STAGE/sysroot"
+SYSROOT=$STAGE/sysroot/usr
+WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT"
+export AR=llvm-ar-$LLVM_VERSION RANLIB=llvm-ranlib-$LLVM_VERSION
+DEPS=$STAGE/deps
+rm -rf "$DEPS" "$STAGE/work" && mkdir -p "$DEPS/include" "$DEPS/lib" "$STAGE/work"
+W=$STAGE/work
+
+progress "zlib for wasm32-wasi"
+tar -xf "$DL/$ZLIB_ORIG" -C "$W"
+( cd "$W"/zlib-*/ && for f in adler32 crc32 deflate infback inffast inflate inftrees trees zutil compress uncompr gzclose gzlib gzread gzwrite; do
+    $WCC -O2 -DHAVE_UNISTD_H -DHAVE_STDARG_H -c $f.c -o $f.o; done
+  $AR rcs "$DEPS/lib/libz.a" *.o && cp zlib.h zconf.h "$DEPS/include/" )
+
+progress "bzip2 for wasm32-wasi"
+tar -xf "$DL/$BZIP2_ORIG" -C "$W"
+( cd "$W"/bzip2-*/ && for f in blocksort huffman crctable randtable compress decompress bzlib; do
+    $WCC -O2 -D_FILE_OFFSET_BITS=64 -c $f.c -o $f.o; done
+  $AR rcs "$DEPS/lib/libbz2.a" *.o && cp bzlib.h "$DEPS/include/" )
+
+progress "xz (liblzma) for wasm32-wasi"
+tar -xf "$DL/$XZ_ORIG" -C "$W"
+( cd "$W"/xz-*/
+  # Single-threaded liblzma still blocks signals with sigprocmask, which WASI lacks.
+  sed -i '0,/^#if !(defined(_WIN32) && !defined(__CYGWIN__))$/s//#if !(defined(_WIN32) \&\& !defined(__CYGWIN__)) \&\& !defined(__wasi__)/' src/common/mythread.h
+  grep -q '!defined(__wasi__)' src/common/mythread.h || die "xz: the mythread.h patch did not apply"
+  CC="$WCC" CFLAGS=-O2 ./configure -q --host=wasm32-wasi --prefix="$DEPS" --enable-static --disable-shared \
+    --disable-threads --disable-xz --disable-xzdec --disable-lzmadec --disable-lzmainfo --disable-lzma-links \
+    --disable-scripts --disable-doc --disable-nls >/dev/null
+  make -s -j"$JOBS" -C src/liblzma >/dev/null && make -s -C src/liblzma install >/dev/null )
+
+progress "CPython $PY_VERSION source with Debian's security and bug-fix patches"
+SRC=$STAGE/src
+rm -rf "$SRC" && mkdir -p "$SRC"
+tar -xf "$DL/$PY_ORIG" -C "$SRC" --strip-components=1
+mkdir -p "$W/debian" && tar -xf "$DL/$PY_DEBIAN" -C "$W/debian"
+n=0
+while read -r p; do
+  [[ $p =~ $PY_DEBIAN_PATCHES ]] || continue
+  patch -s -p1 -d "$SRC" <"$W/debian/debian/patches/$p" || die "Debian patch $p does not apply"
+  n=$((n+1))
+done <"$W/debian/debian/patches/series"
+echo "  applied $n Debian patches"
+
+progress "native build python (also the benchmark's native baseline)"
+NATIVE=$STAGE/native
+rm -rf "$W/native" && mkdir -p "$W/native"
+( cd "$W/native" && "$SRC/configure" -q --prefix="$NATIVE" --without-ensurepip >/dev/null \
+  && make -s -j"$JOBS" >/dev/null 2>"$W/native.log" && make -s install >/dev/null 2>>"$W/native.log" ) \
+  || { tail -30 "$W/native.log"; die "native build failed"; }
+BUILD_PY=$NATIVE/bin/python3.13
+
+progress "CPython for wasm32-wasi (pymalloc on)"
+WB=$STAGE/wasm-build
+rm -rf "$WB" && mkdir -p "$WB"
+( cd "$WB" && CONFIG_SITE="$SRC/Tools/wasm/config.site-wasm32-wasi" CC="$WCC" \
+  AR="$AR" RANLIB="$RANLIB" PKG_CONFIG=false \
+  ZLIB_CFLAGS="-I$DEPS/include" ZLIB_LIBS="-L$DEPS/lib -lz" \
+  BZIP2_CFLAGS="-I$DEPS/include" BZIP2_LIBS="-L$DEPS/lib -lbz2" \
+  LIBLZMA_CFLAGS="-I$DEPS/include" LIBLZMA_LIBS="-L$DEPS/lib -llzma" \
+  "$SRC/configure" -q --host=wasm32-wasip1 --build="$("$SRC/config.guess")" \
+    --with-build-python="$BUILD_PY" --without-system-libmpdec --disable-test-modules \
+    --with-pymalloc --without-ensurepip --prefix=/usr >"$W/wasm-configure.log" 2>&1 \
+  && make -s -j"$JOBS" >"$W/wasm.log" 2>&1 ) || { tail -40 "$W/wasm-configure.log" "$W/wasm.log"; die "wasm build failed"; }
+
+progress "stdlib (.pyc tree without test/, idlelib/, tkinter/, ensurepip/)"
+rm -rf "$W/inst" && ( cd "$WB" && make -s install DESTDIR="$W/inst" >"$W/install.log" 2>&1 ) \
+  || { tail -30 "$W/install.log"; die "stdlib install failed"; }
+rm -rf "$STAGE/stdlib" && mkdir -p "$STAGE/stdlib"
+cp -a "$W/inst/usr/lib/python3.13" "$STAGE/stdlib/"
+( cd "$STAGE/stdlib/python3.13" && rm -rf test idlelib tkinter turtledemo ensurepip lib2to3 config-3.13-* site-packages \
+  && find . -name '__pycache__' -type d -prune -exec sh -c 'for d; do find "$d" -name "*.opt-[12].pyc" -delete; done' sh {} + )
+# CPython's own regression tests (json, re, math, struct, ...) run inside the sandbox from here.
+# --disable-test-modules keeps test/ out of the install: take it from the source.
+rm -rf "$STAGE/testlib" && mkdir -p "$STAGE/testlib" && cp -a "$SRC/Lib/test" "$STAGE/testlib/"
+rm -rf "$W"
+progress "stage 1 done"

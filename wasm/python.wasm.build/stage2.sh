@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Stage 2 of the python.wasm build: link the reactor from stage 1's static
+# libraries and the guest shim in abi/guest/, strip it, lay out the outputs
+# and write the MANIFEST.
+# Usage: stage2.sh STAGE_DIR OUT_DIR
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+. "$here/pins.sh"
+. "$here/lib.sh"
+STAGE=$1
+OUT=$2
+SYSROOT=$STAGE/sysroot/usr
+SRC=$STAGE/src
+WB=$STAGE/wasm-build
+DEPS=$STAGE/deps
+# The wasm stack: CPython's own C recursion limit for WASI keeps well inside it
+# (runtime tests prove a clean RecursionError); smaller means fewer pages.
+STACK=${PYTHON_WASM_STACK:-2097152}
+
+progress "linking the reactor with the guest shim"
+rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/gen"
+"$STAGE/native/bin/python3.13" -I -S -c '
+import sys
+d = open(sys.argv[1], "rb").read()
+print("static const char sp_guest_py[] = {" + ",".join(map(str, d)) + ",0};")' \
+  "$root/abi/guest/snakepit_guest.py" >"$OUT.tmp/gen/snakepit_guest.h"
+clang-$LLVM_VERSION --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -mexec-model=reactor \
+  -I"$OUT.tmp/gen" -I"$SRC/Include" -I"$WB" \
+  "$root/abi/guest/snakepit.c" \
+  "$WB/libpython3.13.a" "$WB/Modules/_decimal/libmpdec/libmpdec.a" \
+  "$WB/Modules/_hacl/libHacl_Hash_SHA2.a" "$WB/Modules/expat/libexpat.a" \
+  "$DEPS/lib/libz.a" "$DEPS/lib/libbz2.a" "$DEPS/lib/liblzma.a" \
+  -ldl -lwasi-emulated-signal -lwasi-emulated-getpid -lwasi-emulated-process-clocks -lm \
+  -Wl,-z,stack-size=$STACK -Wl,--stack-first -Wl,--strip-all \
+  -o "$OUT.tmp/python.wasm"
+rm -rf "$OUT.tmp/gen"
+
+progress "laying out stdlib, test library and native python"
+mkdir -p "$OUT.tmp/lib"
+cp -a "$STAGE/stdlib/python3.13" "$OUT.tmp/lib/"
+cp -a "$STAGE/testlib" "$OUT.tmp/testlib"
+ln -s "$STAGE/native" "$OUT.tmp/native"
+
+{
+  echo "python.wasm build"
+  echo "cpython $PY_VERSION (debian $PY_DEBIAN_VERSION), wasi-libc $WASI_LIBC_VERSION, clang $LLVM_VERSION ($(clang-$LLVM_VERSION --version | head -1))"
+  echo "abi version $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/abi/guest/snakepit.c")"
+  echo "stack $STACK"
+  echo
+  echo "inputs (sha256)"
+  echo "$PY_ORIG_SHA256  $PY_ORIG"
+  echo "$PY_DEBIAN_SHA256  $PY_DEBIAN"
+  echo "$WASI_LIBC_SHA256  $WASI_LIBC_DEB"
+  echo "$ZLIB_ORIG_SHA256  $ZLIB_ORIG"
+  echo "$BZIP2_ORIG_SHA256  $BZIP2_ORIG"
+  echo "$XZ_ORIG_SHA256  $XZ_ORIG"
+  ( cd "$root" && sha256sum abi/guest/snakepit.c abi/guest/snakepit_guest.py wasm/python.wasm.build/*.sh )
+  echo
+  echo "outputs (sha256)"
+  ( cd "$OUT.tmp" && sha256sum python.wasm && echo "$(find lib -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)  lib/ (sha256 of the sorted per-file sha256 list)" )
+  echo
+  echo "sizes"
+  ( cd "$OUT.tmp" && du -sh --apparent-size python.wasm lib/python3.13 )
+} >"$OUT.tmp/MANIFEST"
+rm -rf "$OUT" && mv "$OUT.tmp" "$OUT"
+progress "python.wasm ready: $OUT"
