@@ -74,7 +74,7 @@ def _dispatch(kind, a, b):
     try:
         seed = _snakepit.take_seed()
         if seed is not None:
-            random.seed(seed)
+            random.seed(int.from_bytes(seed, "little"))  # no sha512 to import
         if kind == EXEC:
             exec(compile(a, "<exec>", "exec"), _main)
             return b""
