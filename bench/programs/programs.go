@@ -1,0 +1,55 @@
+// Package programs is the benchmark's CPU-bound Python suite.
+//
+// Each program is one file defining run(), which does the work and returns a
+// small JSON-able checksum, so that two runtimes can be checked to compute
+// the same thing. run() depends on no time, randomness or hash seed, and may
+// be called again in the same interpreter. The programs use only standard
+// library modules that a WASI CPython has.
+package programs
+
+import (
+	"embed"
+	"slices"
+	"strings"
+)
+
+//go:embed *.py
+var files embed.FS
+
+// Program is one Python program of the suite.
+type Program struct {
+	Name   string // the file name without .py
+	Source string
+}
+
+// importHeavy is not a CPU-bound program, so All leaves it out.
+const importHeavy = "imports"
+
+// All returns the CPU-bound programs, sorted by name.
+func All() []Program {
+	entries, err := files.ReadDir(".")
+	if err != nil {
+		panic(err)
+	}
+	var all []Program
+	for _, e := range entries {
+		name := strings.TrimSuffix(e.Name(), ".py")
+		if name != importHeavy {
+			all = append(all, load(name))
+		}
+	}
+	slices.SortFunc(all, func(a, b Program) int { return strings.Compare(a.Name, b.Name) })
+	return all
+}
+
+// ImportHeavy returns a script that imports a realistic set of standard
+// library modules, for timing interpreter start-up plus imports.
+func ImportHeavy() Program { return load(importHeavy) }
+
+func load(name string) Program {
+	src, err := files.ReadFile(name + ".py")
+	if err != nil {
+		panic(err)
+	}
+	return Program{Name: name, Source: string(src)}
+}
