@@ -25,6 +25,29 @@ DEPS=$STAGE/deps
 rm -rf "$DEPS" "$STAGE/work" && mkdir -p "$DEPS/include" "$DEPS/lib" "$STAGE/work"
 W=$STAGE/work
 
+progress "CPython $PY_VERSION source with Debian's security and bug-fix patches"
+SRC=$STAGE/src
+rm -rf "$SRC" && mkdir -p "$SRC"
+tar -xf "$DL/$PY_ORIG" -C "$SRC" --strip-components=1
+mkdir -p "$W/debian" && tar -xf "$DL/$PY_DEBIAN" -C "$W/debian"
+n=0
+while read -r p; do
+  [[ $p =~ $PY_DEBIAN_PATCHES ]] || continue
+  patch -s -p1 -d "$SRC" <"$W/debian/debian/patches/$p" || die "Debian patch $p does not apply"
+  n=$((n+1))
+done <"$W/debian/debian/patches/series"
+echo "  applied $n Debian patches"
+
+progress "native build python (also the benchmark's native baseline)"
+NATIVE=$STAGE/native
+rm -rf "$W/native" && mkdir -p "$W/native"
+# In the background: the cross-built libraries below need no Python.
+( cd "$W/native" && "$SRC/configure" -q --prefix="$NATIVE" --without-ensurepip >"$W/native.log" 2>&1 \
+  && make -s -j"$JOBS" >>"$W/native.log" 2>&1 && make -s install >>"$W/native.log" 2>&1 ) &
+native_pid=$!
+trap 'kill "$native_pid" 2>/dev/null || true' EXIT
+BUILD_PY=$NATIVE/bin/python3.13
+
 progress "zlib for wasm32-wasi"
 tar -xf "$DL/$ZLIB_ORIG" -C "$W"
 ( cd "$W"/zlib-*/ && for f in adler32 crc32 deflate infback inffast inflate inftrees trees zutil compress uncompr gzclose gzlib gzread gzwrite; do
@@ -48,26 +71,9 @@ tar -xf "$DL/$XZ_ORIG" -C "$W"
     --disable-scripts --disable-doc --disable-nls >/dev/null
   make -s -j"$JOBS" -C src/liblzma >/dev/null && make -s -C src/liblzma install >/dev/null )
 
-progress "CPython $PY_VERSION source with Debian's security and bug-fix patches"
-SRC=$STAGE/src
-rm -rf "$SRC" && mkdir -p "$SRC"
-tar -xf "$DL/$PY_ORIG" -C "$SRC" --strip-components=1
-mkdir -p "$W/debian" && tar -xf "$DL/$PY_DEBIAN" -C "$W/debian"
-n=0
-while read -r p; do
-  [[ $p =~ $PY_DEBIAN_PATCHES ]] || continue
-  patch -s -p1 -d "$SRC" <"$W/debian/debian/patches/$p" || die "Debian patch $p does not apply"
-  n=$((n+1))
-done <"$W/debian/debian/patches/series"
-echo "  applied $n Debian patches"
-
-progress "native build python (also the benchmark's native baseline)"
-NATIVE=$STAGE/native
-rm -rf "$W/native" && mkdir -p "$W/native"
-( cd "$W/native" && "$SRC/configure" -q --prefix="$NATIVE" --without-ensurepip >/dev/null \
-  && make -s -j"$JOBS" >/dev/null 2>"$W/native.log" && make -s install >/dev/null 2>>"$W/native.log" ) \
-  || { tail -30 "$W/native.log"; die "native build failed"; }
-BUILD_PY=$NATIVE/bin/python3.13
+wait "$native_pid" || { tail -30 "$W/native.log"; die "native build failed"; }
+trap - EXIT
+progress "native python built"
 
 progress "CPython for wasm32-wasi (pymalloc on)"
 WB=$STAGE/wasm-build
