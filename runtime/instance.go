@@ -5,10 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -302,7 +302,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	case i.mem != nil && i.mem.hitLimit:
 		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.MemoryLimit>>20))
 	case err != nil:
-		return res, i.breakWith(fmt.Errorf("%w: %v", ErrTrap, err))
+		return res, i.breakWith(fmt.Errorf("%w: %s", ErrTrap, firstLine(err.Error())))
 	case st.fault != nil:
 		return res, i.breakWith(st.fault)
 	}
@@ -330,8 +330,13 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	if frames.Raised() {
 		pe := &PythonError{Type: string(frames.ExcType), Message: string(frames.ExcMessage), Traceback: string(frames.Traceback)}
-		if pe.Type == "MemoryError" {
+		switch {
+		case pe.Type == "MemoryError":
 			return res, i.breakWith(fmt.Errorf("%w: %w", ErrMemoryLimit, pe))
+		case ctx.Err() != nil:
+			// The deadline passed while Python waited on the host (a host
+			// tool saw ctx end); the interpreter itself is fine.
+			return res, fmt.Errorf("snakepit: call stopped: %w (%w)", ctx.Err(), pe)
 		}
 		return res, pe
 	}
@@ -420,14 +425,16 @@ func (i *Instance) Close(ctx context.Context) error {
 		return nil
 	}
 	i.closed = true
-	err := i.mod.Close(ctx)
-	if i.mem != nil {
-		i.mem.Free()
+	return i.mod.Close(ctx) // wazero frees the linear memory through the allocator
+
+}
+
+// firstLine drops the wasm stack trace wazero appends to trap errors.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
 	}
-	if errors.Is(err, ErrClosed) {
-		err = nil
-	}
-	return err
+	return s
 }
 
 // capWriter keeps the first limit bytes written during one call.

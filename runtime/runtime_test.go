@@ -216,6 +216,31 @@ var spinners = []struct{ name, setup, src string }{
 	{"bigint", "", "x = 3 ** 100000000"},
 }
 
+func TestDeadlineDuringHostCallIsADeadlineError(t *testing.T) {
+	i := newInstance(t, runtime.Options{Host: map[string]runtime.HostFunc{
+		"slow": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		},
+	}})
+	c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err := i.Exec(c, "import snakepit\nsnakepit.call('slow')")
+	// Not a Python error: the guest's own handling of the RuntimeError is
+	// stopped at its next loop header, and the call reports the deadline.
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+}
+
+func TestTrapBreaksInstanceWithAShortError(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	_, err := i.Exec(ctx, "import os\nos.abort()") // wasi-libc's abort is the unreachable instruction
+	require.ErrorIs(t, err, runtime.ErrTrap)
+	require.NotContains(t, err.Error(), "\n", "no wasm stack trace in the message")
+	require.ErrorIs(t, i.Err(), runtime.ErrTrap)
+	_, err = i.Exec(ctx, "pass")
+	require.ErrorIs(t, err, runtime.ErrBroken)
+}
+
 func TestCancelledContextBeforeCallLeavesInstanceUsable(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
 	c, cancel := context.WithCancel(ctx)

@@ -1,0 +1,134 @@
+package pool_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/runtime"
+)
+
+// A fresh-mode pool runs each call on a clean clone of an interpreter that
+// ran Setup once.
+func Example() {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close(ctx)
+
+	p, err := pool.New(ctx, rt, pool.Options{Size: 2, Setup: "def double(x):\n    return 2 * x\n"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(ctx)
+
+	res, err := p.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "double", Args: json.RawMessage(`[21]`)})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(res.Value))
+
+	// Nothing a call leaves behind is seen by the next one.
+	p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "leftover = 1"})
+	res, _ = p.Run(ctx, runtime.Request{Op: runtime.OpEval, Code: "'leftover' in globals()"})
+	fmt.Println(string(res.Value))
+	// Output:
+	// 42
+	// false
+}
+
+// A call past its deadline is stopped, and its worker replaced.
+func Example_deadline() {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close(ctx)
+	p, err := pool.New(ctx, rt, pool.Options{Size: 1, CallTimeout: 100 * time.Millisecond})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(ctx)
+
+	_, err = p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "while True:\n    pass"})
+	fmt.Println(errors.Is(err, context.DeadlineExceeded), pool.KindOf(err))
+	fmt.Println(p.Stats().Recycles[pool.RecycleStopped])
+	// Output:
+	// true deadline
+	// 1
+}
+
+// In ModeSession, the calls with one key share a worker and its state.
+func ExamplePool_RunSession() {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close(ctx)
+	p, err := pool.New(ctx, rt, pool.Options{Mode: pool.ModeSession, Size: 2, SessionTTL: time.Minute})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(ctx)
+
+	for _, code := range []string{"history = []", "history.append('a')", "history.append('b')"} {
+		if _, err := p.RunSession(ctx, "alice", runtime.Request{Op: runtime.OpExec, Code: code}); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	res, _ := p.RunSession(ctx, "alice", runtime.Request{Op: runtime.OpEval, Code: "history"})
+	fmt.Println(string(res.Value))
+	res, _ = p.RunSession(ctx, "bob", runtime.Request{Op: runtime.OpEval, Code: "'history' in globals()"})
+	fmt.Println(string(res.Value))
+
+	p.EndSession("alice")
+	res, _ = p.RunSession(ctx, "alice", runtime.Request{Op: runtime.OpEval, Code: "'history' in globals()"})
+	fmt.Println(string(res.Value))
+	// Output:
+	// ["a","b"]
+	// false
+	// false
+}
+
+// OnEvent sees each lifecycle step, for wiring to metrics.
+func ExampleOptions_onEvent() {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close(ctx)
+	calls := make(chan pool.Event, 10)
+	p, err := pool.New(ctx, rt, pool.Options{Mode: pool.ModeWarm, Size: 1, OnEvent: func(e pool.Event) {
+		if e.Type == pool.CallFinished {
+			calls <- e // e.g. a Prometheus histogram's Observe(e.Duration.Seconds())
+		}
+	}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(ctx)
+
+	p.Run(ctx, runtime.Request{Op: runtime.OpEval, Code: "1 / 0"})
+	e := <-calls
+	fmt.Println(e.Type, e.Kind, e.Err)
+	// Output:
+	// call_finished python python: ZeroDivisionError: division by zero
+}

@@ -1,0 +1,139 @@
+package pool
+
+import (
+	"fmt"
+	"time"
+)
+
+// EventType names a lifecycle step reported to Options.OnEvent.
+type EventType int
+
+// The lifecycle steps. Each call produces CallFinished exactly once; it is
+// preceded by CallQueued if the call had to wait and by CallStarted if it
+// got a worker.
+const (
+	WorkerStarting    EventType = iota + 1 // a worker is being created
+	WorkerReady                            // it can serve; Duration is its start time
+	WorkerStartFailed                      // creating it failed (Err); it is retried with backoff
+	WorkerCrashed                          // a call left it broken (Err); WorkerRecycled follows
+	WorkerRecycled                         // it was closed (Reason) and a replacement started
+	CallQueued                             // the call waits for a worker
+	CallStarted                            // the call got a worker; Wait is its time queued
+	CallFinished                           // the call's outcome: Err, Kind, Wait, Duration (execution)
+	SessionStarted                         // a new session key got (or waits for) a worker
+	SessionEnded                           // the session ended (Reason)
+)
+
+var eventNames = [...]string{"", "worker_starting", "worker_ready", "worker_start_failed", "worker_crashed",
+	"worker_recycled", "call_queued", "call_started", "call_finished", "session_started", "session_ended"}
+
+func (t EventType) String() string {
+	if t > 0 && int(t) < len(eventNames) {
+		return eventNames[t]
+	}
+	return fmt.Sprintf("EventType(%d)", int(t))
+}
+
+// Event is one lifecycle step. Fields that do not apply to its Type are zero.
+type Event struct {
+	Type     EventType
+	Time     time.Time
+	Worker   uint64        // the worker's id (ids are never reused); 0 if none
+	Session  string        // the session key, in ModeSession
+	Reason   RecycleReason // WorkerRecycled, SessionEnded
+	Wait     time.Duration // CallStarted, CallFinished: time spent queued
+	Duration time.Duration // CallFinished: execution time; WorkerReady: start time
+	Err      error         // CallFinished, WorkerCrashed, WorkerStartFailed
+	Kind     ErrorKind     // CallFinished: KindOf(Err)
+}
+
+// RecycleReason says why a worker was closed and replaced.
+type RecycleReason string
+
+// The reasons for recycling a worker.
+const (
+	RecycleUsed           RecycleReason = "used"            // ModeFresh: every worker serves one call
+	RecycleCalls          RecycleReason = "calls"           // it reached MaxCalls
+	RecycleAge            RecycleReason = "age"             // it reached MaxAge
+	RecycleMemory         RecycleReason = "memory"          // its memory grew past MaxMemory
+	RecycleMemoryLimit    RecycleReason = "memory_limit"    // a call hit Instance.MemoryLimit
+	RecycleCrash          RecycleReason = "crash"           // a trap or an ABI violation
+	RecycleStopped        RecycleReason = "stopped"         // a call was stopped at its deadline, cancelled, or by Close
+	RecycleSessionEnded   RecycleReason = "session_ended"   // its session was ended by EndSession
+	RecycleSessionExpired RecycleReason = "session_expired" // its session was idle for SessionTTL
+)
+
+// LatencyBuckets are the upper bounds of the Histogram buckets, the same
+// for every pool.
+var LatencyBuckets = []time.Duration{
+	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second, 2500 * time.Millisecond, 5 * time.Second, 10 * time.Second,
+	30 * time.Second, time.Minute,
+}
+
+// Histogram counts durations in the fixed LatencyBuckets, the way a
+// Prometheus histogram does (but not cumulative).
+type Histogram struct {
+	// Counts[i] counts durations d with LatencyBuckets[i-1] < d <=
+	// LatencyBuckets[i]; the last element counts those above every bound.
+	Counts []uint64
+	Count  uint64        // number of observations
+	Sum    time.Duration // their total
+}
+
+func newHistogram() Histogram { return Histogram{Counts: make([]uint64, len(LatencyBuckets)+1)} }
+
+func (h *Histogram) observe(d time.Duration) {
+	i := 0
+	for i < len(LatencyBuckets) && d > LatencyBuckets[i] {
+		i++
+	}
+	h.Counts[i]++
+	h.Count++
+	h.Sum += d
+}
+
+func (h Histogram) clone() Histogram {
+	h.Counts = append([]uint64(nil), h.Counts...)
+	return h
+}
+
+// Quantile returns the upper bound of the bucket holding the q-th quantile
+// (0 < q <= 1), an overestimate by at most one bucket; 0 without
+// observations, and the largest bound when it lies above every bound.
+func (h Histogram) Quantile(q float64) time.Duration {
+	if h.Count == 0 {
+		return 0
+	}
+	rank := uint64(q*float64(h.Count) + 0.5)
+	rank = max(rank, 1)
+	var seen uint64
+	for i, c := range h.Counts {
+		seen += c
+		if seen >= rank && i < len(LatencyBuckets) {
+			return LatencyBuckets[i]
+		}
+	}
+	return LatencyBuckets[len(LatencyBuckets)-1]
+}
+
+// Stats is a snapshot of a pool's state and counters since New.
+type Stats struct {
+	Mode Mode
+	Size int
+	// Workers by state: Idle ones are ready (in ModeSession, including those
+	// pinned to an idle session), Busy ones run or are handed a call,
+	// Starting ones are being created.
+	Idle, Busy, Starting int
+	Sessions             int // live sessions (ModeSession)
+	Queued               int // callers waiting for a worker or their session
+	Calls                uint64
+	Errors               map[ErrorKind]uint64     // calls that ended in an error, by kind
+	Recycles             map[RecycleReason]uint64 // workers closed, by reason
+	StartFailures        uint64                   // worker creations that failed
+	// QueueWait is the time from a call's arrival to its getting a worker
+	// (for every call that got one); Exec the time the worker ran it.
+	QueueWait, Exec Histogram
+}

@@ -1,0 +1,849 @@
+// Package pool runs Python calls on a fixed number of python.wasm workers,
+// queueing callers in arrival order when every worker is busy.
+//
+// A worker is one runtime.Instance. Nothing is ever repaired: a worker that
+// a call left broken (a trap, the memory cap, a stop at the deadline, an ABI
+// violation), or that reached a recycling limit, is closed and a new one is
+// started in the background, so the pool keeps its size and never serves
+// from a tainted worker.
+//
+// # Modes
+//
+//   - ModeFresh (the default, for untrusted code): every call runs on a
+//     clean interpreter, a clone of a snapshot taken by New (after Preload
+//     and Setup). Size clones are kept ready, so creating one is off the
+//     call's path; each used clone is closed and replaced in the background.
+//   - ModeWarm (for trusted adapters): workers are reused, so state persists
+//     between calls on a worker (and which worker serves a call is not
+//     chosen). Preload and Setup run on each worker at its start.
+//   - ModeSession: RunSession sends the calls with the same key to the same
+//     worker, whose state persists between them. A session pins one worker
+//     for its whole life, so at most Size sessions live at once
+//     (MaxSessions, default and maximum Size); a new key waits in the queue
+//     for a worker that no session holds. A session ends after SessionTTL
+//     idle or at EndSession, and its worker is then replaced by a new one so
+//     that no state passes from one session to the next.
+//
+// # Outcomes
+//
+// Every call gets exactly one outcome: a result, or an error that
+// errors.Is/As recognise: ErrSaturated, ErrQueueTimeout (which wraps
+// context.DeadlineExceeded), the caller's context error or the call's
+// deadline (context.DeadlineExceeded), ErrClosed, *runtime.PythonError,
+// runtime.ErrMemoryLimit, ErrWorkerCrashed (together with the runtime's
+// error), ErrSessionLost, ErrTooManySessions, ErrWrongMode. A Python
+// exception keeps the worker; any error that broke it recycles it.
+//
+// # Observing
+//
+// Stats returns counters and latency histograms; Options.OnEvent sees every
+// lifecycle step, and Options.Logger receives the notable ones.
+package pool
+
+import (
+	"cmp"
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/runtime"
+)
+
+// Mode is a pool's isolation mode.
+type Mode int
+
+const (
+	// ModeFresh runs every call on a clean interpreter.
+	ModeFresh Mode = iota
+	// ModeWarm reuses workers: state persists between calls.
+	ModeWarm
+	// ModeSession routes calls by session key to the session's worker.
+	ModeSession
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeFresh:
+		return "fresh"
+	case ModeWarm:
+		return "warm"
+	case ModeSession:
+		return "session"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Options configure a Pool. The zero value is usable: a ModeFresh pool of
+// one worker per CPU with the defaults below.
+type Options struct {
+	// Size is the number of workers, hence of calls running at once.
+	// Default runtime.NumCPU() (Go's).
+	Size int
+	// QueueLimit caps the callers waiting for a worker (or for their
+	// session); past it calls fail at once with ErrSaturated. Default
+	// 64×Size; negative means no waiting at all.
+	QueueLimit int
+	// QueueTimeout caps the time a call waits in the queue (ErrQueueTimeout).
+	// Default 10s; negative means no cap but CallTimeout and the caller's
+	// context.
+	QueueTimeout time.Duration
+	// CallTimeout is each call's deadline, covering its queue wait and its
+	// execution; a call running past it is stopped and its worker replaced.
+	// Default 60s; negative means none (the caller's context still applies).
+	CallTimeout time.Duration
+	// Mode is the isolation mode; default ModeFresh.
+	Mode Mode
+	// Instance holds the workers' limits and grants (memory cap, mounts,
+	// environment, host tools).
+	Instance runtime.Options
+	// Preload lists modules imported, and Setup is Python source run in
+	// __main__, before a worker serves: once in the snapshot in ModeFresh,
+	// on each worker at its start otherwise. An error in them fails New.
+	Preload []string
+	Setup   string
+	// MaxCalls recycles a worker after that many calls; 0 means no limit.
+	// (A ModeFresh worker serves a single call anyway.)
+	MaxCalls int
+	// MaxAge recycles a worker that old (checked after each call and every
+	// so often while idle); 0 means no limit.
+	MaxAge time.Duration
+	// MaxMemory recycles a worker whose linear memory, which never shrinks,
+	// has grown beyond that many bytes after a call; 0 means no limit. The
+	// hard cap is Instance.MemoryLimit.
+	//
+	// In ModeSession, MaxCalls, MaxAge and MaxMemory end the session whose
+	// worker reaches them (its next call gets ErrSessionLost); leave them 0
+	// for sessions that live until they idle out.
+	MaxMemory uint64
+	// SessionTTL ends a session idle that long. Default 10 minutes.
+	SessionTTL time.Duration
+	// MaxSessions caps the live sessions (ErrTooManySessions past it).
+	// Default Size; it cannot exceed Size, since each session pins a worker.
+	// A value below Size keeps spare workers, so that a new session seldom
+	// waits for a worker to start.
+	MaxSessions int
+	// OnEvent, if set, is called for every lifecycle step, synchronously and
+	// possibly from several goroutines at once, never with the pool's lock
+	// held. It must be quick and must not call the pool's Run or Close.
+	OnEvent func(Event)
+	// Logger receives worker failures (Warn) and lifecycle steps (Debug);
+	// nil discards them.
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Size <= 0 {
+		o.Size = goruntime.NumCPU()
+	}
+	if o.QueueLimit == 0 {
+		o.QueueLimit = 64 * o.Size
+	}
+	o.QueueLimit = max(o.QueueLimit, 0)
+	if o.QueueTimeout == 0 {
+		o.QueueTimeout = 10 * time.Second
+	}
+	if o.CallTimeout == 0 {
+		o.CallTimeout = 60 * time.Second
+	}
+	if o.SessionTTL <= 0 {
+		o.SessionTTL = 10 * time.Minute
+	}
+	if o.MaxSessions <= 0 || o.MaxSessions > o.Size {
+		o.MaxSessions = o.Size
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return o
+}
+
+// Pool runs calls on a fixed number of workers. It is safe for concurrent
+// use.
+type Pool struct {
+	rt   *runtime.Runtime
+	opts Options
+	snap *runtime.Snapshot // ModeFresh
+	log  *slog.Logger
+	ids  atomic.Uint64
+
+	// stopping is closed when Close begins: it ends the janitor and start
+	// retries, and bgCtx (which start uses) ends with it.
+	stopping chan struct{}
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
+	// kill stops the calls still running when Close's context ends.
+	kill     context.Context
+	killCall context.CancelCauseFunc
+	done     chan struct{} // closed when Close has finished
+
+	inflight sync.WaitGroup // calls holding a worker
+	bg       sync.WaitGroup // worker starts and closes, the janitor
+
+	mu        sync.Mutex
+	closed    bool
+	workers   map[*worker]struct{} // ready workers, idle or busy
+	idle      []*worker            // ready, not pinned to a session; LIFO
+	queue     list.List            // FIFO of *waiter and, in ModeSession, *session awaiting a worker
+	nwait     int                  // callers waiting, in queue or in a session's waiters
+	starting  int
+	sessions  map[string]*session
+	nsessions int // live sessions (tombstones not counted)
+	stats     Stats
+}
+
+type worker struct {
+	id        uint64
+	inst      *runtime.Instance
+	born      time.Time
+	calls     int // instance calls made by setup, not counted against MaxCalls
+	startTime time.Duration
+	busy      bool
+	sess      *session
+}
+
+// waiter is one caller waiting for a worker. The granter, holding the lock,
+// sets granted and sends on the buffered ch, so it never blocks and the
+// waiter can tell whether it was served.
+type waiter struct {
+	ch      chan grant
+	granted bool
+	elem    *list.Element
+}
+
+type grant struct {
+	w   *worker
+	err error
+}
+
+// New starts the pool's workers concurrently and returns when they are
+// ready. If some fail to start, the pool starts without them and retries in
+// the background; if none can start, New returns the first error. ctx
+// bounds the start only.
+func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) {
+	opts = opts.withDefaults()
+	p := &Pool{
+		rt:       rt,
+		opts:     opts,
+		log:      opts.Logger,
+		stopping: make(chan struct{}),
+		done:     make(chan struct{}),
+		workers:  make(map[*worker]struct{}),
+		sessions: make(map[string]*session),
+		stats: Stats{Mode: opts.Mode, Size: opts.Size, Errors: map[ErrorKind]uint64{},
+			Recycles: map[RecycleReason]uint64{}, QueueWait: newHistogram(), Exec: newHistogram()},
+	}
+	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
+	p.kill, p.killCall = context.WithCancelCause(context.Background())
+	fail := func(err error) (*Pool, error) {
+		p.bgCancel()
+		p.killCall(ErrClosed)
+		if p.snap != nil {
+			p.snap.Close()
+		}
+		return nil, err
+	}
+	if opts.Mode < ModeFresh || opts.Mode > ModeSession {
+		return fail(fmt.Errorf("pool: unknown mode %d", opts.Mode))
+	}
+	if opts.Mode == ModeFresh {
+		snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload, Setup: opts.Setup})
+		if err != nil {
+			return fail(fmt.Errorf("pool: %w", err))
+		}
+		p.snap = snap
+	}
+
+	// A few starters share the work: more than the CPUs would only slow each
+	// start down. They stop early when the first starts all failed, since
+	// the rest would most likely fail the same way (a Setup error).
+	var (
+		mu       sync.Mutex
+		next     int
+		ready    []*worker
+		failed   int
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	for range min(opts.Size, goruntime.NumCPU()) {
+		wg.Go(func() {
+			for {
+				mu.Lock()
+				if next == opts.Size || (firstErr != nil && len(ready) == 0) {
+					mu.Unlock()
+					return
+				}
+				next++
+				mu.Unlock()
+				w, err := p.startWorker(ctx)
+				mu.Lock()
+				if err != nil {
+					failed++
+					firstErr = cmp.Or(firstErr, err)
+				} else {
+					ready = append(ready, w)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if len(ready) == 0 {
+		return fail(firstErr)
+	}
+	p.mu.Lock()
+	for _, w := range ready {
+		p.workers[w] = struct{}{}
+		p.idle = append(p.idle, w)
+	}
+	for range opts.Size - len(ready) {
+		p.starting++
+		p.bg.Add(1)
+		go p.startLoop(nil)
+	}
+	p.mu.Unlock()
+	if failed > 0 {
+		p.log.Warn("pool: some workers failed to start; retrying", "failed", failed, "size", opts.Size, "err", firstErr)
+	}
+	for _, w := range ready {
+		p.emit(Event{Type: WorkerReady, Worker: w.id, Duration: w.startTime})
+	}
+	if opts.Mode == ModeSession || (opts.Mode == ModeWarm && opts.MaxAge > 0) {
+		every := opts.SessionTTL
+		if opts.Mode != ModeSession || (opts.MaxAge > 0 && opts.MaxAge < every) {
+			every = opts.MaxAge
+		}
+		p.bg.Add(1)
+		go p.janitor(min(max(every/4, 10*time.Millisecond), time.Second))
+	}
+	return p, nil
+}
+
+// Run performs req on a worker, waiting in the queue for one if all are
+// busy. It is for ModeFresh and ModeWarm pools (ErrWrongMode otherwise).
+// A Python exception returns the Result (with the output so far) and a
+// *runtime.PythonError; see the package documentation for the other
+// errors.
+func (p *Pool) Run(ctx context.Context, req runtime.Request) (*runtime.Result, error) {
+	return p.do(ctx, false, "", req)
+}
+
+// RunSession performs req on the worker of session key, creating the
+// session if the key has none; it is for ModeSession pools (ErrWrongMode
+// otherwise). Calls with the same key run one at a time, in arrival order,
+// on a worker that keeps its state between them. If the session's worker
+// was lost (a call broke it or it reached a recycling limit), the next call
+// gets ErrSessionLost and the one after starts a new session.
+func (p *Pool) RunSession(ctx context.Context, key string, req runtime.Request) (*runtime.Result, error) {
+	return p.do(ctx, true, key, req)
+}
+
+func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.Request) (*runtime.Result, error) {
+	arrived := time.Now()
+	ctx, cancel := p.callContext(ctx)
+	defer cancel()
+	var (
+		w   *worker
+		s   *session
+		err error
+	)
+	switch {
+	case inSession != (p.opts.Mode == ModeSession):
+		err = fmt.Errorf("%w: %s pool", ErrWrongMode, p.opts.Mode)
+	case ctx.Err() != nil:
+		// Not even a ModeFresh clone is spent on a call already given up.
+		err = fmt.Errorf("pool: %w", ctx.Err())
+	case inSession:
+		w, s, err = p.acquireSession(ctx, key)
+	default:
+		w, err = p.acquire(ctx)
+	}
+	wait := time.Since(arrived)
+	if err != nil {
+		p.mu.Lock()
+		p.countLocked(err, false, 0, 0)
+		p.mu.Unlock()
+		p.emit(Event{Type: CallFinished, Session: key, Wait: wait, Err: err, Kind: KindOf(err)})
+		return nil, err
+	}
+	defer p.inflight.Done()
+	p.emit(Event{Type: CallStarted, Worker: w.id, Session: key, Wait: wait})
+	start := time.Now()
+	res, err := w.inst.Run(ctx, req)
+	exec := time.Since(start)
+	err = p.release(ctx, w, s, err, wait, exec)
+	return res, err
+}
+
+// callContext derives the call's context: CallTimeout, and a stop by Close
+// when its context ends (with ErrClosed as the cause).
+func (p *Pool) callContext(ctx context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(p.kill, func() { cancel(ErrClosed) })
+	cancelT := context.CancelFunc(func() {})
+	if p.opts.CallTimeout > 0 {
+		ctx, cancelT = context.WithTimeout(ctx, p.opts.CallTimeout)
+	}
+	return ctx, func() {
+		cancelT()
+		stop()
+		cancel(nil)
+	}
+}
+
+// acquire returns an idle worker, waiting in the queue for one if needed.
+func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil, ErrClosed
+	}
+	// Idle workers exist only while the queue is empty (a freed worker goes
+	// to the queue's head first), so taking one cannot overtake a waiter.
+	if n := len(p.idle); n > 0 {
+		w := p.idle[n-1]
+		p.idle = p.idle[:n-1]
+		p.takeLocked(w)
+		p.mu.Unlock()
+		return w, nil
+	}
+	if p.nwait >= p.opts.QueueLimit {
+		p.mu.Unlock()
+		return nil, ErrSaturated
+	}
+	wt := &waiter{ch: make(chan grant, 1)}
+	wt.elem = p.queue.PushBack(wt)
+	p.nwait++
+	p.mu.Unlock()
+	p.emit(Event{Type: CallQueued})
+	return p.wait(ctx, wt, nil)
+}
+
+// takeLocked hands w to a caller.
+func (p *Pool) takeLocked(w *worker) {
+	w.busy = true
+	p.inflight.Add(1)
+}
+
+// wait waits for wt's grant, or gives up at the caller's context end or the
+// queue timeout. s is the session wt waits for, if any.
+func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error) {
+	var timeout <-chan time.Time
+	if p.opts.QueueTimeout > 0 {
+		t := time.NewTimer(p.opts.QueueTimeout)
+		defer t.Stop()
+		timeout = t.C
+	}
+	var err error
+	select {
+	case g := <-wt.ch:
+		return g.w, g.err
+	case <-ctx.Done():
+		err = fmt.Errorf("pool: waiting for a worker: %w", ctx.Err())
+		if context.Cause(ctx) == ErrClosed {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+	case <-timeout:
+		err = ErrQueueTimeout
+	}
+	var evs []Event
+	p.mu.Lock()
+	if !wt.granted {
+		p.nwait--
+		if s == nil {
+			p.queue.Remove(wt.elem)
+		} else {
+			s.waiters.Remove(wt.elem)
+			p.abandonLocked(s, &evs)
+		}
+		p.mu.Unlock()
+		p.emit(evs...)
+		return nil, err
+	}
+	// Served just as we gave up: hand the worker on unused.
+	g := <-wt.ch
+	if g.w != nil {
+		if s == nil {
+			g.w.busy = false
+			p.idleLocked(g.w, &evs)
+		} else {
+			p.releaseSessionLocked(s, g.w, "", nil, &evs)
+		}
+		p.inflight.Done()
+	}
+	p.mu.Unlock()
+	p.emit(evs...)
+	return nil, cmp.Or(g.err, err)
+}
+
+// release returns w after a call, recycling it if the call broke it or it
+// reached a limit, counts the call and reports it. It returns the call's
+// error as the caller should see it.
+func (p *Pool) release(ctx context.Context, w *worker, s *session, err error, wait, exec time.Duration) error {
+	closing := context.Cause(ctx) == ErrClosed
+	var reason RecycleReason
+	broken := w.inst.Err()
+	switch {
+	case broken != nil:
+		reason, err = brokenReason(err, ctx.Err(), closing)
+	case closing && err != nil:
+		err = fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	if reason == "" {
+		reason = p.limitReason(w)
+	}
+	var evs []Event
+	if broken != nil {
+		p.note(&evs, Event{Type: WorkerCrashed, Worker: w.id, Session: sessionKey(s), Err: broken})
+		if reason == RecycleCrash {
+			p.log.Warn("pool: worker crashed", "worker", w.id, "err", broken)
+		}
+	}
+	p.mu.Lock()
+	p.countLocked(err, true, wait, exec)
+	if s != nil {
+		p.releaseSessionLocked(s, w, reason, broken, &evs)
+	} else {
+		w.busy = false
+		if reason != "" {
+			p.retireLocked(w, reason, &evs)
+		} else {
+			p.idleLocked(w, &evs)
+		}
+	}
+	p.mu.Unlock()
+	p.note(&evs, Event{Type: CallFinished, Worker: w.id, Session: sessionKey(s), Wait: wait, Duration: exec, Err: err, Kind: KindOf(err)})
+	p.emit(evs...)
+	return err
+}
+
+// limitReason says which recycling limit w has reached, if any.
+func (p *Pool) limitReason(w *worker) RecycleReason {
+	o := &p.opts
+	switch {
+	case o.Mode == ModeFresh:
+		return RecycleUsed
+	case o.MaxCalls > 0 && w.inst.Calls()-w.calls >= o.MaxCalls:
+		return RecycleCalls
+	case o.MaxAge > 0 && time.Since(w.born) >= o.MaxAge:
+		return RecycleAge
+	case o.MaxMemory > 0 && w.inst.MemoryBytes() > o.MaxMemory:
+		return RecycleMemory
+	}
+	return ""
+}
+
+func (p *Pool) countLocked(err error, ran bool, wait, exec time.Duration) {
+	p.stats.Calls++
+	if err != nil {
+		p.stats.Errors[KindOf(err)]++
+	}
+	if ran {
+		p.stats.QueueWait.observe(wait)
+		p.stats.Exec.observe(exec)
+	}
+}
+
+// idleLocked makes the ready, unpinned worker w available: to the queue's
+// head if anyone waits, else to the idle list.
+func (p *Pool) idleLocked(w *worker, evs *[]Event) {
+	if e := p.queue.Front(); e != nil {
+		p.queue.Remove(e)
+		switch x := e.Value.(type) {
+		case *waiter:
+			p.nwait--
+			p.takeLocked(w)
+			x.granted = true
+			x.ch <- grant{w: w}
+		case *session:
+			// A new session waiting for a worker; it has waiters (the last
+			// one to give up removes it from the queue).
+			x.elem = nil
+			x.w, w.sess = w, x
+			p.grantSessionLocked(x)
+		}
+		return
+	}
+	p.idle = append(p.idle, w)
+}
+
+// retireLocked closes w in the background and, unless the pool is closed,
+// starts its replacement.
+func (p *Pool) retireLocked(w *worker, reason RecycleReason, evs *[]Event) {
+	delete(p.workers, w)
+	p.stats.Recycles[reason]++
+	p.note(evs, Event{Type: WorkerRecycled, Worker: w.id, Reason: reason})
+	p.log.Debug("pool: recycling worker", "worker", w.id, "reason", reason)
+	// The calls that run into Close still hold inflight, and the janitor
+	// holds bg, so this Add never races with Close's bg.Wait at zero.
+	p.bg.Add(1)
+	if p.closed {
+		go func() {
+			defer p.bg.Done()
+			p.closeInstance(w.inst)
+		}()
+		return
+	}
+	p.starting++
+	go p.startLoop(w.inst)
+}
+
+func (p *Pool) closeInstance(inst *runtime.Instance) {
+	if err := inst.Close(context.Background()); err != nil {
+		p.log.Warn("pool: closing worker", "err", err)
+	}
+}
+
+// startLoop starts a worker, retrying with backoff until it succeeds or
+// the pool closes, and closes old (if any) after the first attempt: after
+// the replacement is serving, if it could start.
+func (p *Pool) startLoop(old *runtime.Instance) {
+	defer p.bg.Done()
+	delay := 50 * time.Millisecond
+	for {
+		w, err := p.startWorker(p.bgCtx)
+		if err == nil {
+			p.addWorker(w)
+		}
+		if old != nil {
+			p.closeInstance(old)
+			old = nil
+		}
+		if err == nil {
+			return
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-p.stopping:
+			t.Stop()
+			p.mu.Lock()
+			p.starting--
+			p.mu.Unlock()
+			return
+		case <-t.C:
+		}
+		delay = min(2*delay, 5*time.Second)
+	}
+}
+
+// startWorker creates a worker: a snapshot clone in ModeFresh, else a new
+// interpreter running Preload and Setup.
+func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
+	id := p.ids.Add(1)
+	p.emit(Event{Type: WorkerStarting, Worker: id})
+	start := time.Now()
+	inst, err := p.newInstance(ctx)
+	if err != nil {
+		p.mu.Lock()
+		p.stats.StartFailures++
+		p.mu.Unlock()
+		p.emit(Event{Type: WorkerStartFailed, Worker: id, Err: err})
+		p.log.Warn("pool: worker failed to start", "worker", id, "err", err)
+		return nil, err
+	}
+	return &worker{id: id, inst: inst, born: time.Now(), startTime: time.Since(start), calls: inst.Calls()}, nil
+}
+
+func (p *Pool) newInstance(ctx context.Context) (*runtime.Instance, error) {
+	if p.snap != nil {
+		inst, err := p.snap.NewInstance(ctx, nil)
+		if err != nil {
+			return nil, fmt.Errorf("pool: starting a worker: %w", err)
+		}
+		// A clone's first request pays for the pages it first writes
+		// (copy-on-write faults: several ms on a VM); a no-op request here
+		// keeps that off the caller's path. No caller's code has run.
+		if _, err := inst.Exec(ctx, "pass"); err != nil {
+			p.closeInstance(inst)
+			return nil, fmt.Errorf("pool: warming a worker: %w", err)
+		}
+		return inst, nil
+	}
+	inst, err := p.rt.NewInstance(ctx, p.opts.Instance)
+	if err != nil {
+		return nil, fmt.Errorf("pool: starting a worker: %w", err)
+	}
+	var src strings.Builder
+	for _, m := range p.opts.Preload {
+		fmt.Fprintf(&src, "import %s\n", m)
+	}
+	src.WriteString(p.opts.Setup)
+	if src.Len() > 0 {
+		if _, err := inst.Exec(ctx, src.String()); err != nil {
+			p.closeInstance(inst)
+			return nil, fmt.Errorf("pool: worker setup: %w", err)
+		}
+	}
+	return inst, nil
+}
+
+func (p *Pool) addWorker(w *worker) {
+	var evs []Event
+	p.mu.Lock()
+	p.starting--
+	if p.closed {
+		p.mu.Unlock()
+		p.closeInstance(w.inst)
+		return
+	}
+	p.workers[w] = struct{}{}
+	p.note(&evs, Event{Type: WorkerReady, Worker: w.id, Duration: w.startTime})
+	p.idleLocked(w, &evs)
+	p.mu.Unlock()
+	p.emit(evs...)
+}
+
+// janitor expires idle sessions and ages out idle workers.
+func (p *Pool) janitor(every time.Duration) {
+	defer p.bg.Done()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.stopping:
+			return
+		case now := <-t.C:
+			p.sweep(now)
+		}
+	}
+}
+
+func (p *Pool) sweep(now time.Time) {
+	var evs []Event
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	if p.opts.MaxAge > 0 {
+		keep := p.idle[:0]
+		for _, w := range p.idle {
+			if now.Sub(w.born) >= p.opts.MaxAge {
+				p.retireLocked(w, RecycleAge, &evs)
+			} else {
+				keep = append(keep, w)
+			}
+		}
+		clear(p.idle[len(keep):])
+		p.idle = keep
+	}
+	p.sweepSessionsLocked(now, &evs)
+	p.mu.Unlock()
+	p.emit(evs...)
+}
+
+// Close stops the pool: new calls and queued ones fail with ErrClosed at
+// once, calls in flight may finish until ctx ends and are then stopped
+// (their error wraps ErrClosed). Close then closes every worker and the
+// snapshot, and returns ctx's error if it had to stop calls. It does not
+// close the Runtime. Calling it again waits for the first call to finish.
+func (p *Pool) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		select {
+		case <-p.done:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	p.closed = true
+	close(p.stopping)
+	p.bgCancel()
+	for e := p.queue.Front(); e != nil; e = e.Next() {
+		switch x := e.Value.(type) {
+		case *waiter:
+			x.granted = true
+			x.ch <- grant{err: ErrClosed}
+		case *session:
+			x.elem = nil
+		}
+	}
+	p.queue.Init()
+	for _, s := range p.sessions {
+		p.failWaitersLocked(s, ErrClosed)
+	}
+	p.nwait = 0
+	p.mu.Unlock()
+
+	var err error
+	finished := make(chan struct{})
+	go func() {
+		p.inflight.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		err = ctx.Err()
+		p.killCall(ErrClosed)
+		<-finished
+	}
+	p.killCall(ErrClosed)
+	p.bg.Wait()
+
+	p.mu.Lock()
+	ws := p.workers
+	p.workers, p.idle, p.sessions = nil, nil, nil
+	p.mu.Unlock()
+	for w := range ws {
+		err = errors.Join(err, w.inst.Close(context.Background()))
+	}
+	if p.snap != nil {
+		p.snap.Close()
+	}
+	close(p.done)
+	return err
+}
+
+// Stats returns a snapshot of the pool's state and counters.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.Errors = make(map[ErrorKind]uint64, len(p.stats.Errors))
+	for k, v := range p.stats.Errors {
+		st.Errors[k] = v
+	}
+	st.Recycles = make(map[RecycleReason]uint64, len(p.stats.Recycles))
+	for k, v := range p.stats.Recycles {
+		st.Recycles[k] = v
+	}
+	st.QueueWait, st.Exec = p.stats.QueueWait.clone(), p.stats.Exec.clone()
+	for w := range p.workers {
+		if w.busy {
+			st.Busy++
+		} else {
+			st.Idle++
+		}
+	}
+	st.Starting, st.Sessions, st.Queued = p.starting, p.nsessions, p.nwait
+	return st
+}
+
+// note adds e to evs, for emitting once the lock is released.
+func (p *Pool) note(evs *[]Event, e Event) {
+	if p.opts.OnEvent != nil {
+		*evs = append(*evs, e)
+	}
+}
+
+func (p *Pool) emit(evs ...Event) {
+	if p.opts.OnEvent == nil {
+		return
+	}
+	now := time.Now()
+	for _, e := range evs {
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		p.opts.OnEvent(e)
+	}
+}

@@ -1,0 +1,636 @@
+package pool_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/runtime"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+)
+
+var (
+	shared     *runtime.Runtime
+	sharedErr  error
+	sharedOnce sync.Once
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		shared.Close(context.Background())
+	}
+	if code == 0 {
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// rt returns the Runtime shared by the tests (compiling python.wasm once).
+func rt(t testing.TB) *runtime.Runtime {
+	sharedOnce.Do(func() { shared, sharedErr = runtime.New(context.Background(), runtime.Config{}) })
+	require.NoError(t, sharedErr)
+	return shared
+}
+
+var ctx = context.Background()
+
+// hang bounds waits that only a bug would make long; it asserts nothing
+// about speed.
+const hang = 30 * time.Second
+
+func newPool(t testing.TB, opts pool.Options) *pool.Pool {
+	t.Helper()
+	p, err := pool.New(ctx, rt(t), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(ctx, hang)
+		defer cancel()
+		require.NoError(t, p.Close(c))
+	})
+	return p
+}
+
+func exec(code string) runtime.Request { return runtime.Request{Op: runtime.OpExec, Code: code} }
+func eval(code string) runtime.Request { return runtime.Request{Op: runtime.OpEval, Code: code} }
+
+// gate is a host tool that blocks the guest until opened (or the call's
+// context ends), so tests control which workers are busy.
+type gate struct {
+	entered chan struct{}
+	open    chan struct{}
+	deaf    bool // ignores the call's context
+}
+
+func newGate() *gate { return &gate{entered: make(chan struct{}, 100), open: make(chan struct{})} }
+
+func (g *gate) req(code string) runtime.Request {
+	return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nsnakepit.call('gate')\n" + code,
+		Host: map[string]runtime.HostFunc{"gate": func(ctx context.Context, _ json.RawMessage) (any, error) {
+			g.entered <- struct{}{}
+			done := ctx.Done()
+			if g.deaf {
+				done = nil
+			}
+			select {
+			case <-g.open:
+				return nil, nil
+			case <-done:
+				return nil, ctx.Err()
+			}
+		}}}
+}
+
+// hold runs a gated call in the background and returns once the guest is
+// inside the gate; the returned channel yields the call's error.
+func (g *gate) hold(t testing.TB, run func(runtime.Request) error, code string) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- run(g.req(code)) }()
+	select {
+	case <-g.entered:
+	case <-time.After(hang):
+		t.Fatal("gated call never started")
+	}
+	return done
+}
+
+func runner(p *pool.Pool) func(runtime.Request) error {
+	return func(r runtime.Request) error { _, err := p.Run(ctx, r); return err }
+}
+
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	require.Eventually(t, cond, hang, time.Millisecond, what)
+}
+
+func queued(p *pool.Pool, n int) func() bool { return func() bool { return p.Stats().Queued == n } }
+
+func stdout(t testing.TB, res *runtime.Result, err error) string {
+	t.Helper()
+	require.NoError(t, err)
+	return string(res.Stdout)
+}
+
+func TestFIFO(t *testing.T) {
+	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm} {
+		t.Run(mode.String(), func(t *testing.T) {
+			p := newPool(t, pool.Options{Size: 1, Mode: mode})
+			g := newGate()
+			held := g.hold(t, runner(p), "")
+
+			var mu sync.Mutex
+			var order []int
+			mark := map[string]runtime.HostFunc{"mark": func(_ context.Context, a json.RawMessage) (any, error) {
+				var n []int
+				require.NoError(t, json.Unmarshal(a, &n))
+				mu.Lock()
+				order = append(order, n[0])
+				mu.Unlock()
+				return nil, nil
+			}}
+			const n = 12
+			var wg sync.WaitGroup
+			for i := range n {
+				wg.Go(func() {
+					_, err := p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: fmt.Sprintf("import snakepit\nsnakepit.call('mark', %d)", i), Host: mark})
+					require.NoError(t, err)
+				})
+				// Each caller is in the queue before the next arrives.
+				waitFor(t, "queued", queued(p, i+1))
+			}
+			close(g.open)
+			require.NoError(t, <-held)
+			wg.Wait()
+			want := make([]int, n)
+			for i := range want {
+				want[i] = i
+			}
+			require.Equal(t, want, order)
+		})
+	}
+}
+
+func TestSaturated(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, QueueLimit: 2, Mode: pool.ModeWarm})
+	g := newGate()
+	held := g.hold(t, runner(p), "")
+	var waiting []chan error
+	for i := range 2 {
+		c := make(chan error, 1)
+		go func() { _, err := p.Run(ctx, exec("pass")); c <- err }()
+		waiting = append(waiting, c)
+		waitFor(t, "queued", queued(p, i+1))
+	}
+	_, err := p.Run(ctx, exec("pass"))
+	require.ErrorIs(t, err, pool.ErrSaturated)
+	require.Equal(t, pool.KindSaturated, pool.KindOf(err))
+	close(g.open)
+	require.NoError(t, <-held)
+	for _, c := range waiting {
+		require.NoError(t, <-c)
+	}
+	st := p.Stats()
+	require.EqualValues(t, 4, st.Calls)
+	require.EqualValues(t, 1, st.Errors[pool.KindSaturated])
+
+	// With a negative QueueLimit nobody waits.
+	p2 := newPool(t, pool.Options{Size: 1, QueueLimit: -1, Mode: pool.ModeFresh})
+	g2 := newGate()
+	held = g2.hold(t, runner(p2), "")
+	_, err = p2.Run(ctx, exec("pass"))
+	require.ErrorIs(t, err, pool.ErrSaturated)
+	close(g2.open)
+	require.NoError(t, <-held)
+}
+
+func TestQueueTimeout(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, QueueTimeout: 100 * time.Millisecond})
+	g := newGate()
+	held := g.hold(t, runner(p), "")
+	_, err := p.Run(ctx, exec("pass"))
+	require.ErrorIs(t, err, pool.ErrQueueTimeout)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Equal(t, pool.KindQueueTimeout, pool.KindOf(err))
+	require.Zero(t, p.Stats().Queued)
+	close(g.open)
+	require.NoError(t, <-held)
+	_, err = p.Run(ctx, exec("pass"))
+	require.NoError(t, err)
+}
+
+func TestCallerCancelWhileQueued(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1})
+	g := newGate()
+	held := g.hold(t, runner(p), "")
+	c, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := p.Run(c, exec("pass")); done <- err }()
+	waitFor(t, "queued", queued(p, 1))
+	cancel()
+	err := <-done
+	require.ErrorIs(t, err, context.Canceled)
+	require.Equal(t, pool.KindCanceled, pool.KindOf(err))
+	require.Zero(t, p.Stats().Queued)
+	close(g.open)
+	require.NoError(t, <-held)
+	_, err = p.Run(ctx, exec("pass"))
+	require.NoError(t, err)
+	waitFor(t, "one idle worker", func() bool { st := p.Stats(); return st.Idle == 1 && st.Busy == 0 })
+}
+
+func TestCallDeadline(t *testing.T) {
+	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm} {
+		t.Run(mode.String(), func(t *testing.T) {
+			p := newPool(t, pool.Options{Size: 1, Mode: mode, CallTimeout: 300 * time.Millisecond})
+			start := time.Now()
+			_, err := p.Run(ctx, exec("while True:\n    pass"))
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.Equal(t, pool.KindDeadline, pool.KindOf(err))
+			require.Less(t, time.Since(start), hang)
+			require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleStopped])
+			// (Waiting for the replacement keeps its start out of the next
+			// call's 300 ms.)
+			waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })
+			_, err = p.Run(ctx, eval("1"))
+			require.NoError(t, err)
+
+			// The caller's own deadline stops the call the same way.
+			c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			_, err = p.Run(c, exec("while True:\n    pass"))
+			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.EqualValues(t, 2, p.Stats().Recycles[pool.RecycleStopped])
+			waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })
+			_, err = p.Run(ctx, eval("1"))
+			require.NoError(t, err)
+		})
+	}
+}
+
+// CallTimeout covers the time queued, not only the execution.
+func TestCallDeadlineCoversQueueWait(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, CallTimeout: 300 * time.Millisecond, QueueTimeout: hang})
+	g := newGate()
+	g.deaf = true // the worker stays busy past every deadline
+	held := g.hold(t, runner(p), "")
+	_, err := p.Run(ctx, exec("pass"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.NotErrorIs(t, err, pool.ErrQueueTimeout)
+	require.Equal(t, pool.KindDeadline, pool.KindOf(err))
+	close(g.open)
+	<-held
+}
+
+// counter is warm-mode code that prints how many calls its worker has seen.
+const counter = "n = globals().get('n', 0) + 1\nprint(n)"
+
+func TestRecycleAfterMaxCalls(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, MaxCalls: 3, Setup: "import json"})
+	for _, want := range []string{"1\n", "2\n", "3\n", "1\n", "2\n"} {
+		res, err := p.Run(ctx, exec(counter))
+		require.Equal(t, want, stdout(t, res, err))
+	}
+	require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleCalls])
+}
+
+func TestRecycleAfterMaxAge(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, MaxAge: 300 * time.Millisecond})
+	res, err := p.Run(ctx, exec(counter))
+	require.Equal(t, "1\n", stdout(t, res, err))
+	// The janitor retires the idle worker once it is too old.
+	waitFor(t, "recycled for age", func() bool { return p.Stats().Recycles[pool.RecycleAge] >= 1 })
+	res, err = p.Run(ctx, exec(counter))
+	require.Equal(t, "1\n", stdout(t, res, err))
+}
+
+func TestRecycleAboveMaxMemory(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, MaxMemory: 40 << 20})
+	_, err := p.Run(ctx, exec("small = 1"))
+	require.NoError(t, err)
+	_, err = p.Run(ctx, exec("x = bytearray(50 * 2**20)"))
+	require.NoError(t, err)
+	require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleMemory])
+	res, err := p.Run(ctx, eval("'small' in globals() or 'x' in globals()"))
+	require.NoError(t, err)
+	require.JSONEq(t, "false", string(res.Value))
+}
+
+func TestRecycleAfterBrokenWorker(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		setup  string // run first, on the same worker
+		code   string
+		reason pool.RecycleReason
+		is     []error
+		kind   pool.ErrorKind
+	}{
+		{"memory cap", "", "x = bytearray(500 * 2**20)", pool.RecycleMemoryLimit, []error{runtime.ErrMemoryLimit}, pool.KindMemoryLimit},
+		{"trap", "", "import os\nos.abort()", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrTrap}, pool.KindCrash},
+		{"abi violation", "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: b'Zgarbage').__code__",
+			"pass", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, abi.ErrMalformed}, pool.KindCrash},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var crashed atomic.Int32
+			p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, Instance: runtime.Options{MemoryLimit: 64 << 20},
+				OnEvent: func(e pool.Event) {
+					if e.Type == pool.WorkerCrashed {
+						crashed.Add(1)
+					}
+				}})
+			_, err := p.Run(ctx, exec("before = 1\n"+c.setup))
+			require.NoError(t, err)
+			_, err = p.Run(ctx, exec(c.code))
+			for _, want := range c.is {
+				require.ErrorIs(t, err, want)
+			}
+			require.Equal(t, c.kind, pool.KindOf(err))
+			st := p.Stats()
+			require.EqualValues(t, 1, st.Recycles[c.reason])
+			require.EqualValues(t, 1, st.Errors[c.kind])
+			require.EqualValues(t, 1, crashed.Load())
+			res, err := p.Run(ctx, eval("'before' in globals()"))
+			require.NoError(t, err)
+			require.JSONEq(t, "false", string(res.Value), "served by a new worker")
+		})
+	}
+}
+
+func TestPythonErrorKeepsWorker(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm})
+	_, err := p.Run(ctx, exec("x = 1\nraise ValueError('bad')"))
+	var pe *runtime.PythonError
+	require.ErrorAs(t, err, &pe)
+	require.Equal(t, "ValueError", pe.Type)
+	require.Equal(t, pool.KindPython, pool.KindOf(err))
+	res, err := p.Run(ctx, eval("x"))
+	require.NoError(t, err)
+	require.JSONEq(t, "1", string(res.Value))
+	require.Empty(t, p.Stats().Recycles)
+}
+
+func TestFreshModeIsolation(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 2, Setup: "BASE = 7", Preload: []string{"json"}})
+	_, err := p.Run(ctx, exec("x = 42\nBASE = 8"))
+	require.NoError(t, err)
+	for range 5 {
+		res, err := p.Run(ctx, eval("('x' in globals(), BASE, 'json' in __import__('sys').modules)"))
+		require.NoError(t, err)
+		require.JSONEq(t, "[false, 7, true]", string(res.Value))
+	}
+	st := p.Stats()
+	require.EqualValues(t, 6, st.Recycles[pool.RecycleUsed])
+	waitFor(t, "spare clones ready", func() bool { return p.Stats().Idle == 2 })
+}
+
+func TestWarmModePersistence(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, Setup: "BASE = 7"})
+	_, err := p.Run(ctx, exec("x = 42"))
+	require.NoError(t, err)
+	res, err := p.Run(ctx, eval("(x, BASE)"))
+	require.NoError(t, err)
+	require.JSONEq(t, "[42, 7]", string(res.Value))
+}
+
+func TestSetupErrorFailsNew(t *testing.T) {
+	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
+		t.Run(mode.String(), func(t *testing.T) {
+			_, err := pool.New(ctx, rt(t), pool.Options{Size: 3, Mode: mode, Setup: "raise ValueError('no')"})
+			var pe *runtime.PythonError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, "ValueError", pe.Type)
+		})
+	}
+}
+
+func TestWrongMode(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1})
+	_, err := p.RunSession(ctx, "k", exec("pass"))
+	require.ErrorIs(t, err, pool.ErrWrongMode)
+}
+
+// A crash in the middle of load costs only the call that caused it.
+func TestCrashUnderLoad(t *testing.T) {
+	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm} {
+		t.Run(mode.String(), func(t *testing.T) {
+			p := newPool(t, pool.Options{Size: 2, Mode: mode})
+			callers, calls := 4, 15
+			if testing.Short() {
+				calls = 8
+			}
+			var crashes, ok atomic.Int64
+			var wg sync.WaitGroup
+			for c := range callers {
+				wg.Go(func() {
+					for i := range calls {
+						if (c*calls+i)%7 == 3 {
+							_, err := p.Run(ctx, exec("import os\nos.abort()"))
+							require.ErrorIs(t, err, pool.ErrWorkerCrashed)
+							crashes.Add(1)
+							continue
+						}
+						res, err := p.Run(ctx, eval(fmt.Sprintf("%d * 2", i)))
+						require.NoError(t, err)
+						require.JSONEq(t, fmt.Sprint(i*2), string(res.Value))
+						ok.Add(1)
+					}
+				})
+			}
+			wg.Wait()
+			st := p.Stats()
+			require.EqualValues(t, crashes.Load(), st.Errors[pool.KindCrash])
+			require.EqualValues(t, crashes.Load(), st.Recycles[pool.RecycleCrash])
+			require.EqualValues(t, callers*calls, st.Calls)
+			require.NotZero(t, ok.Load())
+			waitFor(t, "pool back to size", func() bool { st := p.Stats(); return st.Idle == 2 && st.Starting == 0 })
+		})
+	}
+}
+
+func TestCloseWaitsForCallsInFlight(t *testing.T) {
+	p, err := pool.New(ctx, rt(t), pool.Options{Size: 1, Mode: pool.ModeWarm})
+	require.NoError(t, err)
+	g := newGate()
+	held := g.hold(t, runner(p), "print('finished')")
+	queuedErr := make(chan error, 1)
+	go func() { _, err := p.Run(ctx, exec("pass")); queuedErr <- err }()
+	waitFor(t, "queued", queued(p, 1))
+
+	closed := make(chan error, 1)
+	go func() { closed <- p.Close(ctx) }()
+	// Queued and new calls fail at once; the call in flight goes on.
+	require.ErrorIs(t, <-queuedErr, pool.ErrClosed)
+	waitFor(t, "closing", func() bool { _, err := p.Run(ctx, exec("pass")); return errors.Is(err, pool.ErrClosed) })
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned with a call in flight: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(g.open)
+	require.NoError(t, <-held)
+	require.NoError(t, <-closed)
+	require.NoError(t, p.Close(ctx))
+	require.Equal(t, pool.KindClosed, pool.KindOf(func() error { _, err := p.Run(ctx, exec("pass")); return err }()))
+	st := p.Stats()
+	require.Zero(t, st.Idle+st.Busy+st.Starting)
+}
+
+func TestCloseStopsCallsAtItsDeadline(t *testing.T) {
+	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
+		t.Run(mode.String(), func(t *testing.T) {
+			p, err := pool.New(ctx, rt(t), pool.Options{Size: 2, Mode: mode})
+			require.NoError(t, err)
+			run := func(i int, r runtime.Request) error {
+				if mode == pool.ModeSession {
+					_, err := p.RunSession(ctx, fmt.Sprint(i), r)
+					return err
+				}
+				_, err := p.Run(ctx, r)
+				return err
+			}
+			// One call spins in Python, one waits in a host tool.
+			g := newGate()
+			spin := make(chan error, 1)
+			go func() { spin <- run(0, exec("while True:\n    pass")) }()
+			held := g.hold(t, func(r runtime.Request) error { return run(1, r) }, "")
+			waitFor(t, "both busy", func() bool { return p.Stats().Busy == 2 })
+
+			c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+			defer cancel()
+			require.ErrorIs(t, p.Close(c), context.DeadlineExceeded)
+			for _, ch := range []<-chan error{spin, held} {
+				err := <-ch
+				require.ErrorIs(t, err, pool.ErrClosed)
+				require.Equal(t, pool.KindClosed, pool.KindOf(err))
+			}
+			require.NoError(t, p.Close(ctx))
+		})
+	}
+}
+
+// Every request gets exactly one answer, and it is its own.
+func TestHammer(t *testing.T) {
+	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
+		t.Run(mode.String(), func(t *testing.T) {
+			callers, calls := 16, 40
+			if mode == pool.ModeFresh {
+				calls = 10 // each call costs a clone's first request (~20 ms)
+			}
+			if testing.Short() {
+				callers, calls = 8, 5
+			}
+			var finished atomic.Int64
+			p := newPool(t, pool.Options{Size: 2, Mode: mode, QueueLimit: callers, MaxCalls: 25,
+				OnEvent: func(e pool.Event) {
+					if e.Type == pool.CallFinished {
+						finished.Add(1)
+					}
+				}})
+			var answered, failed atomic.Int64
+			var wg sync.WaitGroup
+			for c := range callers {
+				wg.Go(func() {
+					for i := range calls {
+						id := c*1000 + i
+						r := eval(fmt.Sprint(id))
+						switch i % 10 {
+						case 3:
+							r = exec("raise KeyError(1)")
+						case 7:
+							if i%20 == 7 {
+								r = exec("import os\nos.abort()")
+							}
+						}
+						cctx, cancel := context.WithTimeout(ctx, hang)
+						if i%10 == 5 {
+							cancel() // a caller that gives up at once
+						}
+						var res *runtime.Result
+						var err error
+						if mode == pool.ModeSession {
+							res, err = p.RunSession(cctx, fmt.Sprint(c%2), r)
+						} else {
+							res, err = p.Run(cctx, r)
+						}
+						cancel()
+						answered.Add(1)
+						switch {
+						case err == nil:
+							require.JSONEq(t, fmt.Sprint(id), string(res.Value))
+						case i%10 == 3:
+							var pe *runtime.PythonError
+							if !errors.As(err, &pe) {
+								require.ErrorIs(t, err, pool.ErrSessionLost)
+							}
+							failed.Add(1)
+						default:
+							// Crashes, cancellations, and in ModeSession the
+							// sessions lost to them.
+							require.NotEqual(t, pool.KindOther, pool.KindOf(err), "%v", err)
+							require.True(t, i%10 == 5 || i%10 == 7 || errors.Is(err, pool.ErrSessionLost), "%d: %v", i, err)
+							failed.Add(1)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			total := int64(callers * calls)
+			require.Equal(t, total, answered.Load())
+			require.Equal(t, total, finished.Load())
+			st := p.Stats()
+			require.EqualValues(t, total, st.Calls)
+			var errs uint64
+			for _, n := range st.Errors {
+				errs += n
+			}
+			require.EqualValues(t, failed.Load(), errs)
+			require.Zero(t, st.Queued)
+		})
+	}
+}
+
+func TestStatsAndEvents(t *testing.T) {
+	var mu sync.Mutex
+	counts := map[pool.EventType]int{}
+	var pp atomic.Pointer[pool.Pool]
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, MaxCalls: 2,
+		OnEvent: func(e pool.Event) {
+			if p := pp.Load(); p != nil {
+				p.Stats() // would deadlock if the hook ran with the pool's lock held
+			}
+			require.False(t, e.Time.IsZero())
+			mu.Lock()
+			counts[e.Type]++
+			mu.Unlock()
+		}})
+	pp.Store(p)
+	g := newGate()
+	held := g.hold(t, runner(p), "")
+	queuedErr := make(chan error, 1)
+	go func() { _, err := p.Run(ctx, exec("raise ValueError")); queuedErr <- err }()
+	waitFor(t, "queued", queued(p, 1))
+	st := p.Stats()
+	require.Equal(t, 1, st.Busy)
+	require.Equal(t, 1, st.Queued)
+	close(g.open)
+	require.NoError(t, <-held)
+	require.Error(t, <-queuedErr)
+	waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })
+
+	st = p.Stats()
+	require.Equal(t, pool.ModeWarm, st.Mode)
+	require.EqualValues(t, 2, st.Calls)
+	require.EqualValues(t, 1, st.Errors[pool.KindPython])
+	require.EqualValues(t, 1, st.Recycles[pool.RecycleCalls])
+	require.EqualValues(t, 2, st.Exec.Count)
+	require.EqualValues(t, 2, st.QueueWait.Count)
+	require.Positive(t, st.QueueWait.Quantile(1))
+	require.GreaterOrEqual(t, st.QueueWait.Quantile(1), st.QueueWait.Quantile(0.5))
+	require.Len(t, st.Exec.Counts, len(pool.LatencyBuckets)+1)
+
+	// Events are emitted after the state they report changed.
+	waitFor(t, "replacement reported", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return counts[pool.WorkerReady] == 2
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, 2, counts[pool.WorkerStarting])
+	require.Equal(t, 1, counts[pool.WorkerRecycled])
+	require.Equal(t, 1, counts[pool.CallQueued])
+	require.Equal(t, 2, counts[pool.CallStarted])
+	require.Equal(t, 2, counts[pool.CallFinished])
+}

@@ -1,0 +1,174 @@
+package pool_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/runtime"
+	"github.com/stretchr/testify/require"
+)
+
+func sessionRunner(p *pool.Pool, key string) func(runtime.Request) error {
+	return func(r runtime.Request) error { _, err := p.RunSession(ctx, key, r); return err }
+}
+
+func evalSession(t *testing.T, p *pool.Pool, key, expr string) string {
+	t.Helper()
+	res, err := p.RunSession(ctx, key, eval(expr))
+	require.NoError(t, err)
+	return string(res.Value)
+}
+
+func TestSessionAffinity(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, Setup: "BASE = 1"})
+	var wg sync.WaitGroup
+	for _, key := range []string{"a", "b"} {
+		wg.Go(func() {
+			_, err := p.RunSession(ctx, key, exec(fmt.Sprintf("me = %q\nn = 0", key)))
+			require.NoError(t, err)
+			for i := 1; i <= 10; i++ {
+				require.JSONEq(t, fmt.Sprintf("[%q, %d, 1]", key, i), evalSession(t, p, key, "(me, (n := n + 1), BASE)"))
+			}
+		})
+	}
+	wg.Wait()
+	require.Equal(t, 2, p.Stats().Sessions)
+	_, err := p.Run(ctx, exec("pass"))
+	require.ErrorIs(t, err, pool.ErrWrongMode)
+}
+
+func TestSessionBusyCallWaits(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession})
+	g := newGate()
+	held := g.hold(t, sessionRunner(p, "a"), "x = 'set while gated'")
+	done := make(chan string, 1)
+	go func() { done <- evalSession(t, p, "a", "x") }()
+	waitFor(t, "queued behind its session", queued(p, 1))
+	// Another key is not held up by a's busy worker.
+	require.JSONEq(t, "2", evalSession(t, p, "b", "1 + 1"))
+	close(g.open)
+	require.NoError(t, <-held)
+	require.JSONEq(t, `"set while gated"`, <-done)
+}
+
+func TestSessionExpiry(t *testing.T) {
+	var mu sync.Mutex
+	var ended []pool.RecycleReason
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, SessionTTL: 200 * time.Millisecond,
+		OnEvent: func(e pool.Event) {
+			if e.Type == pool.SessionEnded {
+				mu.Lock()
+				ended = append(ended, e.Reason)
+				mu.Unlock()
+			}
+		}})
+	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	require.NoError(t, err)
+	require.Equal(t, 1, p.Stats().Sessions)
+	waitFor(t, "session expired", func() bool { return p.Stats().Sessions == 0 })
+	// The key starts over on a new worker, without an error.
+	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
+	st := p.Stats()
+	require.EqualValues(t, 1, st.Recycles[pool.RecycleSessionExpired])
+	mu.Lock()
+	require.Equal(t, []pool.RecycleReason{pool.RecycleSessionExpired}, ended)
+	mu.Unlock()
+}
+
+func TestSessionLost(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, Instance: runtime.Options{MemoryLimit: 64 << 20}})
+	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	require.NoError(t, err)
+	_, err = p.RunSession(ctx, "b", exec("y = 1"))
+	require.NoError(t, err)
+	_, err = p.RunSession(ctx, "a", exec("big = bytearray(500 * 2**20)"))
+	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+
+	// The next call learns the state is gone, the one after starts over.
+	_, err = p.RunSession(ctx, "a", eval("x"))
+	require.ErrorIs(t, err, pool.ErrSessionLost)
+	require.NotErrorIs(t, err, runtime.ErrMemoryLimit)
+	require.Equal(t, pool.KindSessionLost, pool.KindOf(err))
+	require.Contains(t, err.Error(), "memory_limit")
+	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
+	// The other session kept its worker and state.
+	require.JSONEq(t, "1", evalSession(t, p, "b", "y"))
+}
+
+func TestSessionLostToRecyclingLimit(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, MaxCalls: 2})
+	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	require.NoError(t, err)
+	require.JSONEq(t, "1", evalSession(t, p, "a", "x"))
+	_, err = p.RunSession(ctx, "a", eval("x"))
+	require.ErrorIs(t, err, pool.ErrSessionLost)
+	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
+	require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleCalls])
+}
+
+// Callers waiting for a session whose worker crashes learn it at once.
+func TestSessionLostTellsWaiters(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
+	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	require.NoError(t, err)
+	g := newGate()
+	held := g.hold(t, sessionRunner(p, "a"), "import os\nos.abort()")
+	var waiting []chan error
+	for i := range 2 {
+		c := make(chan error, 1)
+		go func() { _, err := p.RunSession(ctx, "a", eval("x")); c <- err }()
+		waiting = append(waiting, c)
+		waitFor(t, "queued", queued(p, i+1))
+	}
+	close(g.open)
+	require.ErrorIs(t, <-held, pool.ErrWorkerCrashed)
+	for _, c := range waiting {
+		require.ErrorIs(t, <-c, pool.ErrSessionLost)
+	}
+	// Told already: the key's next call starts a new session.
+	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
+}
+
+func TestTooManySessionsAndEndSession(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 2, MaxSessions: 1, Mode: pool.ModeSession})
+	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	require.NoError(t, err)
+	_, err = p.RunSession(ctx, "b", exec("pass"))
+	require.ErrorIs(t, err, pool.ErrTooManySessions)
+	require.Equal(t, pool.KindTooManySessions, pool.KindOf(err))
+
+	require.True(t, p.EndSession("a"))
+	require.False(t, p.EndSession("a"))
+	_, err = p.RunSession(ctx, "b", exec("pass"))
+	require.NoError(t, err)
+	require.True(t, p.EndSession("b"))
+	// A new session for an old key has none of the old state.
+	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
+	require.EqualValues(t, 2, p.Stats().Recycles[pool.RecycleSessionEnded])
+}
+
+// A new session waits for a worker that no session holds.
+func TestNewSessionWaitsForWorker(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
+	_, err := p.RunSession(ctx, "a", exec("pass"))
+	require.NoError(t, err)
+	require.True(t, p.EndSession("a")) // its worker is being replaced
+	require.JSONEq(t, "3", evalSession(t, p, "b", "1 + 2"))
+
+	// A caller that gives up while its new session waits leaves no session.
+	g := newGate()
+	held := g.hold(t, sessionRunner(p, "b"), "")
+	require.True(t, p.EndSession("b"))
+	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = p.RunSession(c, "c", exec("pass"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Zero(t, p.Stats().Sessions)
+	close(g.open)
+	require.NoError(t, <-held)
+	require.JSONEq(t, "3", evalSession(t, p, "c", "1 + 2"))
+}
