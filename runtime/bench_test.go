@@ -54,40 +54,38 @@ func BenchmarkNewInstance(b *testing.B) {
 }
 
 // BenchmarkFreshInterpreter compares, side by side, the ways to get a fresh
-// interpreter: a snapshot clone (ready, and with a first `x = 1`), a freshly
-// initialised instance, and a native `python3.13 -I -S -c pass` subprocess.
+// interpreter: a snapshot clone (ready, and with a first `x = 1`) with
+// recycled or copy-on-write memory, a freshly initialised instance, and a
+// native `python3.13 -I -S -c 'x = 1'` subprocess.
 func BenchmarkFreshInterpreter(b *testing.B) {
-	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{})
-	require.NoError(b, err)
-	defer s.Close()
-	b.Run("clone-ready", func(b *testing.B) {
-		var l latencies
-		for b.Loop() {
-			var i *runtime.Instance
-			l.time(func() { i, err = s.NewInstance(ctx, nil) })
-			require.NoError(b, err)
-			i.Close(ctx)
-		}
-		l.report(b, "us")
-	})
-	b.Run("clone-exec", func(b *testing.B) {
-		var l latencies
-		for b.Loop() {
-			var i *runtime.Instance
-			l.time(func() {
-				i, err = s.NewInstance(ctx, nil)
-				require.NoError(b, err)
-				_, err = i.Exec(ctx, "x = 1")
+	for _, cow := range []bool{false, true} {
+		s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{CopyOnWrite: cow})
+		require.NoError(b, err)
+		defer s.Close()
+		name := map[bool]string{false: "recycled", true: "copy-on-write"}[cow]
+		for _, src := range []string{"", "x = 1"} {
+			b.Run(name+"/clone"+map[string]string{"": "-ready", "x = 1": "-exec"}[src], func(b *testing.B) {
+				var l latencies
+				for b.Loop() {
+					var i *runtime.Instance
+					l.time(func() {
+						i, err = s.NewInstance(ctx, nil)
+						if err == nil && src != "" {
+							_, err = i.Exec(ctx, src)
+						}
+					})
+					require.NoError(b, err)
+					i.Close(ctx)
+				}
+				l.report(b, "us")
 			})
-			require.NoError(b, err)
-			i.Close(ctx)
 		}
-		l.report(b, "us")
-	})
+	}
 	b.Run("fresh-init-exec", func(b *testing.B) {
 		var l latencies
 		for b.Loop() {
 			var i *runtime.Instance
+			var err error
 			l.time(func() {
 				i, err = rt(b).NewInstance(ctx, runtime.Options{})
 				require.NoError(b, err)
@@ -102,6 +100,7 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 		py := filepath.Join(rt(b).Dir(), "native", "bin", "python3.13")
 		var l latencies
 		for b.Loop() {
+			var err error
 			l.time(func() { err = exec.Command(py, "-I", "-S", "-c", "x = 1").Run() })
 			require.NoError(b, err)
 		}
@@ -112,7 +111,15 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 // BenchmarkCloneMemory reports what idle clones cost: the process's RSS and
 // private (written) memory per clone.
 func BenchmarkCloneMemory(b *testing.B) {
-	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{Preload: []string{"json"}})
+	for _, cow := range []bool{false, true} {
+		b.Run(map[bool]string{false: "recycled", true: "copy-on-write"}[cow], func(b *testing.B) {
+			benchCloneMemory(b, cow)
+		})
+	}
+}
+
+func benchCloneMemory(b *testing.B, cow bool) {
+	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{Preload: []string{"json"}, CopyOnWrite: cow})
 	require.NoError(b, err)
 	defer s.Close()
 	const n = 50

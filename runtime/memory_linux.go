@@ -23,6 +23,7 @@ type linearMemory struct {
 	size     uint64 // bytes currently accessible
 	limit    uint64
 	hitLimit bool
+	snap     *snapshotMemory // set when the reservation goes back to snap on Free
 }
 
 const pageSize = 65536
@@ -32,6 +33,11 @@ func newAllocator(limit uint64, snap *snapshotMemory, out **linearMemory) experi
 		res := min(maxBytes, limit)
 		if snap != nil {
 			res = max(res, snap.size)
+			if mem := snap.reuse(res); mem != nil {
+				m := &linearMemory{mem: mem, limit: res, size: snap.size, snap: snap}
+				*out = m
+				return m
+			}
 		}
 		mem, err := unix.Mmap(-1, 0, int(res), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
 		if err != nil {
@@ -44,6 +50,9 @@ func newAllocator(limit uint64, snap *snapshotMemory, out **linearMemory) experi
 				return nil
 			}
 			m.size = snap.size
+			if snap.recycle {
+				m.snap = snap
+			}
 		}
 		*out = m
 		return m
@@ -67,10 +76,13 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 }
 
 func (m *linearMemory) Free() {
-	if m.mem != nil {
-		_ = unix.Munmap(m.mem)
-		m.mem = nil
+	if m.mem == nil {
+		return
 	}
+	if m.snap == nil || !m.snap.keep(m.mem, m.size) {
+		_ = unix.Munmap(m.mem)
+	}
+	m.mem = nil
 }
 
 // snapshotMemory is the linear memory of an initialised interpreter, kept
@@ -79,9 +91,59 @@ type snapshotMemory struct {
 	once sync.Once
 	f    *os.File
 	size uint64
+
+	// With recycle, released clones' reservations are kept and refilled by
+	// copying the snapshot into them: pages already faulted in stay so,
+	// which wins where page faults are dear (tens of µs on some VMs).
+	recycle bool
+	data    []byte // the snapshot, mapped read-only
+	mu      sync.Mutex
+	free    [][]byte
+	closed  bool
 }
 
-func newSnapshotMemory(data []byte) (*snapshotMemory, error) {
+const maxRecycled = 64
+
+func (s *snapshotMemory) reuse(res uint64) []byte {
+	if !s.recycle {
+		return nil
+	}
+	s.mu.Lock()
+	var mem []byte
+	for k := len(s.free) - 1; k >= 0; k-- {
+		if uint64(len(s.free[k])) == res {
+			mem = s.free[k]
+			s.free = append(s.free[:k], s.free[k+1:]...)
+			break
+		}
+	}
+	s.mu.Unlock()
+	if mem != nil {
+		copy(mem[:s.size], s.data)
+	}
+	return mem
+}
+
+// keep takes back a released clone's reservation: what it grew beyond the
+// snapshot is dropped (zero and inaccessible again); the rest is overwritten
+// by the next reuse.
+func (s *snapshotMemory) keep(mem []byte, size uint64) bool {
+	if size > s.size {
+		grown := mem[s.size:size]
+		if unix.Madvise(grown, unix.MADV_DONTNEED) != nil || unix.Mprotect(grown, unix.PROT_NONE) != nil {
+			return false
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || len(s.free) >= maxRecycled {
+		return false
+	}
+	s.free = append(s.free, mem)
+	return true
+}
+
+func newSnapshotMemory(data []byte, recycle bool) (*snapshotMemory, error) {
 	fd, err := unix.MemfdCreate("snakepit-snapshot", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: memfd_create: %w", err)
@@ -96,7 +158,14 @@ func newSnapshotMemory(data []byte) (*snapshotMemory, error) {
 		f.Close()
 		return nil, fmt.Errorf("snapshot: seal: %w", err)
 	}
-	return &snapshotMemory{f: f, size: uint64(len(data))}, nil
+	s := &snapshotMemory{f: f, size: uint64(len(data)), recycle: recycle}
+	if s.recycle {
+		if s.data, err = unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("snapshot: mmap: %w", err)
+		}
+	}
+	return s, nil
 }
 
 func (s *snapshotMemory) mapInto(mem []byte) error {
@@ -106,5 +175,17 @@ func (s *snapshotMemory) mapInto(mem []byte) error {
 }
 
 func (s *snapshotMemory) close() {
-	s.once.Do(func() { s.f.Close() })
+	s.once.Do(func() {
+		s.f.Close()
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.closed = true
+		for _, mem := range s.free {
+			_ = unix.Munmap(mem)
+		}
+		s.free = nil
+		if s.data != nil {
+			_ = unix.Munmap(s.data)
+		}
+	})
 }

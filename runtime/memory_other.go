@@ -44,7 +44,7 @@ type snapshotMemory struct {
 	size uint64
 }
 
-func newSnapshotMemory(data []byte) (*snapshotMemory, error) {
+func newSnapshotMemory(data []byte, _ bool) (*snapshotMemory, error) {
 	return &snapshotMemory{data: append([]byte(nil), data...), size: uint64(len(data))}, nil
 }
 

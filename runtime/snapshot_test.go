@@ -43,6 +43,23 @@ func TestCloneStartsFromSnapshotStateAndIsIsolated(t *testing.T) {
 	require.JSONEq(t, "0", string(r.Value))
 }
 
+// A recycled clone's memory must hold nothing of the clone before it: the
+// snapshot part is copied over, the part it grew is zero again.
+func TestRecycledCloneMemorySeesNothingOfThePreviousClone(t *testing.T) {
+	for _, cow := range []bool{false, true} {
+		s := newSnapshot(t, runtime.SnapshotOptions{CopyOnWrite: cow})
+		for round := range 3 {
+			c := clone(t, s)
+			r, err := c.Eval(ctx, "(globals().get('secret'), bytearray(64 * 2**20).count(0))")
+			require.NoError(t, err)
+			require.JSONEq(t, "[null, 67108864]", string(r.Value), "round %d, copy-on-write %v", round, cow)
+			_, err = c.Exec(ctx, "secret = 'S' * 1000\nbig = bytearray(b'S' * (64 * 2**20))")
+			require.NoError(t, err)
+			require.NoError(t, c.Close(ctx))
+		}
+	}
+}
+
 func TestClonesDoNotShareRandomness(t *testing.T) {
 	s := newSnapshot(t, runtime.SnapshotOptions{Preload: []string{"random"}})
 	seen := map[string]bool{}
