@@ -247,7 +247,9 @@ func TestCallDeadline(t *testing.T) {
 			_, err = p.Run(ctx, eval("1"))
 			require.NoError(t, err)
 
-			// The caller's own deadline stops the call the same way.
+			// The caller's own deadline stops the call the same way (once a
+			// worker is ready: in fresh mode the last call used it up).
+			waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })
 			c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 			defer cancel()
 			_, err = p.Run(c, exec("while True:\n    pass"))
