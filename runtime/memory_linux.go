@@ -102,7 +102,8 @@ type snapshotMemory struct {
 	closed  bool
 }
 
-const maxRecycled = 64
+// Each kept reservation holds the snapshot's size in memory.
+const maxRecycled = 16
 
 func (s *snapshotMemory) reuse(res uint64) []byte {
 	if !s.recycle {
