@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	goruntime "runtime"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/tetratelabs/wazero/api"
@@ -26,8 +27,9 @@ type callState struct {
 	inst      *Instance
 	req       *Request
 	hostCalls int
-	pending   []byte // a host call's answer, until the guest takes it
-	fault     error  // an ABI violation seen by an import; taints the instance
+	pending   []byte    // a host call's answer, until the guest takes it
+	sched     time.Time // the last Gosched in yield
+	fault     error     // an ABI violation seen by an import; taints the instance
 }
 
 func stateOf(ctx context.Context) *callState {
@@ -78,9 +80,14 @@ func (r *Runtime) hostYield(ctx context.Context, m api.Module) {
 	if err := st.ctx.Err(); err != nil {
 		panic(errStop{err})
 	}
-	// Entering Go already gave a pending stop-the-world its safe point;
-	// Gosched also lets other goroutines have this P.
-	goruntime.Gosched()
+	// Entering Go already gave a pending stop-the-world its safe point.
+	// Gosched lets other goroutines have this P, but costs microseconds
+	// (a thread handoff when the caller locked its OS thread): once a
+	// millisecond is enough for the scheduler.
+	if now := time.Now(); now.Sub(st.sched) >= schedEvery {
+		st.sched = now
+		goruntime.Gosched()
+	}
 }
 
 func (st *callState) violate(format string, args ...any) {
@@ -182,3 +189,6 @@ func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 	}
 	return 0
 }
+
+// schedEvery spaces yield's calls to runtime.Gosched.
+var schedEvery = time.Millisecond
