@@ -21,9 +21,8 @@
 //   - compute cost against no mechanism: 1.14x (geometric mean of the
 //     11-program suite, CPU time; 1.07x-1.23x per program); wazero's
 //     WithCloseOnContextDone ([InterruptCloseOnDone]): 3.7x.
-//   - a call returns after its deadline within 0.1-0.4 ms (p50) and
-//     0.6-3.5 ms (p99), in Python loops, regex backtracking, sorted() and
-//     big-integer power.
+//   - a call returns 0.4 ms (p50) and 0.9-1.2 ms (p99) after its deadline,
+//     in Python loops, regex backtracking, sorted() and big-integer power.
 //   - with a spinning guest per core, a 1 ms ticker was at most 3.1 ms
 //     late; with a full GC forced at every tick, up to 60 ms (the GC's
 //     marking then waits for the guests' Gosched).
