@@ -18,8 +18,8 @@
 // because a stop-the-world pauses all of them.
 //
 // Measured on a 2-core VM (RATIONALE.md has the method and tables):
-//   - compute cost against no mechanism: 1.14x (geometric mean of the
-//     11-program suite, CPU time; 1.07x-1.23x per program); wazero's
+//   - compute cost against no mechanism: 1.12-1.14x (geometric mean of the
+//     11-program suite, CPU time; 1.05x-1.23x per program); wazero's
 //     WithCloseOnContextDone ([InterruptCloseOnDone]): 3.7x.
 //   - a call returns 0.4 ms (p50) and 0.9-1.2 ms (p99) after its deadline,
 //     in Python loops, regex backtracking, sorted() and big-integer power.
