@@ -358,7 +358,7 @@ func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.R
 		err = fmt.Errorf("%w: %s pool", ErrWrongMode, p.opts.Mode)
 	case ctx.Err() != nil:
 		// Not even a ModeFresh clone is spent on a call already given up.
-		err = fmt.Errorf("pool: %w", ctx.Err())
+		err = closedErr(ctx, fmt.Errorf("pool: %w", ctx.Err()))
 	case inSession:
 		w, s, err = p.acquireSession(ctx, key)
 	default:
@@ -395,6 +395,14 @@ func (p *Pool) callContext(ctx context.Context) (context.Context, func()) {
 		stop()
 		cancel(nil)
 	}
+}
+
+// closedErr marks err with ErrClosed too when Close is what ended ctx.
+func closedErr(ctx context.Context, err error) error {
+	if context.Cause(ctx) == ErrClosed {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // acquire returns an idle worker, waiting in the queue for one if needed.
@@ -445,10 +453,7 @@ func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error
 	case g := <-wt.ch:
 		return g.w, g.err
 	case <-ctx.Done():
-		err = fmt.Errorf("pool: waiting for a worker: %w", ctx.Err())
-		if context.Cause(ctx) == ErrClosed {
-			err = fmt.Errorf("%w: %w", ErrClosed, err)
-		}
+		err = closedErr(ctx, fmt.Errorf("pool: waiting for a worker: %w", ctx.Err()))
 	case <-timeout:
 		err = ErrQueueTimeout
 	}
