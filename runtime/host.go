@@ -191,4 +191,4 @@ func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 }
 
 // schedEvery spaces yield's calls to runtime.Gosched.
-var schedEvery = time.Millisecond
+const schedEvery = time.Millisecond

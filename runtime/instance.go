@@ -10,7 +10,6 @@ import (
 	"path"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/tetratelabs/wazero"
@@ -145,7 +144,6 @@ type Instance struct {
 	broken error
 	closed bool
 	calls  int
-	born   time.Time
 }
 
 // NewInstance creates and initialises a fresh interpreter. ctx bounds the
@@ -173,7 +171,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		return nil, ErrClosed
 	}
 	opts = opts.withDefaults()
-	i := &Instance{rt: r, opts: opts, born: time.Now()}
+	i := &Instance{rt: r, opts: opts}
 	fsc := wazero.NewFSConfig().WithReadOnlyDirMount(r.dir+"/lib/python3.13", StdlibPath)
 	for _, m := range opts.Mounts {
 		if !path.IsAbs(m.GuestPath) {
@@ -426,7 +424,6 @@ func (i *Instance) Close(ctx context.Context) error {
 	}
 	i.closed = true
 	return i.mod.Close(ctx) // wazero frees the linear memory through the allocator
-
 }
 
 // firstLine drops the wasm stack trace wazero appends to trap errors.

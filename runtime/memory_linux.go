@@ -23,7 +23,7 @@ type linearMemory struct {
 	size     uint64 // bytes currently accessible
 	limit    uint64
 	hitLimit bool
-	snap     *snapshotMemory // set when the reservation goes back to snap on Free
+	snap     *snapshotMemory // a clone's snapshot, which may take the reservation back on Free
 }
 
 const pageSize = 65536
@@ -49,10 +49,7 @@ func newAllocator(limit uint64, snap *snapshotMemory, out **linearMemory) experi
 				_ = unix.Munmap(mem)
 				return nil
 			}
-			m.size = snap.size
-			if snap.recycle {
-				m.snap = snap
-			}
+			m.size, m.snap = snap.size, snap
 		}
 		*out = m
 		return m
@@ -129,6 +126,9 @@ func (s *snapshotMemory) reuse(res uint64) []byte {
 // snapshot is dropped (zero and inaccessible again); the rest is overwritten
 // by the next reuse.
 func (s *snapshotMemory) keep(mem []byte, size uint64) bool {
+	if !s.recycle {
+		return false
+	}
 	if size > s.size {
 		grown := mem[s.size:size]
 		if unix.Madvise(grown, unix.MADV_DONTNEED) != nil || unix.Mprotect(grown, unix.PROT_NONE) != nil {
