@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+
+	"github.com/snakepit-wasm/snakepit/bench/programs"
 )
 
 const benchSrc = `
@@ -16,20 +18,6 @@ def ask(n):
         total += host_call(i)
     return total
 `
-
-// jsonArg is a JSON argument list of about n bytes holding records, as a
-// realistic payload rather than one long string.
-func jsonArg(n int) []byte {
-	var recs []map[string]any
-	for i, size := 0, len("[[]]"); size < n; i++ {
-		rec := map[string]any{"id": i, "name": fmt.Sprintf("item-%d", i), "tags": []string{"a", "b"}, "score": float64(i) / 4}
-		r, _ := json.Marshal(rec)
-		size += len(r) + 1
-		recs = append(recs, rec)
-	}
-	arg, _ := json.Marshal([]any{recs})
-	return arg
-}
 
 func benchCall(b *testing.B, p *Pool, fn string, args []byte, want string) {
 	b.Helper()
@@ -48,7 +36,7 @@ func BenchmarkCall(b *testing.B) {
 	p := newPool(b, 1, benchSrc)
 	b.Run("trivial", func(b *testing.B) { benchCall(b, p, "add", []byte("[1,2]"), "3") })
 	for _, n := range []int{1 << 10, 100 << 10} {
-		arg := jsonArg(n)
+		arg := programs.JSONArg(n)
 		var recs [][]any
 		json.Unmarshal(arg, &recs)
 		want := fmt.Sprint(len(recs[0]))

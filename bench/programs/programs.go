@@ -9,6 +9,8 @@ package programs
 
 import (
 	"embed"
+	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 )
@@ -52,4 +54,19 @@ func load(name string) Program {
 		panic(err)
 	}
 	return Program{Name: name, Source: string(src)}
+}
+
+// JSONArg is a JSON argument list of about n bytes holding one list of
+// records: a realistic payload rather than one long string. Both sides of
+// the benchmark echo it.
+func JSONArg(n int) []byte {
+	var recs []map[string]any
+	for i, size := 0, len("[[]]"); size < n; i++ {
+		rec := map[string]any{"id": i, "name": fmt.Sprintf("item-%d", i), "tags": []string{"a", "b"}, "score": float64(i) / 4}
+		r, _ := json.Marshal(rec)
+		size += len(r) + 1
+		recs = append(recs, rec)
+	}
+	arg, _ := json.Marshal([]any{recs})
+	return arg
 }

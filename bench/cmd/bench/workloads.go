@@ -254,20 +254,6 @@ func sized(n int) func([]byte) error {
 	}
 }
 
-// jsonArg is a JSON argument list of about n bytes holding one list of
-// records, a realistic payload rather than one long string.
-func jsonArg(n int) []byte {
-	var recs []map[string]any
-	for i, size := 0, len("[[]]"); size < n; i++ {
-		rec := map[string]any{"id": i, "name": fmt.Sprintf("item-%d", i), "tags": []string{"a", "b"}, "score": float64(i) / 4}
-		r, _ := json.Marshal(rec)
-		size += len(r) + 1
-		recs = append(recs, rec)
-	}
-	arg, _ := json.Marshal([]any{recs})
-	return arg
-}
-
 // canonical re-encodes a JSON value so that two encoders' outputs compare.
 func canonical(v []byte) string {
 	var x any
@@ -316,7 +302,7 @@ func (b *bench) latency(ctx context.Context) error {
 	}
 
 	// Both sides must echo the same value; their encoders are CPython's.
-	args := map[string][]byte{"json-1KB": jsonArg(1 << 10), "json-100KB": jsonArg(100 << 10)}
+	args := map[string][]byte{"json-1KB": programs.JSONArg(1 << 10), "json-100KB": programs.JSONArg(100 << 10)}
 	echoLen := map[string]int{}
 	s0 := sizes[0]
 	for name, arg := range args {
@@ -515,25 +501,39 @@ func (b *bench) preloaded(ctx context.Context, src string) error {
 	return nil
 }
 
+// warmPair starts the two sides of a one-worker comparison: a ModeWarm pool
+// of one worker and a native pool of one process, each loaded with its setup
+// source.
+func (b *bench) warmPair(ctx context.Context, inst runtime.Options, setup, nativeSetup string) (*pool.Pool, *native.Pool, error) {
+	p, err := pool.New(ctx, b.rt, pool.Options{Mode: pool.ModeWarm, Size: 1, Instance: inst, Setup: setup})
+	if err != nil {
+		return nil, nil, err
+	}
+	np, err := native.New(ctx, b.python, 1)
+	if err == nil {
+		if err = np.Exec(ctx, nativeSetup); err != nil {
+			np.Close()
+		}
+	}
+	if err != nil {
+		p.Close(context.Background())
+		return nil, nil, err
+	}
+	return p, np, nil
+}
+
 // callbacks is workload 6: Python calls the host N times in one call.
 func (b *bench) callbacks(ctx context.Context) error {
 	n := b.cfg.Callbacks
 	tools := map[string]runtime.HostFunc{"tool": func(context.Context, json.RawMessage) (any, error) { return 1, nil }}
-	p, err := pool.New(ctx, b.rt, pool.Options{Mode: pool.ModeWarm, Size: 1,
-		Instance: runtime.Options{MaxHostCalls: n + 1},
-		Setup:    "import snakepit\n" + strings.Replace(askSource, "CALL(", "snakepit.call('tool', ", 1)})
+	p, np, err := b.warmPair(ctx, runtime.Options{MaxHostCalls: n + 1},
+		"import snakepit\n"+strings.Replace(askSource, "CALL(", "snakepit.call('tool', ", 1),
+		strings.Replace(askSource, "CALL(", "host_call(", 1))
 	if err != nil {
 		return err
 	}
 	defer p.Close(context.Background())
-	np, err := native.New(ctx, b.python, 1)
-	if err != nil {
-		return err
-	}
 	defer np.Close()
-	if err := np.Exec(ctx, strings.Replace(askSource, "CALL(", "host_call(", 1)); err != nil {
-		return err
-	}
 	args := fmt.Appendf(nil, "[%d]", n)
 	want := equals(fmt.Sprint(n))
 	req := call("ask", args)
@@ -569,20 +569,12 @@ func cpuSetup(progs []programs.Program) string {
 func (b *bench) cpuSuite(ctx context.Context) error {
 	setup := cpuSetup(b.progs)
 	base := selfMemory()
-	p, err := pool.New(ctx, b.rt, pool.Options{Mode: pool.ModeWarm, Size: 1, Setup: setup,
-		Instance: runtime.Options{MemoryLimit: cpuMemoryLimit}})
+	p, np, err := b.warmPair(ctx, runtime.Options{MemoryLimit: cpuMemoryLimit}, setup, setup)
 	if err != nil {
 		return err
 	}
 	defer p.Close(context.Background())
-	np, err := native.New(ctx, b.python, 1)
-	if err != nil {
-		return err
-	}
 	defer np.Close()
-	if err := np.Exec(ctx, setup); err != nil {
-		return err
-	}
 	if err := b.memory(ctx, "1 warm worker, suite loaded, idle", 1, base, np); err != nil {
 		return err
 	}
