@@ -18,8 +18,9 @@ import (
 )
 
 // Version is the ABI version this package speaks; python.wasm reports its own
-// through sp_abi_version, and the two must be equal.
-const Version = 1
+// through sp_abi_version, and the two must be equal. Version 2 added the tick
+// import.
+const Version = 2
 
 // Guest exports.
 const (
@@ -40,6 +41,10 @@ const (
 	ImportHostCall = "host_call"
 	ImportHostTake = "host_take"
 	ImportEmit     = "emit"
+	// ImportTick marks the guest's own preemption points (CPython's
+	// eval-breaker checks and Python frame entries). The host rewrites every
+	// call to it at load time (internal/wasmedit), so it is never called.
+	ImportTick = "tick"
 )
 
 // Kind selects what sp_run does with its two byte strings a and b.

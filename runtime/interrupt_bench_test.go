@@ -5,6 +5,7 @@ package runtime_test
 import (
 	"context"
 	goruntime "runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -16,25 +17,35 @@ import (
 
 // BenchmarkInterrupt runs the CPU-bound suite under each stop/preempt
 // mechanism, side by side in one process and interleaved per program so that
-// a noisy machine hits all three alike: the cost of ours against none.
+// a noisy machine hits them all alike: the cost of ours against none, against
+// wazero's, and against ours checking the eval loop's dispatch too.
 func BenchmarkInterrupt(b *testing.B) {
-	mechs := []runtime.Interrupt{runtime.InterruptNone, runtime.InterruptLoops, runtime.InterruptCloseOnDone}
-	insts := map[runtime.Interrupt]*runtime.Instance{}
+	mechs := []struct {
+		name string
+		cfg  runtime.Config
+	}{
+		{"none", runtime.Config{Interrupt: runtime.InterruptNone}},
+		{"loops", runtime.Config{Interrupt: runtime.InterruptLoops}},
+		{"loops-all", runtime.WithAllLoops(runtime.Config{Interrupt: runtime.InterruptLoops})},
+		{"close-on-done", runtime.Config{Interrupt: runtime.InterruptCloseOnDone}},
+	}
+	insts := map[string]*runtime.Instance{}
 	for _, mech := range mechs {
-		r, err := runtime.New(context.Background(), runtime.Config{Interrupt: mech})
+		r, err := runtime.New(context.Background(), mech.cfg)
 		require.NoError(b, err)
 		defer r.Close(ctx)
-		insts[mech], err = r.NewInstance(ctx, runtime.Options{MemoryLimit: 1 << 30})
+		inst, err := r.NewInstance(ctx, runtime.Options{MemoryLimit: 1 << 30})
 		require.NoError(b, err)
 		for _, p := range programs.All() {
-			_, err := insts[mech].Exec(ctx, p.Source+"\n_run_"+p.Name+" = run\n")
+			_, err := inst.Exec(ctx, p.Source+"\n_run_"+p.Name+" = run\n")
 			require.NoError(b, err)
 		}
+		insts[mech.name] = inst
 	}
 	for _, p := range programs.All() {
 		b.Run(p.Name, func(b *testing.B) {
 			for _, mech := range mechs {
-				b.Run(mech.String(), func(b *testing.B) {
+				b.Run(mech.name, func(b *testing.B) {
 					// Thread CPU time besides wall time: on a shared machine
 					// it is far less disturbed by other processes.
 					goruntime.LockOSThread()
@@ -42,11 +53,48 @@ func BenchmarkInterrupt(b *testing.B) {
 					var cpu time.Duration
 					for b.Loop() {
 						t0 := threadCPU()
-						_, err := insts[mech].Call(ctx, "_run_"+p.Name)
+						_, err := insts[mech.name].Call(ctx, "_run_"+p.Name)
 						cpu += threadCPU() - t0
 						require.NoError(b, err)
 					}
 					b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkInterruptStop stops every program of the CPU-bound suite 20 ms
+// into its run (each takes over 200 ms), under each mechanism that can stop
+// it, and reports how long after the deadline each call returned.
+func BenchmarkInterruptStop(b *testing.B) {
+	var setup strings.Builder
+	for _, p := range programs.All() {
+		setup.WriteString(p.Source + "\n_run_" + p.Name + " = run\n")
+	}
+	for _, mech := range []runtime.Interrupt{runtime.InterruptLoops, runtime.InterruptCloseOnDone} {
+		r, err := runtime.New(context.Background(), runtime.Config{Interrupt: mech})
+		require.NoError(b, err)
+		defer r.Close(ctx)
+		s, err := r.NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30}, Setup: setup.String()})
+		require.NoError(b, err)
+		defer s.Close()
+		b.Run(mech.String(), func(b *testing.B) {
+			for _, p := range programs.All() {
+				b.Run(p.Name, func(b *testing.B) {
+					var l latencies
+					for b.Loop() {
+						i, err := s.NewInstance(ctx, nil)
+						require.NoError(b, err)
+						c, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+						deadline, _ := c.Deadline()
+						_, err = i.Call(c, "_run_"+p.Name)
+						l = append(l, time.Since(deadline))
+						cancel()
+						require.ErrorIs(b, err, context.DeadlineExceeded)
+						require.NoError(b, i.Close(ctx))
+					}
+					l.report(b, "ms")
 				})
 			}
 		})

@@ -97,6 +97,8 @@ type Config struct {
 	// YieldBudget is the loop-header countdown of InterruptLoops;
 	// 0 means DefaultYieldBudget.
 	YieldBudget int32
+
+	allLoops bool // tests: check the dispatch loop too, as before the tick import
 }
 
 // Runtime compiles python.wasm once and creates instances from it. It is
@@ -138,10 +140,8 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}
-	if r.interrupt == InterruptLoops {
-		if wasm, err = wasmedit.InstrumentLoops(wasm, abi.ImportModule, abi.ImportYield, budgetExport, r.budget); err != nil {
-			return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
-		}
+	if wasm, err = r.edit(wasm, cfg.allLoops); err != nil {
+		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
 	}
 	r.wasm = wasm
 	cacheDir := cfg.CompilationCacheDir
@@ -173,6 +173,30 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("snakepit: compiling python.wasm: %w", err)
 	}
 	return r, nil
+}
+
+// edit applies the stop mechanism to python.wasm. Its eval loop calls the
+// tick import at each of CPython's own preemption points: InterruptLoops turns
+// those calls into budget checks and leaves the per-bytecode dispatch loop
+// unchecked; the other mechanisms turn them into nops. A python.wasm without
+// the import (ABI v1, refused by NewInstance) gets checks at every loop.
+func (r *Runtime) edit(wasm []byte, allLoops bool) ([]byte, error) {
+	ticks, err := wasmedit.ImportsFunc(wasm, abi.ImportModule, abi.ImportTick)
+	if err != nil {
+		return nil, err
+	}
+	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget}
+	if ticks && (r.interrupt != InterruptLoops || allLoops) {
+		if wasm, err = wasmedit.NopCalls(wasm, abi.ImportModule, abi.ImportTick); err != nil {
+			return nil, err
+		}
+	} else if ticks {
+		o.TickName = abi.ImportTick
+	}
+	if r.interrupt != InterruptLoops {
+		return wasm, nil
+	}
+	return wasmedit.Instrument(wasm, o)
 }
 
 // Dir returns the artifacts directory in use.

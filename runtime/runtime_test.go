@@ -214,6 +214,10 @@ var spinners = []struct{ name, setup, src string }{
 	{"regex-backtracking", "import re", "re.match(r'(a+)+$', 'a' * 64 + 'b')"},
 	{"sorted", "l = [(i * 7919) % 1000003 for i in range(2 * 10**6)]", "while True:\n    sorted(l)"},
 	{"bigint", "", "x = 3 ** 100000000"},
+	// No backward jump: an exponential tree of calls, stopped at frame entries.
+	{"recursion-tree", "def f():\n    try:\n        f()\n    except RecursionError:\n        f()", "f()"},
+	// A C loop (sum) resuming a Python generator.
+	{"generator", "def g():\n    while True:\n        yield 1", "sum(g())"},
 }
 
 func TestDeadlineDuringHostCallIsADeadlineError(t *testing.T) {

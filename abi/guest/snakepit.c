@@ -11,7 +11,9 @@
 #include "snakepit_guest.h" // generated: static const char sp_guest_py[]
 
 // Bumped on any change of the exports, imports, request kinds or result frames.
-#define SP_ABI_VERSION 1
+// 2: CPython's eval loop imports snakepit.tick at its preemption points
+// (wasm/python.wasm.build/patches/preempt.patch).
+#define SP_ABI_VERSION 2
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 #define IMPORT(name) __attribute__((import_module("snakepit"), import_name(#name)))

@@ -69,26 +69,54 @@ func isValType(c byte) bool {
 }
 
 // body is one entry of the code section; start and end bound its locals and
-// instructions, after the size prefix.
+// instructions, after the size prefix, and code is where the instructions
+// start. Its sites are sites[first:first+n].
 type body struct {
-	start, end int
-	loops      int
+	start, code, end int
+	locals           uint64 // declared locals, parameters excluded
+	first, n         int
+	loops, ticks     int
+}
+
+// Site kinds.
+const (
+	siteLoop = iota // a loop header: insert after at
+	siteTick        // a call to the tick import: replace its del bytes
+	siteCall        // any other call: its del bytes
+	siteExit        // return, the final end, or a branch out of the function: insert before at
+)
+
+// site is a place to edit.
+type site struct {
+	at, del int
+	kind    uint8
+	skip    bool // the dispatch loop of a function with ticks
 }
 
 // codeScan decodes function bodies and collects what the edits need.
 type codeScan struct {
 	numTypes  uint32
-	wantLoops bool
-	loops     []int // offsets just past each loop's block type, in body order
+	wantSites bool
+	tick      int64  // function index of the tick import, -1 if none
+	sites     []site // in body order
 	bodies    []body
 	dataOp    int // offset of the first memory.init or data.drop, -1 if none
+	loops     int // loop headers seen
+
+	// Per body: the innermost loop (a site index, -1 for none) around
+	// each open block, and the largest br_table so far.
+	inner      []int
+	ticks      int
+	tableSize  uint32
+	tableInner int
 }
 
 // scanCode decodes every function body. funcBase is the number of imported
-// functions, used only to name functions in errors.
-func (m *module) scanCode(funcBase uint32, wantLoops bool) (*codeScan, error) {
+// functions, used only to name functions in errors. With wantSites it
+// records loop headers and the calls to function index tick (-1: none).
+func (m *module) scanCode(funcBase uint32, wantSites bool, tick int64) (*codeScan, error) {
 	b := m.b
-	s := &codeScan{wantLoops: wantLoops, dataOp: -1}
+	s := &codeScan{wantSites: wantSites, tick: tick, dataOp: -1}
 	var err error
 	if s.numTypes, _, err = m.vecCount(secType); err != nil {
 		return nil, err
@@ -113,8 +141,8 @@ func (m *module) scanCode(funcBase uint32, wantLoops bool) (*codeScan, error) {
 	}
 	// Every body takes at least two bytes, which bounds the allocation for hostile counts.
 	s.bodies = make([]body, 0, min(int(count), (sec.end-pos)/2))
-	if wantLoops {
-		s.loops = make([]int, 0, 1024)
+	if wantSites {
+		s.sites = make([]site, 0, 1024)
 	}
 	for i := uint32(0); i < count; i++ {
 		size, p, err := readU32(b, pos, sec.end)
@@ -125,8 +153,10 @@ func (m *module) scanCode(funcBase uint32, wantLoops bool) (*codeScan, error) {
 			return nil, malformed(pos, "body of function %d runs past the code section", funcBase+i)
 		}
 		end := p + int(size)
-		first := len(s.loops)
-		q, err := skipLocals(b, p, end)
+		first, loops := len(s.sites), s.loops
+		s.inner, s.ticks, s.tableSize, s.tableInner = s.inner[:0], 0, 0, -1
+		code, locals, err := readLocals(b, p, end)
+		q := code
 		if err == nil {
 			q, err = s.expr(b, q, end)
 		}
@@ -136,7 +166,17 @@ func (m *module) scanCode(funcBase uint32, wantLoops bool) (*codeScan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w (in function %d)", err, funcBase+i)
 		}
-		s.bodies = append(s.bodies, body{start: p, end: end, loops: len(s.loops) - first})
+		// The eval loop's dispatch, a loop around the largest br_table,
+		// runs once per bytecode: where the guest marks its own preemption
+		// points (ticks), that loop needs no check.
+		if s.ticks > 0 && s.tableInner >= 0 {
+			s.sites[s.tableInner].skip = true
+		}
+		if s.loops == loops && s.ticks == 0 {
+			s.sites = s.sites[:first] // nothing to check: the calls and exits need no edit
+		}
+		s.bodies = append(s.bodies, body{start: p, code: code, end: end, locals: locals,
+			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks})
 		pos = end
 	}
 	if pos != sec.end {
@@ -145,24 +185,28 @@ func (m *module) scanCode(funcBase uint32, wantLoops bool) (*codeScan, error) {
 	return s, nil
 }
 
-func skipLocals(b []byte, pos, end int) (int, error) {
+// readLocals skips a body's local declarations and counts the locals.
+func readLocals(b []byte, pos, end int) (int, uint64, error) {
 	n, pos, err := readU32(b, pos, end)
 	if err != nil {
-		return pos, err
+		return pos, 0, err
 	}
+	var total uint64
 	for ; n > 0; n-- {
-		if pos, err = skipU32(b, pos, end); err != nil {
-			return pos, err
+		var c uint32
+		if c, pos, err = readU32(b, pos, end); err != nil {
+			return pos, 0, err
 		}
+		total += uint64(c)
 		if pos >= end {
-			return pos, malformed(pos, "truncated local declaration")
+			return pos, 0, malformed(pos, "truncated local declaration")
 		}
 		if !isValType(b[pos]) {
-			return pos, malformed(pos, "local type 0x%02x", b[pos])
+			return pos, 0, malformed(pos, "local type 0x%02x", b[pos])
 		}
 		pos++
 	}
-	return pos, nil
+	return pos, total, nil
 }
 
 // skipU32 skips a 32-bit LEB128 index, taking the common one-byte case first.
@@ -191,7 +235,26 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 		var err error
 		switch immediates[op] {
 		case immNone:
+			if op == 0x0f && s.wantSites { // return
+				s.sites = append(s.sites, site{at: at, kind: siteExit})
+			}
 		case immU32:
+			if s.wantSites && op <= 0x10 { // br, br_if, call
+				var idx uint32
+				if idx, pos, err = readU32(b, pos, end); err != nil {
+					break
+				}
+				switch {
+				case op == 0x10 && int64(idx) == s.tick:
+					s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteTick})
+					s.ticks++
+				case op == 0x10:
+					s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
+				case int(idx) == depth: // a branch to the function's own label
+					s.sites = append(s.sites, site{at: at, kind: siteExit})
+				}
+				break
+			}
 			// The one-byte case by hand: skipU32 is too big for the inliner.
 			if pos < end && b[pos] < 0x80 {
 				pos++
@@ -200,17 +263,28 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 		case immEnd:
 			if depth == 0 {
+				if s.wantSites {
+					s.sites = append(s.sites, site{at: at, kind: siteExit})
+				}
 				return pos, nil
 			}
 			depth--
+			if s.wantSites {
+				s.inner = s.inner[:len(s.inner)-1]
+			}
 		case immBlock:
 			pos, err = s.blockType(b, pos, end)
 			depth++
+			if s.wantSites {
+				s.inner = append(s.inner, s.innermost())
+			}
 		case immLoop:
 			pos, err = s.blockType(b, pos, end)
 			depth++
-			if s.wantLoops {
-				s.loops = append(s.loops, pos)
+			s.loops++
+			if s.wantSites {
+				s.inner = append(s.inner, len(s.sites))
+				s.sites = append(s.sites, site{at: pos})
 			}
 		case immMemarg:
 			if end-pos >= 2 && b[pos] < 0x40 && b[pos+1] < 0x80 {
@@ -234,8 +308,25 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			if pos, err = skipU32(b, pos, end); err == nil {
 				pos, err = skipU32(b, pos, end)
 			}
+			if op == 0x11 && s.wantSites { // call_indirect
+				s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
+			}
 		case immBrTable:
-			pos, err = skipBrTable(b, pos, end)
+			if !s.wantSites {
+				pos, err = skipBrTable(b, pos, end)
+				break
+			}
+			var n uint32
+			var out bool
+			if n, pos, out, err = brTable(b, pos, end, depth); err != nil {
+				break
+			}
+			if n > s.tableSize {
+				s.tableSize, s.tableInner = n, s.innermost()
+			}
+			if out {
+				s.sites = append(s.sites, site{at: at, kind: siteExit})
+			}
 		case immSelectT:
 			pos, err = skipSelectT(b, pos, end)
 		case immRefNull:
@@ -255,6 +346,13 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 		}
 	}
 	return pos, malformed(pos, "expression has no final end")
+}
+
+func (s *codeScan) innermost() int {
+	if len(s.inner) == 0 {
+		return -1
+	}
+	return s.inner[len(s.inner)-1]
 }
 
 func (s *codeScan) blockType(b []byte, pos, end int) (int, error) {
@@ -290,6 +388,22 @@ func skipMemarg(b []byte, pos, end int) (int, error) {
 		}
 	}
 	return skipLEB(b, pos, end, 10) // 10 bytes so memory64 offsets decode too
+}
+
+// brTable decodes a br_table's targets and reports their number (without
+// the default) and whether one of them is the function's label, at depth.
+func brTable(b []byte, pos, end, depth int) (n uint32, next int, out bool, err error) {
+	if n, pos, err = readU32(b, pos, end); err != nil {
+		return 0, pos, false, err
+	}
+	for i := uint64(0); i <= uint64(n); i++ {
+		var l uint32
+		if l, pos, err = readU32(b, pos, end); err != nil {
+			return 0, pos, false, err
+		}
+		out = out || int(l) == depth
+	}
+	return n, pos, out, nil
 }
 
 func skipBrTable(b []byte, pos, end int) (int, error) {

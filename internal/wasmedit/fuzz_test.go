@@ -52,9 +52,15 @@ func FuzzInstrumentLoops(f *testing.F) {
 	compiles := fuzzRuntime(f)
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, yieldModule := range []string{"env", "snakepit"} {
-			out, err := InstrumentLoops(in, yieldModule, "yield", budgetName, 3)
+			for _, tick := range []string{"", "yield"} {
+				out, err := Instrument(in, Options{YieldModule: yieldModule, YieldName: "yield", TickName: tick, BudgetExport: budgetName, Budget: 3})
+				if err == nil && compiles(in) && !compiles(out) {
+					t.Fatalf("input compiles but the instrumented output (ticks %q) does not", tick)
+				}
+			}
+			out, err := NopCalls(in, yieldModule, "yield")
 			if err == nil && compiles(in) && !compiles(out) {
-				t.Fatalf("input compiles but the instrumented output does not")
+				t.Fatalf("input compiles but the output of NopCalls does not")
 			}
 		}
 	})

@@ -33,12 +33,45 @@ func TestInstrumentPython(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("python.wasm: %d bytes, %+v", len(in), stats)
 
-	out, err := InstrumentLoops(in, "snakepit", "yield", budgetName, 10_000)
+	out, err := Instrument(in, Options{YieldModule: "snakepit", YieldName: "yield", BudgetExport: budgetName, Budget: 10_000})
 	require.NoError(t, err)
 	after, err := Inspect(out)
 	require.NoError(t, err)
 	require.Equal(t, stats, after)
 	t.Logf("instrumented: %d bytes (+%d)", len(out), len(out)-len(in))
+
+	// CPython's eval loop marks its preemption points with the tick import:
+	// the dispatch loop around them is the one loop left unchecked.
+	if ok, err := ImportsFunc(in, "snakepit", "tick"); err == nil && ok {
+		m, err := parseModule(in)
+		require.NoError(t, err)
+		tick, err := m.findNullaryImport("snakepit", "tick")
+		require.NoError(t, err)
+		code, err := m.scanCode(uint32(stats.Imports), true, tick)
+		require.NoError(t, err)
+		var ticks, skipped, bodies int
+		for _, bd := range code.bodies {
+			n := 0
+			for _, st := range code.sites[bd.first : bd.first+bd.n] {
+				if st.kind == siteTick {
+					n++
+				}
+				if st.skip {
+					skipped++
+				}
+			}
+			if n > 0 {
+				bodies++
+			}
+			ticks += n
+		}
+		t.Logf("ticks: %d calls in %d function(s), %d loop(s) left unchecked", ticks, bodies, skipped)
+		require.Equal(t, 1, bodies, "only the eval loop ticks")
+		require.Equal(t, 1, skipped)
+		withTicks, err := Instrument(in, Options{YieldModule: "snakepit", YieldName: "yield", TickName: "tick", BudgetExport: budgetName, Budget: 10_000})
+		require.NoError(t, err)
+		out = withTicks
+	}
 
 	stripped, err := StripData(out)
 	if stats.UsesDataOps {
@@ -80,7 +113,7 @@ func benchmarkInstrument(b *testing.B, in []byte, yieldModule string) {
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := InstrumentLoops(in, yieldModule, "yield", budgetName, 10_000); err != nil {
+		if _, err := Instrument(in, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 10_000}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -146,7 +179,7 @@ func syntheticModule(n, chunks int) []byte {
 
 func TestSyntheticModuleIsValid(t *testing.T) {
 	in := syntheticModule(3, 20)
-	out, err := InstrumentLoops(in, "env", "yield", budgetName, 1)
+	out, err := Instrument(in, Options{YieldModule: "env", YieldName: "yield", BudgetExport: budgetName, Budget: 1})
 	require.NoError(t, err)
 	assertCompiles(t, in)
 	assertCompiles(t, out)

@@ -20,7 +20,7 @@ func StripData(module []byte) ([]byte, error) {
 	if _, err := m.dataSegments(); err != nil {
 		return nil, err
 	}
-	code, err := m.scanCode(im.funcs, false)
+	code, err := m.scanCode(im.funcs, false, -1)
 	if err != nil {
 		return nil, err
 	}
@@ -104,14 +104,14 @@ func Inspect(module []byte) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	code, err := m.scanCode(im.funcs, true)
+	code, err := m.scanCode(im.funcs, false, -1)
 	if err != nil {
 		return Stats{}, err
 	}
 	return Stats{
 		Functions:    len(code.bodies),
 		Imports:      int(im.funcs),
-		Loops:        len(code.loops),
+		Loops:        code.loops,
 		DataSegments: int(segs),
 		UsesDataOps:  code.dataOp >= 0,
 	}, nil

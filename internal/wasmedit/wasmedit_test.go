@@ -79,7 +79,7 @@ func budget(t testing.TB, mod api.Module) api.MutableGlobal {
 
 func instrument(t testing.TB, name, yieldModule string, initial int32) []byte {
 	t.Helper()
-	out, err := InstrumentLoops(testdata(t, name), yieldModule, "yield", budgetName, initial)
+	out, err := Instrument(testdata(t, name), Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: initial})
 	require.NoError(t, err)
 	return out
 }
@@ -247,7 +247,7 @@ func TestInstrumentLoopsCopiesOtherSections(t *testing.T) {
 		if name == "data.wasm" {
 			in = withYieldImport(t, in)
 		}
-		out, err := InstrumentLoops(in, yieldModule, "yield", budgetName, 1)
+		out, err := Instrument(in, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 1})
 		require.NoError(t, err, name)
 		assert.Equal(t, unedited(t, in), unedited(t, out), name)
 		assert.LessOrEqual(t, cap(out)-len(out), 12, "%s: output should be allocated once, at its final size", name)
@@ -339,7 +339,7 @@ func TestInstrumentLoopsErrors(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			field, export := cmp.Or(tc.field, "yield"), cmp.Or(tc.export, budgetName)
-			out, err := InstrumentLoops(tc.wasm, "env", field, export, 1)
+			out, err := Instrument(tc.wasm, Options{YieldModule: "env", YieldName: field, BudgetExport: export, Budget: 1})
 			require.Error(t, err)
 			assert.Nil(t, out)
 			assert.Contains(t, err.Error(), "wasmedit: ")
@@ -349,7 +349,7 @@ func TestInstrumentLoopsErrors(t *testing.T) {
 			}
 		})
 	}
-	_, err := InstrumentLoops(loops, "env", "yield", "", 1)
+	_, err := Instrument(loops, Options{YieldModule: "env", YieldName: "yield", BudgetExport: "", Budget: 1})
 	assert.ErrorContains(t, err, "non-empty")
 }
 
@@ -367,7 +367,7 @@ func TestTruncatedModules(t *testing.T) {
 		}
 		for n := range len(wasm) {
 			prefix := wasm[:n]
-			if _, err := InstrumentLoops(prefix, yieldModule, "yield", budgetName, 1); err == nil {
+			if _, err := Instrument(prefix, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 1}); err == nil {
 				assertCompiles(t, prefix)
 			}
 			if _, err := StripData(prefix); err == nil {
@@ -420,7 +420,7 @@ func TestStripDataCompiledC(t *testing.T) {
 	assert.Equal(t, call(t, orig, "sieve", 5000), call(t, mod, "sieve", 5000))
 
 	// Stripping and instrumenting compose in either order.
-	both, err := InstrumentLoops(out, "snakepit", "yield", budgetName, 5)
+	both, err := Instrument(out, Options{YieldModule: "snakepit", YieldName: "yield", BudgetExport: budgetName, Budget: 5})
 	require.NoError(t, err)
 	again, err := StripData(instrument(t, "cloops.wasm", "snakepit", 5))
 	require.NoError(t, err)

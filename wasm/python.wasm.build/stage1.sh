@@ -37,6 +37,10 @@ while read -r p; do
   n=$((n+1))
 done <"$W/debian/debian/patches/series"
 echo "  applied $n Debian patches"
+# Our own: preemption points for the host (see the patch's comment).
+for p in "$here"/patches/*.patch; do
+  patch -s -p1 -d "$SRC" <"$p" || die "$(basename "$p") does not apply"
+done
 
 progress "native build python (also the benchmark's native baseline)"
 NATIVE=$STAGE/native

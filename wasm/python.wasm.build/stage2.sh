@@ -55,7 +55,7 @@ ln -s "$STAGE/native" "$OUT.tmp/native"
   echo "$ZLIB_ORIG_SHA256  $ZLIB_ORIG"
   echo "$BZIP2_ORIG_SHA256  $BZIP2_ORIG"
   echo "$XZ_ORIG_SHA256  $XZ_ORIG"
-  ( cd "$root" && sha256sum abi/guest/snakepit.c abi/guest/snakepit_guest.py wasm/python.wasm.build/*.sh )
+  ( cd "$root" && sha256sum abi/guest/snakepit.c abi/guest/snakepit_guest.py wasm/python.wasm.build/*.sh wasm/python.wasm.build/patches/*.patch )
   echo
   echo "outputs (sha256)"
   ( cd "$OUT.tmp" && sha256sum python.wasm && echo "$(find lib -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)  lib/ (sha256 of the sorted per-file sha256 list)" )
