@@ -4,6 +4,8 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
+	"math"
 	goruntime "runtime"
 	"strings"
 	"syscall"
@@ -16,9 +18,11 @@ import (
 )
 
 // BenchmarkInterrupt runs the CPU-bound suite under each stop/preempt
-// mechanism, side by side in one process and interleaved per program so that
-// a noisy machine hits them all alike: the cost of ours against none, against
-// wazero's, and against ours checking the eval loop's dispatch too.
+// mechanism, side by side in one process and one program at a time, so that a
+// noisy machine hits them all alike: the cost of ours against none, against
+// wazero's, and against ours checking the eval loop's dispatch too. It logs
+// each program's fastest call (CPU time) under each mechanism, its ratio to
+// none and their geometric means: with -count=5, the method of RATIONALE.md.
 func BenchmarkInterrupt(b *testing.B) {
 	mechs := []struct {
 		name string
@@ -42,7 +46,9 @@ func BenchmarkInterrupt(b *testing.B) {
 		}
 		insts[mech.name] = inst
 	}
+	best := map[string]map[string]time.Duration{} // program, mechanism: fastest call
 	for _, p := range programs.All() {
+		best[p.Name] = map[string]time.Duration{}
 		b.Run(p.Name, func(b *testing.B) {
 			for _, mech := range mechs {
 				b.Run(mech.name, func(b *testing.B) {
@@ -54,14 +60,39 @@ func BenchmarkInterrupt(b *testing.B) {
 					for b.Loop() {
 						t0 := threadCPU()
 						_, err := insts[mech.name].Call(ctx, "_run_"+p.Name)
-						cpu += threadCPU() - t0
+						d := threadCPU() - t0
 						require.NoError(b, err)
+						cpu += d
+						if old, ok := best[p.Name][mech.name]; !ok || d < old {
+							best[p.Name][mech.name] = d
+						}
 					}
 					b.ReportMetric(float64(cpu.Milliseconds())/float64(b.N), "cpu-ms/op")
 				})
 			}
 		})
 	}
+	var t strings.Builder
+	t.WriteString("fastest call, CPU ms (ratio to none):\n| program |")
+	for _, m := range mechs {
+		t.WriteString(" " + m.name + " |")
+	}
+	logs := make([]float64, len(mechs))
+	for _, p := range programs.All() {
+		fmt.Fprintf(&t, "\n| %s |", p.Name)
+		none := best[p.Name]["none"]
+		for i, m := range mechs {
+			d := best[p.Name][m.name]
+			r := float64(d) / float64(none)
+			logs[i] += math.Log(r)
+			fmt.Fprintf(&t, " %.1f (%.3fx) |", float64(d)/float64(time.Millisecond), r)
+		}
+	}
+	t.WriteString("\n| geometric mean |")
+	for i := range mechs {
+		fmt.Fprintf(&t, " %.3fx |", math.Exp(logs[i]/float64(len(programs.All()))))
+	}
+	b.Log(t.String())
 }
 
 // BenchmarkInterruptStop stops every program of the CPU-bound suite 20 ms

@@ -7,25 +7,38 @@
 // Compiled wasm has no preemption point of its own: a guest spinning in a
 // loop would hold its goroutine's thread forever, stall every garbage
 // collection of the process, and ignore its deadline. The default mechanism,
-// [InterruptLoops], rewrites python.wasm at load time (internal/wasmedit):
-// every wasm `loop` header decrements a budget global and, when it reaches
-// zero, calls the host's yield import. Yield resets the budget, stops the
-// call with a trap when its context is done, and otherwise calls
-// runtime.Gosched (at most once a millisecond), which lets the scheduler and
-// a waiting stop-the-world proceed. When a call's context ends, the host
-// also sets the budget to zero so the guest yields at its next loop header.
-// No host goroutine is needed for the periodic yields, which matters
-// because a stop-the-world pauses all of them.
+// [InterruptLoops], counts down a budget and calls the host's yield import
+// when it runs out. Yield refills the budget, stops the call with a trap when
+// its context is done, and otherwise calls runtime.Gosched (at most once a
+// millisecond), which lets the scheduler and a waiting stop-the-world
+// proceed. No host goroutine drives the yields, which matters because a
+// stop-the-world pauses all of them.
+//
+// The budget is counted where internal/wasmedit puts checks, rewriting
+// python.wasm at load time:
+//   - at CPython's own check points. The recipe patches the eval loop to call
+//     the import snakepit.tick at every eval-breaker check (backward jumps,
+//     RESUME, after calls) and at every Python frame entry; each call becomes
+//     a check, and the eval loop's dispatch loop, which runs once per
+//     bytecode, gets none.
+//   - at every other loop header. A function whose loops make no calls keeps
+//     the budget in a local (a register once compiled) and hands it back to
+//     the budget global around its calls and at its exits; the others
+//     decrement the global in place.
+//
+// When a call's context ends, the host also sets the budget to zero, so the
+// guest yields at its next check.
 //
 // Measured on a 2-core VM (RATIONALE.md has the method and tables):
-//   - compute cost against no mechanism: 1.12-1.14x (geometric mean of the
-//     11-program suite, CPU time; 1.05x-1.23x per program); wazero's
-//     WithCloseOnContextDone ([InterruptCloseOnDone]): 3.7x.
-//   - a call returns 0.4 ms (p50) and 0.9-1.2 ms (p99) after its deadline,
-//     in Python loops, regex backtracking, sorted() and big-integer power.
-//   - with a spinning guest per core, a 1 ms ticker was at most 3.1 ms
-//     late; with a full GC forced at every tick, up to 60 ms (the GC's
-//     marking then waits for the guests' Gosched).
+//   - compute cost against no mechanism: MEASURE_GEO (geometric mean of the
+//     11-program suite, CPU time; MEASURE_RANGE per program); wazero's
+//     WithCloseOnContextDone ([InterruptCloseOnDone]): MEASURE_COD.
+//   - a call returns MEASURE_STOP after its deadline, in each program of the
+//     suite and in Python loops, regex backtracking, sorted(), big-integer
+//     power, an exponential tree of recursive calls and a generator drained
+//     by sum().
+//   - with a spinning guest per core, a 1 ms ticker was at most MEASURE_TICK
+//     late; with a full GC forced at every tick, up to MEASURE_GCTICK.
 //
 // A stopped call traps: the instance is unusable afterwards and must be
 // closed (the pool replaces it; a snapshot clone costs well under a
@@ -51,8 +64,9 @@ import (
 type Interrupt int
 
 const (
-	// InterruptLoops (the default) checks a countdown at every loop header
-	// and yields to the host when it runs out or the call's context ends.
+	// InterruptLoops (the default) counts down a budget at CPython's check
+	// points and at loop headers, and yields to the host when it runs out or
+	// the call's context ends.
 	InterruptLoops Interrupt = iota
 	// InterruptCloseOnDone uses wazero's WithCloseOnContextDone: a check at
 	// every loop header and function entry. Slower; kept for comparison.
@@ -75,9 +89,9 @@ func (i Interrupt) String() string {
 	return fmt.Sprintf("Interrupt(%d)", int(i))
 }
 
-// DefaultYieldBudget is the number of loop headers a guest passes between two
-// yields to the host (tens of µs in tight C loops, about a millisecond of
-// CPython bytecode). Each yield is a call into Go, a safe point for a
+// DefaultYieldBudget is the number of checks a guest passes between two
+// yields to the host (tens of µs in tight C loops, up to about a millisecond
+// of Python code). Each yield is a call into Go, a safe point for a
 // stop-the-world; it calls runtime.Gosched at most once a millisecond.
 // Lower costs compute (5,000 cost 1.75x with a Gosched at every yield),
 // higher lets a stop-the-world wait longer.
@@ -94,8 +108,8 @@ type Config struct {
 	CompilationCacheDir string
 	// Interrupt selects the stop/preempt mechanism; default InterruptLoops.
 	Interrupt Interrupt
-	// YieldBudget is the loop-header countdown of InterruptLoops;
-	// 0 means DefaultYieldBudget.
+	// YieldBudget is the countdown of InterruptLoops; 0 means
+	// DefaultYieldBudget.
 	YieldBudget int32
 
 	allLoops bool // tests: check the dispatch loop too, as before the tick import

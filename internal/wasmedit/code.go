@@ -76,6 +76,7 @@ type body struct {
 	locals           uint64 // declared locals, parameters excluded
 	first, n         int
 	loops, ticks     int
+	callInLoop       bool
 }
 
 // Site kinds.
@@ -107,6 +108,7 @@ type codeScan struct {
 	// each open block, and the largest br_table so far.
 	inner      []int
 	ticks      int
+	callInLoop bool
 	tableSize  uint32
 	tableInner int
 }
@@ -154,7 +156,7 @@ func (m *module) scanCode(funcBase uint32, wantSites bool, tick int64) (*codeSca
 		}
 		end := p + int(size)
 		first, loops := len(s.sites), s.loops
-		s.inner, s.ticks, s.tableSize, s.tableInner = s.inner[:0], 0, 0, -1
+		s.inner, s.ticks, s.callInLoop, s.tableSize, s.tableInner = s.inner[:0], 0, false, 0, -1
 		code, locals, err := readLocals(b, p, end)
 		q := code
 		if err == nil {
@@ -176,7 +178,7 @@ func (m *module) scanCode(funcBase uint32, wantSites bool, tick int64) (*codeSca
 			s.sites = s.sites[:first] // nothing to check: the calls and exits need no edit
 		}
 		s.bodies = append(s.bodies, body{start: p, code: code, end: end, locals: locals,
-			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks})
+			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks, callInLoop: s.callInLoop})
 		pos = end
 	}
 	if pos != sec.end {
@@ -250,6 +252,7 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 					s.ticks++
 				case op == 0x10:
 					s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
+					s.callInLoop = s.callInLoop || s.innermost() >= 0
 				case int(idx) == depth: // a branch to the function's own label
 					s.sites = append(s.sites, site{at: at, kind: siteExit})
 				}
@@ -310,6 +313,7 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 			if op == 0x11 && s.wantSites { // call_indirect
 				s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
+				s.callInLoop = s.callInLoop || s.innermost() >= 0
 			}
 		case immBrTable:
 			if !s.wantSites {

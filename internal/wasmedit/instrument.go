@@ -478,18 +478,20 @@ type emitter struct {
 	buf           []byte
 }
 
-// body appends bd with its checks. A function with ticks, or too many
-// locals, decrements the budget global at each check; any other keeps the
-// budget in a new local, a register in compiled code, and hands it back to
-// the global around its calls and at its exits, so that the count stays
-// exact across calls and a tight loop pays no memory access for its check.
+// body appends bd with its checks. A function whose loops make no calls
+// keeps the budget in a new local, a register in compiled code, and hands it
+// back to the global around its calls and at its exits: the count stays exact
+// across calls, and a tight loop's check costs no memory access. Any other
+// function (with calls in its loops, ticks, or too many locals) decrements
+// the global at each check, which is cheaper than handing it over at every
+// call.
 func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 	b, B, Y := e.b, e.budget, e.yield
 	if len(sites) == 0 || bd.loops == 0 && bd.ticks == 0 {
 		return append(dst, b[bd.start:bd.end]...)
 	}
 	pos := bd.code
-	if bd.ticks > 0 || local >= maxLocal {
+	if bd.ticks > 0 || bd.callInLoop || local >= maxLocal {
 		dst = append(dst, b[bd.start:bd.code]...)
 		for _, st := range sites {
 			if st.skip || st.kind != siteLoop && st.kind != siteTick {

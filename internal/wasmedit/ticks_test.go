@@ -112,7 +112,7 @@ func TestInstrumentCountIsExactAcrossCallsAndExits(t *testing.T) {
 		var yields int
 		mod := instantiate(t, instrument(t, "nested.wasm", "env", tc.budget), resetEvery(t, tc.budget, &yields))
 		headers := int32(call(t, mod, "outer", api.EncodeI32(tc.n), api.EncodeI32(tc.k)))
-		require.Equal(t, tc.n*(1+3*tc.k), headers, "%+v", tc)
+		require.Equal(t, tc.n*(1+5*tc.k), headers, "%+v", tc)
 		assert.Equal(t, int(headers/tc.budget), yields, "%+v", tc)
 		assert.Equal(t, tc.budget-headers%tc.budget, api.DecodeI32(budget(t, mod).Get()), "%+v", tc)
 	}

@@ -37,7 +37,16 @@
       (br_table $x 1 (local.get $i) (i32.const 1))))
     (i32.const -1))
 
-  ;; n headers, each iteration calling the three above (directly and through
+  ;; 2k headers: a call outside its loop, then its own loop.
+  (func $prefixed (param $k i32) (result i32)
+    (local $i i32) (local $sub i32)
+    (local.set $sub (call $inner (local.get $k)))
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $k))))
+    (i32.add (local.get $sub) (local.get $i)))
+
+  ;; n headers, each iteration calling the four above (directly and through
   ;; the table) with k.
   (func (export "outer") (param $n i32) (param $k i32) (result i32)
     (local $i i32) (local $total i32)
@@ -46,6 +55,7 @@
       (local.set $total (i32.add (local.get $total) (call $inner (local.get $k))))
       (local.set $total (i32.add (local.get $total) (call_indirect (type $i2i) (local.get $k) (i32.const 0))))
       (local.set $total (i32.add (local.get $total) (call $bybranch (local.get $k))))
+      (local.set $total (i32.add (local.get $total) (call $prefixed (local.get $k))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
     (local.get $total)))
