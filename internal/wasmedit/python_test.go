@@ -110,10 +110,14 @@ func BenchmarkStripDataSynthetic(b *testing.B) {
 }
 
 func benchmarkInstrument(b *testing.B, in []byte, yieldModule string) {
+	o := Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 10_000}
+	if ok, _ := ImportsFunc(in, yieldModule, "tick"); ok {
+		o.TickName = "tick"
+	}
 	b.SetBytes(int64(len(in)))
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Instrument(in, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 10_000}); err != nil {
+		if _, err := Instrument(in, o); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -85,12 +85,12 @@ func (m *module) dataSegments() (uint32, error) {
 type Stats struct {
 	Functions    int // functions defined in the module, excluding imports
 	Imports      int // imported functions
-	Loops        int // loop instructions, each of which InstrumentLoops instruments
+	Loops        int // loop instructions, each of which Instrument checks (but a dispatch loop)
 	DataSegments int
 	UsesDataOps  bool // memory.init or data.drop appear, so StripData would refuse
 }
 
-// Inspect decodes module as InstrumentLoops and StripData do and reports what it found.
+// Inspect decodes module as Instrument and StripData do and reports what it found.
 func Inspect(module []byte) (Stats, error) {
 	m, err := parseModule(module)
 	if err != nil {

@@ -1,7 +1,9 @@
 // Package wasmedit rewrites WebAssembly binary modules in the few ways the
-// sandbox needs at load time: counting loop iterations so long-running guest
-// code yields to the host, and dropping data segments so a memory snapshot can
-// be restored in their place.
+// sandbox needs at load time: counting loop iterations and the guest's own
+// preemption points (calls to a tick import) so long-running guest code
+// yields to the host, turning those tick calls into nops where nothing
+// counts, and dropping data segments so a memory snapshot can be restored in
+// their place.
 //
 // Edits never renumber functions, globals or types: new items are appended
 // at the end of their index space, so every section that is not edited is

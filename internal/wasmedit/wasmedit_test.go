@@ -263,7 +263,7 @@ func TestInstrumentLoopsCopiesOtherSections(t *testing.T) {
 	}
 }
 
-// unedited returns the sections InstrumentLoops promises to copy, in order.
+// unedited returns the sections Instrument promises to copy, in order.
 func unedited(t testing.TB, wasm []byte) [][]byte {
 	m, err := parseModule(wasm)
 	require.NoError(t, err)
