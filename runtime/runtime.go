@@ -31,18 +31,21 @@
 //
 // Measured on a 2-core VM (RATIONALE.md has the method and tables):
 //   - compute cost against no mechanism: 1.07x (geometric mean of the
-//     11-program suite, CPU time; 1.00-1.13x per program); wazero's
+//     11-program suite, CPU time): nbody 1.00, loops 1.03, interp 1.04,
+//     wordcount 1.04, generators 1.04, fib 1.05, strings 1.08, sort 1.08,
+//     bigint 1.12, regex 1.13, json_roundtrip 1.13 (C-heavy programs pay
+//     most: a check per iteration of tight C loops). wazero's
 //     WithCloseOnContextDone ([InterruptCloseOnDone]): 4.9x.
 //   - a call returns 0.2-0.6 ms (p50) and under 5 ms (p99) after its
 //     deadline, in each program of the suite and in Python loops, regex
 //     backtracking, sorted(), big-integer power, an exponential tree of
 //     recursive calls and a generator drained by sum().
-//   - with a spinning guest per core, a 1 ms ticker was at most 1.6-2.3 ms
-//     late (p99 1.1-1.3 ms; two runs right after a long benchmark saw one
-//     tick 10.2-10.7 ms late). With a full GC forced at every tick, up to
-//     62 ms: the collection itself, on the ticker's goroutine. The runtime
-//     never waited more than 0.6 ms for the guests to stop for a
-//     stop-the-world.
+//   - with a spinning guest per core, a 1 ms ticker was at most 1.6-3.3 ms
+//     late in eight runs (p99 1.1-1.5 ms; two runs right after a long
+//     benchmark saw one tick 10.2-10.7 ms late). With a full GC forced at
+//     every tick, up to 62 ms: the collection itself, on the ticker's
+//     goroutine. The runtime never waited more than about 1 ms for the
+//     guests to stop for a stop-the-world.
 //
 // A stopped call traps: the instance is unusable afterwards and must be
 // closed (the pool replaces it; a snapshot clone costs well under a
