@@ -206,16 +206,18 @@ func (r *Runtime) edit(wasm []byte, allLoops bool) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget}
-	if ticks && (r.interrupt != InterruptLoops || allLoops) {
+	count := ticks && r.interrupt == InterruptLoops && !allLoops
+	if ticks && !count {
 		if wasm, err = wasmedit.NopCalls(wasm, abi.ImportModule, abi.ImportTick); err != nil {
 			return nil, err
 		}
-	} else if ticks {
-		o.TickName = abi.ImportTick
 	}
 	if r.interrupt != InterruptLoops {
 		return wasm, nil
+	}
+	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget}
+	if count {
+		o.TickName = abi.ImportTick
 	}
 	return wasmedit.Instrument(wasm, o)
 }

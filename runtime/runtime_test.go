@@ -433,3 +433,29 @@ print('ok')
 	require.NoError(t, err)
 	require.Equal(t, "ok\n", string(r.Stdout))
 }
+
+// TestOtherInterruptMechanismsRun checks the variants the benchmarks compare
+// against: with the tick calls turned into nops they compute the same, and
+// wazero's mechanism still stops a Python loop.
+func TestOtherInterruptMechanismsRun(t *testing.T) {
+	for _, mech := range []runtime.Interrupt{runtime.InterruptNone, runtime.InterruptCloseOnDone} {
+		t.Run(mech.String(), func(t *testing.T) {
+			r, err := runtime.New(ctx, runtime.Config{Interrupt: mech})
+			require.NoError(t, err)
+			defer r.Close(ctx)
+			require.Equal(t, mech, r.Interrupt())
+			i, err := r.NewInstance(ctx, runtime.Options{})
+			require.NoError(t, err)
+			defer i.Close(ctx)
+			res, err := i.Eval(ctx, "sum(i * i for i in range(1000)) + len(__import__('re').findall('a+', 'aa b aaa'))")
+			require.NoError(t, err)
+			require.JSONEq(t, "332833502", string(res.Value))
+			if mech == runtime.InterruptCloseOnDone {
+				c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+				defer cancel()
+				_, err = i.Exec(c, "while True:\n    pass")
+				require.ErrorIs(t, err, context.DeadlineExceeded)
+			}
+		})
+	}
+}
