@@ -110,8 +110,10 @@ const budgetExport = "sp_budget"
 type Config struct {
 	// Dir holds python.wasm and lib/python3.13; "" means Locate's search.
 	Dir string
-	// CompilationCacheDir keeps compiled machine code between processes;
-	// "" means <user cache dir>/snakepit-wasm/wazero.
+	// CompilationCacheDir keeps compiled machine code between processes.
+	// "" means a directory per python.wasm build under
+	// <user cache dir>/snakepit-wasm/wazero, of which the keepCompiled most
+	// recently used are kept; a directory given here is never pruned.
 	CompilationCacheDir string
 	// Interrupt selects the stop/preempt mechanism; default InterruptLoops.
 	Interrupt Interrupt
@@ -161,18 +163,18 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}
-	if wasm, err = r.edit(wasm, cfg.allLoops); err != nil {
-		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
-	}
-	r.wasm = wasm
 	cacheDir := cfg.CompilationCacheDir
 	if cacheDir == "" {
 		base, err := os.UserCacheDir()
 		if err != nil {
 			base = os.TempDir()
 		}
-		cacheDir = filepath.Join(base, "snakepit-wasm", "wazero")
+		cacheDir = compiledCacheDir(filepath.Join(base, "snakepit-wasm", "wazero"), wasm)
 	}
+	if wasm, err = r.edit(wasm, cfg.allLoops); err != nil {
+		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
+	}
+	r.wasm = wasm
 	if r.cache, err = wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
 		return nil, fmt.Errorf("snakepit: compilation cache: %w", err)
 	}

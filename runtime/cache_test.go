@@ -1,0 +1,52 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestPruneCompiledKeepsRecentBuilds(t *testing.T) {
+	base := t.TempDir()
+	now := time.Now()
+	mk := func(name string, age time.Duration) {
+		p := filepath.Join(base, name)
+		require.NoError(t, os.MkdirAll(filepath.Join(p, "wazero-v1.12.0-amd64-linux"), 0o755))
+		require.NoError(t, os.Chtimes(p, now.Add(-age), now.Add(-age)))
+	}
+	mk("00000000000000a1", 5*time.Hour)
+	mk("00000000000000a2", 4*time.Hour)
+	mk("00000000000000a3", 3*time.Hour)
+	mk("00000000000000a5", 10*time.Minute)
+	mk("00000000000000a6", 20*time.Minute)
+	mk("00000000000000a7", 30*time.Minute)
+	mk("00000000000000a8", 40*time.Minute) // beyond the kept, but used within the hour
+	mk("wazero-v1.12.0-amd64-linux", 0)   // the layout before builds had directories
+	require.NoError(t, os.WriteFile(filepath.Join(base, "stray"), nil, 0o644))
+
+	wasm := []byte("\x00asm\x01\x00\x00\x00")
+	dir := compiledCacheDir(base, wasm)
+	require.Equal(t, base, filepath.Dir(dir))
+	// keepCompiled (4): the current build and the three most recent others;
+	// the builds beyond them go unless used within the hour, and so does
+	// anything that is not a build directory.
+	require.Equal(t, []string{"00000000000000a5", "00000000000000a6", "00000000000000a7", "00000000000000a8", filepath.Base(dir)}, names(t, base))
+	require.Equal(t, dir, compiledCacheDir(base, wasm), "the same build gets the same directory")
+
+	pruneCompiled(filepath.Join(base, "missing"), "", 1, now) // a missing base is no error
+}
+
+func names(t *testing.T, dir string) []string {
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	var n []string
+	for _, e := range entries {
+		n = append(n, e.Name())
+	}
+	slices.Sort(n)
+	return n
+}
