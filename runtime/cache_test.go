@@ -25,7 +25,7 @@ func TestPruneCompiledKeepsRecentBuilds(t *testing.T) {
 	mk("00000000000000a6", 20*time.Minute)
 	mk("00000000000000a7", 30*time.Minute)
 	mk("00000000000000a8", 40*time.Minute) // beyond the kept, but used within the hour
-	mk("wazero-v1.12.0-amd64-linux", 0)   // the layout before builds had directories
+	mk("wazero-v1.12.0-amd64-linux", 0)    // the layout before builds had directories
 	require.NoError(t, os.WriteFile(filepath.Join(base, "stray"), nil, 0o644))
 
 	wasm := []byte("\x00asm\x01\x00\x00\x00")
