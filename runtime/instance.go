@@ -45,6 +45,10 @@ type Options struct {
 }
 
 // Mount grants the guest read-only access to a host directory or an fs.FS.
+// wazero follows symbolic links inside HostDir on the host, wherever they
+// point: grant only directories whose links you trust. There is no writable
+// mount: with a writable directory, a guest could create such links itself
+// (wazero issue 2321), so scratch space needs a file system of our own.
 type Mount struct {
 	GuestPath string // absolute, e.g. "/data"
 	HostDir   string // a host directory, or
