@@ -2,9 +2,11 @@
 # (cached) and runs the example; `make test` runs the tests.
 SHELL := /bin/bash
 GO ?= go
-DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 dpkg-dev patch xz-utils bzip2 make ca-certificates
+# The build's cache, as wasm/python.wasm.build/build.sh reads it (shell syntax).
+CACHE := $${SNAKEPIT_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/snakepit-wasm}
+DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates
 
-.PHONY: all deps python-wasm example test check bench bench-quick clean-cache
+.PHONY: all deps python-wasm testdata example test check bench bench-quick clean-cache
 
 all: python-wasm example
 
@@ -24,7 +26,11 @@ python-wasm: deps
 example: python-wasm
 	$(GO) run ./examples/hello
 
-test: python-wasm
+# internal/wasmedit's test modules, from their sources (git holds no .wasm).
+testdata: python-wasm
+	@internal/wasmedit/testdata/build.sh "$(CACHE)/python-wasm/current"
+
+test: python-wasm testdata
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -36,4 +42,4 @@ bench-quick: python-wasm
 	$(GO) run ./bench/cmd/bench -quick
 
 clean-cache:
-	rm -rf "$${SNAKEPIT_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/snakepit-wasm}"
+	rm -rf "$(CACHE)"

@@ -1,8 +1,5 @@
 package wasmedit
 
-//go:generate sh -c "for f in testdata/*.wat; do wat2wasm $DOLLAR{f} -o $DOLLAR{f%.wat}.wasm; done"
-//go:generate clang-19 --target=wasm32 -nostdlib -O2 -msimd128 -mbulk-memory -mnontrapping-fptoint -msign-ext -mreference-types -mmultivalue -Wl,--no-entry -Wl,--export-all testdata/cloops.c -o testdata/cloops.wasm
-
 import (
 	"bytes"
 	"cmp"
@@ -22,10 +19,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const budgetName = "budget"
 
+// testdata reads a module that testdata/build.sh builds from its source.
 func testdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
-	require.NoError(t, err)
+	require.NoError(t, err, "the test modules are built by `make test` (testdata/build.sh)")
 	return b
 }
 

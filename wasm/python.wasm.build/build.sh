@@ -3,7 +3,7 @@
 # cached by a hash of the recipe and its inputs.
 #
 # Outputs: $SNAKEPIT_CACHE_DIR (default ${XDG_CACHE_HOME:-~/.cache}/snakepit-wasm)
-#   python-wasm/current -> out/<hash>/{python.wasm,lib/python3.13,testlib,native,MANIFEST}
+#   python-wasm/current -> out/<hash>/{python.wasm,lib/python3.13,testlib,native,stage,MANIFEST}
 # A second run with nothing changed only re-checks the hashes.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

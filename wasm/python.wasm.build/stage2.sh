@@ -41,6 +41,8 @@ mkdir -p "$OUT.tmp/lib"
 cp -a "$STAGE/stdlib/python3.13" "$OUT.tmp/lib/"
 cp -a "$STAGE/testlib" "$OUT.tmp/testlib"
 ln -s "$STAGE/native" "$OUT.tmp/native"
+# The rewriter's test modules link against stage 1's zlib and wasi-libc.
+ln -s "$STAGE" "$OUT.tmp/stage"
 
 {
   echo "python.wasm build"

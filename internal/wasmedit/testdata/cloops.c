@@ -1,8 +1,6 @@
 // Real compiler output for the tests: loops of every shape clang emits, and
-// initialised data for StripData (not static, so clang cannot fold it). Regenerate cloops.wasm with:
-//   clang-19 --target=wasm32 -nostdlib -O2 -msimd128 -mbulk-memory \
-//     -mnontrapping-fptoint -msign-ext -mreference-types -mmultivalue \
-//     -Wl,--no-entry -Wl,--export-all cloops.c -o cloops.wasm
+// initialised data for StripData (not static, so clang cannot fold it).
+// build.sh (run by `make test`) compiles it to cloops.wasm.
 
 __attribute__((import_module("snakepit"), import_name("yield"))) void snakepit_yield(void);
 

@@ -1,5 +1,5 @@
 ;; Hand-written loops that exercise every decoded instruction family.
-;; Regenerate loops.wasm with: wat2wasm loops.wat -o loops.wasm
+;; build.sh (run by `make test`) assembles loops.wasm.
 (module
   (type $void (func))
   (type $i2i (func (param i32) (result i32)))

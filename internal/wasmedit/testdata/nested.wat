@@ -1,7 +1,7 @@
 ;; Loops in callers and callees, left by every kind of exit, to check that the
 ;; budget count stays exact across calls. Each function returns the number of
 ;; loop headers it ran, its callees' included.
-;; Regenerate nested.wasm with: wat2wasm nested.wat -o nested.wasm
+;; build.sh (run by `make test`) assembles nested.wasm.
 (module
   (import "env" "yield" (func $yield))
   (type $i2i (func (param i32) (result i32)))

@@ -1,7 +1,7 @@
 ;; An interpreter-shaped module: a dispatch loop around the function's largest
 ;; br_table, which calls the tick import every `every` steps, as CPython's eval
 ;; loop does at its eval-breaker checks.
-;; Regenerate ticks.wasm with: wat2wasm ticks.wat -o ticks.wasm
+;; build.sh (run by `make test`) assembles ticks.wasm.
 (module
   (import "env" "yield" (func $yield))
   (import "env" "tick" (func $tick))

@@ -1,13 +1,7 @@
 // Driver for zlib.wasm: real zlib 1.3.1 and wasi-libc (dlmalloc, memcpy)
 // compiled by clang 19, so the tests run a large body of ordinary compiler
-// output. zlib.wasm is checked in because building it needs the zlib sources
-// and the wasi-libc sysroot (Debian package wasi-libc), which the tests do not.
-// Regenerate with, from an unpacked zlib-1.3.1 and wasi-libc sysroot $S/usr:
-//   clang-19 --target=wasm32-wasi -O2 -nostdlib -isystem $S/usr/include/wasm32-wasi \
-//     -Izlib-1.3.1 -mexec-model=reactor \
-//     zlib-1.3.1/{adler32,compress,crc32,deflate,inflate,inffast,inftrees,trees,uncompr,zutil}.c \
-//     zlib.c $S/usr/lib/wasm32-wasi/crt1-reactor.o -L$S/usr/lib/wasm32-wasi -lc \
-//     -Wl,--strip-debug -o zlib.wasm
+// output. build.sh (run by `make test`) links it with the zlib and wasi-libc
+// sysroot of python.wasm's stage-1 build.
 
 #include <stdlib.h>
 #include "zlib.h"
