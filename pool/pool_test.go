@@ -5,45 +5,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
-var (
-	shared     *runtime.Runtime
-	sharedErr  error
-	sharedOnce sync.Once
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared != nil {
-		shared.Close(context.Background())
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testrt.Main(m) }
 
 // rt returns the Runtime shared by the tests (compiling python.wasm once).
-func rt(t testing.TB) *runtime.Runtime {
-	sharedOnce.Do(func() { shared, sharedErr = runtime.New(context.Background(), runtime.Config{}) })
-	require.NoError(t, sharedErr)
-	return shared
-}
+var rt = testrt.Runtime
 
 var ctx = context.Background()
 

@@ -7,43 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
-var (
-	shared     *runtime.Runtime
-	sharedErr  error
-	sharedOnce sync.Once
-)
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if shared != nil {
-		shared.Close(context.Background())
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			println("goleak:", err.Error())
-			code = 1
-		}
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testrt.Main(m) }
 
 // rt returns the Runtime shared by the tests (compiling python.wasm once).
-func rt(t testing.TB) *runtime.Runtime {
-	sharedOnce.Do(func() { shared, sharedErr = runtime.New(context.Background(), runtime.Config{}) })
-	require.NoError(t, sharedErr)
-	return shared
-}
+var rt = testrt.Runtime
 
 func newInstance(t testing.TB, opts runtime.Options) *runtime.Instance {
 	i, err := rt(t).NewInstance(context.Background(), opts)
