@@ -54,7 +54,7 @@ func BenchmarkInterrupt(b *testing.B) {
 				inst, err := rts[mech.name].NewInstance(ctx, runtime.Options{MemoryLimit: 1 << 30})
 				require.NoError(b, err)
 				defer inst.Close(ctx)
-				_, err = inst.Exec(ctx, p.Source+"\n_run_"+p.Name+" = run\n")
+				_, err = inst.Exec(ctx, programs.Setup([]programs.Program{p}))
 				require.NoError(b, err)
 				insts[mech.name] = inst
 			}
@@ -113,15 +113,11 @@ func BenchmarkInterrupt(b *testing.B) {
 // into its run (each takes over 200 ms), under each mechanism that can stop
 // it, and reports how long after the deadline each call returned.
 func BenchmarkInterruptStop(b *testing.B) {
-	var setup strings.Builder
-	for _, p := range programs.All() {
-		setup.WriteString(p.Source + "\n_run_" + p.Name + " = run\n")
-	}
 	for _, mech := range []runtime.Interrupt{runtime.InterruptLoops, runtime.InterruptCloseOnDone} {
 		r, err := runtime.New(context.Background(), runtime.Config{Interrupt: mech})
 		require.NoError(b, err)
 		defer r.Close(ctx)
-		s, err := r.NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30}, Setup: setup.String()})
+		s, err := r.NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30}, Setup: programs.Setup(programs.All())})
 		require.NoError(b, err)
 		defer s.Close()
 		b.Run(mech.String(), func(b *testing.B) {

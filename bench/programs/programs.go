@@ -70,3 +70,18 @@ func JSONArg(n int) []byte {
 	arg, _ := json.Marshal([]any{recs})
 	return arg
 }
+
+// Setup returns Python source that loads each program in a namespace of its
+// own (their helpers' names may collide) and binds its run() to
+// _run_<name> in __main__. The benchmark runs this same source on every
+// side.
+func Setup(progs []Program) string {
+	var sb strings.Builder
+	sb.WriteString("def _load(name, src):\n    g = {'__name__': name}\n    exec(compile(src, name + '.py', 'exec'), g)\n    globals()['_run_' + name] = g['run']\n\n")
+	for _, p := range progs {
+		q, _ := json.Marshal(p.Source) // a valid Python string literal
+		fmt.Fprintf(&sb, "_load(%q, %s)\n", p.Name, q)
+	}
+	sb.WriteString("del _load\n")
+	return sb.String()
+}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/bench/native"
+	"github.com/snakepit-wasm/snakepit/bench/programs"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
@@ -144,7 +145,7 @@ func (b *bench) idleMemory(ctx context.Context) error {
 	b.snap.Close()
 	b.snap = nil
 	w := b.cfg.MemWorkers
-	setup := cpuSetup(b.progs)
+	setup := programs.Setup(b.progs)
 	for _, mode := range []pool.Mode{pool.ModeWarm, pool.ModeFresh} {
 		base := selfMemory()
 		p, err := pool.New(ctx, b.rt, pool.Options{Mode: mode, Size: w, Setup: setup,

@@ -550,24 +550,10 @@ func (b *bench) callbacks(ctx context.Context) error {
 		})
 }
 
-// cpuSetup loads each program in a namespace of its own (their helpers'
-// names may collide) and binds its run() to _run_<name> in __main__. Both
-// sides execute this same source.
-func cpuSetup(progs []programs.Program) string {
-	var sb strings.Builder
-	sb.WriteString("def _load(name, src):\n    g = {'__name__': name}\n    exec(compile(src, name + '.py', 'exec'), g)\n    globals()['_run_' + name] = g['run']\n\n")
-	for _, p := range progs {
-		q, _ := json.Marshal(p.Source) // a valid Python string literal
-		fmt.Fprintf(&sb, "_load(%q, %s)\n", p.Name, q)
-	}
-	sb.WriteString("del _load\n")
-	return sb.String()
-}
-
 // cpuSuite is workload 4, with the memory of one worker before and after
 // it, and optionally the other interrupt mechanisms.
 func (b *bench) cpuSuite(ctx context.Context) error {
-	setup := cpuSetup(b.progs)
+	setup := programs.Setup(b.progs)
 	base := selfMemory()
 	p, np, err := b.warmPair(ctx, runtime.Options{MemoryLimit: cpuMemoryLimit}, setup, setup)
 	if err != nil {
