@@ -47,14 +47,11 @@ func (e errStop) Unwrap() error { return e.cause }
 func (r *Runtime) instantiateHost(ctx context.Context) error {
 	i32, i64 := api.ValueTypeI32, api.ValueTypeI64
 	// GoModuleFunc, not WithFunc: reflection cost microseconds per call.
+	yield := api.GoModuleFunc(func(ctx context.Context, m api.Module, _ []uint64) { r.hostYield(ctx, m) })
 	_, err := r.wr.NewHostModuleBuilder(abi.ImportModule).
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, _ []uint64) {
-		r.hostYield(ctx, m)
-	}), nil, nil).Export(abi.ImportYield).
+		NewFunctionBuilder().WithGoModuleFunction(yield, nil, nil).Export(abi.ImportYield).
 		// Never called once python.wasm is rewritten; a yield if it were.
-		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, _ []uint64) {
-		r.hostYield(ctx, m)
-	}), nil, nil).Export(abi.ImportTick).
+		NewFunctionBuilder().WithGoModuleFunction(yield, nil, nil).Export(abi.ImportTick).
 		NewFunctionBuilder().WithGoModuleFunction(api.GoModuleFunc(func(ctx context.Context, m api.Module, s []uint64) {
 		s[0] = hostCall(ctx, m, uint32(s[0]), uint32(s[1]), uint32(s[2]), uint32(s[3]))
 	}), []api.ValueType{i32, i32, i32, i32}, []api.ValueType{i64}).Export(abi.ImportHostCall).

@@ -212,7 +212,9 @@ type Options struct {
 //	global.get $budget; i32.const 0; i32.le_s; if (empty) call $yield end
 //
 // $budget is a new mutable i32 global, appended after the existing globals
-// and exported under o.BudgetExport.
+// and exported under o.BudgetExport. A function whose loops make no calls
+// counts in a new local instead and hands the count to $budget around its
+// calls and at its exits, so the count is the same.
 //
 // Function bodies are rewritten in place without any index renumbering:
 // branches use label depths, so straight-line code inserted after the `loop`
@@ -294,8 +296,8 @@ func Instrument(module []byte, o Options) ([]byte, error) {
 		codeSec = appendU32(make([]byte, 0, len(m.b)+len(m.b)/8), uint32(len(code.bodies)))
 		e := emitter{b: m.b, budget: budget, yield: yield}
 		for i, bd := range code.bodies {
-			local := uint64(1 << 32) // no local: the budget global is checked in place
-			if t := ftypes[i]; bd.ticks == 0 && int(t) < len(params) {
+			local := uint64(maxLocal) // an unknown type: the engine rejects the module
+			if t := ftypes[i]; int(t) < len(params) {
 				local = uint64(params[t]) + bd.locals
 			}
 			e.buf = e.body(e.buf[:0], bd, code.sites[bd.first:bd.first+bd.n], local)
