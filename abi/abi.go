@@ -3,8 +3,9 @@
 // the version both sides must agree on.
 //
 // The guest side lives in guest/: snakepit.c (the reactor's exports and the
-// `snakepit` imports) and snakepit_guest.py (request dispatch and result
-// encoding), both linked into python.wasm by wasm/python.wasm.build.
+// `snakepit` imports), linked into python.wasm by wasm/python.wasm.build, and
+// snakepit_guest.py (request dispatch and result encoding), which the host
+// embeds and hands to sp_init, so that changing it rebuilds no binary.
 //
 // Everything that comes from the guest is untrusted: user code runs in the
 // same interpreter as the dispatcher and may replace it. Decoders here bound
@@ -19,8 +20,8 @@ import (
 
 // Version is the ABI version this package speaks; python.wasm reports its own
 // through sp_abi_version, and the two must be equal. Version 2 added the tick
-// import.
-const Version = 2
+// import; version 3 has sp_init take the dispatcher's source from the host.
+const Version = 3
 
 // Guest exports.
 const (

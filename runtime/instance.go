@@ -157,15 +157,19 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{abi.ExportInitialize, abi.ExportInit} {
-		res, err := i.mod.ExportedFunction(name).Call(ctx)
-		if err == nil && name == abi.ExportInit && res[0] != 0 {
+	_, err = i.mod.ExportedFunction(abi.ExportInitialize).Call(ctx)
+	if err == nil {
+		err = i.writeRequest(ctx, abi.GuestPython, nil)
+	}
+	if err == nil {
+		var res []uint64
+		if res, err = i.mod.ExportedFunction(abi.ExportInit).Call(ctx, uint64(len(abi.GuestPython))); err == nil && res[0] != 0 {
 			err = fmt.Errorf("sp_init failed with code %d (is the stdlib at %s complete?)", res[0], r.dir)
 		}
-		if err != nil {
-			i.Close(context.WithoutCancel(ctx))
-			return nil, fmt.Errorf("snakepit: initialising python: %w", err)
-		}
+	}
+	if err != nil {
+		i.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("snakepit: initialising python: %w", err)
 	}
 	return i, nil
 }

@@ -1,19 +1,20 @@
 // The guest side of the snakepit ABI: a reactor that embeds CPython.
 //
 // The host calls the exports below; Python code reaches the host through the
-// `snakepit` imports. All request logic lives in snakepit_guest.py, compiled
-// into this file at link time, so one python.wasm carries one ABI version.
+// `snakepit` imports. All request logic lives in snakepit_guest.py, which the
+// host hands to sp_init: it changes with most features, and keeping it out of
+// python.wasm keeps the embedded binary stable (only this file's ABI is in it).
 #include <Python.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "snakepit_guest.h" // generated: static const char sp_guest_py[]
-
 // Bumped on any change of the exports, imports, request kinds or result frames.
 // 2: CPython's eval loop imports snakepit.tick at its preemption points
 // (wasm/python.wasm.build/patches/preempt.patch).
-#define SP_ABI_VERSION 2
+// 3: sp_init takes the dispatcher's source from the host; sp_run accepts
+// exact bytes only.
+#define SP_ABI_VERSION 3
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 #define IMPORT(name) __attribute__((import_module("snakepit"), import_name(#name)))
@@ -110,10 +111,13 @@ static struct PyModuleDef mod_def = {PyModuleDef_HEAD_INIT, "_snakepit", NULL, -
 
 static PyObject *mod_init(void) { return PyModule_Create(&mod_def); }
 
-// sp_init starts the interpreter: isolated, no site, stdlib at
-// /usr/lib/python3.13 (the host mounts it read-only). 0 on success.
-EXPORT(sp_init) int32_t sp_init(void) {
+// sp_init starts the interpreter (isolated, no site, stdlib at
+// /usr/lib/python3.13, which the host mounts read-only) and runs the
+// dispatcher's source, the first src_len bytes of the request buffer. 0 on
+// success.
+EXPORT(sp_init) int32_t sp_init(int32_t src_len) {
   if (dispatch) return 0;
+  if (src_len < 0 || src_len > buf_cap) return 8;
   PyPreConfig pre;
   PyPreConfig_InitIsolatedConfig(&pre);
   pre.utf8_mode = 1; // isolated mode otherwise picks ASCII stdio
@@ -137,7 +141,12 @@ EXPORT(sp_init) int32_t sp_init(void) {
 
   PyObject *m = PyImport_AddModule("snakepit_guest"); // borrowed
   if (!m) return 4;
-  PyObject *code = Py_CompileString(sp_guest_py, "snakepit_guest.py", Py_file_input);
+  char *src = malloc((size_t)src_len + 1); // Py_CompileString wants a C string
+  if (!src) return 5;
+  memcpy(src, buf ? buf : "", (size_t)src_len);
+  src[src_len] = 0;
+  PyObject *code = Py_CompileString(src, "snakepit_guest.py", Py_file_input);
+  free(src);
   if (!code) {
     PyErr_Clear();
     return 5;
@@ -168,7 +177,9 @@ EXPORT(sp_run) int64_t sp_run(int32_t kind, int32_t alen, int32_t blen) {
   if (alen < 0 || blen < 0 || (int64_t)alen + blen > buf_cap) return 0;
   const char *p = buf ? buf : ""; // y# turns NULL into None
   PyObject *r = PyObject_CallFunction(dispatch, "iy#y#", (int)kind, p, (Py_ssize_t)alen, p + alen, (Py_ssize_t)blen);
-  if (!r || !PyBytes_Check(r)) {
+  // Exact bytes only: a subclass could run Python code (__del__) when the
+  // host releases it, outside any call.
+  if (!r || !PyBytes_CheckExact(r)) {
     int mem = r == NULL && PyErr_ExceptionMatches(PyExc_MemoryError);
     PyErr_Clear();
     Py_XDECREF(r);

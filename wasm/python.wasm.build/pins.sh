@@ -33,3 +33,9 @@ XZ_ORIG_SHA256=5d9827aa1875b21c288f78864bb26d2650b436ea8d2cad364e4921eb6266a5a5
 
 # Toolchain from the machine's own Debian (bookworm), installed by `make deps`.
 LLVM_VERSION=19
+
+# Reproducible builds: the fixed time every input's timestamp is taken to be
+# (__DATE__/__TIME__ in Py_GetBuildInfo, .pyc invalidation: with it set,
+# compileall writes checked-hash .pyc files instead of timestamped ones).
+# 2025-06-11, CPython 3.13.5's release day.
+SOURCE_DATE_EPOCH=1749600000

@@ -11,6 +11,10 @@ STAGE=$1
 DL=$2
 JOBS=${JOBS:-$(nproc)}
 mkdir -p "$STAGE" "$DL"
+# Reproducible to the byte: a fixed time, a fixed hash seed for the .pyc
+# compiler (set constants are ordered by hash), and no build path in the
+# output (-ffile-prefix-map below, the sysconfig rewrite at the end).
+export SOURCE_DATE_EPOCH PYTHONHASHSEED=0 LC_ALL=C TZ=UTC
 
 progress "fetching inputs"
 fetch_inputs "$DL"
@@ -19,7 +23,7 @@ progress "wasi sysroot (trixie wasi-libc $WASI_LIBC_VERSION, private)"
 rm -rf "$STAGE/sysroot" && mkdir -p "$STAGE/sysroot"
 dpkg-deb -x "$DL/$WASI_LIBC_DEB" "$STAGE/sysroot"
 SYSROOT=$STAGE/sysroot/usr
-WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT"
+WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT -ffile-prefix-map=$STAGE=/build"
 export AR=llvm-ar-$LLVM_VERSION RANLIB=llvm-ranlib-$LLVM_VERSION
 DEPS=$STAGE/deps
 rm -rf "$DEPS" "$STAGE/work" && mkdir -p "$DEPS/include" "$DEPS/lib" "$STAGE/work"
@@ -99,6 +103,13 @@ rm -rf "$STAGE/stdlib" && mkdir -p "$STAGE/stdlib"
 cp -a "$W/inst/usr/lib/python3.13" "$STAGE/stdlib/"
 ( cd "$STAGE/stdlib/python3.13" && rm -rf test idlelib tkinter turtledemo ensurepip lib2to3 config-3.13-* site-packages \
   && find . -name '__pycache__' -type d -prune -exec sh -c 'for d; do find "$d" -name "*.opt-[12].pyc" -delete; done' sh {} + )
+# sysconfig records the configure line and build directories: the guest must
+# see no host path, and the build's output must not depend on where it ran.
+for f in "$STAGE"/stdlib/python3.13/_sysconfigdata_*.py; do
+  sed -i "s|$STAGE|/build|g" "$f"
+  "$BUILD_PY" -I -c 'import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)' "$f"
+done
+if grep -rlF "$STAGE" "$STAGE/stdlib" | head -5 | grep .; then die "the stdlib above still names the build directory $STAGE"; fi
 # CPython's own regression tests (json, re, math, struct, ...) run inside the sandbox from here.
 # --disable-test-modules keeps test/ out of the install: take it from the source.
 rm -rf "$STAGE/testlib" && mkdir -p "$STAGE/testlib" && cp -a "$SRC/Lib/test" "$STAGE/testlib/"

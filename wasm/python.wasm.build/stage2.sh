@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Stage 2 of the python.wasm build: link the reactor from stage 1's static
-# libraries and the guest shim in abi/guest/, strip it, lay out the outputs
+# libraries and the guest's C shim (abi/guest/snakepit.c; its Python half is
+# not in the binary: the host hands it to sp_init), strip it, lay out the outputs
 # and write the MANIFEST.
 # Usage: stage2.sh STAGE_DIR OUT_DIR
 set -euo pipefail
@@ -19,14 +20,9 @@ DEPS=$STAGE/deps
 STACK=${PYTHON_WASM_STACK:-2097152}
 
 progress "linking the reactor with the guest shim"
-rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/gen"
-"$STAGE/native/bin/python3.13" -I -S -c '
-import sys
-d = open(sys.argv[1], "rb").read()
-print("static const char sp_guest_py[] = {" + ",".join(map(str, d)) + ",0};")' \
-  "$root/abi/guest/snakepit_guest.py" >"$OUT.tmp/gen/snakepit_guest.h"
-clang-$LLVM_VERSION --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -mexec-model=reactor \
-  -I"$OUT.tmp/gen" -I"$SRC/Include" -I"$WB" \
+rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp"
+clang-$LLVM_VERSION --target=wasm32-wasi --sysroot="$SYSROOT" -ffile-prefix-map="$STAGE"=/build -ffile-prefix-map="$root"=/src -O2 -mexec-model=reactor \
+  -I"$SRC/Include" -I"$WB" \
   "$root/abi/guest/snakepit.c" \
   "$WB/libpython3.13.a" "$WB/Modules/_decimal/libmpdec/libmpdec.a" \
   "$WB/Modules/_hacl/libHacl_Hash_SHA2.a" "$WB/Modules/expat/libexpat.a" \
@@ -34,7 +30,6 @@ clang-$LLVM_VERSION --target=wasm32-wasi --sysroot="$SYSROOT" -O2 -mexec-model=r
   -ldl -lwasi-emulated-signal -lwasi-emulated-getpid -lwasi-emulated-process-clocks -lm \
   -Wl,-z,stack-size=$STACK -Wl,--stack-first -Wl,--strip-all \
   -o "$OUT.tmp/python.wasm"
-rm -rf "$OUT.tmp/gen"
 
 progress "laying out stdlib, test library and native python"
 mkdir -p "$OUT.tmp/lib"
@@ -57,7 +52,7 @@ ln -s "$STAGE" "$OUT.tmp/stage"
   echo "$ZLIB_ORIG_SHA256  $ZLIB_ORIG"
   echo "$BZIP2_ORIG_SHA256  $BZIP2_ORIG"
   echo "$XZ_ORIG_SHA256  $XZ_ORIG"
-  ( cd "$root" && sha256sum abi/guest/snakepit.c abi/guest/snakepit_guest.py wasm/python.wasm.build/*.sh wasm/python.wasm.build/patches/*.patch )
+  ( cd "$root" && sha256sum abi/guest/snakepit.c wasm/python.wasm.build/*.sh wasm/python.wasm.build/patches/*.patch )
   echo
   echo "outputs (sha256)"
   ( cd "$OUT.tmp" && sha256sum python.wasm && echo "$(find lib -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)  lib/ (sha256 of the sorted per-file sha256 list)" )
