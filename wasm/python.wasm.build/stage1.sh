@@ -86,7 +86,11 @@ progress "native python built"
 progress "CPython for wasm32-wasi (pymalloc on)"
 WB=$STAGE/wasm-build
 rm -rf "$WB" && mkdir -p "$WB"
+# No clock_nanosleep: CPython's time.sleep would use it with TIMER_ABSTIME,
+# which WASI hosts (wazero among them) refuse with ENOTSUP; nanosleep is a
+# relative sleep that they serve.
 ( cd "$WB" && CONFIG_SITE="$SRC/Tools/wasm/config.site-wasm32-wasi" CC="$WCC" \
+  ac_cv_func_clock_nanosleep=no ac_cv_lib_rt_clock_nanosleep=no \
   AR="$AR" RANLIB="$RANLIB" PKG_CONFIG=false \
   ZLIB_CFLAGS="-I$DEPS/include" ZLIB_LIBS="-L$DEPS/lib -lz" \
   BZIP2_CFLAGS="-I$DEPS/include" BZIP2_LIBS="-L$DEPS/lib -lbz2" \
@@ -107,7 +111,7 @@ cp -a "$W/inst/usr/lib/python3.13" "$STAGE/stdlib/"
 # see no host path, and the build's output must not depend on where it ran.
 for f in "$STAGE"/stdlib/python3.13/_sysconfigdata_*.py; do
   sed -i "s|$STAGE|/build|g" "$f"
-  "$BUILD_PY" -I -c 'import py_compile, sys; py_compile.compile(sys.argv[1], doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)' "$f"
+  "$BUILD_PY" -I -c 'import os, py_compile, sys; py_compile.compile(sys.argv[1], dfile="/usr/lib/python3.13/" + os.path.basename(sys.argv[1]), doraise=True, invalidation_mode=py_compile.PycInvalidationMode.CHECKED_HASH)' "$f"
 done
 if grep -rlF "$STAGE" "$STAGE/stdlib" | head -5 | grep .; then die "the stdlib above still names the build directory $STAGE"; fi
 # CPython's own regression tests (json, re, math, struct, ...) run inside the sandbox from here.

@@ -39,6 +39,16 @@ ln -s "$STAGE/native" "$OUT.tmp/native"
 # The rewriter's test modules link against stage 1's zlib and wasi-libc.
 ln -s "$STAGE" "$OUT.tmp/stage"
 
+progress "packing the interpreter for embedding (embed/)"
+mkdir -p "$OUT.tmp/embed"
+gzip -9 -n -c "$OUT.tmp/python.wasm" >"$OUT.tmp/embed/python.wasm.gz"
+"$STAGE/native/bin/python3.13" -I -S "$here/embed.py" "$OUT.tmp/lib/python3.13" "$OUT.tmp/embed/stdlib.zip"
+{
+  echo "cpython $PY_VERSION"
+  echo "abi $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/abi/guest/snakepit.c")"
+  ( cd "$OUT.tmp" && sha256sum python.wasm && cd embed && sha256sum python.wasm.gz stdlib.zip )
+} >"$OUT.tmp/embed/MANIFEST"
+
 {
   echo "python.wasm build"
   echo "cpython $PY_VERSION (debian $PY_DEBIAN_VERSION), wasi-libc $WASI_LIBC_VERSION, clang $LLVM_VERSION ($(clang-$LLVM_VERSION --version | head -1))"
@@ -52,7 +62,7 @@ ln -s "$STAGE" "$OUT.tmp/stage"
   echo "$ZLIB_ORIG_SHA256  $ZLIB_ORIG"
   echo "$BZIP2_ORIG_SHA256  $BZIP2_ORIG"
   echo "$XZ_ORIG_SHA256  $XZ_ORIG"
-  ( cd "$root" && sha256sum abi/guest/snakepit.c wasm/python.wasm.build/*.sh wasm/python.wasm.build/patches/*.patch )
+  ( cd "$root" && sha256sum abi/guest/snakepit.c wasm/python.wasm.build/*.sh wasm/python.wasm.build/*.py wasm/python.wasm.build/patches/*.patch )
   echo
   echo "outputs (sha256)"
   ( cd "$OUT.tmp" && sha256sum python.wasm && echo "$(find lib -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)  lib/ (sha256 of the sorted per-file sha256 list)" )
