@@ -6,7 +6,11 @@ GO ?= go
 CACHE := $${SNAKEPIT_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/snakepit-wasm}
 DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates
 
-.PHONY: all deps python-wasm testdata example test check bench bench-quick clean-cache
+EMBED := wasm/embedded
+EMBEDDED := python.wasm.gz stdlib.zip MANIFEST
+CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
+
+.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick clean-cache
 
 all: python-wasm example
 
@@ -23,14 +27,31 @@ deps:
 python-wasm: deps
 	@wasm/python.wasm.build/build.sh
 
-example: python-wasm
+example:
 	$(GO) run ./examples/hello
+
+# Maintainers: after changing the recipe or abi/guest/snakepit.c, copy the
+# rebuilt interpreter into the module (and commit it once the change is done).
+embedded: python-wasm
+	@for f in $(EMBEDDED); do cp "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f; done
+	@cat $(EMBED)/MANIFEST
+
+# The embedded interpreter must be exactly what the recipe builds.
+check-embedded: python-wasm
+	@for f in $(EMBEDDED); do cmp -s "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f || \
+	  { echo "$(EMBED)/$$f differs from what the recipe builds ($(CACHE)/python-wasm/current/embed/$$f): run 'make embedded' and commit"; exit 1; }; done
+	@echo "embedded interpreter matches the recipe: $$(grep python.wasm $(EMBED)/MANIFEST | head -1)"
+
+# The module builds for every platform Go users are likely to have.
+cross:
+	@for t in $(CROSS); do echo "go vet + build $$t"; \
+	  GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) vet ./... && GOOS=$${t%/*} GOARCH=$${t#*/} $(GO) build ./... || exit 1; done
 
 # internal/wasmedit's test modules, from their sources (git holds no .wasm).
 testdata: python-wasm
 	@internal/wasmedit/testdata/build.sh "$(CACHE)/python-wasm/current"
 
-test: python-wasm testdata
+test: python-wasm testdata check-embedded cross
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...

@@ -98,7 +98,7 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 		l.report(b, "us")
 	})
 	b.Run("native-subprocess", func(b *testing.B) {
-		py := filepath.Join(rt(b).Dir(), "native", "bin", "python3.13")
+		py := filepath.Join(runtime.DefaultDir(), "native", "bin", "python3.13")
 		var l latencies
 		for b.Loop() {
 			var err error
@@ -316,4 +316,90 @@ func memStats(t testing.TB) (rss, private uint64) {
 		}
 	}
 	return rss, private
+}
+
+// holeCases are the guests that used to outlive their deadline (issue 19):
+// a destructor run when the host released a large result, a loop of bulk
+// memory copies, and sleeps.
+var holeCases = []struct{ name, setup, src string }{
+	{"release-del", `
+import snakepit_guest as g
+class B(bytes):
+    def __del__(self):
+        while True:
+            pass
+g._value = lambda v: B(b"J" + (70000).to_bytes(4, "little") + b"1" * 70000)
+`, "1"},
+	{"bulk-copy", "b = bytearray(32 << 20)\nc = bytearray(len(b))", "for _ in range(10**6):\n    c[:] = b"},
+	{"sleep", "import select", "select.select([], [], [], 1e9)"},
+}
+
+// BenchmarkHoleStops runs a guest per core in each hole case, each call with
+// a 50 ms deadline, and reports how late the calls return (p50/p99), the
+// worst lateness of a 1 ms ticker and the longest runtime.GC() in the same
+// process meanwhile.
+func BenchmarkHoleStops(b *testing.B) {
+	for _, tc := range holeCases {
+		b.Run(tc.name, func(b *testing.B) {
+			var (
+				mu    sync.Mutex
+				stops latencies
+				gcs   latencies
+				ticks []time.Duration
+			)
+			done := make(chan struct{})
+			var bg sync.WaitGroup
+			bg.Go(func() {
+				t := time.NewTicker(time.Millisecond)
+				defer t.Stop()
+				last := time.Now()
+				for {
+					select {
+					case <-done:
+						return
+					case now := <-t.C:
+						ticks = append(ticks, max(0, time.Since(last)-time.Millisecond))
+						last = now
+					}
+				}
+			})
+			bg.Go(func() {
+				for {
+					select {
+					case <-done:
+						return
+					case <-time.After(20 * time.Millisecond):
+						gcs.time(goruntime.GC)
+					}
+				}
+			})
+			for b.Loop() {
+				var wg sync.WaitGroup
+				for range goruntime.GOMAXPROCS(0) {
+					wg.Go(func() {
+						i, err := rt(b).NewInstance(ctx, runtime.Options{})
+						require.NoError(b, err)
+						defer i.Close(ctx)
+						_, err = i.Exec(ctx, tc.setup)
+						require.NoError(b, err)
+						c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+						defer cancel()
+						deadline, _ := c.Deadline()
+						_, err = i.Exec(c, tc.src)
+						late := time.Since(deadline)
+						require.ErrorIs(b, err, context.DeadlineExceeded)
+						mu.Lock()
+						stops = append(stops, late)
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
+			}
+			close(done)
+			bg.Wait()
+			stops.report(b, "ms")
+			b.ReportMetric(float64(slices.Max(ticks))/float64(time.Millisecond), "tick-max-late-ms")
+			b.ReportMetric(float64(slices.Max(gcs))/float64(time.Millisecond), "gc-max-ms")
+		})
+	}
 }

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -15,14 +14,13 @@ import (
 const keepCompiled = 4
 
 // compiledCacheDir returns the default cache directory for this python.wasm,
-// base/<hash of its bytes>, marks it as just used, and removes the builds
+// base/<16 hex digits of its sha256>, marks it as just used, and removes the builds
 // beyond the keepCompiled most recently used that no process has used for an
 // hour (wazero fails a compilation whose cache directory disappears under
 // it). Pruning is best effort: a process still running an older build has
 // its code in memory already, and one starting later compiles again.
-func compiledCacheDir(base string, wasm []byte) string {
-	sum := sha256.Sum256(wasm)
-	name := hex.EncodeToString(sum[:8])
+func compiledCacheDir(base, sum string) string {
+	name := sum[:16]
 	dir := filepath.Join(base, name)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return dir // wazero reports the error

@@ -28,14 +28,14 @@ func TestPruneCompiledKeepsRecentBuilds(t *testing.T) {
 	mk("wazero-v1.12.0-amd64-linux", 0)    // the layout before builds had directories
 	require.NoError(t, os.WriteFile(filepath.Join(base, "stray"), nil, 0o644))
 
-	wasm := []byte("\x00asm\x01\x00\x00\x00")
-	dir := compiledCacheDir(base, wasm)
+	sum := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	dir := compiledCacheDir(base, sum)
 	require.Equal(t, base, filepath.Dir(dir))
 	// keepCompiled (4): the current build and the three most recent others;
 	// the builds beyond them go unless used within the hour, and so does
 	// anything that is not a build directory.
 	require.Equal(t, []string{"00000000000000a5", "00000000000000a6", "00000000000000a7", "00000000000000a8", filepath.Base(dir)}, names(t, base))
-	require.Equal(t, dir, compiledCacheDir(base, wasm), "the same build gets the same directory")
+	require.Equal(t, dir, compiledCacheDir(base, sum), "the same build gets the same directory")
 
 	pruneCompiled(filepath.Join(base, "missing"), "", 1, now) // a missing base is no error
 }

@@ -71,14 +71,14 @@ func (r *Runtime) instantiateHost(ctx context.Context) error {
 func (r *Runtime) hostYield(ctx context.Context, m api.Module) {
 	st := stateOf(ctx)
 	if st == nil {
-		// Outside a call (initialisation): no deadline, no concurrent writer.
+		// Only entries that bypass Instance.call (the ABI version check).
 		if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
 			g.Set(uint64(uint32(r.budget)))
 		}
 		return
 	}
 	st.inst.resetBudget()
-	if err := st.ctx.Err(); err != nil {
+	if err := st.inst.stopped(st.ctx); err != nil {
 		panic(errStop{err})
 	}
 	// Entering Go already gave a pending stop-the-world its safe point.

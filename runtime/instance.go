@@ -5,16 +5,22 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
 // StdlibPath is where the guest sees the (read-only) standard library.
@@ -36,6 +42,10 @@ type Options struct {
 	MaxHostCalls int
 	// MaxHostPayload caps each host call's argument and answer. Default 4 MiB.
 	MaxHostPayload int
+	// MaxOpenFiles caps the files and directories the guest holds open at
+	// once, mounts' roots included; past it Python gets OSError EMFILE.
+	// Default 256.
+	MaxOpenFiles int
 	// Mounts grant read-only directories.
 	Mounts []Mount
 	// Env is the guest's environment; empty by default.
@@ -45,10 +55,8 @@ type Options struct {
 }
 
 // Mount grants the guest read-only access to a host directory or an fs.FS.
-// wazero follows symbolic links inside HostDir on the host, wherever they
-// point: grant only directories whose links you trust. There is no writable
-// mount: with a writable directory, a guest could create such links itself
-// (wazero issue 2321), so scratch space needs a file system of our own.
+// A HostDir is served through os.Root: nothing in it, symbolic links
+// included, reaches outside it (a link that points out reads as an error).
 type Mount struct {
 	GuestPath string // absolute, e.g. "/data"
 	HostDir   string // a host directory, or
@@ -70,6 +78,7 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxResult, 16<<20)
 	def(&o.MaxHostCalls, 10000)
 	def(&o.MaxHostPayload, 4<<20)
+	def(&o.MaxOpenFiles, 256)
 	return o
 }
 
@@ -144,6 +153,18 @@ type Instance struct {
 
 	out, errOut capWriter
 
+	// cur is the call in progress, read by sleep on the calling goroutine.
+	cur *callState
+	// stopping is set, and stopCh closed, when Close begins: a running call
+	// stops at its next yield, a sleeping one wakes.
+	stopping atomic.Bool
+	stopCh   chan struct{}
+	stopOnce sync.Once
+
+	open  openFiles
+	roots []*os.Root        // HostDir mounts, closed with the instance
+	errno api.MutableGlobal // see refuse
+
 	mu     sync.Mutex
 	broken error
 	closed bool
@@ -157,14 +178,14 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 	if err != nil {
 		return nil, err
 	}
-	_, err = i.mod.ExportedFunction(abi.ExportInitialize).Call(ctx)
+	_, err = i.call(ctx, nil, i.mod.ExportedFunction(abi.ExportInitialize))
 	if err == nil {
 		err = i.writeRequest(ctx, abi.GuestPython, nil)
 	}
 	if err == nil {
 		var res []uint64
-		if res, err = i.mod.ExportedFunction(abi.ExportInit).Call(ctx, uint64(len(abi.GuestPython))); err == nil && res[0] != 0 {
-			err = fmt.Errorf("sp_init failed with code %d (is the stdlib at %s complete?)", res[0], r.dir)
+		if res, err = i.call(ctx, nil, i.mod.ExportedFunction(abi.ExportInit), uint64(len(abi.GuestPython))); err == nil && res[0] != 0 {
+			err = fmt.Errorf("sp_init failed with code %d (is the stdlib complete?)", res[0])
 		}
 	}
 	if err != nil {
@@ -175,28 +196,25 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 }
 
 func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.CompiledModule, snap *snapshotMemory) (*Instance, error) {
-	if r.isClosed() {
+	if !r.enter() {
 		return nil, ErrClosed
 	}
+	defer r.exit()
 	opts = opts.withDefaults()
-	i := &Instance{rt: r, opts: opts}
-	fsc := wazero.NewFSConfig().WithReadOnlyDirMount(r.dir+"/lib/python3.13", StdlibPath)
-	for _, m := range opts.Mounts {
-		if !path.IsAbs(m.GuestPath) {
-			return nil, fmt.Errorf("snakepit: mount path %q is not absolute", m.GuestPath)
-		}
-		switch {
-		case m.HostDir != "":
-			fsc = fsc.WithReadOnlyDirMount(m.HostDir, m.GuestPath)
-		case m.FS != nil:
-			fsc = fsc.WithFSMount(m.FS, m.GuestPath)
-		default:
-			return nil, fmt.Errorf("snakepit: mount %q has neither HostDir nor FS", m.GuestPath)
-		}
+	i := &Instance{rt: r, opts: opts, stopCh: make(chan struct{})}
+	i.open.inst = i
+	i.open.max.Store(int32(min(opts.MaxOpenFiles, 1<<30)))
+	fsc, err := i.fsConfig()
+	if err != nil {
+		i.closeRoots()
+		return nil, err
 	}
 	mc := wazero.NewModuleConfig().WithName("").WithStartFunctions().
 		WithArgs("python3.13").
-		WithSysWalltime().WithSysNanotime().WithSysNanosleep().
+		WithSysWalltime().WithSysNanotime().
+		// wazero's own sleep ignores the call's context: time.sleep and
+		// select() would outlast any deadline.
+		WithNanosleep(func(ns int64) { i.sleep(time.Duration(ns)) }).
 		WithRandSource(rand.Reader).
 		WithStdin(bytes.NewReader(nil)).WithStdout(&i.out).WithStderr(&i.errOut).
 		WithFSConfig(fsc)
@@ -209,12 +227,16 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		if i.mem != nil {
 			i.mem.Free()
 		}
+		i.closeRoots()
 		return nil, fmt.Errorf("snakepit: instantiating python.wasm: %w", err)
 	}
 	i.mod = m
+	i.errno, _ = m.ExportedGlobal(errnoExport).(api.MutableGlobal)
 	fns, err := exported(m, abi.ExportVersion, abi.ExportRun, abi.ExportBuffer, abi.ExportRelease, abi.ExportInitialize, abi.ExportInit)
 	if err == nil {
 		var v []uint64
+		// Not through i.call: this is the runtime's own entry (enter is held),
+		// and the export is a constant.
 		if v, err = fns[0].Call(ctx); err == nil && int32(v[0]) != abi.Version {
 			err = fmt.Errorf("%w: python.wasm speaks ABI v%d, this package v%d; rebuild python.wasm with `make`", ErrABIVersion, int32(v[0]), abi.Version)
 		}
@@ -228,6 +250,43 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		i.budget = g
 	}
 	return i, nil
+}
+
+// fsConfig mounts the stdlib and opts.Mounts, each counted against
+// MaxOpenFiles.
+func (i *Instance) fsConfig() (wazero.FSConfig, error) {
+	fsc := wazero.NewFSConfig()
+	mount := func(f experimentalsys.FS, guestPath string) {
+		ro := &sysfs.ReadFS{FS: f} // writes fail with EROFS
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: ro, open: &i.open}, guestPath)
+	}
+	mount(i.rt.stdlib, StdlibPath)
+	for _, m := range i.opts.Mounts {
+		if !path.IsAbs(m.GuestPath) {
+			return nil, fmt.Errorf("snakepit: mount path %q is not absolute", m.GuestPath)
+		}
+		switch {
+		case m.HostDir != "":
+			f, root, err := hostDirFS(m.HostDir)
+			if err != nil {
+				return nil, fmt.Errorf("snakepit: mount %q: %w", m.GuestPath, err)
+			}
+			i.roots = append(i.roots, root)
+			mount(f, m.GuestPath)
+		case m.FS != nil:
+			mount(&sysfs.AdaptFS{FS: m.FS}, m.GuestPath)
+		default:
+			return nil, fmt.Errorf("snakepit: mount %q has neither HostDir nor FS", m.GuestPath)
+		}
+	}
+	return fsc, nil
+}
+
+func (i *Instance) closeRoots() {
+	for _, r := range i.roots {
+		r.Close()
+	}
+	i.roots = nil
 }
 
 func (i *Instance) resetBudget() {
@@ -296,15 +355,14 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	st := &callState{ctx: ctx, inst: i, req: &req}
 	i.out.reset(i.opts.StdoutLimit, Stdout, req.OnOutput)
 	i.errOut.reset(i.opts.StderrLimit, Stderr, req.OnOutput)
-	i.resetBudget()
-	stop := context.AfterFunc(ctx, i.interruptNow)
-	ret, err := i.run.Call(context.WithValue(ctx, stateKey{}, st), uint64(req.Op), uint64(len(a)), uint64(len(b)))
-	stop()
+	ret, err := i.call(ctx, st, i.run, uint64(req.Op), uint64(len(a)), uint64(len(b)))
 	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
 	i.out.buf, i.errOut.buf = nil, nil
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ctx.Err()))
+	case errors.Is(err, ErrClosed):
+		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ErrClosed))
 	case i.mem != nil && i.mem.hitLimit:
 		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.MemoryLimit>>20))
 	case err != nil:
@@ -320,7 +378,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request"})
 	}
 	if int64(n) > int64(i.opts.MaxResult) {
-		i.releaseResult(ctx)
+		i.releaseResult(ctx, st)
 		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.MaxResult)
 	}
 	view, ok := i.mod.Memory().Read(ptr, n)
@@ -329,7 +387,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	}
 	frames, err := abi.Decode(append([]byte(nil), view...))
 	if n > 1<<16 {
-		i.releaseResult(ctx)
+		i.releaseResult(ctx, st)
 	}
 	if err != nil {
 		return res, i.breakWith(err)
@@ -362,7 +420,7 @@ func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
 		return fmt.Errorf("snakepit: request of %d bytes is too large", n)
 	}
 	if uint32(n) > i.bufCap {
-		ret, err := i.buffer.Call(ctx, n)
+		ret, err := i.call(ctx, nil, i.buffer, n)
 		if err != nil || uint32(ret[0]) == 0 {
 			if i.mem != nil && i.mem.hitLimit {
 				return fmt.Errorf("%w: no room for a request of %d bytes", ErrMemoryLimit, n)
@@ -378,8 +436,58 @@ func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
 	return nil
 }
 
-func (i *Instance) releaseResult(ctx context.Context) {
-	if _, err := i.release.Call(ctx); err != nil {
+// call runs fn in the guest under ctx's deadline and the stop mechanism.
+// Every entry into the guest goes through here: guest code can run in any of
+// them (a __del__ when sp_release frees an object, an allocation in
+// sp_buffer), and a call outside the mechanism could neither be stopped nor
+// preempted. st is nil outside a request.
+func (i *Instance) call(ctx context.Context, st *callState, fn api.Function, params ...uint64) ([]uint64, error) {
+	if !i.rt.enter() {
+		return nil, ErrClosed
+	}
+	defer i.rt.exit()
+	if st == nil {
+		st = &callState{ctx: ctx, inst: i, req: &Request{}}
+	}
+	i.cur = st
+	defer func() { i.cur = nil }()
+	i.resetBudget()
+	stop := context.AfterFunc(ctx, i.interruptNow)
+	defer stop()
+	return fn.Call(context.WithValue(ctx, stateKey{}, st), params...)
+}
+
+// sleep serves the guest's sleeps (poll_oneoff's clock): it ends early when
+// the call's context ends or the instance or runtime closes, and the guest
+// then stops at its next check.
+func (i *Instance) sleep(d time.Duration) {
+	var done <-chan struct{}
+	if st := i.cur; st != nil {
+		done = st.ctx.Done()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-done:
+	case <-i.stopCh:
+	case <-i.rt.closeCh:
+	}
+}
+
+// stopped says why a running call must stop now, if it must.
+func (i *Instance) stopped(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if i.stopping.Load() || i.rt.closing.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+func (i *Instance) releaseResult(ctx context.Context, st *callState) {
+	if _, err := i.call(ctx, st, i.release); err != nil {
 		i.breakWith(fmt.Errorf("%w: sp_release: %v", ErrTrap, err))
 	}
 }
@@ -419,19 +527,27 @@ func (i *Instance) MemoryBytes() uint64 {
 	return uint64(i.mod.Memory().Size())
 }
 
-// Close releases the instance; a call in progress on another goroutine is
-// waited for. It is safe to call more than once and on a nil Instance.
+// Close releases the instance. A call in progress on another goroutine is
+// stopped (it fails with an error wrapping ErrClosed) and waited for. It is
+// safe to call more than once and on a nil Instance.
 func (i *Instance) Close(ctx context.Context) error {
 	if i == nil {
 		return nil
 	}
+	i.stopOnce.Do(func() {
+		i.stopping.Store(true)
+		close(i.stopCh)
+	})
+	i.interruptNow()
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.closed {
 		return nil
 	}
 	i.closed = true
-	return i.mod.Close(ctx) // wazero frees the linear memory through the allocator
+	err := i.mod.Close(ctx) // wazero frees the linear memory through the allocator
+	i.closeRoots()
+	return err
 }
 
 // firstLine drops the wasm stack trace wazero appends to trap errors.
@@ -464,7 +580,9 @@ func (w *capWriter) Write(p []byte) (int, error) {
 	if len(p) > 0 {
 		w.buf = append(w.buf, p...)
 		if w.onOutput != nil {
-			w.onOutput(w.stream, p)
+			// p is guest memory, which the next call or a clone reusing it
+			// overwrites, and which is unmapped when the instance closes.
+			w.onOutput(w.stream, bytes.Clone(p))
 		}
 	}
 	return n, nil

@@ -1,18 +1,28 @@
 package runtime
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/wasm/embedded"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
-// EnvDir names the environment variable that overrides where the built
-// artifacts are (a directory with python.wasm and lib/python3.13).
+// EnvDir names the environment variable that selects a local build of the
+// interpreter (a directory with python.wasm and lib/python3.13) instead of
+// the embedded one.
 const EnvDir = "SNAKEPIT_PYTHON_DIR"
 
-// DefaultDir is where `make` leaves the current build:
+// DefaultDir is where `make python-wasm` leaves the current local build:
 // $SNAKEPIT_CACHE_DIR, else $XDG_CACHE_HOME/snakepit-wasm, else
-// ~/.cache/snakepit-wasm, then python-wasm/current.
+// ~/.cache/snakepit-wasm, then python-wasm/current. It holds what the
+// embedded interpreter does not carry: CPython's test suite (testlib/) and
+// the native CPython of the same source (native/).
 func DefaultDir() string {
 	c := os.Getenv("SNAKEPIT_CACHE_DIR")
 	if c == "" {
@@ -25,20 +35,75 @@ func DefaultDir() string {
 	return filepath.Join(c, "python-wasm", "current")
 }
 
-// Locate returns the artifacts directory: dir if set, else $SNAKEPIT_PYTHON_DIR,
-// else DefaultDir. It fails with ErrNotBuilt when python.wasm or the stdlib
-// is missing there.
+// Locate returns the local build selected by dir, else by $SNAKEPIT_PYTHON_DIR,
+// or "" when neither is set: the embedded interpreter is then used. It fails
+// with ErrNotBuilt when python.wasm or the stdlib is missing in the selected
+// directory.
 func Locate(dir string) (string, error) {
 	if dir == "" {
 		dir = os.Getenv(EnvDir)
 	}
 	if dir == "" {
-		dir = DefaultDir()
+		return "", nil
 	}
 	for _, p := range []string{"python.wasm", "lib/python3.13/os.py"} {
 		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
-			return "", fmt.Errorf("%w: %s is missing; run `make` in the snakepit-wasm repository (or set %s)", ErrNotBuilt, filepath.Join(dir, p), EnvDir)
+			return "", fmt.Errorf("%w: %s is missing; run `make python-wasm` in the snakepit-wasm repository, or unset %s to use the embedded interpreter", ErrNotBuilt, filepath.Join(dir, p), EnvDir)
 		}
 	}
 	return dir, nil
+}
+
+// Build describes the interpreter a Runtime runs.
+type Build struct {
+	// Embedded is true for the interpreter carried in the Go module
+	// (package wasm/embedded), false for a local build in Dir.
+	Embedded bool
+	Dir      string
+	// PythonVersion is CPython's ("3.13.5"); "" for a local build without
+	// the recipe's embed/MANIFEST.
+	PythonVersion string
+	// ABIVersion is the host's; NewInstance refuses a python.wasm that
+	// speaks another.
+	ABIVersion int
+	// SHA256 is python.wasm's, in hex.
+	SHA256 string
+}
+
+// Build returns which interpreter the Runtime runs.
+func (r *Runtime) Build() Build { return r.build }
+
+// load reads the interpreter: the local build in dir, or the embedded one.
+// The embedded one's hash comes from its MANIFEST: hashing 7 MB at every
+// start would cost more than decompressing it.
+func load(dir string) ([]byte, experimentalsys.FS, Build, error) {
+	b := Build{Dir: dir, ABIVersion: abi.Version}
+	if dir != "" {
+		wasm, err := os.ReadFile(filepath.Join(dir, "python.wasm"))
+		if err != nil {
+			return nil, nil, b, fmt.Errorf("snakepit: %w", err)
+		}
+		sum := sha256.Sum256(wasm)
+		b.SHA256 = hex.EncodeToString(sum[:])
+		if m, err := os.ReadFile(filepath.Join(dir, "embed", "MANIFEST")); err == nil {
+			if info, err := embedded.ParseManifest(string(m)); err == nil {
+				b.PythonVersion = info.PythonVersion
+			}
+		}
+		return wasm, sysfs.DirFS(filepath.Join(dir, "lib", "python3.13")), b, nil
+	}
+	info, err := embedded.Manifest()
+	if err != nil {
+		return nil, nil, b, err
+	}
+	wasm, err := embedded.Wasm()
+	if err != nil {
+		return nil, nil, b, err
+	}
+	lib, err := embedded.Stdlib()
+	if err != nil {
+		return nil, nil, b, err
+	}
+	b.Embedded, b.PythonVersion, b.SHA256 = true, info.PythonVersion, info.SHA256
+	return wasm, &sysfs.AdaptFS{FS: lib}, b, nil
 }

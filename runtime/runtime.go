@@ -59,11 +59,13 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
 
@@ -108,7 +110,10 @@ const budgetExport = "sp_budget"
 
 // Config configures a Runtime. The zero value is ready to use.
 type Config struct {
-	// Dir holds python.wasm and lib/python3.13; "" means Locate's search.
+	// Dir selects a local build of the interpreter (a directory holding
+	// python.wasm and lib/python3.13, as `make python-wasm` leaves it); ""
+	// means $SNAKEPIT_PYTHON_DIR, and when that is unset too, the
+	// interpreter embedded in the module.
 	Dir string
 	// CompilationCacheDir keeps compiled machine code between processes.
 	// "" means a directory per python.wasm build under
@@ -127,7 +132,9 @@ type Config struct {
 // Runtime compiles python.wasm once and creates instances from it. It is
 // safe for concurrent use.
 type Runtime struct {
-	dir       string
+	dir       string // a local build's; "" when embedded
+	build     Build
+	stdlib    experimentalsys.FS // shared by every instance, mounted read-only
 	interrupt Interrupt
 	budget    int32
 	wr        wazero.Runtime
@@ -139,8 +146,15 @@ type Runtime struct {
 	cloneMod  wazero.CompiledModule // data segments stripped, for snapshot clones
 	cloneErr  error
 
+	// closing is set, and closeCh closed, when Close begins: running guests
+	// stop at their next yield and sleeping ones wake.
+	closing atomic.Bool
+	closeCh chan struct{}
+
 	mu     sync.Mutex
 	closed bool
+	active int           // calls into the guest and instantiations under way
+	idle   chan struct{} // closed when active drops to zero after Close began
 }
 
 // New compiles python.wasm (from the compilation cache when possible) and
@@ -155,11 +169,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	wasm, err := os.ReadFile(filepath.Join(dir, "python.wasm"))
+	wasm, stdlib, build, err := load(dir)
 	if err != nil {
-		return nil, fmt.Errorf("snakepit: %w", err)
+		return nil, err
 	}
-	r := &Runtime{dir: dir, interrupt: cfg.Interrupt, budget: cfg.YieldBudget}
+	r := &Runtime{dir: dir, build: build, stdlib: stdlib, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}
@@ -169,7 +183,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		if err != nil {
 			base = os.TempDir()
 		}
-		cacheDir = compiledCacheDir(filepath.Join(base, "snakepit-wasm", "wazero"), wasm)
+		cacheDir = compiledCacheDir(filepath.Join(base, "snakepit-wasm", "wazero"), build.SHA256)
 	}
 	if wasm, err = r.edit(wasm, cfg.allLoops); err != nil {
 		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
@@ -224,7 +238,8 @@ func (r *Runtime) edit(wasm []byte, allLoops bool) ([]byte, error) {
 	return wasmedit.Instrument(wasm, o)
 }
 
-// Dir returns the artifacts directory in use.
+// Dir returns the directory of the local build in use, or "" when the
+// Runtime runs the embedded interpreter.
 func (r *Runtime) Dir() string { return r.dir }
 
 // Interrupt returns the stop/preempt mechanism in use.
@@ -245,15 +260,44 @@ func (r *Runtime) cloneModule(ctx context.Context) (wazero.CompiledModule, error
 	return r.cloneMod, r.cloneErr
 }
 
-// Close closes every instance created by the Runtime and releases the
-// compiled code. It is safe to call more than once.
+// Close stops the calls running on the Runtime's instances (they fail with an
+// error wrapping ErrClosed), waits for them to end, then closes every
+// instance and releases the compiled code. If ctx ends first, Close returns
+// its error and the release happens when the last call has stopped (within
+// about a millisecond of guest work, or when a host tool in progress
+// returns). It is safe to call more than once, concurrently, and on a nil
+// Runtime.
 func (r *Runtime) Close(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if r.closed {
+		r.mu.Unlock()
 		return nil
 	}
 	r.closed = true
+	r.closing.Store(true)
+	close(r.closeCh)
+	busy := r.active > 0
+	r.mu.Unlock()
+	if busy {
+		// Releasing wazero's runtime under a running guest frees the code
+		// and memory it executes: the process faults.
+		select {
+		case <-r.idle:
+		case <-ctx.Done():
+			go func() {
+				<-r.idle
+				r.release(context.Background())
+			}()
+			return fmt.Errorf("snakepit: closing the runtime: %w (released once its calls stop)", ctx.Err())
+		}
+	}
+	return r.release(ctx)
+}
+
+func (r *Runtime) release(ctx context.Context) error {
 	var err error
 	if r.wr != nil {
 		err = r.wr.Close(ctx)
@@ -264,10 +308,24 @@ func (r *Runtime) Close(ctx context.Context) error {
 	return err
 }
 
-func (r *Runtime) isClosed() bool {
+// enter registers a use of wazero's runtime (a call into a guest, an
+// instantiation) that Close must wait for; false once Close has begun.
+func (r *Runtime) enter() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.closed
+	if r.closed {
+		return false
+	}
+	r.active++
+	return true
+}
+
+func (r *Runtime) exit() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.active--; r.active == 0 && r.closed {
+		close(r.idle)
+	}
 }
 
 // exported fetches the functions the host calls, failing on a module that

@@ -387,7 +387,7 @@ func TestCloseIsIdempotentAndCallsAfterCloseFail(t *testing.T) {
 func TestMissingArtifactsSayWhatToRun(t *testing.T) {
 	_, err := runtime.New(ctx, runtime.Config{Dir: t.TempDir()})
 	require.ErrorIs(t, err, runtime.ErrNotBuilt)
-	require.Contains(t, err.Error(), "run `make`")
+	require.Contains(t, err.Error(), "run `make python-wasm`")
 }
 
 func TestStdlibModulesImport(t *testing.T) {

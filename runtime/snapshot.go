@@ -75,6 +75,10 @@ type Snapshot struct {
 // NewSnapshot starts a template interpreter, imports Preload, runs Setup and
 // freezes the result.
 func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapshot, error) {
+	if !r.enter() { // the template's memory is read below: Close must wait
+		return nil, ErrClosed
+	}
+	defer r.exit()
 	if _, err := r.cloneModule(ctx); err != nil {
 		return nil, err
 	}
@@ -140,6 +144,10 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 	if err != nil {
 		return nil, err
 	}
+	if !s.rt.enter() { // the seed is written below: Close must wait
+		return nil, ErrClosed
+	}
+	defer s.rt.exit()
 	i, err := s.rt.instantiate(ctx, o, mod, s.mem)
 	if err != nil {
 		return nil, err

@@ -122,7 +122,7 @@ func TestCloneMatchesFreshInterpreterOnRegressionSuites(t *testing.T) {
 	if testing.Short() {
 		t.Skip("CPython's regression suites take a minute; skipped with -short")
 	}
-	mounts := []runtime.Mount{{GuestPath: "/testlib", HostDir: filepath.Join(rt(t).Dir(), "testlib")}}
+	mounts := []runtime.Mount{{GuestPath: "/testlib", HostDir: testlib(t)}}
 	s := newSnapshot(t, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30, Mounts: mounts}, Preload: []string{"json", "re", "datetime", "collections"}})
 	for _, m := range []string{"test_json", "test_re", "test_datetime", "test_collections"} {
 		t.Run(m, func(t *testing.T) {

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/bench/native"
-	"github.com/snakepit-wasm/snakepit/runtime"
 	"go.uber.org/goleak"
 )
 
@@ -22,9 +21,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // TestSmoke runs the whole harness in its smallest mode and checks the
 // files it writes.
 func TestSmoke(t *testing.T) {
-	if _, err := runtime.Locate(""); err != nil {
-		t.Skip(err)
-	}
 	if _, err := native.PythonPath(); err != nil {
 		t.Skip(err)
 	}

@@ -1,0 +1,90 @@
+package runtime
+
+import (
+	"io/fs"
+	"os"
+	"sync/atomic"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"github.com/tetratelabs/wazero/experimental/sysfs"
+)
+
+// WASI errnos that wazero's sys.Errno cannot express. A file system of ours
+// that needs one stores it in the instance's errno global (added by
+// internal/wasmedit) and returns EIO; the rewritten import returns the
+// stored value instead of EIO.
+const (
+	wasiEMFILE = 33
+	wasiENOSPC = 51
+)
+
+const errnoExport = "sp_errno"
+
+// openFiles counts the files and directories an instance holds open, across
+// all its mounts. Each costs the host a file descriptor or memory (an open
+// directory buffers its entries), so a guest must not open them without
+// bound.
+type openFiles struct {
+	n, max atomic.Int32
+	inst   *Instance
+}
+
+func (o *openFiles) take() bool {
+	if o.n.Add(1) > o.max.Load() {
+		o.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+// countFS wraps a mount so that its open files count against the
+// instance's MaxOpenFiles.
+type countFS struct {
+	experimentalsys.FS
+	open *openFiles
+}
+
+func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	if !c.open.take() {
+		return nil, c.open.inst.refuse(wasiEMFILE)
+	}
+	f, errno := c.FS.OpenFile(path, flag, perm)
+	if errno != 0 {
+		c.open.n.Add(-1)
+		return nil, errno
+	}
+	return &countedFile{File: f, open: c.open}, 0
+}
+
+type countedFile struct {
+	experimentalsys.File
+	open   *openFiles
+	closed bool // wazero closes a file once; this keeps the count right if not
+}
+
+func (f *countedFile) Close() experimentalsys.Errno {
+	if !f.closed {
+		f.closed = true
+		f.open.n.Add(-1)
+	}
+	return f.File.Close()
+}
+
+// refuse makes the guest's current WASI call fail with errno (see wasiEMFILE).
+func (i *Instance) refuse(errno uint32) experimentalsys.Errno {
+	if i.errno != nil {
+		i.errno.Set(uint64(errno))
+	}
+	return experimentalsys.EIO
+}
+
+// hostDirFS serves a host directory read-only through os.Root, which
+// refuses any path, symbolic links included, that leads outside it.
+// wazero's own directory mount follows links wherever they point.
+func hostDirFS(dir string) (experimentalsys.FS, *os.Root, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &sysfs.AdaptFS{FS: root.FS()}, root, nil
+}

@@ -1,0 +1,92 @@
+// Package embedded carries the default interpreter inside the Go module, so
+// that `go get` is the whole installation: python.wasm (gzipped) and its
+// standard library (a zip of .pyc files, served to the guest read-only
+// straight from the binary, never extracted).
+//
+// The files are the output of the recipe in wasm/python.wasm.build, copied
+// here by `make embedded`; `make check-embedded` (run by `make test`)
+// rebuilds them and fails if they differ from what the recipe produces.
+// MANIFEST records their sha256.
+package embedded
+
+import (
+	"archive/zip"
+	"bufio"
+	"compress/gzip"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+var (
+	//go:embed python.wasm.gz
+	wasmGz string
+	//go:embed stdlib.zip
+	stdlibZip string
+	//go:embed MANIFEST
+	manifest string
+)
+
+// Info describes the embedded build, as its MANIFEST records it.
+type Info struct {
+	PythonVersion string // e.g. "3.13.5"
+	ABIVersion    int    // the guest's abi.Version
+	SHA256        string // of python.wasm, uncompressed (hex)
+}
+
+// Manifest returns what MANIFEST records of the embedded build.
+func Manifest() (Info, error) { return ParseManifest(manifest) }
+
+// ParseManifest reads a MANIFEST as the recipe writes it (embed/MANIFEST in
+// a local build's directory).
+func ParseManifest(text string) (Info, error) {
+	var info Info
+	sc := bufio.NewScanner(strings.NewReader(text))
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		switch {
+		case len(f) == 2 && f[0] == "cpython":
+			info.PythonVersion = f[1]
+		case len(f) == 2 && f[0] == "abi":
+			info.ABIVersion, _ = strconv.Atoi(f[1])
+		case len(f) == 2 && f[1] == "python.wasm":
+			info.SHA256 = f[0]
+		}
+	}
+	if info.PythonVersion == "" || info.ABIVersion == 0 || len(info.SHA256) != 64 {
+		return Info{}, errors.New("snakepit: MANIFEST is incomplete")
+	}
+	return info, nil
+}
+
+// Wasm returns python.wasm, decompressed (about 7 MB).
+func Wasm() ([]byte, error) {
+	zr, err := gzip.NewReader(strings.NewReader(wasmGz))
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: embedded python.wasm: %w", err)
+	}
+	b, err := io.ReadAll(zr)
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: embedded python.wasm: %w", err)
+	}
+	return b, nil
+}
+
+var stdlib = sync.OnceValues(func() (*zip.Reader, error) {
+	return zip.NewReader(strings.NewReader(stdlibZip), int64(len(stdlibZip)))
+})
+
+// Stdlib returns the standard library, the contents of lib/python3.13. It is
+// read from the binary's own data, decompressing each file as it is opened,
+// and is safe for concurrent use.
+func Stdlib() (*zip.Reader, error) {
+	z, err := stdlib()
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: embedded stdlib: %w", err)
+	}
+	return z, nil
+}
