@@ -403,3 +403,33 @@ func BenchmarkHoleStops(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRuntimeNew measures a runtime's start with a warm compilation
+// cache: the embedded interpreter (decompressed from the binary) against the
+// same one read from a local build's files.
+func BenchmarkRuntimeNew(b *testing.B) {
+	dirs := map[string]string{"embedded": ""}
+	if local := runtime.DefaultDir(); func() bool { _, err := os.Stat(filepath.Join(local, "python.wasm")); return err == nil }() {
+		dirs["local"] = local
+	}
+	for _, name := range []string{"embedded", "local"} {
+		dir, ok := dirs[name]
+		if !ok {
+			continue
+		}
+		b.Run(name, func(b *testing.B) {
+			r, err := runtime.New(ctx, runtime.Config{Dir: dir}) // fills the cache
+			require.NoError(b, err)
+			r.Close(ctx)
+			var l latencies
+			for b.Loop() {
+				l.time(func() {
+					r, err = runtime.New(ctx, runtime.Config{Dir: dir})
+				})
+				require.NoError(b, err)
+				r.Close(ctx)
+			}
+			l.report(b, "ms")
+		})
+	}
+}

@@ -50,6 +50,35 @@
 // A stopped call traps: the instance is unusable afterwards and must be
 // closed (the pool replaces it; a snapshot clone costs well under a
 // millisecond).
+//
+// Every entry into the guest runs under the call's context and this
+// mechanism, including the release of a result (where a destructor can run)
+// and the request buffer's allocation. Bulk memory operations (memory.copy
+// and memory.fill, which wasi-libc uses for large memcpy and memset) are
+// split into chunks that charge the budget by their length, so a guest that
+// copies hundreds of megabytes still yields about every millisecond. The
+// guest's sleeps (time.sleep, select.select's timeout) end when the call's
+// context ends. Instance.Close and Runtime.Close stop a running call at its
+// next yield (it fails with an error wrapping ErrClosed) and wait for it
+// before releasing anything.
+//
+// # The interpreter
+//
+// By default a Runtime runs the interpreter embedded in the Go module
+// (package wasm/embedded): python.wasm, decompressed once per Runtime, and
+// its standard library as sourceless .pyc files served read-only from the
+// binary's own data. Config.Dir or $SNAKEPIT_PYTHON_DIR select a local build
+// instead (`make python-wasm`). Runtime.Build says which one runs.
+//
+// # Files
+//
+// The guest sees the standard library at /usr/lib/python3.13 and the
+// Options.Mounts, all read-only; nothing else of the host. A HostDir mount
+// is served through os.Root, so nothing in it, symbolic links included,
+// leads outside it. The files and directories a guest holds open at once are
+// capped (Options.MaxOpenFiles; Python gets EMFILE past it), and paths
+// longer than 4,096 bytes are refused with ENAMETOOLONG before the host
+// copies them.
 package runtime
 
 import (

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/bench/native"
@@ -85,6 +86,16 @@ func (b *bench) coldStart(ctx context.Context) error {
 			return nil, err
 		}); err != nil {
 			return err
+		}
+		// The same interpreter read from a local build's files instead of
+		// the module's embedded copy.
+		if local := runtime.DefaultDir(); fileExists(filepath.Join(local, "python.wasm")) {
+			if err := measure("runtime.New, warm compilation cache, local build", ours, func() (func(), error) {
+				lrt, err := runtime.New(ctx, runtime.Config{Dir: local})
+				return func() { lrt.Close(bg) }, err
+			}); err != nil {
+				return err
+			}
 		}
 		err := measure(fmt.Sprintf("pool.New ModeWarm (%d workers)", n), ours, newPool(rt, pool.ModeWarm))
 		if err == nil {
@@ -218,3 +229,8 @@ func (b *bench) memory(ctx context.Context, name string, workers int, base Mem, 
 
 // Mem is a process's resident and proportional set sizes, in bytes.
 type Mem struct{ RSS, PSS uint64 }
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
