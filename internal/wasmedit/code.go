@@ -21,6 +21,7 @@ const (
 	immF32
 	immF64
 	immRefNull
+	immRefFunc
 	immPrefixFC
 	immPrefixFD
 )
@@ -54,7 +55,7 @@ var immediates = func() (t [256]uint8) {
 	set(0x45, 0xc4, immNone) // numeric, including sign extension 0xc0-0xc4
 	t[0xd0] = immRefNull
 	t[0xd1] = immNone // ref.is_null
-	t[0xd2] = immU32  // ref.func
+	t[0xd2] = immRefFunc
 	t[0xfc] = immPrefixFC
 	t[0xfd] = immPrefixFD
 	return t
@@ -76,6 +77,7 @@ type body struct {
 	locals           uint64 // declared locals, parameters excluded
 	first, n         int
 	loops, ticks     int
+	edits            int // sites replaced whatever the checks: bulk memory, redirected calls
 	callInLoop       bool
 }
 
@@ -83,42 +85,62 @@ type body struct {
 const (
 	siteLoop = iota // a loop header: insert after at
 	siteTick        // a call to the tick import: replace its del bytes
-	siteCall        // any other call: its del bytes
+	siteCall        // any other call: its del bytes, replaced by a call to `to` if not 0
 	siteExit        // return, the final end, or a branch out of the function: insert before at
+	siteCopy        // memory.copy: its del bytes, replaced by a call
+	siteFill        // memory.fill: likewise
 )
 
 // site is a place to edit.
 type site struct {
 	at, del int
 	kind    uint8
-	skip    bool // the dispatch loop of a function with ticks
+	skip    bool   // the dispatch loop of a function with ticks
+	to      uint32 // siteCall: the function to call instead, 0 to keep the call
+}
+
+// want says what scanCode records. Without record it only decodes (and
+// counts); the other fields need record.
+type want struct {
+	record bool
+	// checks keeps the sites of every body with loops or ticks; without
+	// it only bodies with ticks or edits keep theirs.
+	checks bool
+	tick   int64 // function index of the tick import, -1 if none
+	bulk   bool  // record memory.copy and memory.fill, which must use memory 0
+	// redirect maps the index of an imported function to the function
+	// its calls go to instead (0: none). A reference to such a function
+	// (ref.func, which could reach a table) is an error.
+	redirect []uint32
 }
 
 // codeScan decodes function bodies and collects what the edits need.
 type codeScan struct {
-	numTypes  uint32
-	wantSites bool
-	tick      int64  // function index of the tick import, -1 if none
-	sites     []site // in body order
-	bodies    []body
-	dataOp    int // offset of the first memory.init or data.drop, -1 if none
-	loops     int // loop headers seen
+	numTypes uint32
+	want
+	sites   []site // in body order
+	bodies  []body
+	dataOp  int // offset of the first memory.init or data.drop, -1 if none
+	loops   int // loop headers seen
+	bulkOps int // memory.copy and memory.fill seen
+	copies  int // memory.copy sites recorded
+	fills   int // memory.fill sites recorded
 
 	// Per body: the innermost loop (a site index, -1 for none) around
 	// each open block, and the largest br_table so far.
 	inner      []int
 	ticks      int
+	edits      int
 	callInLoop bool
 	tableSize  uint32
 	tableInner int
 }
 
 // scanCode decodes every function body. funcBase is the number of imported
-// functions, used only to name functions in errors. With wantSites it
-// records loop headers and the calls to function index tick (-1: none).
-func (m *module) scanCode(funcBase uint32, wantSites bool, tick int64) (*codeScan, error) {
+// functions, used only to name functions in errors.
+func (m *module) scanCode(funcBase uint32, w want) (*codeScan, error) {
 	b := m.b
-	s := &codeScan{wantSites: wantSites, tick: tick, dataOp: -1}
+	s := &codeScan{want: w, dataOp: -1}
 	var err error
 	if s.numTypes, _, err = m.vecCount(secType); err != nil {
 		return nil, err
@@ -143,7 +165,7 @@ func (m *module) scanCode(funcBase uint32, wantSites bool, tick int64) (*codeSca
 	}
 	// Every body takes at least two bytes, which bounds the allocation for hostile counts.
 	s.bodies = make([]body, 0, min(int(count), (sec.end-pos)/2))
-	if wantSites {
+	if w.record {
 		s.sites = make([]site, 0, 1024)
 	}
 	for i := uint32(0); i < count; i++ {
@@ -156,7 +178,7 @@ func (m *module) scanCode(funcBase uint32, wantSites bool, tick int64) (*codeSca
 		}
 		end := p + int(size)
 		first, loops := len(s.sites), s.loops
-		s.inner, s.ticks, s.callInLoop, s.tableSize, s.tableInner = s.inner[:0], 0, false, 0, -1
+		s.inner, s.ticks, s.edits, s.callInLoop, s.tableSize, s.tableInner = s.inner[:0], 0, 0, false, 0, -1
 		code, locals, err := readLocals(b, p, end)
 		q := code
 		if err == nil {
@@ -174,11 +196,11 @@ func (m *module) scanCode(funcBase uint32, wantSites bool, tick int64) (*codeSca
 		if s.ticks > 0 && s.tableInner >= 0 {
 			s.sites[s.tableInner].skip = true
 		}
-		if s.loops == loops && s.ticks == 0 {
-			s.sites = s.sites[:first] // nothing to check: the calls and exits need no edit
+		if s.ticks == 0 && s.edits == 0 && (!s.checks || s.loops == loops) {
+			s.sites = s.sites[:first] // nothing to check or replace: the calls and exits need no edit
 		}
 		s.bodies = append(s.bodies, body{start: p, code: code, end: end, locals: locals,
-			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks, callInLoop: s.callInLoop})
+			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks, edits: s.edits, callInLoop: s.callInLoop})
 		pos = end
 	}
 	if pos != sec.end {
@@ -237,11 +259,11 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 		var err error
 		switch immediates[op] {
 		case immNone:
-			if op == 0x0f && s.wantSites { // return
+			if op == 0x0f && s.sites != nil { // return
 				s.sites = append(s.sites, site{at: at, kind: siteExit})
 			}
 		case immU32:
-			if s.wantSites && op <= 0x10 { // br, br_if, call
+			if s.sites != nil && op <= 0x10 { // br, br_if, call
 				var idx uint32
 				if idx, pos, err = readU32(b, pos, end); err != nil {
 					break
@@ -251,7 +273,12 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 					s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteTick})
 					s.ticks++
 				case op == 0x10:
-					s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
+					st := site{at: at, del: pos - at, kind: siteCall}
+					if idx < uint32(len(s.redirect)) && s.redirect[idx] != 0 {
+						st.to = s.redirect[idx]
+						s.edits++
+					}
+					s.sites = append(s.sites, st)
 					s.callInLoop = s.callInLoop || s.innermost() >= 0
 				case int(idx) == depth: // a branch to the function's own label
 					s.sites = append(s.sites, site{at: at, kind: siteExit})
@@ -266,26 +293,26 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 		case immEnd:
 			if depth == 0 {
-				if s.wantSites {
+				if s.sites != nil {
 					s.sites = append(s.sites, site{at: at, kind: siteExit})
 				}
 				return pos, nil
 			}
 			depth--
-			if s.wantSites {
+			if s.sites != nil {
 				s.inner = s.inner[:len(s.inner)-1]
 			}
 		case immBlock:
 			pos, err = s.blockType(b, pos, end)
 			depth++
-			if s.wantSites {
+			if s.sites != nil {
 				s.inner = append(s.inner, s.innermost())
 			}
 		case immLoop:
 			pos, err = s.blockType(b, pos, end)
 			depth++
 			s.loops++
-			if s.wantSites {
+			if s.sites != nil {
 				s.inner = append(s.inner, len(s.sites))
 				s.sites = append(s.sites, site{at: pos})
 			}
@@ -311,12 +338,12 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			if pos, err = skipU32(b, pos, end); err == nil {
 				pos, err = skipU32(b, pos, end)
 			}
-			if op == 0x11 && s.wantSites { // call_indirect
+			if op == 0x11 && s.sites != nil { // call_indirect
 				s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
 				s.callInLoop = s.callInLoop || s.innermost() >= 0
 			}
 		case immBrTable:
-			if !s.wantSites {
+			if s.sites == nil {
 				pos, err = skipBrTable(b, pos, end)
 				break
 			}
@@ -338,6 +365,11 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 				return pos, malformed(pos, "ref.null needs a reference type")
 			}
 			pos++
+		case immRefFunc:
+			var idx uint32
+			if idx, pos, err = readU32(b, pos, end); err == nil && idx < uint32(len(s.redirect)) && s.redirect[idx] != 0 {
+				err = fmt.Errorf("wasmedit: ref.func of guarded import %d at offset %#x: calls through a table would bypass the guard", idx, at)
+			}
 		case immPrefixFC:
 			pos, err = s.prefixFC(b, at, pos, end)
 		case immPrefixFD:
@@ -451,9 +483,11 @@ func (s *codeScan) prefixFC(b []byte, at, pos, end int) (int, error) {
 			s.dataOp = at
 		}
 		indices = 2 - int(sub-8)
-	case 10, 12, 14: // memory.copy, table.init, table.copy
+	case 10, 11: // memory.copy dst-memory src-memory, memory.fill memory
+		return s.bulkOp(b, at, pos, end, sub)
+	case 12, 14: // table.init, table.copy
 		indices = 2
-	case 11, 13, 15, 16, 17: // memory.fill, elem.drop, table.grow, table.size, table.fill
+	case 13, 15, 16, 17: // elem.drop, table.grow, table.size, table.fill
 		indices = 1
 	default:
 		return pos, fmt.Errorf("%w: opcode 0xfc %d at offset %#x", ErrUnsupported, sub, at)
@@ -462,6 +496,37 @@ func (s *codeScan) prefixFC(b []byte, at, pos, end int) (int, error) {
 		pos, err = skipU32(b, pos, end)
 	}
 	return pos, err
+}
+
+// bulkOp decodes the memory indices of memory.copy (sub 10) or memory.fill
+// (sub 11) and, if wanted, records the instruction as a site.
+func (s *codeScan) bulkOp(b []byte, at, pos, end int, sub uint32) (int, error) {
+	var mem uint32
+	for n := 12 - sub; n > 0; n-- {
+		idx, p, err := readU32(b, pos, end)
+		if err != nil {
+			return p, err
+		}
+		mem, pos = mem|idx, p
+	}
+	s.bulkOps++
+	if !s.bulk {
+		return pos, nil
+	}
+	if mem != 0 {
+		return pos, fmt.Errorf("%w: multi-memory (a bulk memory instruction on memory %d) at offset %#x", ErrUnsupported, mem, at)
+	}
+	kind := uint8(siteCopy)
+	if sub == 11 {
+		kind = siteFill
+		s.fills++
+	} else {
+		s.copies++
+	}
+	s.sites = append(s.sites, site{at: at, del: pos - at, kind: kind})
+	s.edits++
+	s.callInLoop = s.callInLoop || s.innermost() >= 0
+	return pos, nil
 }
 
 // skipPrefixFD decodes SIMD instructions, including relaxed SIMD.

@@ -53,7 +53,13 @@ func FuzzInstrumentLoops(f *testing.F) {
 	f.Fuzz(func(t *testing.T, in []byte) {
 		for _, yieldModule := range []string{"env", "snakepit"} {
 			for _, tick := range []string{"", "yield"} {
-				out, err := Instrument(in, Options{YieldModule: yieldModule, YieldName: "yield", TickName: tick, BudgetExport: budgetName, Budget: 3})
+				// A small chunk, so that the fixtures' bulk memory
+				// instructions are split even with small operands.
+				o := Options{YieldModule: yieldModule, YieldName: "yield", TickName: tick, BudgetExport: budgetName, Budget: 3, BulkChunk: 100}
+				if tick != "" {
+					o.GuardOptions = testGuards
+				}
+				out, err := Instrument(in, o)
 				if err == nil && compiles(in) && !compiles(out) {
 					t.Fatalf("input compiles but the instrumented output (ticks %q) does not", tick)
 				}
@@ -62,6 +68,17 @@ func FuzzInstrumentLoops(f *testing.F) {
 			if err == nil && compiles(in) && !compiles(out) {
 				t.Fatalf("input compiles but the output of NopCalls does not")
 			}
+		}
+	})
+}
+
+func FuzzGuardImports(f *testing.F) {
+	fuzzSeeds(f)
+	compiles := fuzzRuntime(f)
+	f.Fuzz(func(t *testing.T, in []byte) {
+		out, err := GuardImports(in, testGuards)
+		if err == nil && compiles(in) && !compiles(out) {
+			t.Fatalf("input compiles but the guarded output does not")
 		}
 	})
 }

@@ -1,6 +1,8 @@
 package wasmedit
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -14,6 +16,12 @@ type imports struct {
 	yieldType uint32
 	// yieldKind is the import kind found under the caller's name, -1 if absent.
 	yieldKind int
+	list      []funcImport // the imported functions, by function index
+}
+
+type funcImport struct {
+	module, name []byte
+	typ          uint32
 }
 
 func (m *module) scanImports(modName, name string) (imports, error) {
@@ -27,6 +35,8 @@ func (m *module) scanImports(modName, name string) (imports, error) {
 	if err != nil {
 		return im, err
 	}
+	// Every import takes at least four bytes, which bounds the allocation for hostile counts.
+	im.list = make([]funcImport, 0, min(int(count), (sec.end-pos)/4))
 	for ; count > 0; count-- {
 		var mod, field []byte
 		if mod, pos, err = skipName(b, pos, sec.end); err != nil {
@@ -53,6 +63,7 @@ func (m *module) scanImports(modName, name string) (imports, error) {
 			if match && im.yield < 0 {
 				im.yield, im.yieldType = int64(im.funcs), typ
 			}
+			im.list = append(im.list, funcImport{module: mod, name: field, typ: typ})
 			im.funcs++
 		case 0x01: // table: reference type, limits
 			if b[pos] != 0x70 && b[pos] != 0x6f {
@@ -95,19 +106,22 @@ func skipLimits(b []byte, pos, end int) (int, error) {
 	return pos, err
 }
 
-// typeParams returns the number of parameters of every function type, and
-// funcTypeShape the parameters and results of one.
-func (m *module) typeParams() ([]uint32, error) {
-	var params []uint32
-	err := m.eachType(func(p, _ uint32) bool { params = append(params, p); return true })
-	return params, err
+// funcType is a function type: its parameter and result value types.
+type funcType struct{ params, results []byte }
+
+// types returns every function type, and funcTypeShape the number of
+// parameters and results of one.
+func (m *module) types() ([]funcType, error) {
+	var types []funcType
+	err := m.eachType(func(t funcType) bool { types = append(types, t); return true })
+	return types, err
 }
 
 func (m *module) funcTypeShape(idx uint32) (params, results uint32, err error) {
 	i, found := uint32(0), false
-	err = m.eachType(func(p, r uint32) bool {
+	err = m.eachType(func(t funcType) bool {
 		if i == idx {
-			params, results, found = p, r, true
+			params, results, found = uint32(len(t.params)), uint32(len(t.results)), true
 			return false
 		}
 		i++
@@ -119,7 +133,28 @@ func (m *module) funcTypeShape(idx uint32) (params, results uint32, err error) {
 	return params, results, err
 }
 
-func (m *module) eachType(f func(params, results uint32) bool) error {
+// typeIndex returns the index of the first type equal to (params) ->
+// (results) and, if there is none, the type section with it appended.
+func (m *module) typeIndex(types []funcType, params, results []byte) (uint32, []byte, error) {
+	for i, t := range types {
+		if bytes.Equal(t.params, params) && bytes.Equal(t.results, results) {
+			return uint32(i), nil, nil
+		}
+	}
+	count, rest, err := m.vecCount(secType)
+	if err != nil {
+		return 0, nil, err
+	}
+	p := appendU32(nil, count+1)
+	if s, ok := m.section(secType); ok {
+		p = append(p, m.b[rest:s.end]...)
+	}
+	p = append(appendU32(append(p, 0x60), uint32(len(params))), params...)
+	p = append(appendU32(p, uint32(len(results))), results...)
+	return count, p, nil
+}
+
+func (m *module) eachType(f func(funcType) bool) error {
 	b := m.b
 	sec, ok := m.section(secType)
 	if !ok {
@@ -136,16 +171,19 @@ func (m *module) eachType(f func(params, results uint32) bool) error {
 		if b[pos] != 0x60 {
 			return fmt.Errorf("%w: type form 0x%02x at offset %#x", ErrUnsupported, b[pos], pos)
 		}
-		var params, results uint32
-		if params, pos, err = skipValTypes(b, pos+1, sec.end); err != nil {
+		var t funcType
+		if t.params, pos, err = skipValTypes(b, pos+1, sec.end); err != nil {
 			return err
 		}
-		if results, pos, err = skipValTypes(b, pos, sec.end); err != nil {
+		if t.results, pos, err = skipValTypes(b, pos, sec.end); err != nil {
 			return err
 		}
-		if !f(params, results) {
+		if !f(t) {
 			return nil
 		}
+	}
+	if pos != sec.end {
+		return malformed(pos, "bytes after the last type")
 	}
 	return nil
 }
@@ -171,20 +209,20 @@ func (m *module) funcTypes() ([]uint32, error) {
 	return types, nil
 }
 
-func skipValTypes(b []byte, pos, end int) (uint32, int, error) {
+func skipValTypes(b []byte, pos, end int) ([]byte, int, error) {
 	n, p, err := readU32(b, pos, end)
 	if err != nil {
-		return 0, p, err
+		return nil, p, err
 	}
 	if uint64(n) > uint64(end-p) {
-		return 0, p, malformed(p, "truncated value types")
+		return nil, p, malformed(p, "truncated value types")
 	}
 	for _, c := range b[p : p+int(n)] {
 		if !isValType(c) {
-			return 0, p, malformed(p, "value type 0x%02x", c)
+			return nil, p, malformed(p, "value type 0x%02x", c)
 		}
 	}
-	return n, p + int(n), nil
+	return b[p : p+int(n)], p + int(n), nil
 }
 
 // Options says what Instrument adds and where.
@@ -203,6 +241,12 @@ type Options struct {
 	BudgetExport string
 	// Budget is the budget's initial value.
 	Budget int32
+	// BulkChunk is the most bytes one memory.copy or memory.fill moves
+	// between two budget checks (0: DefaultBulkChunk, at most 1 GiB); see
+	// Instrument.
+	BulkChunk uint32
+	// GuardOptions wraps imports as GuardImports does, in the same pass.
+	GuardOptions
 }
 
 // Instrument returns a copy of module with a countdown check at every loop
@@ -216,18 +260,58 @@ type Options struct {
 // counts in a new local instead and hands the count to $budget around its
 // calls and at its exits, so the count is the same.
 //
+// A single memory.copy or memory.fill can move gigabytes, for seconds,
+// without passing a check, so each one becomes a call to a function that
+// Instrument adds (one for copy, one for fill, taking the instruction's
+// operands): it charges the budget a unit per 64 bytes (BulkUnit) before each
+// chunk of at most o.BulkChunk bytes, and calls $yield when the budget is at
+// or below zero, as the loop checks do. An operation of at most one chunk is
+// charged and checked once and runs as the one original instruction; a
+// longer one that is out of bounds runs as the original instruction too, so
+// it traps before writing anything; copies between overlapping ranges run
+// their chunks in the order that gives memmove's result. The calls count as
+// calls for the budget local above. Only memory 0 is supported.
+//
+// With o.GuardOptions, Instrument also wraps imports as GuardImports does.
+//
 // Function bodies are rewritten in place without any index renumbering:
 // branches use label depths, so straight-line code inserted after the `loop`
-// instruction changes nothing else. Only body sizes, the code section, and the
-// global and export sections change; every other section is copied byte for
-// byte. Custom sections that record code offsets, such as DWARF, are
-// therefore left stale.
+// instruction changes nothing else. Added functions come after the existing
+// ones, an added type (i32 i32 i32) -> [] for the bulk functions after the
+// existing types if none matches, added globals after the existing globals.
+// Only body sizes, the code section, and the type, function, global and
+// export sections change, by appending; every other section is copied byte
+// for byte. Custom sections that record code offsets or function indices,
+// such as DWARF or names, are therefore left stale or incomplete.
 //
 // The yield function is called with the budget at or below zero and must
 // reset it through the export, or every later check will call it again.
 func Instrument(module []byte, o Options) ([]byte, error) {
-	if o.BudgetExport == "" || !utf8.ValidString(o.BudgetExport) {
-		return nil, fmt.Errorf("wasmedit: budget export name %q must be non-empty valid UTF-8", o.BudgetExport)
+	return rewrite(module, o, true)
+}
+
+// rewrite makes every edit in one pass over module: with checks, the budget
+// checks and bulk memory calls of Instrument; with o.Guards, GuardImports' wrappers.
+func rewrite(module []byte, o Options, checks bool) ([]byte, error) {
+	var names []string // the exports to add, in order
+	if checks {
+		if o.BudgetExport == "" || !utf8.ValidString(o.BudgetExport) {
+			return nil, fmt.Errorf("wasmedit: budget export name %q must be non-empty valid UTF-8", o.BudgetExport)
+		}
+		names = append(names, o.BudgetExport)
+	}
+	if o.ErrnoExport != "" {
+		if !utf8.ValidString(o.ErrnoExport) || o.ErrnoExport == o.BudgetExport && checks {
+			return nil, fmt.Errorf("wasmedit: errno export name %q must be valid UTF-8 and differ from the budget's", o.ErrnoExport)
+		}
+		names = append(names, o.ErrnoExport)
+	}
+	chunk := o.BulkChunk
+	if chunk == 0 {
+		chunk = DefaultBulkChunk
+	}
+	if chunk > maxBulkChunk {
+		return nil, fmt.Errorf("wasmedit: bulk chunk %d is over %d", chunk, maxBulkChunk)
 	}
 	m, err := parseModule(module)
 	if err != nil {
@@ -237,33 +321,19 @@ func Instrument(module []byte, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	yield, err := m.nullaryImport(im, o.YieldModule, o.YieldName)
-	if err != nil {
-		return nil, err
-	}
-	tick := int64(-1)
-	if o.TickName != "" {
-		if tick, err = m.findNullaryImport(o.YieldModule, o.TickName); err != nil {
+	w := want{record: true, checks: checks, tick: -1, bulk: checks}
+	var yield uint32
+	if checks {
+		if yield, err = m.nullaryImport(im, o.YieldModule, o.YieldName); err != nil {
 			return nil, err
 		}
+		if o.TickName != "" {
+			if w.tick, err = m.findNullaryImport(o.YieldModule, o.TickName); err != nil {
+				return nil, err
+			}
+		}
 	}
-	nglobals, globalsRest, err := m.globals()
-	if err != nil {
-		return nil, err
-	}
-	budget := im.globals + nglobals
-	if budget < im.globals {
-		return nil, fmt.Errorf("%w: too many globals", ErrMalformed)
-	}
-	nexports, exportsRest, err := m.exports(o.BudgetExport)
-	if err != nil {
-		return nil, err
-	}
-	code, err := m.scanCode(im.funcs, true, tick)
-	if err != nil {
-		return nil, err
-	}
-	params, err := m.typeParams()
+	types, err := m.types()
 	if err != nil {
 		return nil, err
 	}
@@ -271,82 +341,175 @@ func Instrument(module []byte, o Options) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-
-	var global []byte
-	global = appendU32(global, nglobals+1)
-	if s, ok := m.section(secGlobal); ok {
-		global = append(global, m.b[globalsRest:s.end]...)
+	nfuncs := uint64(im.funcs) + uint64(len(ftypes))
+	guards, err := m.resolveGuards(im, types, o.GuardOptions)
+	if err != nil {
+		return nil, err
 	}
-	global = append(global, 0x7f, 0x01, 0x41) // i32, mutable, i32.const
-	global = appendS32(global, o.Budget)
-	global = append(global, 0x0b)
-
-	var export []byte
-	export = appendU32(export, nexports+1)
-	if s, ok := m.section(secExport); ok {
-		export = append(export, m.b[exportsRest:s.end]...)
+	if nfuncs+uint64(len(guards))+2 > 1<<32-1 {
+		return nil, fmt.Errorf("%w: too many functions", ErrMalformed)
 	}
-	export = appendU32(export, uint32(len(o.BudgetExport)))
-	export = append(export, o.BudgetExport...)
-	export = append(export, 0x03) // global
-	export = appendU32(export, budget)
+	if len(guards) > 0 {
+		w.redirect = make([]uint32, im.funcs)
+		for i, g := range guards {
+			w.redirect[g.fn] = uint32(nfuncs) + uint32(i)
+		}
+		if err := m.checkElements(w.redirect); err != nil {
+			return nil, err
+		}
+	}
+	nglobals, globalsRest, err := m.globals(w.redirect)
+	if err != nil {
+		return nil, err
+	}
+	budget := im.globals + nglobals
+	if budget < im.globals || budget+uint32(len(names)) < budget {
+		return nil, fmt.Errorf("%w: too many globals", ErrMalformed)
+	}
+	nexports, exportsRest, err := m.exports(names...)
+	if err != nil {
+		return nil, err
+	}
+	code, err := m.scanCode(im.funcs, w)
+	if err != nil {
+		return nil, err
+	}
 
-	var codeSec []byte
-	if _, ok := m.section(secCode); ok {
-		codeSec = appendU32(make([]byte, 0, len(m.b)+len(m.b)/8), uint32(len(code.bodies)))
-		e := emitter{b: m.b, budget: budget, yield: yield}
+	// The added functions: the wrappers, then the bulk memory functions.
+	errno := int64(-1)
+	if o.ErrnoExport != "" {
+		errno = int64(budget)
+		if checks {
+			errno++
+		}
+	}
+	var addTypes []uint32
+	var addBodies [][]byte
+	maxPath := cmp.Or(o.MaxPathLen, DefaultMaxPathLen)
+	for _, g := range guards {
+		addTypes = append(addTypes, g.typ)
+		addBodies = append(addBodies, wrapperBody(g, len(types[g.typ].params), maxPath, errno))
+	}
+	var typeSec []byte
+	e := emitter{b: m.b, checks: checks, budget: budget, yield: yield}
+	if code.copies+code.fills > 0 {
+		var bulkType uint32
+		if bulkType, typeSec, err = m.typeIndex(types, bulkParams, nil); err != nil {
+			return nil, err
+		}
+		if code.copies > 0 {
+			e.copy = uint32(nfuncs) + uint32(len(addTypes))
+			addTypes = append(addTypes, bulkType)
+			addBodies = append(addBodies, bulkBody(false, budget, yield, chunk))
+		}
+		if code.fills > 0 {
+			e.fill = uint32(nfuncs) + uint32(len(addTypes))
+			addTypes = append(addTypes, bulkType)
+			addBodies = append(addBodies, bulkBody(true, budget, yield, chunk))
+		}
+	}
+
+	var repl [secDataCount + 1][]byte // new section payloads by id; nil keeps the section
+	repl[secType] = typeSec
+	if len(addTypes) > 0 {
+		count, rest, err := m.vecCount(secFunction)
+		if err != nil {
+			return nil, err
+		}
+		p := appendU32(nil, count+uint32(len(addTypes)))
+		if s, ok := m.section(secFunction); ok {
+			p = append(p, m.b[rest:s.end]...)
+		}
+		for _, t := range addTypes {
+			p = appendU32(p, t)
+		}
+		repl[secFunction] = p
+	}
+	if len(names) > 0 {
+		p := appendU32(nil, nglobals+uint32(len(names)))
+		if s, ok := m.section(secGlobal); ok {
+			p = append(p, m.b[globalsRest:s.end]...)
+		}
+		if checks {
+			p = append(p, 0x7f, 0x01, 0x41) // i32, mutable, i32.const
+			p = append(appendS32(p, o.Budget), 0x0b)
+		}
+		if errno >= 0 {
+			p = append(p, 0x7f, 0x01, 0x41, 0x00, 0x0b) // i32, mutable, i32.const 0
+		}
+		repl[secGlobal] = p
+
+		p = appendU32(nil, nexports+uint32(len(names)))
+		if s, ok := m.section(secExport); ok {
+			p = append(p, m.b[exportsRest:s.end]...)
+		}
+		for i, name := range names {
+			p = appendU32(p, uint32(len(name)))
+			p = append(p, name...)
+			p = append(p, 0x03) // global
+			p = appendU32(p, budget+uint32(i))
+		}
+		repl[secExport] = p
+	}
+	if _, ok := m.section(secCode); ok || len(addBodies) > 0 {
+		p := appendU32(make([]byte, 0, len(m.b)+len(m.b)/8), uint32(len(code.bodies)+len(addBodies)))
 		for i, bd := range code.bodies {
 			local := uint64(maxLocal) // an unknown type: the engine rejects the module
-			if t := ftypes[i]; int(t) < len(params) {
-				local = uint64(params[t]) + bd.locals
+			if t := ftypes[i]; int(t) < len(types) {
+				local = uint64(len(types[t].params)) + bd.locals
 			}
 			e.buf = e.body(e.buf[:0], bd, code.sites[bd.first:bd.first+bd.n], local)
-			codeSec = appendU32(codeSec, uint32(len(e.buf)))
-			codeSec = append(codeSec, e.buf...)
+			p = appendU32(p, uint32(len(e.buf)))
+			p = append(p, e.buf...)
 		}
-		if uint64(len(codeSec)) > 1<<32-1 {
+		for _, b := range addBodies {
+			p = appendU32(p, uint32(len(b)))
+			p = append(p, b...)
+		}
+		if uint64(len(p)) > 1<<32-1 {
 			return nil, errors.New("wasmedit: instrumented code section exceeds 4 GiB")
 		}
+		repl[secCode] = p
 	}
+	return m.assemble(&repl), nil
+}
 
-	size := len(module)
-	for _, p := range [][]byte{global, export, codeSec} {
-		size += 1 + sizeU32(uint32(len(p))) + len(p)
-	}
-	for _, s := range m.sections {
-		if s.id == secGlobal || s.id == secExport || s.id == secCode {
-			size -= s.end - s.start
+// assemble returns m with the sections in repl (payloads by id) in place of
+// its own, inserting those it lacks where their rank puts them. The result is
+// allocated once, at its final size.
+func (m *module) assemble(repl *[secDataCount + 1][]byte) []byte {
+	size := len(m.b)
+	for id, p := range repl {
+		if p != nil {
+			size += 1 + sizeU32(uint32(len(p))) + len(p)
+			if s, ok := m.section(byte(id)); ok {
+				size -= s.end - s.start
+			}
 		}
 	}
 	out := make([]byte, 0, size)
 	out = append(out, header[:]...)
-	wroteGlobal, wroteExport := false, false
-	for _, s := range m.sections {
-		if s.id != secCustom {
-			if !wroteGlobal && sectionRank[s.id] >= sectionRank[secGlobal] {
-				out = appendSection(out, secGlobal, global)
-				wroteGlobal = true
-			}
-			if !wroteExport && sectionRank[s.id] >= sectionRank[secExport] {
-				out = appendSection(out, secExport, export)
-				wroteExport = true
+	var wrote [secDataCount + 1]bool
+	// flush writes the replacements ranked at or before rank that are not written yet.
+	flush := func(rank int) {
+		for id, p := range repl {
+			if p != nil && !wrote[id] && sectionRank[id] <= rank {
+				// Several at once go in rank order; ids and ranks differ only for DataCount, never replaced.
+				out = appendSection(out, byte(id), p)
+				wrote[id] = true
 			}
 		}
-		switch s.id {
-		case secGlobal, secExport:
-		case secCode:
-			out = appendSection(out, secCode, codeSec)
-		default:
+	}
+	for _, s := range m.sections {
+		if s.id != secCustom {
+			flush(sectionRank[s.id])
+		}
+		if s.id == secCustom || repl[s.id] == nil {
 			out = append(out, m.b[s.start:s.end]...)
 		}
 	}
-	if !wroteGlobal {
-		out = appendSection(out, secGlobal, global)
-	}
-	if !wroteExport {
-		out = appendSection(out, secExport, export)
-	}
-	return out, nil
+	flush(len(sectionRank))
+	return out
 }
 
 // NopCalls returns a copy of module in which every call to the imported
@@ -366,7 +529,7 @@ func NopCalls(module []byte, importModule, name string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	code, err := m.scanCode(im.funcs, true, int64(tick))
+	code, err := m.scanCode(im.funcs, want{record: true, tick: int64(tick)})
 	if err != nil {
 		return nil, err
 	}
@@ -408,8 +571,10 @@ func (m *module) nullaryImport(im imports, importModule, name string) (uint32, e
 	return uint32(im.yield), nil
 }
 
-// globals returns the number of globals the module defines and the offset of the first one.
-func (m *module) globals() (count uint32, rest int, err error) {
+// globals returns the number of globals the module defines and the offset of
+// the first one. Their initialisers must not take a reference to a function
+// in redirect.
+func (m *module) globals(redirect []uint32) (count uint32, rest int, err error) {
 	b := m.b
 	sec, ok := m.section(secGlobal)
 	if !ok {
@@ -420,7 +585,7 @@ func (m *module) globals() (count uint32, rest int, err error) {
 		return 0, 0, err
 	}
 	pos := rest
-	var s codeScan
+	s := codeScan{want: want{redirect: redirect}}
 	for i := count; i > 0; i-- {
 		if pos+1 >= sec.end || !isValType(b[pos]) || b[pos+1] > 1 {
 			return 0, 0, malformed(pos, "bad global type")
@@ -436,8 +601,8 @@ func (m *module) globals() (count uint32, rest int, err error) {
 }
 
 // exports returns the export count and the offset of the first entry, and
-// fails if name is already exported.
-func (m *module) exports(name string) (count uint32, rest int, err error) {
+// fails if one of names is already exported.
+func (m *module) exports(names ...string) (count uint32, rest int, err error) {
 	b := m.b
 	sec, ok := m.section(secExport)
 	if !ok {
@@ -453,8 +618,10 @@ func (m *module) exports(name string) (count uint32, rest int, err error) {
 		if field, pos, err = skipName(b, pos, sec.end); err != nil {
 			return 0, 0, err
 		}
-		if string(field) == name {
-			return 0, 0, fmt.Errorf("wasmedit: module already exports %q", name)
+		for _, name := range names {
+			if string(field) == name {
+				return 0, 0, fmt.Errorf("wasmedit: module already exports %q", name)
+			}
 		}
 		if pos >= sec.end || b[pos] > 3 {
 			return 0, 0, malformed(pos, "bad export kind")
@@ -476,36 +643,43 @@ const maxLocal = 50_000
 // emitter writes instrumented function bodies.
 type emitter struct {
 	b             []byte
+	checks        bool // insert the budget checks (else only replace calls)
 	budget, yield uint32
+	copy, fill    uint32 // the functions that replace memory.copy and memory.fill
 	buf           []byte
 }
 
-// body appends bd with its checks. A function whose loops make no calls
-// keeps the budget in a new local, a register in compiled code, and hands it
-// back to the global around its calls and at its exits: the count stays exact
-// across calls, and a tight loop's check costs no memory access. Any other
-// function (with calls in its loops, ticks, or too many locals) decrements
-// the global at each check, which is cheaper than handing it over at every
-// call.
+// body appends bd with its checks and replaced calls. A function whose loops
+// make no calls keeps the budget in a new local, a register in compiled
+// code, and hands it back to the global around its calls and at its exits:
+// the count stays exact across calls, and a tight loop's check costs no
+// memory access. Any other function (with calls in its loops, ticks, or too
+// many locals) decrements the global at each check, which is cheaper than
+// handing it over at every call.
 func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 	b, B, Y := e.b, e.budget, e.yield
-	if len(sites) == 0 || bd.loops == 0 && bd.ticks == 0 {
+	if len(sites) == 0 {
 		return append(dst, b[bd.start:bd.end]...)
 	}
 	pos := bd.code
-	if bd.ticks > 0 || bd.callInLoop || local >= maxLocal {
+	if !e.checks || bd.loops == 0 && bd.ticks == 0 || bd.ticks > 0 || bd.callInLoop || local >= maxLocal {
 		dst = append(dst, b[bd.start:bd.code]...)
 		for _, st := range sites {
-			if st.skip || st.kind != siteLoop && st.kind != siteTick {
+			switch {
+			case e.checks && (st.kind == siteLoop && !st.skip || st.kind == siteTick):
+				dst = append(dst, b[pos:st.at]...)
+				dst = appendOp(dst, 0x23, B)                    // global.get $budget
+				dst = append(dst, 0x41, 0x01, 0x6b)             // i32.const 1; i32.sub
+				dst = appendOp(dst, 0x24, B)                    // global.set $budget
+				dst = appendOp(dst, 0x23, B)                    // global.get $budget
+				dst = append(dst, 0x41, 0x00, 0x4c, 0x04, 0x40) // i32.const 0; i32.le_s; if
+				dst = append(appendOp(dst, 0x10, Y), 0x0b)      // call $yield; end
+			case st.kind == siteCopy || st.kind == siteFill || st.kind == siteCall && st.to != 0:
+				dst = append(dst, b[pos:st.at]...)
+				dst = e.call(dst, st)
+			default:
 				continue
 			}
-			dst = append(dst, b[pos:st.at]...)
-			dst = appendOp(dst, 0x23, B)                    // global.get $budget
-			dst = append(dst, 0x41, 0x01, 0x6b)             // i32.const 1; i32.sub
-			dst = appendOp(dst, 0x24, B)                    // global.set $budget
-			dst = appendOp(dst, 0x23, B)                    // global.get $budget
-			dst = append(dst, 0x41, 0x00, 0x4c, 0x04, 0x40) // i32.const 0; i32.le_s; if
-			dst = append(appendOp(dst, 0x10, Y), 0x0b)      // call $yield; end
 			pos = st.at + st.del
 		}
 		return append(dst, b[pos:bd.end]...)
@@ -529,9 +703,9 @@ func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 			dst = appendOp(dst, 0x10, Y)                    //   call $yield
 			dst = appendOp(appendOp(dst, 0x23, B), 0x21, L) //   global.get $budget; local.set $l
 			dst = append(dst, 0x0b)                         // end
-		case siteCall:
+		case siteCall, siteCopy, siteFill:
 			dst = appendOp(appendOp(dst, 0x20, L), 0x24, B)
-			dst = append(dst, b[st.at:st.at+st.del]...)
+			dst = e.call(dst, st)
 			dst = appendOp(appendOp(dst, 0x23, B), 0x21, L)
 		case siteExit:
 			dst = appendOp(appendOp(dst, 0x20, L), 0x24, B)
@@ -539,6 +713,20 @@ func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 		pos = st.at + st.del
 	}
 	return append(dst, b[pos:bd.end]...)
+}
+
+// call appends the call that site st becomes: the original one, or a call
+// to a wrapper or a bulk memory function.
+func (e *emitter) call(dst []byte, st site) []byte {
+	switch {
+	case st.kind == siteCopy:
+		return appendOp(dst, 0x10, e.copy)
+	case st.kind == siteFill:
+		return appendOp(dst, 0x10, e.fill)
+	case st.to != 0:
+		return appendOp(dst, 0x10, st.to)
+	}
+	return append(dst, e.b[st.at:st.at+st.del]...)
 }
 
 func appendOp(dst []byte, op byte, idx uint32) []byte {

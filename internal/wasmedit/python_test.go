@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/binary"
 	"os"
+	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/tetratelabs/wazero"
 )
@@ -33,12 +35,14 @@ func TestInstrumentPython(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("python.wasm: %d bytes, %+v", len(in), stats)
 
-	out, err := Instrument(in, Options{YieldModule: "snakepit", YieldName: "yield", BudgetExport: budgetName, Budget: 10_000})
+	o := Options{YieldModule: "snakepit", YieldName: "yield", BudgetExport: budgetName, Budget: 10_000, GuardOptions: testGuards}
+	out, err := Instrument(in, o)
 	require.NoError(t, err)
-	after, err := Inspect(out)
-	require.NoError(t, err)
-	require.Equal(t, stats, after)
 	t.Logf("instrumented: %d bytes (+%d)", len(out), len(out)-len(in))
+	assertPythonEdits(t, in, out, stats, true)
+	guarded, err := GuardImports(in, testGuards)
+	require.NoError(t, err)
+	assertPythonEdits(t, in, guarded, stats, false)
 
 	// CPython's eval loop marks its preemption points with the tick import:
 	// the dispatch loop around them is the one loop left unchecked.
@@ -47,7 +51,7 @@ func TestInstrumentPython(t *testing.T) {
 		require.NoError(t, err)
 		tick, err := m.findNullaryImport("snakepit", "tick")
 		require.NoError(t, err)
-		code, err := m.scanCode(uint32(stats.Imports), true, tick)
+		code, err := m.scanCode(uint32(stats.Imports), want{record: true, tick: tick})
 		require.NoError(t, err)
 		var ticks, skipped, bodies int
 		for _, bd := range code.bodies {
@@ -68,8 +72,10 @@ func TestInstrumentPython(t *testing.T) {
 		t.Logf("ticks: %d calls in %d function(s), %d loop(s) left unchecked", ticks, bodies, skipped)
 		require.Equal(t, 1, bodies, "only the eval loop ticks")
 		require.Equal(t, 1, skipped)
-		withTicks, err := Instrument(in, Options{YieldModule: "snakepit", YieldName: "yield", TickName: "tick", BudgetExport: budgetName, Budget: 10_000})
+		o.TickName = "tick"
+		withTicks, err := Instrument(in, o)
 		require.NoError(t, err)
+		assertPythonEdits(t, in, withTicks, stats, true)
 		out = withTicks
 	}
 
@@ -91,6 +97,75 @@ func TestInstrumentPython(t *testing.T) {
 	require.NoError(t, compiled.Close(ctx))
 }
 
+// assertPythonEdits checks what Instrument (bulk) or GuardImports did to
+// python.wasm: the only memory.copy and memory.fill left are in the added
+// functions, and every guarded WASI import it has is called only from its
+// wrapper.
+func assertPythonEdits(t *testing.T, in, out []byte, stats Stats, bulk bool) {
+	t.Helper()
+	after, err := Inspect(out)
+	require.NoError(t, err)
+	m, err := parseModule(in)
+	require.NoError(t, err)
+	im, err := m.scanImports("", "")
+	require.NoError(t, err)
+	var guarded []uint32
+	var absent []string
+	for _, g := range WASIPathGuards {
+		found := false
+		for i, f := range im.list {
+			if string(f.module) == g.Module && string(f.name) == g.Name {
+				guarded, found = append(guarded, uint32(i)), true
+			}
+		}
+		if !found {
+			absent = append(absent, g.Name)
+		}
+	}
+	slices.Sort(guarded) // the wrappers are in import order
+	t.Logf("%d bulk memory instructions; %d guarded imports, not imported: %v", stats.BulkOps, len(guarded), absent)
+	if os.Getenv("WASMEDIT_PYTHON_WASM") == "" {
+		require.NotEmpty(t, guarded, "python.wasm has file system imports")
+	}
+	wrappers := len(guarded)
+	ops := bulkOpsByFunction(t, out)
+	added := 0
+	switch {
+	case !bulk:
+		require.Equal(t, stats.BulkOps, sum(ops), "GuardImports leaves bulk memory instructions alone")
+	case stats.BulkOps > 0:
+		require.Zero(t, sum(ops[:stats.Functions]), "bulk memory instructions left in python.wasm's own functions")
+		code, err := m.scanCode(im.funcs, want{record: true, tick: -1, bulk: true})
+		require.NoError(t, err)
+		// The copy function has 4 memory.copy instructions, the fill function 3 memory.fill.
+		wantOps := 0
+		for _, n := range []int{code.copies, code.fills} {
+			if n > 0 {
+				added++
+			}
+		}
+		if code.copies > 0 {
+			wantOps += 4
+		}
+		if code.fills > 0 {
+			wantOps += 3
+		}
+		assert.Equal(t, wantOps, sum(ops[stats.Functions+wrappers:]))
+	}
+	assert.Equal(t, stats.Functions+wrappers+added, after.Functions)
+	calls := callsByFunction(t, out)
+	for fn := range stats.Functions {
+		for _, target := range calls[fn] {
+			require.NotContains(t, guarded, target, "function %d calls guarded import %d directly", fn+int(stats.Imports), target)
+		}
+	}
+	for i, imp := range guarded {
+		assert.Equal(t, []uint32{imp}, calls[stats.Functions+i], "wrapper of import %d", imp)
+	}
+}
+
+// BenchmarkInstrumentPython is the rewrite the runtime makes at every start
+// with InterruptLoops: checks, bulk memory calls and WASI guards.
 func BenchmarkInstrumentPython(b *testing.B) {
 	benchmarkInstrument(b, readPython(b), "snakepit")
 }
@@ -110,7 +185,7 @@ func BenchmarkStripDataSynthetic(b *testing.B) {
 }
 
 func benchmarkInstrument(b *testing.B, in []byte, yieldModule string) {
-	o := Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 10_000}
+	o := Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 10_000, GuardOptions: testGuards}
 	if ok, _ := ImportsFunc(in, yieldModule, "tick"); ok {
 		o.TickName = "tick"
 	}
@@ -190,4 +265,17 @@ func TestSyntheticModuleIsValid(t *testing.T) {
 	stats, err := Inspect(in)
 	require.NoError(t, err)
 	require.Equal(t, Stats{Functions: 3, Imports: 1, Loops: 12}, stats)
+}
+
+// BenchmarkGuardImportsPython is the rewrite for the mechanisms without
+// budget checks (after NopCalls).
+func BenchmarkGuardImportsPython(b *testing.B) {
+	in := readPython(b)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := GuardImports(in, testGuards); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

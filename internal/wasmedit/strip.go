@@ -20,7 +20,7 @@ func StripData(module []byte) ([]byte, error) {
 	if _, err := m.dataSegments(); err != nil {
 		return nil, err
 	}
-	code, err := m.scanCode(im.funcs, false, -1)
+	code, err := m.scanCode(im.funcs, want{tick: -1})
 	if err != nil {
 		return nil, err
 	}
@@ -86,6 +86,7 @@ type Stats struct {
 	Functions    int // functions defined in the module, excluding imports
 	Imports      int // imported functions
 	Loops        int // loop instructions, each of which Instrument checks (but a dispatch loop)
+	BulkOps      int // memory.copy and memory.fill instructions, which Instrument turns into calls
 	DataSegments int
 	UsesDataOps  bool // memory.init or data.drop appear, so StripData would refuse
 }
@@ -104,7 +105,7 @@ func Inspect(module []byte) (Stats, error) {
 	if err != nil {
 		return Stats{}, err
 	}
-	code, err := m.scanCode(im.funcs, false, -1)
+	code, err := m.scanCode(im.funcs, want{tick: -1})
 	if err != nil {
 		return Stats{}, err
 	}
@@ -112,6 +113,7 @@ func Inspect(module []byte) (Stats, error) {
 		Functions:    len(code.bodies),
 		Imports:      int(im.funcs),
 		Loops:        code.loops,
+		BulkOps:      code.bulkOps,
 		DataSegments: int(segs),
 		UsesDataOps:  code.dataOp >= 0,
 	}, nil

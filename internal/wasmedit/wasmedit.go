@@ -1,9 +1,11 @@
 // Package wasmedit rewrites WebAssembly binary modules in the few ways the
-// sandbox needs at load time: counting loop iterations and the guest's own
-// preemption points (calls to a tick import) so long-running guest code
-// yields to the host, turning those tick calls into nops where nothing
-// counts, and dropping data segments so a memory snapshot can be restored in
-// their place.
+// sandbox needs at load time: counting loop iterations, the guest's own
+// preemption points (calls to a tick import) and the bytes of bulk memory
+// operations so long-running guest code yields to the host, turning those
+// tick calls into nops where nothing counts, wrapping WASI imports so that
+// huge paths never reach the host and the host can return errnos its WASI
+// layer cannot, and dropping data segments so a memory snapshot can be
+// restored in their place.
 //
 // Edits never renumber functions, globals or types: new items are appended
 // at the end of their index space, so every section that is not edited is

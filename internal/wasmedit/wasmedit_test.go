@@ -248,14 +248,26 @@ func TestInstrumentLoopsCopiesOtherSections(t *testing.T) {
 		out, err := Instrument(in, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 1})
 		require.NoError(t, err, name)
 		assert.Equal(t, unedited(t, in), unedited(t, out), name)
+		assertAppends(t, in, out)
 		assert.LessOrEqual(t, cap(out)-len(out), 12, "%s: output should be allocated once, at its final size", name)
 
 		stats, err := Inspect(in)
 		require.NoError(t, err)
 		after, err := Inspect(out)
 		require.NoError(t, err)
-		assert.Equal(t, stats, after, name)
-		if stats.Loops == 0 {
+		// The added functions hold the only bulk memory instructions left.
+		added := after.Functions - stats.Functions
+		ops := bulkOpsByFunction(t, out)
+		assert.Zero(t, sum(ops[:stats.Functions]), name)
+		if stats.BulkOps == 0 {
+			assert.Zero(t, added, name)
+			assert.Equal(t, stats, after, name)
+		} else {
+			assert.Equal(t, 2, added, "%s: copy and fill", name)
+			stats.Functions, stats.Loops, stats.BulkOps = after.Functions, stats.Loops+3, 4+3
+			assert.Equal(t, stats, after, name)
+		}
+		if stats.Loops == 0 && stats.BulkOps == 0 {
 			assert.Equal(t, sectionBytes(t, in, secCode), sectionBytes(t, out, secCode), name)
 		}
 	}
@@ -267,11 +279,71 @@ func unedited(t testing.TB, wasm []byte) [][]byte {
 	require.NoError(t, err)
 	var out [][]byte
 	for _, s := range m.sections {
-		if s.id != secGlobal && s.id != secExport && s.id != secCode {
+		switch s.id {
+		case secType, secFunction, secGlobal, secExport, secCode:
+		default:
 			out = append(out, wasm[s.start:s.end])
 		}
 	}
 	return out
+}
+
+// assertAppends checks that out has in's types and functions, in the same
+// order, before any it adds, and returns the types of the added functions.
+func assertAppends(t testing.TB, in, out []byte) (added []funcType) {
+	t.Helper()
+	var types, ftypes [2][]uint32
+	var all [2][]funcType
+	for i, wasm := range [][]byte{in, out} {
+		m, err := parseModule(wasm)
+		require.NoError(t, err)
+		im, err := m.scanImports("", "")
+		require.NoError(t, err)
+		all[i], err = m.types()
+		require.NoError(t, err)
+		for _, f := range im.list {
+			types[i] = append(types[i], f.typ)
+		}
+		f, err := m.funcTypes()
+		require.NoError(t, err)
+		ftypes[i] = append(types[i], f...)
+	}
+	require.GreaterOrEqual(t, len(all[1]), len(all[0]))
+	assert.Equal(t, all[0], all[1][:len(all[0])], "types")
+	require.GreaterOrEqual(t, len(ftypes[1]), len(ftypes[0]))
+	assert.Equal(t, ftypes[0], ftypes[1][:len(ftypes[0])], "function types")
+	for _, ti := range ftypes[1][len(ftypes[0]):] {
+		require.Less(t, int(ti), len(all[1]))
+		added = append(added, all[1][ti])
+	}
+	return added
+}
+
+// bulkOpsByFunction counts the memory.copy and memory.fill instructions in
+// each function body.
+func bulkOpsByFunction(t testing.TB, wasm []byte) []int {
+	m, err := parseModule(wasm)
+	require.NoError(t, err)
+	im, err := m.scanImports("", "")
+	require.NoError(t, err)
+	code, err := m.scanCode(im.funcs, want{record: true, tick: -1, bulk: true})
+	require.NoError(t, err)
+	out := make([]int, len(code.bodies))
+	for i, bd := range code.bodies {
+		for _, st := range code.sites[bd.first : bd.first+bd.n] {
+			if st.kind == siteCopy || st.kind == siteFill {
+				out[i]++
+			}
+		}
+	}
+	return out
+}
+
+func sum(vs []int) (n int) {
+	for _, v := range vs {
+		n += v
+	}
+	return n
 }
 
 func sectionBytes(t testing.TB, wasm []byte, id byte) []byte {
@@ -354,7 +426,7 @@ func TestInstrumentLoopsErrors(t *testing.T) {
 // Every prefix of a valid module either fails cleanly or, when it ends on a
 // section boundary after the code, is itself a valid module.
 func TestTruncatedModules(t *testing.T) {
-	for _, name := range []string{"loops.wasm", "cloops.wasm", "zlib.wasm", "data.wasm"} {
+	for _, name := range []string{"loops.wasm", "cloops.wasm", "zlib.wasm", "data.wasm", "bulk.wasm", "guard.wasm"} {
 		wasm := testdata(t, name)
 		if name == "data.wasm" {
 			wasm = withYieldImport(t, wasm)
@@ -365,7 +437,10 @@ func TestTruncatedModules(t *testing.T) {
 		}
 		for n := range len(wasm) {
 			prefix := wasm[:n]
-			if _, err := Instrument(prefix, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 1}); err == nil {
+			if _, err := Instrument(prefix, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 1, GuardOptions: testGuards}); err == nil {
+				assertCompiles(t, prefix)
+			}
+			if _, err := GuardImports(prefix, testGuards); err == nil {
 				assertCompiles(t, prefix)
 			}
 			if _, err := StripData(prefix); err == nil {
@@ -491,15 +566,15 @@ func sectionsExcept(t testing.TB, wasm []byte, id byte) [][]byte {
 func TestInspect(t *testing.T) {
 	stats, err := Inspect(testdata(t, "loops.wasm"))
 	require.NoError(t, err)
-	assert.Equal(t, Stats{Functions: 12, Imports: 2, Loops: 12}, stats)
+	assert.Equal(t, Stats{Functions: 12, Imports: 2, Loops: 12, BulkOps: 2}, stats)
 
 	stats, err = Inspect(testdata(t, "cloops.wasm"))
 	require.NoError(t, err)
-	assert.Equal(t, Stats{Functions: 10, Imports: 1, Loops: 14, DataSegments: 1}, stats)
+	assert.Equal(t, Stats{Functions: 10, Imports: 1, Loops: 14, BulkOps: 2, DataSegments: 1}, stats)
 
 	stats, err = Inspect(testdata(t, "zlib.wasm"))
 	require.NoError(t, err)
-	assert.Equal(t, Stats{Functions: 53, Imports: 1, Loops: 123, DataSegments: 1}, stats)
+	assert.Equal(t, Stats{Functions: 53, Imports: 1, Loops: 123, BulkOps: 2, DataSegments: 1}, stats)
 }
 
 func TestLEB(t *testing.T) {
