@@ -20,6 +20,9 @@ const (
 
 const errnoExport = "sp_errno"
 
+// maxPathLen is Linux's PATH_MAX: a longer path gets ENAMETOOLONG.
+const maxPathLen = 4096
+
 // openFiles counts the files and directories an instance holds open, across
 // all its mounts. Each costs the host a file descriptor or memory (an open
 // directory buffers its entries), so a guest must not open them without

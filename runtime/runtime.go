@@ -257,10 +257,13 @@ func (r *Runtime) edit(wasm []byte, allLoops bool) ([]byte, error) {
 			return nil, err
 		}
 	}
+	// Every mechanism refuses over-long paths before wazero copies them and
+	// passes the errnos wazero cannot express (see refuse).
+	guards := wasmedit.GuardOptions{Guards: wasmedit.WASIPathGuards, MaxPathLen: maxPathLen, ErrnoExport: errnoExport}
 	if r.interrupt != InterruptLoops {
-		return wasm, nil
+		return wasmedit.GuardImports(wasm, guards)
 	}
-	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget}
+	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget, GuardOptions: guards}
 	if count {
 		o.TickName = abi.ImportTick
 	}
