@@ -246,8 +246,12 @@ func (r *Runtime) cloneModule(ctx context.Context) (wazero.CompiledModule, error
 }
 
 // Close closes every instance created by the Runtime and releases the
-// compiled code. It is safe to call more than once.
+// compiled code. It is safe to call more than once and on a nil Runtime
+// (as `defer rt.Close(ctx)` does when New failed).
 func (r *Runtime) Close(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.closed {
