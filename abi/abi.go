@@ -52,7 +52,7 @@ const (
 type Kind int32
 
 const (
-	KindExec       Kind = 1 // a: source, run in __main__
+	KindExec       Kind = 1 // a: source, run in __main__; result the value of its last statement if that is an expression
 	KindEval       Kind = 2 // a: expression; result its value
 	KindCallJSON   Kind = 3 // a: "func" or "module.func"; b: JSON list or object of arguments
 	KindCallBytes  Kind = 4 // a: function name; b: raw bytes, passed as one bytes argument

@@ -56,7 +56,10 @@ const (
 	KindSessionLost     ErrorKind = "session_lost"      // ErrSessionLost
 	KindTooManySessions ErrorKind = "too_many_sessions" // ErrTooManySessions
 	KindResultTooLarge  ErrorKind = "result_too_large"  // runtime.ErrResultTooLarge
-	KindOther           ErrorKind = "other"
+	KindStreamLimit     ErrorKind = "stream_limit"      // runtime.ErrStreamLimit
+	KindWrongMode       ErrorKind = "wrong_mode"        // ErrWrongMode
+	KindBadRequest      ErrorKind = "bad_request"       // runtime.ErrBadRequest
+	KindOther           ErrorKind = "other"             // anything else, e.g. the error of a request's OnChunk
 )
 
 // KindOf classifies an error returned by the pool.
@@ -89,6 +92,12 @@ func KindOf(err error) ErrorKind {
 		return KindTooManySessions
 	case errors.Is(err, runtime.ErrResultTooLarge):
 		return KindResultTooLarge
+	case errors.Is(err, runtime.ErrStreamLimit):
+		return KindStreamLimit
+	case errors.Is(err, ErrWrongMode):
+		return KindWrongMode
+	case errors.Is(err, runtime.ErrBadRequest):
+		return KindBadRequest
 	}
 	return KindOther
 }

@@ -10,7 +10,8 @@ type EventType int
 
 // The lifecycle steps. Each call produces CallFinished exactly once; it is
 // preceded by CallQueued if the call had to wait and by CallStarted if it
-// got a worker.
+// got a worker. A session that ends before it got a worker (its callers gave
+// up, or EndSession) reports neither SessionStarted nor SessionEnded.
 const (
 	WorkerStarting    EventType = iota + 1 // a worker is being created
 	WorkerReady                            // it can serve; Duration is its start time
@@ -20,8 +21,8 @@ const (
 	CallQueued                             // the call waits for a worker
 	CallStarted                            // the call got a worker; Wait is its time queued
 	CallFinished                           // the call's outcome: Err, Kind, Wait, Duration (execution)
-	SessionStarted                         // a new session key got (or waits for) a worker
-	SessionEnded                           // the session ended (Reason)
+	SessionStarted                         // a new session key got its worker (Worker)
+	SessionEnded                           // the session ended (Reason); Worker is the one it had
 )
 
 var eventNames = [...]string{"", "worker_starting", "worker_ready", "worker_start_failed", "worker_crashed",

@@ -18,11 +18,14 @@
 //     chosen). Preload and Setup run on each worker at its start.
 //   - ModeSession: RunSession sends the calls with the same key to the same
 //     worker, whose state persists between them. A session pins one worker
-//     for its whole life, so at most Size sessions live at once
-//     (MaxSessions, default and maximum Size); a new key waits in the queue
-//     for a worker that no session holds. A session ends after SessionTTL
-//     idle or at EndSession, and its worker is then replaced by a new one so
-//     that no state passes from one session to the next.
+//     for its whole life, so at most MaxSessions sessions (default and
+//     maximum Size) live at once: a new key past that gets
+//     ErrTooManySessions at once, without waiting. Under it, a new key takes
+//     a worker that no session holds, waiting in the queue only while such
+//     a worker is being started (after a session ended). A session ends
+//     after SessionTTL idle or at EndSession, and its worker is then
+//     replaced by a new one so that no state passes from one session to the
+//     next.
 //
 // # Outcomes
 //
@@ -31,8 +34,11 @@
 // context.DeadlineExceeded), the caller's context error or the call's
 // deadline (context.DeadlineExceeded), ErrClosed, *runtime.PythonError,
 // runtime.ErrMemoryLimit, ErrWorkerCrashed (together with the runtime's
-// error), ErrSessionLost, ErrTooManySessions, ErrWrongMode. A Python
-// exception keeps the worker; any error that broke it recycles it.
+// error), ErrSessionLost, ErrTooManySessions, ErrWrongMode,
+// runtime.ErrBadRequest (refused before taking a worker),
+// runtime.ErrResultTooLarge, runtime.ErrStreamLimit, and the error of the
+// request's OnChunk (wrapped). A Python exception keeps the worker, as do
+// the result and stream caps; any error that broke it recycles it.
 //
 // # Observing
 //
@@ -227,6 +233,9 @@ type grant struct {
 // the background; if none can start, New returns the first error. ctx
 // bounds the start only.
 func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) {
+	if rt == nil {
+		return nil, errors.New("pool: nil runtime")
+	}
 	opts = opts.withDefaults()
 	p := &Pool{
 		rt:       rt,
@@ -339,7 +348,8 @@ func (p *Pool) Run(ctx context.Context, req runtime.Request) (*runtime.Result, e
 // otherwise). Calls with the same key run one at a time, in arrival order,
 // on a worker that keeps its state between them. If the session's worker
 // was lost (a call broke it or it reached a recycling limit), the next call
-// gets ErrSessionLost and the one after starts a new session.
+// gets ErrSessionLost and the one after starts a new session. An empty key
+// is refused (runtime.ErrBadRequest).
 func (p *Pool) RunSession(ctx context.Context, key string, req runtime.Request) (*runtime.Result, error) {
 	return p.do(ctx, true, key, req)
 }
@@ -352,10 +362,17 @@ func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.R
 		w   *worker
 		s   *session
 		err error
+		// Checked here too, so that a bad request spends no worker (in
+		// ModeFresh, a clone) and waits in no queue.
+		bad = req.Validate()
 	)
 	switch {
 	case inSession != (p.opts.Mode == ModeSession):
 		err = fmt.Errorf("%w: %s pool", ErrWrongMode, p.opts.Mode)
+	case inSession && key == "":
+		err = fmt.Errorf("pool: %w: empty session key", runtime.ErrBadRequest)
+	case bad != nil:
+		err = bad
 	case ctx.Err() != nil:
 		// Not even a ModeFresh clone is spent on a call already given up.
 		err = closedErr(ctx, fmt.Errorf("pool: %w", ctx.Err()))
@@ -570,7 +587,7 @@ func (p *Pool) idleLocked(w *worker, evs *[]Event) {
 			// A new session waiting for a worker; it has waiters (the last
 			// one to give up removes it from the queue).
 			x.elem = nil
-			x.w, w.sess = w, x
+			p.pinLocked(x, w, evs)
 			p.grantSessionLocked(x)
 		}
 		return
@@ -748,7 +765,11 @@ func (p *Pool) sweep(now time.Time) {
 // (their error wraps ErrClosed). Close then closes every worker and the
 // snapshot, and returns ctx's error if it had to stop calls. It does not
 // close the Runtime. Calling it again waits for the first call to finish.
+// It is safe to call on a nil Pool.
 func (p *Pool) Close(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()

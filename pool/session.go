@@ -13,6 +13,7 @@ import (
 type session struct {
 	key string
 	w   *worker // nil while the session waits for a worker, and once lost
+	wid uint64  // the id of the worker it got, for events; 0 until then
 	// busy is set while a caller holds w, and while w is nil.
 	busy     bool
 	waiters  list.List     // FIFO of *waiter
@@ -58,11 +59,10 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 		s = &session{key: key, busy: true, lastUsed: time.Now()}
 		p.sessions[key] = s
 		p.nsessions++
-		p.note(&evs, Event{Type: SessionStarted, Session: key})
 		if n := len(p.idle); n > 0 {
 			w := p.idle[n-1]
 			p.idle = p.idle[:n-1]
-			s.w, w.sess = w, s
+			p.pinLocked(s, w, &evs)
 			p.takeLocked(w)
 			p.mu.Unlock()
 			p.emit(evs...)
@@ -86,6 +86,12 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 	p.emit(evs...)
 	w, err := p.wait(ctx, wt, s)
 	return w, s, err
+}
+
+// pinLocked gives the new session s its worker w.
+func (p *Pool) pinLocked(s *session, w *worker, evs *[]Event) {
+	s.w, s.wid, w.sess = w, w.id, s
+	p.note(evs, Event{Type: SessionStarted, Worker: w.id, Session: s.key})
 }
 
 // grantSessionLocked hands s's worker to its first waiter, or marks it idle.
@@ -133,7 +139,7 @@ func (p *Pool) loseSessionLocked(s *session, reason RecycleReason, cause error, 
 		err = fmt.Errorf("%w: its worker was recycled (%s: %v)", ErrSessionLost, reason, cause)
 	}
 	p.nsessions--
-	p.note(evs, Event{Type: SessionEnded, Session: s.key, Reason: reason})
+	p.note(evs, Event{Type: SessionEnded, Worker: s.wid, Session: s.key, Reason: reason})
 	if s.waiters.Len() > 0 {
 		p.failWaitersLocked(s, err)
 		delete(p.sessions, s.key)
@@ -153,7 +159,7 @@ func (p *Pool) failWaitersLocked(s *session, err error) {
 }
 
 // abandonLocked forgets a new session whose callers all gave up before it
-// got a worker.
+// got a worker; having never started, it reports no SessionEnded.
 func (p *Pool) abandonLocked(s *session, evs *[]Event) {
 	if p.closed || s.elem == nil || s.waiters.Len() > 0 {
 		return
@@ -162,7 +168,6 @@ func (p *Pool) abandonLocked(s *session, evs *[]Event) {
 	s.elem, s.ended = nil, true
 	delete(p.sessions, s.key)
 	p.nsessions--
-	p.note(evs, Event{Type: SessionEnded, Session: s.key, Reason: RecycleSessionEnded})
 }
 
 // EndSession ends the session of key, if there is one, and replaces its
@@ -181,7 +186,9 @@ func (p *Pool) EndSession(key string) bool {
 	if s.lost == nil {
 		s.ended = true
 		p.nsessions--
-		p.note(&evs, Event{Type: SessionEnded, Session: key, Reason: RecycleSessionEnded})
+		if s.wid != 0 {
+			p.note(&evs, Event{Type: SessionEnded, Worker: s.wid, Session: key, Reason: RecycleSessionEnded})
+		}
 		p.failWaitersLocked(s, fmt.Errorf("%w: the session was ended", ErrSessionLost))
 		switch {
 		case s.elem != nil:
@@ -212,7 +219,7 @@ func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
 			delete(p.sessions, key)
 			p.nsessions--
 			s.ended = true
-			p.note(evs, Event{Type: SessionEnded, Session: key, Reason: RecycleSessionExpired})
+			p.note(evs, Event{Type: SessionEnded, Worker: s.wid, Session: key, Reason: RecycleSessionExpired})
 			w := s.w
 			s.w, w.sess = nil, nil
 			p.retireLocked(w, RecycleSessionExpired, evs)

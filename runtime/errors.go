@@ -25,8 +25,18 @@ var (
 	ErrTrap = errors.New("snakepit: guest trapped")
 	// ErrHostCallLimit means the guest exceeded its host-call budget for one call.
 	ErrHostCallLimit = errors.New("snakepit: host call limit reached")
-	// ErrResultTooLarge means the guest's result exceeded Limits.MaxResult.
+	// ErrResultTooLarge means the guest's result, or one stream chunk,
+	// exceeded Options.MaxResult. The instance stays usable.
 	ErrResultTooLarge = errors.New("snakepit: result too large")
+	// ErrStreamLimit means a call's stream passed Options.MaxStreamChunks or
+	// MaxStreamBytes: the host stopped the stream (the guest's next emit
+	// raised) and the call failed. The instance stays usable.
+	ErrStreamLimit = errors.New("snakepit: stream limit reached")
+	// ErrBadRequest is wrapped, with the reason, by the error of a Request
+	// that cannot run (an unknown Op, OpStream without OnChunk, Args that
+	// are not a JSON list or object, ...). Nothing ran; the instance stays
+	// usable.
+	ErrBadRequest = errors.New("snakepit: bad request")
 )
 
 // PythonError is a Python exception raised by the guest. The instance stays

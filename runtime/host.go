@@ -13,10 +13,12 @@ import (
 )
 
 // HostFunc is a host tool that Python calls with snakepit.call(name, ...).
-// args is the JSON list of positional arguments, or the JSON object of
-// keyword arguments. The returned value is encoded as JSON; a returned error
-// raises RuntimeError in Python with its message. It runs on the calling
-// goroutine while the guest waits.
+// args is a JSON list for positional arguments (snakepit.call("f", 1, 2)
+// gives [1,2]; no arguments give []) or a JSON object for keyword arguments
+// (snakepit.call("f", a=1) gives {"a":1}); Python refuses a call with both,
+// with TypeError, so a tool never loses one kind. The returned value is
+// encoded as JSON; a returned error raises RuntimeError in Python with its
+// message. It runs on the calling goroutine while the guest waits.
 type HostFunc func(ctx context.Context, args json.RawMessage) (any, error)
 
 type stateKey struct{}
@@ -28,6 +30,9 @@ type callState struct {
 	req       *Request
 	hostCalls int
 	pending   []byte    // a host call's answer, until the guest takes it
+	chunks    int       // stream chunks so far
+	chunkSize int       // and their total size
+	streamErr error     // why the host stopped the stream, if it did
 	sched     time.Time // the last Gosched in yield
 	fault     error     // an ABI violation seen by an import; taints the instance
 }
@@ -176,16 +181,33 @@ func hostTake(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 	return 0
 }
 
+// hostEmit passes a chunk to OnChunk. Its status 1 makes the guest raise
+// RuntimeError; once the stream is stopped (streamErr), every emit gets it.
 func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 	st := stateOf(ctx)
-	if st == nil || st.req.OnChunk == nil {
+	if st == nil || st.req.OnChunk == nil || st.streamErr != nil {
 		return 1
 	}
-	chunk, ok := st.read(m, ptr, n, st.inst.opts.MaxResult, "stream chunk")
-	if !ok || !json.Valid(chunk) {
+	lim := &st.inst.opts
+	st.chunks++
+	st.chunkSize += int(n)
+	switch {
+	case int64(n) > int64(lim.MaxResult):
+		st.streamErr = fmt.Errorf("%w: a stream chunk of %d bytes, limit %d", ErrResultTooLarge, n, lim.MaxResult)
+	case st.chunks > lim.MaxStreamChunks:
+		st.streamErr = fmt.Errorf("%w: more than %d chunks", ErrStreamLimit, lim.MaxStreamChunks)
+	case st.chunkSize > lim.MaxStreamBytes:
+		st.streamErr = fmt.Errorf("%w: more than %d bytes", ErrStreamLimit, lim.MaxStreamBytes)
+	}
+	if st.streamErr != nil {
 		return 1
+	}
+	chunk, ok := st.read(m, ptr, n, lim.MaxResult, "stream chunk")
+	if !ok || !json.Valid(chunk) {
+		return 1 // the guest's own module writes strict JSON; raw _snakepit.emit may not
 	}
 	if err := st.req.OnChunk(chunk); err != nil {
+		st.streamErr = fmt.Errorf("snakepit: stream stopped by OnChunk: %w", err)
 		return 1
 	}
 	return 0

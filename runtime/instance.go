@@ -31,13 +31,21 @@ const StdlibPath = "/usr/lib/python3.13"
 type Options struct {
 	// MemoryLimit caps the guest's linear memory, in bytes (rounded down to
 	// 64 KiB pages). Default 256 MiB. Past it Python raises MemoryError, the
-	// call fails with ErrMemoryLimit and the instance is unusable.
+	// call fails with ErrMemoryLimit and the instance is unusable. A
+	// MemoryError without the cap reached (`raise MemoryError`) is an
+	// ordinary *PythonError.
 	MemoryLimit uint64
 	// StdoutLimit and StderrLimit cap the output kept per call, in bytes;
 	// the rest is dropped and Result.*Truncated set. Default 1 MiB each.
 	StdoutLimit, StderrLimit int
 	// MaxResult caps a call's encoded result and each stream chunk. Default 16 MiB.
 	MaxResult int
+	// MaxStreamChunks and MaxStreamBytes cap the stream chunks (OpStream
+	// items and snakepit.emit) of one call, in number and in total encoded
+	// bytes, the way MaxHostCalls caps host calls. Past either the host
+	// stops the stream and the call fails with ErrStreamLimit. Default
+	// 100,000 chunks and 64 MiB.
+	MaxStreamChunks, MaxStreamBytes int
 	// MaxHostCalls caps host tool calls per call. Default 10,000.
 	MaxHostCalls int
 	// MaxHostPayload caps each host call's argument and answer. Default 4 MiB.
@@ -76,6 +84,8 @@ func (o Options) withDefaults() Options {
 	def(&o.StdoutLimit, 1<<20)
 	def(&o.StderrLimit, 1<<20)
 	def(&o.MaxResult, 16<<20)
+	def(&o.MaxStreamChunks, 100000)
+	def(&o.MaxStreamBytes, 64<<20)
 	def(&o.MaxHostCalls, 10000)
 	def(&o.MaxHostPayload, 4<<20)
 	def(&o.MaxOpenFiles, 256)
@@ -86,12 +96,19 @@ func (o Options) withDefaults() Options {
 type Op int32
 
 const (
-	// OpExec runs Code as a module body in the instance's __main__.
+	// OpExec runs Code as a module body in the instance's __main__, like a
+	// notebook cell: when its last statement is an expression, that
+	// expression's value is the result (None otherwise). A value JSON cannot
+	// hold (NaN, an object, ...) comes back as its repr(), a JSON string.
 	OpExec = Op(abi.KindExec)
-	// OpEval evaluates the expression Code; the value is the result.
+	// OpEval evaluates the expression Code; the value is the result. A
+	// value JSON cannot hold raises TypeError or ValueError in Python.
 	OpEval = Op(abi.KindEval)
-	// OpCall calls the function Code ("name" in __main__ or "module.name")
-	// with Args, a JSON list (positional) or object (keyword arguments).
+	// OpCall calls the function Code with Args, a JSON list (positional) or
+	// object (keyword arguments); no Args means no arguments. Code is "name"
+	// (looked up in __main__, then among the builtins) or "module.name" (the
+	// module is imported). A missing name raises NameError or
+	// AttributeError in Python.
 	OpCall = Op(abi.KindCallJSON)
 	// OpCallBytes calls the function Code with Data as one bytes argument.
 	OpCallBytes = Op(abi.KindCallBytes)
@@ -119,7 +136,9 @@ type Request struct {
 	// OnOutput, if set, sees stdout/stderr as the guest writes it (within the caps).
 	OnOutput func(s Stream, p []byte)
 	// OnChunk receives stream chunks (OpStream items and snakepit.emit);
-	// an error stops the stream with RuntimeError in Python.
+	// OpStream requires it. An error stops the stream: OnChunk is not
+	// called again, every later emit raises RuntimeError in Python, and
+	// Run returns that error, wrapped, whatever the guest did next.
 	OnChunk func(chunk json.RawMessage) error
 }
 
@@ -133,8 +152,18 @@ type Result struct {
 	StdoutTruncated, StderrTruncated bool
 }
 
-// Decode unmarshals the returned JSON value into v.
-func (r *Result) Decode(v any) error { return json.Unmarshal(r.Value, v) }
+// Decode unmarshals the returned JSON value into v. A None result decodes
+// as JSON null: v is left as it is, or set to nil if it points to a
+// pointer, map, slice or interface. A bytes result (see Bytes) is an error.
+func (r *Result) Decode(v any) error {
+	if r.Bytes != nil {
+		return errors.New("snakepit: the result is bytes (Result.Bytes), not JSON")
+	}
+	if r.Value == nil {
+		return json.Unmarshal([]byte("null"), v)
+	}
+	return json.Unmarshal(r.Value, v)
+}
 
 // Instance is one Python interpreter. It runs one call at a time (concurrent
 // calls wait); an instance that a call left broken fails every later call
@@ -328,11 +357,16 @@ func (i *Instance) Call(ctx context.Context, fn string, args ...any) (*Result, e
 }
 
 // Run performs one request. A Python exception returns the Result (with the
-// output so far) and a *PythonError; the instance stays usable. A trap, the
-// memory cap, a stop at the context's end or an ABI violation return an
-// error and leave the instance broken (see Err). An error wrapping the
-// context's error means ctx ended first.
+// output so far) and a *PythonError; the instance stays usable. So do a
+// request that cannot run (ErrBadRequest, before anything runs), a result
+// over MaxResult, a stream stopped by its caps (ErrStreamLimit) or by
+// OnChunk's error. A trap, the memory cap, a stop at the context's end or an
+// ABI violation return an error and leave the instance broken (see Err). An
+// error wrapping the context's error means ctx ended first.
 func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	if i.closed {
@@ -392,11 +426,17 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return res, i.breakWith(err)
 	}
+	if st.streamErr != nil {
+		// The guest saw its emit fail and may have caught that; the caller
+		// learns why the stream stopped either way.
+		return res, st.streamErr
+	}
 	if frames.Raised() {
+		// A MemoryError with the cap untouched (hitLimit is handled above)
+		// is one the code raised itself, or an allocation refused before it
+		// reached the cap: the interpreter is intact.
 		pe := &PythonError{Type: string(frames.ExcType), Message: string(frames.ExcMessage), Traceback: string(frames.Traceback)}
 		switch {
-		case pe.Type == "MemoryError":
-			return res, i.breakWith(fmt.Errorf("%w: %w", ErrMemoryLimit, pe))
 		case ctx.Err() != nil:
 			// The deadline passed while Python waited on the host (a host
 			// tool saw ctx end); the interpreter itself is fine.

@@ -79,6 +79,38 @@
 // capped (Options.MaxOpenFiles; Python gets EMFILE past it), and paths
 // longer than 4,096 bytes are refused with ENAMETOOLONG before the host
 // copies them.
+//
+// # Inside the guest: the snakepit module
+//
+// Python code in an instance imports the module snakepit to reach its host:
+//
+//   - snakepit.call(name, *args) or snakepit.call(name, **kwargs) calls the
+//     host tool name (from Options.Host or Request.Host, see [HostFunc])
+//     and returns its answer, decoded from JSON. Positional arguments reach
+//     the tool as a JSON list, keyword arguments as a JSON object; giving
+//     both raises TypeError. The tool's error, an unknown name, an argument
+//     or answer over MaxHostPayload, and a call past MaxHostCalls raise
+//     RuntimeError with the reason.
+//   - snakepit.emit(value) sends value to Request.OnChunk as one JSON
+//     stream chunk; OpStream sends each item of the iterable its function
+//     returns the same way. Once the host has stopped the stream (OnChunk
+//     returned an error, or a chunk passed MaxResult, MaxStreamChunks or
+//     MaxStreamBytes), that emit and every later one in the call raise
+//     RuntimeError, and Run returns the reason. Without OnChunk, emit
+//     raises RuntimeError.
+//   - snakepit.checkpoint() yields to the host, like the checks the guest
+//     passes in its loops: the call stops there if its context has ended.
+//
+// Values cross as JSON: None, booleans, numbers, strings, lists (and
+// tuples) and dicts with string keys. OpEval and OpCall may also return
+// bytes ([Result.Bytes]), and OpCallBytes passes [Request.Data] as one
+// bytes argument. The guest writes strict JSON: NaN and the infinities
+// raise ValueError in Python wherever it encodes (results, stream items,
+// emit, host-call arguments), an ordinary [PythonError] that leaves the
+// instance usable, as does a value JSON cannot hold (TypeError). Only
+// OpExec's value, which the caller did not ask for by name, falls back to
+// its repr(). Going in, Args must be a JSON list or object, and host tools'
+// answers are encoded by encoding/json, which refuses NaN too.
 package runtime
 
 import (
@@ -298,7 +330,7 @@ func (r *Runtime) cloneModule(ctx context.Context) (wazero.CompiledModule, error
 // its error and the release happens when the last call has stopped (within
 // about a millisecond of guest work, or when a host tool in progress
 // returns). It is safe to call more than once, concurrently, and on a nil
-// Runtime.
+// Runtime (as `defer rt.Close(ctx)` does when New failed).
 func (r *Runtime) Close(ctx context.Context) error {
 	if r == nil {
 		return nil

@@ -187,8 +187,11 @@ func sameFS(a, b fs.FS) bool {
 }
 
 // Close releases the snapshot's memory; live clones keep working. It is
-// safe to call more than once.
+// safe to call more than once and on a nil Snapshot.
 func (s *Snapshot) Close() error {
+	if s == nil {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {

@@ -6,10 +6,30 @@ data: J (a JSON value), B (raw bytes), E (exception type), M (message),
 T (traceback). No frame means the call returned None. The host treats all of
 it as untrusted: user code runs in this same interpreter and may replace any
 of this.
+
+User code imports the `snakepit` module:
+
+    snakepit.call(name, *args) or snakepit.call(name, **kwargs)
+        Calls the host tool `name` and returns its answer, decoded from JSON.
+        Positional arguments reach the tool as a JSON list, keyword
+        arguments as a JSON object; giving both raises TypeError. A tool's
+        error, an unknown name or a host limit raises RuntimeError.
+    snakepit.emit(value)
+        Sends one stream chunk (a JSON value) to the caller. RuntimeError
+        once the host has stopped the stream (its consumer failed or a
+        stream cap was reached): every later emit of the call fails too.
+    snakepit.checkpoint()
+        Yields to the host, which stops the call there if its deadline passed.
+
+JSON is strict in both directions: NaN and the infinities raise ValueError
+(in results, stream chunks, emit and host-call arguments), since the host's
+JSON has no such values.
 """
 import sys
+import ast
 import json
 import random
+import builtins
 import traceback
 import importlib
 import _snakepit
@@ -25,18 +45,32 @@ _MEMORY_ERROR = b"E" + (11).to_bytes(4, "little") + b"MemoryError"
 
 
 _TB_FRAMES, _TB_CHARS = 50, 64 * 1024
+_HERE = (lambda: 0).__code__.co_filename  # this file's name in tracebacks
 
 
 def _frame(tag, data):
     return tag + len(data).to_bytes(4, "little") + data
 
 
-def _value(v):
+def _json(v):
+    # allow_nan=False: Python would otherwise write NaN and Infinity, which
+    # are not JSON; the host would reject the whole result.
+    return json.dumps(v, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _value(v, printable=False):
     if v is None:
         return b""
     if isinstance(v, (bytes, bytearray, memoryview)):
         return _frame(b"B", bytes(v))
-    return _frame(b"J", json.dumps(v, separators=(",", ":")).encode())
+    try:
+        return _frame(b"J", _json(v))
+    except (TypeError, ValueError):
+        # An expression's value at the end of an exec block: its repr is
+        # better than an error for something the caller did not ask for.
+        if not printable:
+            raise
+        return _frame(b"J", _json(repr(v)))
 
 
 def _error(e):
@@ -46,17 +80,41 @@ def _error(e):
         msg = str(e)
     except BaseException:
         msg = "<unprintable>"
+    # The dispatcher's own frames first are noise to the caller.
+    tb = e.__traceback__
+    while tb is not None and tb.tb_next is not None and tb.tb_frame.f_code.co_filename == _HERE:
+        tb = tb.tb_next
     # The innermost frames only: a RecursionError at a raised recursion limit
     # has a million frames, and formatting them all takes seconds.
-    tb = "".join(traceback.format_exception(e, limit=-_TB_FRAMES))[-_TB_CHARS:]
+    tb = "".join(traceback.format_exception(t, e, tb, limit=-_TB_FRAMES))[-_TB_CHARS:]
     return _frame(b"E", name.encode()) + _frame(b"M", msg.encode("utf-8", "replace")) + _frame(b"T", tb.encode("utf-8", "replace"))
+
+
+def _exec(src):
+    """Runs a block like a notebook cell: the value of a last statement that
+    is an expression is the result."""
+    tree = compile(src, "<exec>", "exec", ast.PyCF_ONLY_AST)
+    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
+    exec(compile(tree, "<exec>", "exec"), _main)
+    if last is None:
+        return None
+    return eval(compile(ast.Expression(last.value), "<exec>", "eval"), _main)
 
 
 def _resolve(name):
     mod, _, attr = name.rpartition(".")
     if not mod:
-        return _main[attr]
-    return getattr(importlib.import_module(mod), attr)
+        if attr in _main:
+            return _main[attr]
+        if hasattr(builtins, attr):
+            return getattr(builtins, attr)
+        # No name=: traceback's "Did you mean" would search this frame.
+        raise NameError("snakepit: no function %r in __main__ or builtins" % attr)
+    m = importlib.import_module(mod)
+    try:
+        return getattr(m, attr)
+    except AttributeError:
+        raise AttributeError("snakepit: module %r has no function %r" % (mod, attr)) from None
 
 
 def _args(b):
@@ -76,8 +134,7 @@ def _dispatch(kind, a, b):
         if seed is not None:
             random.seed(int.from_bytes(seed, "little"))  # no sha512 to import
         if kind == EXEC:
-            exec(compile(a, "<exec>", "exec"), _main)
-            return b""
+            return _value(_exec(a), printable=True)
         if kind == EVAL:
             return _value(eval(compile(a, "<eval>", "eval"), _main))
         f = _resolve(a.decode())
@@ -88,11 +145,16 @@ def _dispatch(kind, a, b):
             return _value(f(*args, **kwargs))
         if kind == CALL_STREAM:
             for item in f(*args, **kwargs):
-                _snakepit.emit(json.dumps(item, separators=(",", ":")).encode())
+                _snakepit.emit(_json(item))
             return b""
         raise ValueError("snakepit: unknown request kind %d" % kind)
-    except MemoryError:
-        return _MEMORY_ERROR
+    except MemoryError as e:
+        # A MemoryError the code raised itself keeps its message and
+        # traceback; whether a memory cap was hit is the host's to say.
+        try:
+            return _error(e)
+        except MemoryError:
+            return _MEMORY_ERROR
     except BaseException as e:  # SystemExit too: it must not end the instance
         return _error(e)
     finally:
@@ -104,18 +166,20 @@ def _dispatch(kind, a, b):
 
 
 class _Host:
-    """The module user code imports as `snakepit`."""
+    """The module user code imports as `snakepit` (see the module docstring)."""
 
     @staticmethod
     def call(name, /, *args, **kwargs):
-        """Call the host tool `name` with JSON-able arguments; returns its JSON answer."""
-        arg = kwargs if kwargs else list(args)
-        return json.loads(_snakepit.call(name, json.dumps(arg, separators=(",", ":")).encode()))
+        """Call the host tool `name` with JSON-able arguments, positional or
+        keyword (not both); returns its JSON answer."""
+        if args and kwargs:
+            raise TypeError("snakepit.call: host tools take positional or keyword arguments, not both")
+        return json.loads(_snakepit.call(name, _json(kwargs if kwargs else list(args))))
 
     @staticmethod
     def emit(value):
         """Send one JSON-able stream chunk to the caller."""
-        _snakepit.emit(json.dumps(value, separators=(",", ":")).encode())
+        _snakepit.emit(_json(value))
 
     checkpoint = staticmethod(_snakepit.checkpoint)
 
@@ -123,3 +187,21 @@ class _Host:
 _host = type(sys)("snakepit")
 _host.call, _host.emit, _host.checkpoint = _Host.call, _Host.emit, _Host.checkpoint
 sys.modules["snakepit"] = _host
+
+
+def _warm_up_errors():
+    # Formatting a traceback imports modules lazily (linecache reads source
+    # through tokenize, the carets under an expression parse it with ast, a
+    # NameError looks for suggestions). Formatting one error now puts them
+    # in every snapshot, so that a clone's first exception imports nothing.
+    try:
+        json.loads("{")
+    except ValueError as e:
+        _error(e)
+    try:
+        exec("snakepit_no_such_name", {})
+    except NameError as e:
+        _error(e)
+
+
+_warm_up_errors()
