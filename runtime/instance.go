@@ -497,21 +497,26 @@ func (i *Instance) call(ctx context.Context, st *callState, fn api.Function, par
 	return fn.Call(context.WithValue(ctx, stateKey{}, st), params...)
 }
 
-// sleep serves the guest's sleeps (poll_oneoff's clock): it ends early when
-// the call's context ends or the instance or runtime closes, and the guest
-// then stops at its next check.
+// sleep serves the guest's sleeps (poll_oneoff's clock). When the call's
+// context ends or the instance or runtime closes first, it stops the call
+// there, as yield does: returning early would let the guest go on after a
+// sleep that did not last, and finish with a result after its deadline.
 func (i *Instance) sleep(d time.Duration) {
-	var done <-chan struct{}
+	ctx := context.Background()
 	if st := i.cur; st != nil {
-		done = st.ctx.Done()
+		ctx = st.ctx
 	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-done:
+		return
+	case <-ctx.Done():
 	case <-i.stopCh:
 	case <-i.rt.closeCh:
+	}
+	if err := i.stopped(ctx); err != nil {
+		panic(errStop{err})
 	}
 }
 
