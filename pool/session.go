@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"io/fs"
 	"time"
 )
 
@@ -230,4 +231,28 @@ func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
 			p.loseSessionLocked(s, RecycleAge, nil, evs)
 		}
 	}
+}
+
+// SessionFiles returns the scratch file system of session key's worker as
+// a read-only fs.FS (see runtime.Instance.Scratch): the files the
+// session's calls wrote, and those its requests brought in, for as long as
+// the session lives. It reads the files as they are at each use, also while
+// a call runs; once the session ends or loses its worker, every use fails
+// (runtime.ErrClosed). Files go in with Request.Files. It fails with
+// ErrWrongMode outside ModeSession, and with ErrNoSession when key has no
+// live session.
+func (p *Pool) SessionFiles(key string) (fs.FS, error) {
+	if p.opts.Mode != ModeSession {
+		return nil, fmt.Errorf("%w: %s pool", ErrWrongMode, p.opts.Mode)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	s := p.sessions[key]
+	if s == nil || s.lost != nil || s.ended || s.w == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoSession, key)
+	}
+	return s.w.inst.Scratch(), nil
 }
