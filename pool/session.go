@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io/fs"
 	"time"
+
+	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
 // session is one key's worker and the calls waiting for it. A session
@@ -254,5 +256,51 @@ func (p *Pool) SessionFiles(key string) (fs.FS, error) {
 	if s == nil || s.lost != nil || s.ended || s.w == nil {
 		return nil, fmt.Errorf("%w: %q", ErrNoSession, key)
 	}
-	return s.w.inst.Scratch(), nil
+	return &sessionFiles{p: p, s: s, w: s.w, fsys: s.w.inst.Scratch()}, nil
+}
+
+// sessionFiles is a session's scratch that fails once the session has
+// ended, even while its old worker, being replaced, still lives.
+type sessionFiles struct {
+	p    *Pool
+	s    *session
+	w    *worker
+	fsys fs.FS
+}
+
+func (f *sessionFiles) live(op, name string) error {
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	if f.p.closed || f.s.ended || f.s.lost != nil || f.s.w != f.w {
+		return &fs.PathError{Op: op, Path: name, Err: runtime.ErrClosed}
+	}
+	return nil
+}
+
+func (f *sessionFiles) Open(name string) (fs.File, error) {
+	if err := f.live("open", name); err != nil {
+		return nil, err
+	}
+	return f.fsys.Open(name)
+}
+
+func (f *sessionFiles) ReadFile(name string) ([]byte, error) {
+	if err := f.live("read", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(f.fsys, name)
+}
+
+func (f *sessionFiles) ReadDir(name string) ([]fs.DirEntry, error) {
+	if err := f.live("readdir", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadDir(f.fsys, name)
+}
+
+func (f *sessionFiles) Stat(name string) (fs.FileInfo, error) {
+	if err := f.live("stat", name); err != nil {
+		return nil, err
+	}
+	return fs.Stat(f.fsys, name)
 }
