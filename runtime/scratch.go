@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"io"
+	"math"
 	"io/fs"
 	"slices"
 	"strings"
@@ -270,7 +271,7 @@ func (s *scratchFS) stat(n *node) sys.Stat_t {
 // the difference; new bytes are zero.
 func (s *scratchFS) resize(n *node, size int64) experimentalsys.Errno {
 	old := int64(len(n.data))
-	if size > old && (size > s.maxBytes || size-old > s.maxBytes-s.bytes) {
+	if size > old && (size > s.maxBytes || size-old > s.maxBytes-s.bytes || size > math.MaxInt/2) {
 		return errNoSpace
 	}
 	switch {
@@ -353,7 +354,7 @@ func (s *scratchFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileM
 			s.touch(dir)
 		case flag&experimentalsys.O_CREAT != 0 && flag&experimentalsys.O_EXCL != 0:
 			return nil, experimentalsys.EEXIST
-		case n.dir && (write || flag&experimentalsys.O_TRUNC != 0):
+		case n.dir && (write || flag&(experimentalsys.O_TRUNC|experimentalsys.O_CREAT) != 0):
 			return nil, experimentalsys.EISDIR
 		case !n.dir && (dirOnly || flag&experimentalsys.O_DIRECTORY != 0):
 			return nil, experimentalsys.ENOTDIR

@@ -365,3 +365,14 @@ n`)
 	require.Less(t, int64(peak)-int64(before), int64(2*capBytes+24<<20), "host heap while the guest filled its scratch")
 	require.Less(t, int64(ms.HeapInuse)-int64(before), int64(16<<20), "host heap after Close")
 }
+
+func TestRequestFilesWithBadNamesAreRefusedBeforeRunning(t *testing.T) {
+	for _, name := range []string{"", "../x", "a/../../x", "a\x00b", strings.Repeat("n", 300)} {
+		err := runtime.Request{Op: runtime.OpExec, Files: map[string][]byte{name: nil}}.Validate()
+		require.ErrorIs(t, err, runtime.ErrBadRequest, "%q", name)
+	}
+	i := newInstance(t, runtime.Options{})
+	_, err := i.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "pass", Files: map[string][]byte{"/etc/passwd": nil}})
+	require.ErrorIs(t, err, runtime.ErrBadRequest)
+	require.Zero(t, i.Calls())
+}
