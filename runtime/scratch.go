@@ -2,8 +2,8 @@ package runtime
 
 import (
 	"io"
-	"math"
 	"io/fs"
+	"math"
 	"slices"
 	"strings"
 	"sync"
