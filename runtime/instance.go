@@ -684,6 +684,11 @@ func (i *Instance) Close(ctx context.Context) error {
 	i.closed = true
 	err := i.mod.Close(ctx) // wazero frees the linear memory through the allocator
 	i.closeRoots()
+	if i.scratch != nil {
+		// Views of it (Scratch, pool.SessionFiles) may outlive the
+		// instance; its content must not.
+		i.scratch.release()
+	}
 	return err
 }
 

@@ -104,6 +104,16 @@ func (s *scratchFS) freeze() *scratchFS {
 	return base
 }
 
+// release drops the content once the instance has closed (its guest's
+// handles closed with it) and refuses every later change.
+func (s *scratchFS) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frozen = true
+	s.root = &node{owner: s, dir: true}
+	s.bytes, s.entries = 0, 0
+}
+
 func now() int64 { return time.Now().UnixNano() }
 
 func (s *scratchFS) newNode(dir bool, mode fs.FileMode) *node {
