@@ -295,6 +295,13 @@ func (s *scratchFS) resize(n *node, size int64) experimentalsys.Errno {
 			clear(n.data[old:size])
 		}
 		n.data = n.data[:size]
+		if int64(cap(n.data))-size > min(size, 4<<20)+4096 {
+			// Shrunk: the room must go too, or a guest could hold
+			// MaxBytes of capacity per file while the count says 0.
+			d := make([]byte, size)
+			copy(d, n.data)
+			n.data = d
+		}
 	default:
 		d := make([]byte, size, growCap(size, cap(n.data)))
 		copy(d, n.data)
@@ -306,8 +313,9 @@ func (s *scratchFS) resize(n *node, size int64) experimentalsys.Errno {
 
 // growCap bounds the room kept beyond a file's length: doubling while
 // small, at most 4 MiB beyond it, so a file's memory stays within its
-// length plus min(length, 4 MiB), which keeps the host's memory within
-// twice MaxBytes whatever the guest writes.
+// length plus min(length, 4 MiB) (resize reallocates a file that shrinks
+// below that), which keeps the host's memory within about twice MaxBytes
+// whatever the guest writes.
 func growCap(size int64, old int) int {
 	c := max(size, min(2*int64(old), size+4<<20))
 	return int(c)

@@ -64,6 +64,9 @@ func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.frozen {
+		return experimentalsys.EROFS
+	}
 	s.root = s.own(s.root)
 	d := s.root
 	for _, p := range parts[:len(parts)-1] {

@@ -213,3 +213,22 @@ func TestScratchViewIsAnFS(t *testing.T) {
 	_, err = fs.ReadFile(i.Scratch(), "nope")
 	require.ErrorIs(t, err, fs.ErrNotExist)
 }
+
+func TestScratchFSShrinkingReleasesRoom(t *testing.T) {
+	// The count is of lengths; a truncated file must not keep its old
+	// capacity, or files truncated to 0 would hold MaxBytes each.
+	s := newScratchFS(64<<20, 100)
+	f, _ := s.OpenFile("a", create|rdwr, 0)
+	defer f.Close()
+	for range 100 {
+		_, errno := f.Write(make([]byte, 1<<16))
+		require.Zero(t, errno)
+	}
+	n := s.root.child("a")
+	require.LessOrEqual(t, cap(n.data), 2*len(n.data))
+	require.Zero(t, f.Truncate(10))
+	require.LessOrEqual(t, cap(n.data), 10+4096)
+	require.Zero(t, f.Truncate(0))
+	require.EqualValues(t, 0, s.bytes)
+	require.LessOrEqual(t, cap(n.data), 4096)
+}

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"bytes"
 	"crypto/rand"
+	"fmt"
 	"io/fs"
 	"maps"
 	goruntime "runtime"
@@ -337,22 +338,32 @@ func TestScratchHeapStaysBoundedWhileGuestsFillIt(t *testing.T) {
 	before := ms.HeapInuse
 	const capBytes = 8 << 20
 	i := newInstance(t, runtime.Options{Scratch: runtime.ScratchOptions{MaxBytes: capBytes, MaxOutput: -1}})
-	peak := uint64(0)
-	for range 5 {
-		r, err := i.Exec(ctx, `
+	_, err := i.Exec(ctx, `
 import os, errno
-n = 0
-chunk = b'x' * 100000
-try:
-    while True:
-        with open('f%d' % (n % 1000), 'ab') as f:
-            f.write(chunk)
-        n += 1
-except OSError as e:
-    assert e.errno == errno.ENOSPC, e
-for name in os.listdir('.'):
-    os.unlink(name)
-n`)
+def fill(round):
+    n = 0
+    chunk = b'x' * 100000
+    try:
+        while True:
+            with open('r%d-%d' % (round, n % 100), 'ab') as f:
+                f.write(chunk)
+            n += 1
+    except OSError as e:
+        assert e.errno == errno.ENOSPC, e
+    for name in os.listdir('.'):
+        if round == 7:
+            os.unlink(name)
+        else:
+            os.truncate(name, 0)
+    return n
+`)
+	require.NoError(t, err)
+	peak := uint64(0)
+	// Each round fills the cap with new files, then truncates them to
+	// nothing, which must give their memory back, not only their count;
+	// the last round deletes them.
+	for round := range 8 {
+		r, err := i.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "fill", Args: []byte(fmt.Sprintf("[%d]", round))})
 		require.NoError(t, err)
 		require.NotEqual(t, "0", string(r.Value))
 		goruntime.ReadMemStats(&ms)
