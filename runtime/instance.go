@@ -81,10 +81,10 @@ type ScratchOptions struct {
 	// MaxFiles caps its files and directories together; past it creating
 	// one fails with OSError ENOSPC. Default 10,000.
 	MaxFiles int
-	// MaxOutput caps the bytes of Result.Files, the files a call created or
-	// changed; the files that do not fit are named in Result.FilesOmitted.
-	// Default 16 MiB; negative turns the collection off (Result.Files is
-	// then always nil).
+	// MaxOutput caps Result.Files, the files a call created or changed,
+	// in bytes of names and contents; the files that do not fit are named
+	// in Result.FilesOmitted. Default 16 MiB; negative turns the collection
+	// off (Result.Files is then always nil).
 	MaxOutput int64
 }
 
@@ -201,7 +201,7 @@ type Result struct {
 	// Files the call deleted are not in it.
 	Files map[string][]byte
 	// FilesOmitted names the changed files that did not fit in MaxOutput,
-	// in path order; Instance.Scratch can still read them.
+	// in path order (the first 1,000); Instance.Scratch can still read them.
 	FilesOmitted []string
 }
 

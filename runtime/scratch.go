@@ -164,6 +164,12 @@ func (d *node) setChild(name string, n *node) {
 func (d *node) removeChild(name string) {
 	if k, ok := d.find(name); ok {
 		d.ents = slices.Delete(d.ents, k, k+1)
+		// A directory emptied keeps no room for the entries it had: else
+		// directory after directory, each filled to MaxFiles and emptied,
+		// would hold memory the entry count no longer shows.
+		if cap(d.ents) > 64 && len(d.ents) < cap(d.ents)/4 {
+			d.ents = slices.Clone(d.ents)
+		}
 	}
 }
 

@@ -115,10 +115,13 @@ func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno
 	return 0
 }
 
+// maxOmitted bounds Result.FilesOmitted.
+const maxOmitted = 1000
+
 // changedSince collects the files whose content changed, or that were
 // created or moved, after gen: path (relative to the root) to a copy of the
-// content, in path order until the next file would pass maxOut; the paths
-// of the files left out are in omitted. Paths longer than maxPathLen are
+// content, in path order, while their paths and contents fit in maxOut; the
+// paths of the files left out are in omitted (the first maxOmitted). Paths longer than maxPathLen are
 // skipped: the guest cannot name them either.
 func (s *scratchFS) changedSince(gen uint64, maxOut int64) (files map[string][]byte, omitted []string) {
 	s.mu.Lock()
@@ -142,7 +145,8 @@ func (s *scratchFS) changedSince(gen uint64, maxOut int64) (files map[string][]b
 			if it.n.gen <= gen && !moved {
 				continue
 			}
-			if size := int64(len(it.n.data)); size <= maxOut-total {
+			// Names count too: 10,000 empty files with 4 KB paths are 40 MB.
+			if size := int64(len(it.n.data) + len(it.path)); size <= maxOut-total {
 				if files == nil {
 					files = make(map[string][]byte)
 				}
@@ -151,7 +155,7 @@ func (s *scratchFS) changedSince(gen uint64, maxOut int64) (files map[string][]b
 					files[it.path] = []byte{}
 				}
 				total += size
-			} else {
+			} else if len(omitted) < maxOmitted {
 				omitted = append(omitted, it.path)
 			}
 			continue

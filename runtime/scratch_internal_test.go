@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"testing"
@@ -231,4 +232,19 @@ func TestScratchFSShrinkingReleasesRoom(t *testing.T) {
 	require.Zero(t, f.Truncate(0))
 	require.EqualValues(t, 0, s.bytes)
 	require.LessOrEqual(t, cap(n.data), 4096)
+}
+
+func TestScratchFSEmptiedDirectoriesGiveTheirRoomBack(t *testing.T) {
+	s := newScratchFS(1<<20, 2000)
+	require.Zero(t, s.Mkdir("d", 0o755))
+	for k := range 1000 {
+		f, errno := s.OpenFile(fmt.Sprintf("d/%04d", k), create|rdwr, 0)
+		require.Zero(t, errno)
+		f.Close()
+	}
+	for k := range 1000 {
+		require.Zero(t, s.Unlink(fmt.Sprintf("d/%04d", k)))
+	}
+	require.LessOrEqual(t, cap(s.root.child("d").ents), 64)
+	require.Equal(t, 1, s.entries)
 }
