@@ -349,7 +349,8 @@ func (i *Instance) Scratch() fs.FS { return scratchView{i} }
 // system, creating the directories above it; name is relative to its root
 // or absolute under Options.Scratch.Path. It counts against the caps
 // (ErrScratchFull past them, the old content then left in place). It is
-// safe while a call runs, which then sees the file appear.
+// safe while a call runs, which then sees the file appear (and lists it in
+// its Result.Files, as a file created during the call).
 func (i *Instance) WriteFile(name string, data []byte) error {
 	if i.scratch == nil {
 		return fmt.Errorf("snakepit: scratch: write %q: the scratch file system is disabled", name)
