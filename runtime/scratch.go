@@ -286,6 +286,12 @@ func (s *scratchFS) stat(n *node) sys.Stat_t {
 // resize sets the length of the file n, which s owns, to size, charging
 // the difference; new bytes are zero.
 func (s *scratchFS) resize(n *node, size int64) experimentalsys.Errno {
+	return s.resizeFor(n, size, false)
+}
+
+// resizeFor is resize for a write that will overwrite all the new bytes
+// (overwrite): they need not be zeroed first.
+func (s *scratchFS) resizeFor(n *node, size int64, overwrite bool) experimentalsys.Errno {
 	old := int64(len(n.data))
 	if size > old && (size > s.maxBytes || size-old > s.maxBytes-s.bytes || size > math.MaxInt/2) {
 		return errNoSpace
@@ -297,7 +303,7 @@ func (s *scratchFS) resize(n *node, size int64) experimentalsys.Errno {
 		copy(d, n.data)
 		n.data, n.shared = d, false
 	case size <= int64(cap(n.data)):
-		if size > old {
+		if size > old && !overwrite {
 			clear(n.data[old:size])
 		}
 		n.data = n.data[:size]
@@ -792,7 +798,8 @@ func (f *scratchFile) pwrite(buf []byte, off int64) (int, int64, experimentalsys
 	}
 	end := off + int64(len(buf))
 	if end > int64(len(f.n.data)) || f.n.shared {
-		if errno := s.resize(f.n, max(end, int64(len(f.n.data)))); errno != 0 {
+		// Only a gap between the end and off needs zeroing.
+		if errno := s.resizeFor(f.n, max(end, int64(len(f.n.data))), off <= int64(len(f.n.data))); errno != 0 {
 			return 0, 0, errno
 		}
 	}
