@@ -441,6 +441,7 @@ func (s *scratchFS) modify(p string, f func(dir *node, name string) experimental
 		return experimentalsys.EROFS
 	}
 	if len(parts) == 0 {
+		s.root = s.own(s.root) // Chmod and Utimens change it
 		return f(nil, "")
 	}
 	dir, errno := s.ownDir(parts[:len(parts)-1])

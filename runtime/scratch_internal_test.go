@@ -201,6 +201,13 @@ func TestScratchFSClonesShareUntilWritten(t *testing.T) {
 	require.EqualValues(t, 100001, b.bytes)
 	files, _ := a.changedSince(base.gen, 1<<20)
 	require.Contains(t, files, "d2/big")
+	// Changing the root's times or mode copies the root first.
+	c := cloneScratch(base, 1<<20, 100)
+	mtime := base.root.mtime
+	require.Zero(t, c.Utimens(".", 1, 2))
+	require.Zero(t, c.Chmod(".", 0o700))
+	require.Equal(t, mtime, base.root.mtime)
+	require.NotEqual(t, fs.FileMode(0o700), base.root.mode)
 }
 
 func TestScratchViewIsAnFS(t *testing.T) {
