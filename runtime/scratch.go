@@ -340,7 +340,9 @@ func (s *scratchFS) touch(n *node) {
 	n.ctime = n.mtime
 }
 
-// OpenFile implements experimentalsys.FS (the core; guestFS translates errNoSpace).
+// OpenFile implements experimentalsys.FS (the core: guestScratch turns
+// errNoSpace into the guest's ENOSPC). Every open, read-only ones too, makes
+// the node s's own (see own), so a handle never refers to a snapshot's node.
 func (s *scratchFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
 	parts, dirOnly, errno := splitPath(p)
 	if errno != 0 {
