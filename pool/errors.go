@@ -31,6 +31,9 @@ var (
 	// ErrWrongMode means Run was called on a ModeSession pool or RunSession
 	// on another mode.
 	ErrWrongMode = errors.New("pool: call not supported in this mode")
+	// ErrNoSession means SessionFiles was given a key that has no live
+	// session.
+	ErrNoSession = errors.New("pool: no such session")
 )
 
 // crashError wraps both ErrWorkerCrashed and the runtime's reason.
@@ -59,6 +62,7 @@ const (
 	KindStreamLimit     ErrorKind = "stream_limit"      // runtime.ErrStreamLimit
 	KindWrongMode       ErrorKind = "wrong_mode"        // ErrWrongMode
 	KindBadRequest      ErrorKind = "bad_request"       // runtime.ErrBadRequest
+	KindScratchFull     ErrorKind = "scratch_full"      // runtime.ErrScratchFull (Request.Files past the scratch caps)
 	KindOther           ErrorKind = "other"             // anything else, e.g. the error of a request's OnChunk
 )
 
@@ -98,6 +102,8 @@ func KindOf(err error) ErrorKind {
 		return KindWrongMode
 	case errors.Is(err, runtime.ErrBadRequest):
 		return KindBadRequest
+	case errors.Is(err, runtime.ErrScratchFull):
+		return KindScratchFull
 	}
 	return KindOther
 }

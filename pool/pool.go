@@ -27,6 +27,17 @@
 //     replaced by a new one so that no state passes from one session to the
 //     next.
 //
+// # Files
+//
+// Every worker has its own scratch file system (runtime.Options.Scratch,
+// /tmp and the working directory by default). Request.Files go into the
+// worker's scratch before the call, and Result.Files bring back the files
+// the call wrote. What a call leaves there follows the mode: in ModeFresh
+// the next call starts from the snapshot's files (those Setup wrote) and
+// never sees another call's; a session keeps its files for its life
+// (SessionFiles reads them between calls); a warm worker keeps them until
+// it is recycled.
+//
 // # Outcomes
 //
 // Every call gets exactly one outcome: a result, or an error that

@@ -4,7 +4,10 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"io/fs"
 	"time"
+
+	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
 // session is one key's worker and the calls waiting for it. A session
@@ -230,4 +233,74 @@ func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
 			p.loseSessionLocked(s, RecycleAge, nil, evs)
 		}
 	}
+}
+
+// SessionFiles returns the scratch file system of session key's worker as
+// a read-only fs.FS (see runtime.Instance.Scratch): the files the
+// session's calls wrote, and those its requests brought in, for as long as
+// the session lives. It reads the files as they are at each use, also while
+// a call runs; once the session ends or loses its worker, every use fails
+// (runtime.ErrClosed). Files go in with Request.Files. It fails with
+// ErrWrongMode outside ModeSession, and with ErrNoSession when key has no
+// live session.
+func (p *Pool) SessionFiles(key string) (fs.FS, error) {
+	if p.opts.Mode != ModeSession {
+		return nil, fmt.Errorf("%w: %s pool", ErrWrongMode, p.opts.Mode)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, ErrClosed
+	}
+	s := p.sessions[key]
+	if s == nil || s.lost != nil || s.ended || s.w == nil {
+		return nil, fmt.Errorf("%w: %q", ErrNoSession, key)
+	}
+	return &sessionFiles{p: p, s: s, w: s.w, fsys: s.w.inst.Scratch()}, nil
+}
+
+// sessionFiles is a session's scratch that fails once the session has
+// ended, even while its old worker, being replaced, still lives.
+type sessionFiles struct {
+	p    *Pool
+	s    *session
+	w    *worker
+	fsys fs.FS
+}
+
+func (f *sessionFiles) live(op, name string) error {
+	f.p.mu.Lock()
+	defer f.p.mu.Unlock()
+	if f.p.closed || f.s.ended || f.s.lost != nil || f.s.w != f.w {
+		return &fs.PathError{Op: op, Path: name, Err: runtime.ErrClosed}
+	}
+	return nil
+}
+
+func (f *sessionFiles) Open(name string) (fs.File, error) {
+	if err := f.live("open", name); err != nil {
+		return nil, err
+	}
+	return f.fsys.Open(name)
+}
+
+func (f *sessionFiles) ReadFile(name string) ([]byte, error) {
+	if err := f.live("read", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadFile(f.fsys, name)
+}
+
+func (f *sessionFiles) ReadDir(name string) ([]fs.DirEntry, error) {
+	if err := f.live("readdir", name); err != nil {
+		return nil, err
+	}
+	return fs.ReadDir(f.fsys, name)
+}
+
+func (f *sessionFiles) Stat(name string) (fs.FileInfo, error) {
+	if err := f.live("stat", name); err != nil {
+		return nil, err
+	}
+	return fs.Stat(f.fsys, name)
 }

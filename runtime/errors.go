@@ -37,6 +37,11 @@ var (
 	// are not a JSON list or object, ...). Nothing ran; the instance stays
 	// usable.
 	ErrBadRequest = errors.New("snakepit: bad request")
+	// ErrScratchFull means the host's write into the scratch file system
+	// (Request.Files, Instance.WriteFile) would pass Options.Scratch.MaxBytes
+	// or MaxFiles. (The guest gets OSError ENOSPC instead.) The instance
+	// stays usable.
+	ErrScratchFull = errors.New("snakepit: scratch file system full")
 )
 
 // PythonError is a Python exception raised by the guest. The instance stays

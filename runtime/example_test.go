@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -74,4 +75,46 @@ func ExampleRuntime_NewSnapshot() {
 	// Output:
 	// 1
 	// 1
+}
+
+// Files go into the scratch file system with a request, and the files the
+// call wrote come back with its result.
+func ExampleInstance_Run_files() {
+	ctx := context.Background()
+	r, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close(ctx)
+	i, err := r.NewInstance(ctx, runtime.Options{Scratch: runtime.ScratchOptions{MaxBytes: 16 << 20}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer i.Close(ctx)
+
+	res, err := i.Run(ctx, runtime.Request{
+		Op: runtime.OpExec,
+		Code: `
+import csv, json, os
+rows = list(csv.DictReader(open("data.csv")))
+total = sum(float(r["amount"]) for r in rows)
+json.dump({"rows": len(rows), "total": total}, open("report.json", "w"))
+os.getcwd()`,
+		Files: map[string][]byte{"data.csv": []byte("item,amount\napple,1.5\npear,2\n")},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(string(res.Value))
+	fmt.Println(string(res.Files["report.json"]))
+	// The uploaded file stays in the instance's scratch for its later calls.
+	data, _ := fs.ReadFile(i.Scratch(), "data.csv")
+	fmt.Println(len(data))
+	// Output:
+	// "/tmp"
+	// {"rows": 2, "total": 3.5}
+	// 29
 }

@@ -91,3 +91,52 @@ func hostDirFS(dir string) (experimentalsys.FS, *os.Root, error) {
 	}
 	return &sysfs.AdaptFS{FS: root.FS()}, root, nil
 }
+
+// guestScratch is the guest's view of the scratch file system: past a cap
+// the guest gets ENOSPC, which wazero's Errno cannot carry (see refuse).
+type guestScratch struct {
+	*scratchFS
+	inst *Instance
+}
+
+func (g guestScratch) tr(errno experimentalsys.Errno) experimentalsys.Errno {
+	if errno == errNoSpace {
+		return g.inst.refuse(wasiENOSPC)
+	}
+	return errno
+}
+
+func (g guestScratch) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+	f, errno := g.scratchFS.OpenFile(path, flag, perm)
+	if errno != 0 {
+		return nil, g.tr(errno)
+	}
+	return guestScratchFile{File: f, g: g}, 0
+}
+
+func (g guestScratch) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
+	return g.tr(g.scratchFS.Mkdir(path, perm))
+}
+
+func (g guestScratch) Rename(from, to string) experimentalsys.Errno {
+	return g.tr(g.scratchFS.Rename(from, to))
+}
+
+type guestScratchFile struct {
+	experimentalsys.File
+	g guestScratch
+}
+
+func (f guestScratchFile) Write(buf []byte) (int, experimentalsys.Errno) {
+	n, errno := f.File.Write(buf)
+	return n, f.g.tr(errno)
+}
+
+func (f guestScratchFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
+	n, errno := f.File.Pwrite(buf, off)
+	return n, f.g.tr(errno)
+}
+
+func (f guestScratchFile) Truncate(size int64) experimentalsys.Errno {
+	return f.g.tr(f.File.Truncate(size))
+}

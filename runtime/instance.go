@@ -56,10 +56,36 @@ type Options struct {
 	MaxOpenFiles int
 	// Mounts grant read-only directories.
 	Mounts []Mount
+	// Scratch is the writable in-memory file system, on by default at /tmp.
+	Scratch ScratchOptions
 	// Env is the guest's environment; empty by default.
 	Env map[string]string
 	// Host holds host tools available to every call (Request.Host adds to it).
 	Host map[string]HostFunc
+}
+
+// ScratchOptions configure an instance's scratch file system: a writable
+// directory held in the host's memory, the guest's working directory. The
+// zero value means the defaults below. See the package documentation
+// ("Files") for what persists in which mode.
+type ScratchOptions struct {
+	// Disabled removes the scratch file system: nothing is writable and the
+	// working directory is "/", where nothing can be opened.
+	Disabled bool
+	// Path is where the guest sees it; absolute. Default "/tmp".
+	Path string
+	// MaxBytes caps the content of its files, in bytes; past it writes
+	// fail with OSError ENOSPC in Python. Default 64 MiB. The host holds at
+	// most about twice this (room kept for files to grow) per instance.
+	MaxBytes int64
+	// MaxFiles caps its files and directories together; past it creating
+	// one fails with OSError ENOSPC. Default 10,000.
+	MaxFiles int
+	// MaxOutput caps Result.Files, the files a call created or changed,
+	// in bytes of names and contents; the files that do not fit are named
+	// in Result.FilesOmitted. Default 16 MiB; negative turns the collection
+	// off (Result.Files is then always nil).
+	MaxOutput int64
 }
 
 // Mount grants the guest read-only access to a host directory or an fs.FS.
@@ -89,6 +115,17 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxHostCalls, 10000)
 	def(&o.MaxHostPayload, 4<<20)
 	def(&o.MaxOpenFiles, 256)
+	if o.Scratch.Path == "" {
+		o.Scratch.Path = "/tmp"
+	}
+	o.Scratch.Path = path.Clean(o.Scratch.Path)
+	if o.Scratch.MaxBytes <= 0 {
+		o.Scratch.MaxBytes = 64 << 20
+	}
+	def(&o.Scratch.MaxFiles, 10000)
+	if o.Scratch.MaxOutput == 0 {
+		o.Scratch.MaxOutput = 16 << 20
+	}
 	return o
 }
 
@@ -135,6 +172,13 @@ type Request struct {
 	Host map[string]HostFunc
 	// OnOutput, if set, sees stdout/stderr as the guest writes it (within the caps).
 	OnOutput func(s Stream, p []byte)
+	// Files are written into the scratch file system before the call runs,
+	// each replacing any file of that name: the name is relative to the
+	// scratch root ("data.csv", "in/a.txt") or absolute under it
+	// ("/tmp/data.csv"); missing directories are created. They count
+	// against the scratch caps (ErrScratchFull past them; files before the
+	// one that failed may have been written). Nothing runs if one fails.
+	Files map[string][]byte
 	// OnChunk receives stream chunks (OpStream items and snakepit.emit);
 	// OpStream requires it. An error stops the stream: OnChunk is not
 	// called again, every later emit raises RuntimeError in Python, and
@@ -150,6 +194,15 @@ type Result struct {
 	// Output captured during the call, and whether the caps cut it.
 	Stdout, Stderr                   []byte
 	StdoutTruncated, StderrTruncated bool
+	// Files holds the scratch files the call created, wrote, truncated or
+	// renamed (or that sit under a directory it renamed), by name relative
+	// to the scratch root, with their content at the call's end; nil when
+	// there are none or the collection is off (Options.Scratch.MaxOutput).
+	// Files the call deleted are not in it.
+	Files map[string][]byte
+	// FilesOmitted names the changed files that did not fit in MaxOutput,
+	// in path order (the first 1,000); Instance.Scratch can still read them.
+	FilesOmitted []string
 }
 
 // Decode unmarshals the returned JSON value into v. A None result decodes
@@ -190,9 +243,10 @@ type Instance struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 
-	open  openFiles
-	roots []*os.Root        // HostDir mounts, closed with the instance
-	errno api.MutableGlobal // see refuse
+	open    openFiles
+	roots   []*os.Root        // HostDir mounts, closed with the instance
+	scratch *scratchFS        // nil when Options.Scratch.Disabled
+	errno   api.MutableGlobal // see refuse
 
 	mu     sync.Mutex
 	broken error
@@ -203,7 +257,7 @@ type Instance struct {
 // NewInstance creates and initialises a fresh interpreter. ctx bounds the
 // initialisation.
 func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, error) {
-	i, err := r.instantiate(ctx, opts, r.compiled, nil)
+	i, err := r.instantiate(ctx, opts, r.compiled, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -217,6 +271,14 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 			err = fmt.Errorf("sp_init failed with code %d (is the stdlib complete?)", res[0])
 		}
 	}
+	if err == nil && i.scratch != nil {
+		// wasi-libc's working directory is "/" until chdir, and nothing is
+		// mounted there: relative paths would all fail. Clones inherit it
+		// with the snapshot's memory.
+		arg, _ := json.Marshal([]string{i.opts.Scratch.Path})
+		_, err = i.Run(ctx, Request{Op: OpCall, Code: "os.chdir", Args: arg})
+		i.calls = 0
+	}
 	if err != nil {
 		i.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("snakepit: initialising python: %w", err)
@@ -224,7 +286,9 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 	return i, nil
 }
 
-func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.CompiledModule, snap *snapshotMemory) (*Instance, error) {
+// instantiate creates an instance of mod; a snapshot clone passes the
+// snapshot's memory and scratch file system.
+func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.CompiledModule, snap *snapshotMemory, base *scratchFS) (*Instance, error) {
 	if !r.enter() {
 		return nil, ErrClosed
 	}
@@ -233,6 +297,13 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	i := &Instance{rt: r, opts: opts, stopCh: make(chan struct{})}
 	i.open.inst = i
 	i.open.max.Store(int32(min(opts.MaxOpenFiles, 1<<30)))
+	if sc := opts.Scratch; !sc.Disabled {
+		if base != nil {
+			i.scratch = cloneScratch(base, sc.MaxBytes, sc.MaxFiles)
+		} else {
+			i.scratch = newScratchFS(sc.MaxBytes, sc.MaxFiles)
+		}
+	}
 	fsc, err := i.fsConfig()
 	if err != nil {
 		i.closeRoots()
@@ -290,9 +361,21 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: ro, open: &i.open}, guestPath)
 	}
 	mount(i.rt.stdlib, StdlibPath)
+	if i.scratch != nil {
+		if !path.IsAbs(i.opts.Scratch.Path) {
+			return nil, fmt.Errorf("snakepit: scratch path %q is not absolute", i.opts.Scratch.Path)
+		}
+		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath {
+			return nil, fmt.Errorf("snakepit: scratch path %q is taken", i.opts.Scratch.Path)
+		}
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: guestScratch{scratchFS: i.scratch, inst: i}, open: &i.open}, i.opts.Scratch.Path)
+	}
 	for _, m := range i.opts.Mounts {
 		if !path.IsAbs(m.GuestPath) {
 			return nil, fmt.Errorf("snakepit: mount path %q is not absolute", m.GuestPath)
+		}
+		if i.scratch != nil && path.Clean(m.GuestPath) == i.opts.Scratch.Path {
+			return nil, fmt.Errorf("snakepit: mount path %q is the scratch file system's (Options.Scratch.Path)", m.GuestPath)
 		}
 		switch {
 		case m.HostDir != "":
@@ -378,6 +461,17 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	var gen uint64
+	if i.scratch != nil {
+		if err := i.putFiles(req.Files); err != nil {
+			return nil, err
+		}
+		i.scratch.mu.Lock()
+		gen = i.scratch.gen
+		i.scratch.mu.Unlock()
+	} else if len(req.Files) > 0 {
+		return nil, fmt.Errorf("%w: Files given, but the scratch file system is disabled", ErrBadRequest)
+	}
 	i.calls++
 	a, b := []byte(req.Code), req.Args
 	if req.Op == OpCallBytes {
@@ -392,6 +486,9 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	ret, err := i.call(ctx, st, i.run, uint64(req.Op), uint64(len(a)), uint64(len(b)))
 	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
 	i.out.buf, i.errOut.buf = nil, nil
+	if i.scratch != nil && i.opts.Scratch.MaxOutput >= 0 {
+		res.Files, res.FilesOmitted = i.scratch.changedSince(gen, i.opts.Scratch.MaxOutput)
+	}
 	switch {
 	case err != nil && ctx.Err() != nil:
 		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ctx.Err()))
@@ -592,6 +689,11 @@ func (i *Instance) Close(ctx context.Context) error {
 	i.closed = true
 	err := i.mod.Close(ctx) // wazero frees the linear memory through the allocator
 	i.closeRoots()
+	if i.scratch != nil {
+		// Views of it (Scratch, pool.SessionFiles) may outlive the
+		// instance; its content must not.
+		i.scratch.release()
+	}
 	return err
 }
 

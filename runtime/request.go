@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 func (o Op) String() string {
@@ -46,6 +47,14 @@ func (r Request) Validate() error {
 	}
 	if r.Data != nil && r.Op != OpCallBytes {
 		return bad("Data is for OpCallBytes, not %v", r.Op)
+	}
+	for name := range r.Files {
+		if name == "" || strings.IndexByte(name, 0) >= 0 {
+			return bad("Files: the name %q is empty or holds a NUL byte", name)
+		}
+		if _, _, errno := splitPath(name); errno != 0 {
+			return bad("Files: the name %q is too long or climbs out (..)", name)
+		}
 	}
 	if len(r.Args) > 0 {
 		if r.Op != OpCall && r.Op != OpStream {

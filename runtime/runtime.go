@@ -72,13 +72,45 @@
 //
 // # Files
 //
-// The guest sees the standard library at /usr/lib/python3.13 and the
-// Options.Mounts, all read-only; nothing else of the host. A HostDir mount
-// is served through os.Root, so nothing in it, symbolic links included,
-// leads outside it. The files and directories a guest holds open at once are
-// capped (Options.MaxOpenFiles; Python gets EMFILE past it), and paths
-// longer than 4,096 bytes are refused with ENAMETOOLONG before the host
-// copies them.
+// The guest sees three kinds of file system, and nothing else of the host:
+//
+//   - the standard library at /usr/lib/python3.13, read-only;
+//   - Options.Mounts, read-only. A HostDir mount is served through os.Root,
+//     so nothing in it, symbolic links included, leads outside it;
+//   - the scratch file system (Options.Scratch), writable, at /tmp by
+//     default, which is also the guest's working directory: open("out.txt",
+//     "w") writes /tmp/out.txt. It lives in the host's memory, capped in
+//     content bytes (default 64 MiB) and in files and directories together
+//     (default 10,000); past a cap Python gets OSError ENOSPC, and the
+//     instance serves on. Symbolic and hard links are refused (EPERM), so
+//     no path leads out of it. tempfile, shutil, zipfile, csv, os.walk,
+//     pathlib and open(..., "a+") work on it as on a tmpfs.
+//
+// What persists: an Instance keeps its scratch files for its life. A
+// snapshot clone starts with the files its snapshot's Setup left there and
+// nothing else; clones share them copy-on-write (a file is copied when a
+// clone first writes it), so starting a clone copies nothing. In the pool,
+// a ModeFresh call therefore never sees an earlier call's files, a session
+// keeps its files for the session's life, and a warm worker keeps them
+// until it is recycled.
+//
+// Files cross with the calls: Request.Files are written into scratch
+// before the call runs, and Result.Files holds the files the call created
+// or changed (up to Scratch.MaxOutput bytes). Between calls,
+// Instance.Scratch reads the files as an fs.FS and Instance.WriteFile adds
+// some; pool.Pool.SessionFiles does the same for a session. A code
+// interpreter's loop:
+//
+//	res, err := inst.Run(ctx, runtime.Request{
+//		Op:    runtime.OpExec,
+//		Code:  "import csv, json\nrows = list(csv.DictReader(open('data.csv')))\njson.dump({'rows': len(rows)}, open('report.json', 'w'))",
+//		Files: map[string][]byte{"data.csv": csv},
+//	})
+//	report := res.Files["report.json"] // {"rows": ...}
+//
+// The files and directories a guest holds open at once are capped
+// (Options.MaxOpenFiles; Python gets EMFILE past it), and paths longer than
+// 4,096 bytes are refused with ENAMETOOLONG before the host copies them.
 //
 // # Inside the guest: the snakepit module
 //

@@ -67,6 +67,7 @@ type Snapshot struct {
 	mem              *snapshotMemory
 	bufPtr, bufCap   uint32
 	seedPtr, flagPtr uint32
+	scratch          *scratchFS // frozen: the clones' starting tree; nil when disabled
 
 	mu     sync.Mutex
 	closed bool
@@ -99,6 +100,9 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 		return nil, fmt.Errorf("snakepit: snapshot setup: %w", err)
 	}
 	s := &Snapshot{rt: r, opts: t.opts, bufPtr: t.bufPtr, bufCap: t.bufCap}
+	if t.scratch != nil {
+		s.scratch = t.scratch.freeze()
+	}
 	fns, err := exported(t.mod, abi.ExportSeed, abi.ExportSeedFlag)
 	if err != nil {
 		return nil, err
@@ -138,6 +142,10 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 		if !sameMounts(opts.Mounts, s.opts.Mounts) || !maps.Equal(opts.Env, s.opts.Env) {
 			return nil, fmt.Errorf("%w: a clone's Mounts and Env must equal its snapshot's", ErrSnapshotMismatch)
 		}
+		// The mount and the working directory are in the snapshot's memory.
+		if a, b := opts.withDefaults().Scratch, s.opts.Scratch; a.Disabled != b.Disabled || a.Path != b.Path {
+			return nil, fmt.Errorf("%w: a clone's Scratch.Path and Scratch.Disabled must equal its snapshot's", ErrSnapshotMismatch)
+		}
 		o = *opts
 	}
 	mod, err := s.rt.cloneModule(ctx)
@@ -148,7 +156,7 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 		return nil, ErrClosed
 	}
 	defer s.rt.exit()
-	i, err := s.rt.instantiate(ctx, o, mod, s.mem)
+	i, err := s.rt.instantiate(ctx, o, mod, s.mem, s.scratch)
 	if err != nil {
 		return nil, err
 	}

@@ -163,6 +163,7 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*Results, error) {
 		{"latency (workloads 1-3)", b.latency},
 		{"import-heavy script (workload 5)", b.imports},
 		{"host callbacks (workload 6)", b.callbacks},
+		{"scratch files (workload 7)", b.scratchFiles},
 		{"idle memory", b.idleMemory},
 		{"CPU-bound suite (workload 4)", b.cpuSuite},
 	}

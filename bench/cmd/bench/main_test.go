@@ -36,7 +36,7 @@ func TestSmoke(t *testing.T) {
 	if len(res.CPU) != 1 || !res.CPU[0].Match || res.CPU[0].Ratio <= 0 {
 		t.Errorf("CPU results: %+v", res.CPU)
 	}
-	if len(res.Latency) == 0 || len(res.Samples) != 4 || len(res.ColdStart) == 0 || len(res.Memory) == 0 {
+	if len(res.Latency) == 0 || len(res.Samples) != 6 || len(res.ColdStart) == 0 || len(res.Memory) == 0 {
 		t.Errorf("missing results: %d latency, %d samples, %d start-up, %d memory",
 			len(res.Latency), len(res.Samples), len(res.ColdStart), len(res.Memory))
 	}

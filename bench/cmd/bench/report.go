@@ -21,7 +21,7 @@ import (
 type Results struct {
 	Meta      Meta
 	Latency   []*LatencyResult // workloads 1-3
-	Samples   []*Sample        // workloads 5 and 6
+	Samples   []*Sample        // workloads 5, 6 and 7
 	CPU       []*CPUResult     // workload 4
 	CPUGeo    float64          // geometric mean of the CPU ratios ours/native
 	ColdStart []*Sample
@@ -405,10 +405,11 @@ func markdown(r *Results) string {
 	}
 	p("")
 
-	p("## Workloads 5 and 6")
+	p("## Workloads 5, 6 and 7")
 	p("")
 	p("5. *import-heavy script*: bench/programs/imports.py (argparse, email, decimal, json, logging, pathlib, tomllib, ...) executed in a fresh interpreter: snakepit clones a snapshot taken **without** preloads and execs the script (clone included in the time); native starts `python3.13 -I -S -c <script>` and waits for it to exit. Median of %d runs per repetition.", cfg.Iters)
 	p("6. *host callback*: one call whose Python loop calls the host %d times (`snakepit.call('tool', i)` answered by a Go `HostFunc` via `Request.Host`; native: `host_call(i)` answered by the `CallWithCallback` callback); the call's time divided by %d. Median of %d calls per repetition.", cfg.Callbacks, cfg.Callbacks, cfg.Iters)
+	p("7. *scratch files*: one call that writes a 10 MB file in the working directory in 64 KB chunks and reads it back in 64 KB reads: snakepit's in-memory scratch file system (/tmp, the default), native a directory on tmpfs (/dev/shm). Median of %d calls per repetition.", cfg.Iters)
 	p("")
 	p("| workload | snakepit | native | ratio | snakepit per repetition | native per repetition |")
 	p("| --- | ---: | ---: | ---: | --- | --- |")

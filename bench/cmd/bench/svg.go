@@ -17,7 +17,7 @@ type bar struct {
 }
 
 // chartBars picks what the chart shows: the call latency ratios at the
-// fewest and the most callers, workloads 5 and 6, and the CPU suite.
+// fewest and the most callers, workloads 5, 6 and 7, and the CPU suite.
 func chartBars(r *Results) []bar {
 	var bars []bar
 	var callers []int

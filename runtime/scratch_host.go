@@ -1,0 +1,369 @@
+package runtime
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"time"
+
+	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+)
+
+// The host's side of the scratch file system: files in before a call, the
+// changed files out after it, and a read-only fs.FS view between calls.
+
+// errnoErr turns an errno of the scratch core into an error for the host.
+func errnoErr(op, name string, errno experimentalsys.Errno) error {
+	var err error
+	switch errno {
+	case errNoSpace:
+		err = ErrScratchFull
+	case experimentalsys.ENOENT:
+		err = fs.ErrNotExist
+	case experimentalsys.EEXIST:
+		err = fs.ErrExist
+	case experimentalsys.EPERM:
+		err = fs.ErrPermission
+	default:
+		err = errno
+	}
+	return fmt.Errorf("snakepit: scratch: %s %q: %w", op, name, err)
+}
+
+// scratchParts resolves a host-given name: relative to the scratch root,
+// or absolute under the guest path root. Nothing may climb out ("..").
+func scratchParts(root, name string) ([]string, error) {
+	if strings.HasPrefix(name, "/") {
+		rel, ok := strings.CutPrefix(path.Clean(name), root)
+		if !ok || (rel != "" && rel[0] != '/') {
+			return nil, fmt.Errorf("snakepit: scratch: %q is not under %s", name, root)
+		}
+		name = rel
+	}
+	if strings.IndexByte(name, 0) >= 0 {
+		return nil, fmt.Errorf("snakepit: scratch: %q holds a NUL byte", name)
+	}
+	parts, _, errno := splitPath(name)
+	if errno != 0 {
+		return nil, errnoErr("resolve", name, errno)
+	}
+	return parts, nil
+}
+
+// writeFile creates or replaces the file at parts with data, creating the
+// directories above it.
+func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno {
+	if len(parts) == 0 {
+		return experimentalsys.EISDIR
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.frozen {
+		return experimentalsys.EROFS
+	}
+	s.root = s.own(s.root)
+	d := s.root
+	for _, p := range parts[:len(parts)-1] {
+		c := d.child(p)
+		switch {
+		case c == nil:
+			if !s.takeEntry() {
+				return errNoSpace
+			}
+			c = s.newNode(true, 0o755)
+			s.touch(d)
+		case !c.dir:
+			return experimentalsys.ENOTDIR
+		default:
+			c = s.own(c)
+		}
+		d.setChild(p, c)
+		d = c
+	}
+	name := parts[len(parts)-1]
+	n := d.child(name)
+	switch {
+	case n == nil:
+		if !s.takeEntry() {
+			return errNoSpace
+		}
+		n = s.newNode(false, 0o644)
+		d.setChild(name, n)
+		s.touch(d)
+	case n.dir:
+		return experimentalsys.EISDIR
+	default:
+		n = s.own(n)
+		d.setChild(name, n)
+	}
+	// Checked first, so that a file too large leaves the old content.
+	if size := int64(len(data)); size > s.maxBytes || size-int64(len(n.data)) > s.maxBytes-s.bytes {
+		return errNoSpace
+	}
+	s.resize(n, 0)
+	if errno := s.resize(n, int64(len(data))); errno != 0 {
+		return errno
+	}
+	copy(n.data, data)
+	s.touch(n)
+	return 0
+}
+
+// maxOmitted bounds Result.FilesOmitted.
+const maxOmitted = 1000
+
+// changedSince collects the files whose content changed, or that were
+// created or moved, after gen: path (relative to the root) to a copy of the
+// content, in path order, while their paths and contents fit in maxOut; the
+// paths of the files left out are in omitted (the first maxOmitted). Paths longer than maxPathLen are
+// skipped: the guest cannot name them either.
+func (s *scratchFS) changedSince(gen uint64, maxOut int64) (files map[string][]byte, omitted []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gen == gen {
+		return nil, nil
+	}
+	type item struct {
+		n     *node
+		path  string
+		moved bool
+	}
+	// Depth first, children pushed in reverse, so files come in path order.
+	stack := []item{{n: s.root}}
+	var total int64
+	for len(stack) > 0 {
+		it := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		moved := it.moved || it.n.moved > gen
+		if !it.n.dir {
+			if it.n.gen <= gen && !moved {
+				continue
+			}
+			// Names count too: 10,000 empty files with 4 KB paths are 40 MB.
+			if size := int64(len(it.n.data) + len(it.path)); size <= maxOut-total {
+				if files == nil {
+					files = make(map[string][]byte)
+				}
+				files[it.path] = bytes.Clone(it.n.data)
+				if files[it.path] == nil {
+					files[it.path] = []byte{}
+				}
+				total += size
+			} else if len(omitted) < maxOmitted {
+				omitted = append(omitted, it.path)
+			}
+			continue
+		}
+		for k := len(it.n.ents) - 1; k >= 0; k-- {
+			e := it.n.ents[k]
+			p := e.name
+			if it.path != "" {
+				p = it.path + "/" + e.name
+			}
+			if len(p) <= maxPathLen {
+				stack = append(stack, item{n: e.n, path: p, moved: moved})
+			}
+		}
+	}
+	return files, omitted
+}
+
+// scratchView is an instance's scratch as a read-only fs.FS for the host.
+type scratchView struct {
+	i *Instance
+}
+
+var (
+	_ fs.ReadFileFS = scratchView{}
+	_ fs.ReadDirFS  = scratchView{}
+	_ fs.StatFS     = scratchView{}
+)
+
+// node finds name (an fs.FS name) under the view's lock; the caller unlocks.
+func (v scratchView) node(op, name string) (*scratchFS, *node, error) {
+	if !fs.ValidPath(name) {
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	s := v.i.scratch
+	if s == nil || v.i.stopping.Load() {
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: ErrClosed}
+	}
+	parts, _, errno := splitPath(name)
+	if errno != 0 {
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
+	}
+	s.mu.Lock()
+	n, errno := s.lookup(parts)
+	if errno != 0 {
+		s.mu.Unlock()
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	return s, n, nil
+}
+
+func (v scratchView) ReadFile(name string) ([]byte, error) {
+	s, n, err := v.node("read", name)
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if n.dir {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: errors.New("is a directory")}
+	}
+	return bytes.Clone(n.data), nil
+}
+
+func (v scratchView) Stat(name string) (fs.FileInfo, error) {
+	s, n, err := v.node("stat", name)
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	return infoOf(n, path.Base(name)), nil
+}
+
+func (v scratchView) ReadDir(name string) ([]fs.DirEntry, error) {
+	s, n, err := v.node("readdir", name)
+	if err != nil {
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	if !n.dir {
+		return nil, &fs.PathError{Op: "readdir", Path: name, Err: errors.New("not a directory")}
+	}
+	out := make([]fs.DirEntry, len(n.ents))
+	for k, e := range n.ents {
+		out[k] = fs.FileInfoToDirEntry(infoOf(e.n, e.name))
+	}
+	return out, nil
+}
+
+// Open returns the file's content or the directory's entries as they are
+// now: later changes by the guest do not show through it.
+func (v scratchView) Open(name string) (fs.File, error) {
+	s, n, err := v.node("open", name)
+	if err != nil {
+		return nil, err
+	}
+	info := infoOf(n, path.Base(name))
+	if !n.dir {
+		data := bytes.Clone(n.data)
+		s.mu.Unlock()
+		return &viewFile{info: info, r: bytes.NewReader(data)}, nil
+	}
+	s.mu.Unlock()
+	ents, err := v.ReadDir(name)
+	if err != nil {
+		return nil, err
+	}
+	return &viewFile{info: info, ents: ents}, nil
+}
+
+type fileInfo struct {
+	name  string
+	size  int64
+	mode  fs.FileMode
+	mtime int64
+}
+
+func infoOf(n *node, name string) fileInfo {
+	fi := fileInfo{name: name, size: int64(len(n.data)), mode: n.mode, mtime: n.mtime}
+	if n.dir {
+		fi.mode |= fs.ModeDir
+		fi.size = 0
+	}
+	return fi
+}
+
+func (fi fileInfo) Name() string       { return fi.name }
+func (fi fileInfo) Size() int64        { return fi.size }
+func (fi fileInfo) Mode() fs.FileMode  { return fi.mode }
+func (fi fileInfo) ModTime() time.Time { return time.Unix(0, fi.mtime) }
+func (fi fileInfo) IsDir() bool        { return fi.mode.IsDir() }
+func (fi fileInfo) Sys() any           { return nil }
+
+type viewFile struct {
+	info fs.FileInfo
+	r    *bytes.Reader
+	ents []fs.DirEntry
+}
+
+func (f *viewFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+func (f *viewFile) Read(p []byte) (int, error) {
+	if f.r == nil {
+		return 0, &fs.PathError{Op: "read", Path: f.info.Name(), Err: errors.New("is a directory")}
+	}
+	return f.r.Read(p)
+}
+
+func (f *viewFile) Close() error { return nil }
+
+func (f *viewFile) ReadDir(n int) ([]fs.DirEntry, error) {
+	if f.r != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: f.info.Name(), Err: errors.New("not a directory")}
+	}
+	if n <= 0 {
+		out := f.ents
+		f.ents = nil
+		return out, nil
+	}
+	if len(f.ents) == 0 {
+		return nil, io.EOF
+	}
+	k := min(n, len(f.ents))
+	out := slices.Clone(f.ents[:k])
+	f.ents = f.ents[k:]
+	return out, nil
+}
+
+// putFiles writes a request's files, in name order.
+func (i *Instance) putFiles(files map[string][]byte) error {
+	for _, name := range slices.Sorted(maps.Keys(files)) {
+		parts, err := scratchParts(i.opts.Scratch.Path, name)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrBadRequest, err)
+		}
+		if errno := i.scratch.writeFile(parts, files[name]); errno != 0 {
+			return errnoErr("write", name, errno)
+		}
+	}
+	return nil
+}
+
+// Scratch returns the instance's scratch file system as a read-only fs.FS,
+// with names relative to its root ("report.json", "out/chart.svg"); use
+// fs.ReadFile, fs.WalkDir, fs.Glob. It shows the files as they are at each
+// use, also while a call runs; an Open'ed file or directory holds its
+// content as it was at Open. After Close, and when the scratch file system
+// is disabled, every use fails.
+func (i *Instance) Scratch() fs.FS { return scratchView{i} }
+
+// WriteFile creates or replaces a file in the instance's scratch file
+// system, creating the directories above it; name is relative to its root
+// or absolute under Options.Scratch.Path. It counts against the caps
+// (ErrScratchFull past them, the old content then left in place). It is
+// safe while a call runs, which then sees the file appear (and lists it in
+// its Result.Files, as a file created during the call).
+func (i *Instance) WriteFile(name string, data []byte) error {
+	if i.scratch == nil {
+		return fmt.Errorf("snakepit: scratch: write %q: the scratch file system is disabled", name)
+	}
+	if i.stopping.Load() {
+		return ErrClosed
+	}
+	parts, err := scratchParts(i.opts.Scratch.Path, name)
+	if err != nil {
+		return err
+	}
+	if errno := i.scratch.writeFile(parts, data); errno != 0 {
+		return errnoErr("write", name, errno)
+	}
+	return nil
+}
