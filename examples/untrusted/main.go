@@ -26,8 +26,8 @@ var snippets = []struct{ name, code string }{
 	{"thread", "import threading; threading.Thread(target=print).start()"},
 	{"network", "import socket; socket.create_connection(('example.com', 80))"},
 	{"runaway loop", "while True: pass"},
-	{"memory bomb", "hog = []\nwhile True: hog.append(' ' * 10**6)"},
-	{"output flood", "for i in range(100_000): print('spam', i)"},
+	{"memory bomb", "hog = [bytearray(16 << 20) for _ in range(100)]"},
+	{"output flood", `print('spam\n' * 100_000, end='')`},
 	{"still serving", "import statistics; statistics.mean([1, 2, 3, 4])"},
 }
 
