@@ -87,6 +87,25 @@ type mcpServer struct {
 	mu   sync.Mutex
 	keys map[*mcp.ServerSession]string // pool session keys, in stateful mode
 	next int
+	lost map[string]bool // sessions whose interpreter a call broke, until that call reports it
+}
+
+// onEvent notes the sessions that a call broke. The pool reports it before
+// the call returns, so the call's result can say the state is gone.
+func (s *mcpServer) onEvent(e pool.Event) {
+	if e.Type == pool.SessionEnded && e.Reason != pool.RecycleSessionEnded && e.Reason != pool.RecycleSessionExpired {
+		s.mu.Lock()
+		s.lost[e.Session] = true
+		s.mu.Unlock()
+	}
+}
+
+func (s *mcpServer) takeLost(key string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lost := s.lost[key]
+	delete(s.lost, key)
+	return lost
 }
 
 func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpServer, error) {
@@ -99,11 +118,13 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 		popts.Mode, popts.SessionTTL = pool.ModeSession, o.ttl
 		state = "Variables, functions and imports persist between the calls of this session."
 	}
+	s := &mcpServer{stateful: o.stateful, keys: map[*mcp.ServerSession]string{}, lost: map[string]bool{}}
+	popts.OnEvent = s.onEvent
 	p, err := pool.New(ctx, rt, popts)
 	if err != nil {
 		return nil, err
 	}
-	s := &mcpServer{pool: p, stateful: o.stateful, keys: map[*mcp.ServerSession]string{}}
+	s.pool = p
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "snakepit", Version: version()}, nil)
 	limit := "no time limit"
 	if o.limits.timeout > 0 {
@@ -128,23 +149,22 @@ func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in 
 		res *runtime.Result
 		err error
 	)
+	lost := false
 	if s.stateful {
 		key := s.key(req.Session)
 		res, err = s.pool.RunSession(ctx, key, r)
 		if errors.Is(err, pool.ErrSessionLost) {
-			// The call that broke the session's interpreter has already
-			// told the client; this one starts a new session.
+			// The call that broke the session's interpreter has told the
+			// client already; this one starts a new session.
 			res, err = s.pool.RunSession(ctx, key, r)
 		}
+		lost = s.takeLost(key)
 	} else {
 		res, err = s.pool.Run(ctx, r)
 	}
 	out := newOutcome(res, err)
-	if out.Error != nil && s.stateful {
-		switch kindOf(err) {
-		case pool.KindDeadline, pool.KindMemoryLimit, pool.KindCrash:
-			out.Error.Message += " (the interpreter was replaced: the variables and imports of this session are gone)"
-		}
+	if out.Error != nil && lost {
+		out.Error.Message += " (the interpreter was replaced: the variables and imports of this session are gone)"
 	}
 	return &mcp.CallToolResult{IsError: err != nil, Content: []mcp.Content{&mcp.TextContent{Text: out.text()}}}, out, nil
 }

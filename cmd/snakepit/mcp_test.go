@@ -85,13 +85,19 @@ func TestMCPStatefulKeepsStatePerClientAndEndsItWhenTheClientGoes(t *testing.T) 
 	s := newTestServer(t, mcpOptions{stateful: true, workers: 2, ttl: time.Hour})
 	a, b := connect(t, s), connect(t, s)
 
-	_, _, _ = call(t, a, "x = 'a'")
-	_, _, _ = call(t, b, "x = 'b'")
+	call(t, a, "x = 'a'")
+	call(t, b, "x = 'b'")
 	_, o, _ := call(t, a, "x")
 	require.Equal(t, "a", o.Value)
 	_, o, _ = call(t, b, "x")
 	require.Equal(t, "b", o.Value, "each client has its own interpreter")
 	require.Equal(t, 2, s.pool.Stats().Sessions)
+
+	isErr, o, _ := call(t, a, "1/0")
+	require.True(t, isErr)
+	require.NotContains(t, o.Error.Message, "gone", "a Python error keeps the session")
+	_, o, _ = call(t, a, "x")
+	require.Equal(t, "a", o.Value)
 
 	require.NoError(t, b.Close())
 	require.Eventually(t, func() bool { return s.pool.Stats().Sessions == 1 }, 5*time.Second, 10*time.Millisecond,
@@ -106,7 +112,9 @@ func TestMCPLimitsAreToolErrors(t *testing.T) {
 	for _, stateful := range []bool{false, true} {
 		name := map[bool]string{false: "fresh", true: "stateful"}[stateful]
 		t.Run(name, func(t *testing.T) {
-			o := mcpOptions{stateful: stateful, ttl: time.Hour}
+			// A worker for each call that breaks one, and one more: the
+			// next call need not wait for a replacement within its 300 ms.
+			o := mcpOptions{stateful: stateful, workers: 3, ttl: time.Hour}
 			o.limits.timeout, o.limits.memory = 300*time.Millisecond, 48<<20
 			cs := connect(t, newTestServer(t, o))
 			if stateful {
@@ -126,6 +134,7 @@ func TestMCPLimitsAreToolErrors(t *testing.T) {
 				isErr, out, _ = call(t, cs, "print(1)")
 				require.False(t, isErr, "the next call works: %+v", out.Error)
 				require.Equal(t, "1\n", out.Stdout)
+
 			}
 		})
 	}
