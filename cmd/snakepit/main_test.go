@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/stretchr/testify/require"
@@ -206,4 +208,49 @@ func TestOnlyCmdImportsTheMCPSDK(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+func TestProgressLineIsRewrittenThenCleared(t *testing.T) {
+	var w lockedBuffer
+	done := showProgress(&w, "snakepit: compiling", 0, time.Millisecond)
+	require.Eventually(t, func() bool { return w.String() != "" }, 5*time.Second, time.Millisecond)
+	done()
+	out := w.String()
+	require.True(t, strings.HasPrefix(out, "\rsnakepit: compiling... "), "%q", out)
+	require.True(t, strings.HasSuffix(out, "\r\033[K"), "the line is cleared: %q", out)
+
+	w.Reset()
+	showProgress(&w, "quick", time.Hour, time.Millisecond)()
+	require.Empty(t, w.String(), "a step shorter than the delay shows nothing")
+
+	require.False(t, isTerminal(&w))
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	require.NoError(t, err)
+	defer f.Close()
+	require.False(t, isTerminal(f), "a file is no terminal")
+}
+
+// lockedBuffer is a bytes.Buffer that a goroutine may write while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func (l *lockedBuffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
 }

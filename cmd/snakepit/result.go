@@ -110,32 +110,37 @@ func startRuntime(ctx context.Context, stderr io.Writer) (*runtime.Runtime, erro
 	return rt, err
 }
 
-// progress shows msg and the time elapsed on stderr while a step longer
-// than a moment runs, if stderr is a terminal; it returns the function that
-// ends the step and clears the line. Elsewhere (a pipe, a file, a test) it
-// writes nothing.
+// progress shows msg and the time elapsed on stderr while a step runs, if
+// stderr is a terminal; it returns the function that ends the step. Elsewhere
+// (a pipe, a file, a test) it writes nothing.
 func progress(stderr io.Writer, msg string) (done func()) {
 	if !isTerminal(stderr) {
 		return func() {}
 	}
+	// A warm start takes a fraction of a second: say nothing then.
+	return showProgress(stderr, msg, 500*time.Millisecond, 100*time.Millisecond)
+}
+
+// showProgress rewrites one line with msg and the time elapsed, from after
+// on, every tick, and clears it when done is called.
+func showProgress(w io.Writer, msg string, after, tick time.Duration) (done func()) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		start := time.Now()
-		t := time.NewTicker(100 * time.Millisecond)
+		t := time.NewTicker(tick)
 		defer t.Stop()
 		shown := false
 		for {
 			select {
 			case <-stop:
 				if shown {
-					fmt.Fprint(stderr, "\r\033[K")
+					fmt.Fprint(w, "\r\033[K")
 				}
 				return
 			case now := <-t.C:
-				// A warm start takes a fraction of a second: say nothing.
-				if d := now.Sub(start); d >= 500*time.Millisecond {
-					fmt.Fprintf(stderr, "\r%s... %.1fs", msg, d.Seconds())
+				if d := now.Sub(start); d >= after {
+					fmt.Fprintf(w, "\r%s... %.1fs", msg, d.Seconds())
 					shown = true
 				}
 			}
