@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/snakepit-wasm/snakepit/internal/testrt"
+	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
 
@@ -162,26 +164,51 @@ func TestMCPCommandServesStdio(t *testing.T) {
 }
 
 // BenchmarkMCPRoundTrip measures a run_python call from the client to its
-// result, print(1) in a fresh interpreter, over in-memory transports.
+// result, print(1), over in-memory transports: fresh (a new interpreter per
+// call) and stateful (the session's interpreter). The pool sub-benchmarks
+// make the same calls on the pool directly, without MCP, for comparison.
 func BenchmarkMCPRoundTrip(b *testing.B) {
 	for _, stateful := range []bool{false, true} {
-		b.Run(map[bool]string{false: "fresh", true: "stateful"}[stateful], func(b *testing.B) {
-			cs := connect(b, newTestServer(b, mcpOptions{stateful: stateful, workers: 2, ttl: time.Hour}))
-			call(b, cs, "print(1)") // the first session's start is not a round trip
-			times := make([]time.Duration, 0, b.N)
-			b.ResetTimer()
-			for b.Loop() {
-				start := time.Now()
-				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "run_python", Arguments: map[string]any{"code": "print(1)"}})
-				times = append(times, time.Since(start))
-				if err != nil || res.IsError {
-					b.Fatal(err, res)
-				}
+		mode := map[bool]string{false: "fresh", true: "stateful"}[stateful]
+		for _, viaMCP := range []bool{true, false} {
+			name := mode
+			if !viaMCP {
+				name += "/pool"
 			}
-			slices.Sort(times)
-			q := func(p float64) float64 { return float64(times[int(p*float64(len(times)-1))].Microseconds()) }
-			b.ReportMetric(q(0.5), "p50-µs")
-			b.ReportMetric(q(0.99), "p99-µs")
-		})
+			b.Run(name, func(b *testing.B) {
+				s := newTestServer(b, mcpOptions{stateful: stateful, workers: 2, ttl: time.Hour})
+				cs := connect(b, s)
+				once := func() error {
+					if !viaMCP {
+						req := runtime.Request{Op: runtime.OpExec, Code: "print(1)"}
+						if stateful {
+							_, err := s.pool.RunSession(context.Background(), "bench", req)
+							return err
+						}
+						_, err := s.pool.Run(context.Background(), req)
+						return err
+					}
+					res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "run_python", Arguments: map[string]any{"code": "print(1)"}})
+					if err == nil && res.IsError {
+						err = fmt.Errorf("tool error: %v", res.StructuredContent)
+					}
+					return err
+				}
+				require.NoError(b, once()) // a session's start is not a round trip
+				var times []time.Duration
+				for b.Loop() {
+					start := time.Now()
+					err := once()
+					times = append(times, time.Since(start))
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				slices.Sort(times)
+				q := func(p float64) float64 { return float64(times[int(p*float64(len(times)-1))].Microseconds()) }
+				b.ReportMetric(q(0.5), "p50-µs")
+				b.ReportMetric(q(0.99), "p99-µs")
+			})
+		}
 	}
 }
