@@ -167,6 +167,17 @@ func TestUsage(t *testing.T) {
 	}
 }
 
+func TestRunJSONReportsAnInterpreterThatCannotStart(t *testing.T) {
+	t.Setenv("SNAKEPIT_PYTHON_DIR", t.TempDir())
+	code, o := runJSON(t, "", "-c", "")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, o.Error.Message, "python.wasm not built")
+
+	code, _, stderr := snakepit(t, "", "run", "-c", "")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "snakepit: python.wasm not built")
+}
+
 func TestRunFileMissingIsAFailure(t *testing.T) {
 	code, _, stderr := snakepit(t, "", "run", filepath.Join(t.TempDir(), "missing.py"))
 	require.Equal(t, exitFailure, code)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -35,12 +36,14 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return st
 	}
 	var src []byte
+	hasC := false // -c '' is code too
+	fs.Visit(func(f *flag.Flag) { hasC = hasC || f.Name == "c" })
 	switch {
 	case fs.NArg() > 1:
 		return fs.usageError("too many arguments (flags go before FILE; the code sees no arguments)")
-	case (*code != "") == (fs.NArg() == 1):
+	case hasC == (fs.NArg() == 1):
 		return fs.usageError("give the code one way: -c CODE, a FILE, or - for stdin")
-	case *code != "":
+	case hasC:
 		src = []byte(*code)
 	case fs.Arg(0) == "-":
 		b, err := io.ReadAll(stdin)
@@ -59,34 +62,32 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 
 	out, err := runOnce(ctx, string(src), lim, *asJSON, stdout, stderr)
-	if *asJSON && out != nil {
+	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		enc.Encode(out)
+	} else if err != nil {
+		fmt.Fprintln(stderr, explain(err))
 	}
 	if err != nil {
-		if !*asJSON || out == nil {
-			fmt.Fprintln(stderr, explain(err))
-		}
 		return exitFailure
 	}
 	return exitOK
 }
 
 // runOnce runs src in a new instance. Without asJSON its output streams to
-// stdout and stderr as the guest writes it. The outcome is nil when the
-// interpreter could not start.
+// stdout and stderr as the guest writes it.
 func runOnce(ctx context.Context, src string, lim limits, asJSON bool, stdout, stderr io.Writer) (*outcome, error) {
 	t0 := time.Now()
 	rt, err := startRuntime(ctx, stderr)
 	if err != nil {
-		return nil, err
+		return newOutcome(nil, err), err
 	}
 	defer rt.Close(context.WithoutCancel(ctx))
 	t1 := time.Now()
 	inst, err := rt.NewInstance(ctx, lim.options())
 	if err != nil {
-		return nil, err
+		return newOutcome(nil, err), err
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
 	t2 := time.Now()
