@@ -126,6 +126,15 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	}
 	s.pool = p
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "snakepit", Version: version()}, nil)
+	// The description is what the model knows of the sandbox.
+	files := "Nothing of the host's files is visible."
+	if len(o.limits.mounts) > 0 {
+		var dirs []string
+		for _, m := range o.limits.mounts {
+			dirs = append(dirs, m.GuestPath)
+		}
+		files = "Read-only directories: " + strings.Join(dirs, ", ") + "."
+	}
 	limit := "no time limit"
 	if o.limits.timeout > 0 {
 		limit = "a time limit of " + o.limits.timeout.String()
@@ -133,8 +142,8 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	mcp.AddTool(s.srv, &mcp.Tool{
 		Name: "run_python",
 		Description: fmt.Sprintf("Run Python %s code in a sandbox and return its stdout, stderr, the value of its last expression (as in a notebook cell) and its error. "+
-			"%s The sandbox has the standard library (no pip packages), no network, no subprocesses and no threads; files are read-only. "+
-			"Each call has %s and a memory cap of %s.", pythonVersion(rt), state, limit, o.limits.memory.String()),
+			"%s The sandbox has the standard library (no pip packages), no network, no subprocesses and no threads. %s "+
+			"Each call has %s and a memory cap of %s.", pythonVersion(rt), state, files, limit, o.limits.memory.String()),
 	}, s.runPython)
 	return s, nil
 }
@@ -242,6 +251,7 @@ func (s *mcpServer) serve(ctx context.Context, t mcp.Transport) error {
 	s.mu.Lock()
 	k, ok := s.keys[ss]
 	delete(s.keys, ss)
+	delete(s.lost, k)
 	s.mu.Unlock()
 	if ok {
 		s.pool.EndSession(k)

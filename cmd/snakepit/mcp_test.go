@@ -60,12 +60,16 @@ func call(t testing.TB, cs *mcp.ClientSession, code string) (isError bool, o out
 }
 
 func TestMCPListsRunPython(t *testing.T) {
-	cs := connect(t, newTestServer(t, mcpOptions{}))
+	o := mcpOptions{}
+	require.NoError(t, o.limits.mounts.Set(t.TempDir()+":/data"))
+	cs := connect(t, newTestServer(t, o))
 	tools, err := cs.ListTools(context.Background(), nil)
 	require.NoError(t, err)
 	require.Len(t, tools.Tools, 1)
 	require.Equal(t, "run_python", tools.Tools[0].Name)
 	require.Contains(t, tools.Tools[0].Description, "fresh interpreter")
+	require.Contains(t, tools.Tools[0].Description, "Read-only directories: /data.")
+	require.Contains(t, tools.Tools[0].Description, "a memory cap of 256M")
 }
 
 func TestMCPFreshRunsEachCallInANewInterpreter(t *testing.T) {
