@@ -26,7 +26,7 @@ var snippets = []struct{ name, code string }{
 	{"thread", "import threading; threading.Thread(target=print).start()"},
 	{"network", "import socket; socket.create_connection(('example.com', 80))"},
 	{"runaway loop", "while True: pass"},
-	{"memory bomb", "hog = [bytearray(16 << 20) for _ in range(100)]"},
+	{"memory bomb", "hog = bytearray(1 << 30)"},
 	{"output flood", `print('spam\n' * 100_000, end='')`},
 	{"still serving", "import statistics; statistics.mean([1, 2, 3, 4])"},
 }
@@ -44,9 +44,9 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer rt.Close(ctx)
 	p, err := pool.New(ctx, rt, pool.Options{
-		Size:        2,              // calls running at once; more wait in a FIFO queue
-		Mode:        pool.ModeFresh, // the default: a clean interpreter per call
-		CallTimeout: time.Second,    // covers the wait in the queue and the run
+		Size:        2,               // calls running at once; more wait in a FIFO queue
+		Mode:        pool.ModeFresh,  // the default: a clean interpreter per call
+		CallTimeout: 2 * time.Second, // covers the wait in the queue and the run
 		Instance: runtime.Options{
 			MemoryLimit: 64 << 20,
 			StdoutLimit: 1 << 10,
