@@ -13,6 +13,21 @@ import (
 // and a rebuilt python.wasm never uses the old code again.
 const keepCompiled = 4
 
+// DefaultCompilationCacheDir is the directory where a Runtime whose
+// Config.CompilationCacheDir is "" keeps the compiled code of the
+// python.wasm with the given sha256 (Build.SHA256). It does not create it.
+func DefaultCompilationCacheDir(sha256 string) string {
+	return filepath.Join(compiledCacheBase(), sha256[:min(len(sha256), 16)])
+}
+
+func compiledCacheBase() string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "snakepit-wasm", "wazero")
+}
+
 // compiledCacheDir returns the default cache directory for this python.wasm,
 // base/<16 hex digits of its sha256>, marks it as just used, and removes the builds
 // beyond the keepCompiled most recently used that no process has used for an

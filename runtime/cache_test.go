@@ -50,3 +50,10 @@ func names(t *testing.T, dir string) []string {
 	slices.Sort(n)
 	return n
 }
+
+func TestDefaultCompilationCacheDirIsWhereNewCompiles(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	t.Setenv("HOME", t.TempDir()) // os.UserCacheDir on darwin
+	sum := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	require.Equal(t, compiledCacheDir(compiledCacheBase(), sum), DefaultCompilationCacheDir(sum))
+}

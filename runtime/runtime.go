@@ -149,8 +149,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -272,11 +270,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	cacheDir := cfg.CompilationCacheDir
 	if cacheDir == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			base = os.TempDir()
-		}
-		cacheDir = compiledCacheDir(filepath.Join(base, "snakepit-wasm", "wazero"), build.SHA256)
+		cacheDir = compiledCacheDir(compiledCacheBase(), build.SHA256)
 	}
 	if wasm, err = r.edit(wasm, cfg.allLoops); err != nil {
 		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)

@@ -15,7 +15,7 @@ func main() {
 	ctx := context.Background()
 	rt, err := runtime.New(ctx, runtime.Config{})
 	if err != nil {
-		log.Fatal(err) // e.g. python.wasm not built yet: run `make`
+		log.Fatal(err) // `snakepit doctor` tells why
 	}
 	defer rt.Close(ctx)
 	p, err := pool.New(ctx, rt, pool.Options{}) // a fresh interpreter per call by default

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/runtime"
+)
+
+// outcome is one call's result, as `run --json` prints it and the MCP tool
+// run_python returns it.
+type outcome struct {
+	Value           any        `json:"value,omitempty" jsonschema:"the value of the code's last expression, if it is one and not None"`
+	Stdout          string     `json:"stdout"`
+	Stderr          string     `json:"stderr"`
+	StdoutTruncated bool       `json:"stdout_truncated,omitempty" jsonschema:"stdout passed its cap and was cut"`
+	StderrTruncated bool       `json:"stderr_truncated,omitempty" jsonschema:"stderr passed its cap and was cut"`
+	Error           *callError `json:"error,omitempty" jsonschema:"why the call failed; absent on success"`
+	Timings         *timings   `json:"timings,omitempty"`
+}
+
+type callError struct {
+	// Kind is pool.KindOf's classification: python, deadline,
+	// memory_limit, crash, ...
+	Kind      string `json:"kind" jsonschema:"python (an exception), deadline, memory_limit, crash, result_too_large, saturated, ..."`
+	Type      string `json:"type,omitempty" jsonschema:"the Python exception's type, for kind python"`
+	Message   string `json:"message"`
+	Traceback string `json:"traceback,omitempty"`
+}
+
+// timings are in milliseconds.
+type timings struct {
+	Runtime  float64 `json:"runtime_ms"`  // loading and compiling python.wasm (from the cache when warm)
+	Instance float64 `json:"instance_ms"` // starting the interpreter
+	Exec     float64 `json:"exec_ms"`     // the call itself
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// newOutcome describes a call's result and error.
+func newOutcome(res *runtime.Result, err error) *outcome {
+	o := &outcome{}
+	if res != nil {
+		o.Stdout, o.Stderr = string(res.Stdout), string(res.Stderr)
+		o.StdoutTruncated, o.StderrTruncated = res.StdoutTruncated, res.StderrTruncated
+		if res.Value != nil {
+			// UseNumber: a big Python int keeps its digits.
+			d := json.NewDecoder(bytes.NewReader(res.Value))
+			d.UseNumber()
+			if d.Decode(&o.Value) != nil {
+				o.Value = string(res.Value)
+			}
+		}
+	}
+	if err != nil {
+		o.Error = &callError{Kind: string(kindOf(err)), Message: err.Error()}
+		var pe *runtime.PythonError
+		if errors.As(err, &pe) {
+			o.Error.Type, o.Error.Message, o.Error.Traceback = pe.Type, pe.Message, pe.Traceback
+		}
+	}
+	return o
+}
+
+// kindOf is pool.KindOf, which also knows a trap outside a pool.
+func kindOf(err error) pool.ErrorKind {
+	k := pool.KindOf(err)
+	if k == pool.KindOther && errors.Is(err, runtime.ErrTrap) {
+		k = pool.KindCrash
+	}
+	return k
+}
+
+// explain is an error's text for people: a Python error's traceback, or the
+// error with a hint for the limits a flag sets.
+func explain(err error) string {
+	var pe *runtime.PythonError
+	if errors.As(err, &pe) && pe.Traceback != "" {
+		return strings.TrimSuffix(pe.Traceback, "\n")
+	}
+	msg := "snakepit: " + trimPrefix(err.Error())
+	switch kindOf(err) {
+	case pool.KindDeadline:
+		msg += " (the time limit is --timeout)"
+	case pool.KindMemoryLimit:
+		msg += " (the cap is --memory)"
+	}
+	return msg
+}
+
+func trimPrefix(s string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(s, "snakepit: "), "pool: ")
+}
+
+// startRuntime loads and compiles python.wasm. The first compilation on a
+// machine takes seconds; on a terminal, a line says what is happening.
+func startRuntime(ctx context.Context, stderr io.Writer) (*runtime.Runtime, error) {
+	done := progress(stderr, "snakepit: compiling python.wasm (once per machine; then cached)")
+	rt, err := runtime.New(ctx, runtime.Config{})
+	done()
+	return rt, err
+}
+
+// progress shows msg and the time elapsed on stderr while a step runs, if
+// stderr is a terminal; it returns the function that ends the step. Elsewhere
+// (a pipe, a file, a test) it writes nothing.
+func progress(stderr io.Writer, msg string) (done func()) {
+	if !isTerminal(stderr) {
+		return func() {}
+	}
+	// A warm start takes a fraction of a second: say nothing then.
+	return showProgress(stderr, msg, 500*time.Millisecond, 100*time.Millisecond)
+}
+
+// showProgress rewrites one line with msg and the time elapsed, from after
+// on, every tick, and clears it when done is called.
+func showProgress(w io.Writer, msg string, after, tick time.Duration) (done func()) {
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		start := time.Now()
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		shown := false
+		for {
+			select {
+			case <-stop:
+				if shown {
+					fmt.Fprint(w, "\r\033[K")
+				}
+				return
+			case now := <-t.C:
+				if d := now.Sub(start); d >= after {
+					fmt.Fprintf(w, "\r%s... %.1fs", msg, d.Seconds())
+					shown = true
+				}
+			}
+		}
+	})
+	return func() {
+		close(stop)
+		wg.Wait()
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
