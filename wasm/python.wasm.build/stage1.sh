@@ -86,6 +86,9 @@ progress "native python built"
 progress "CPython for wasm32-wasi (pymalloc on)"
 WB=$STAGE/wasm-build
 rm -rf "$WB" && mkdir -p "$WB"
+# configure by a relative path: the source directory's path is compiled into
+# python.wasm (getpath's VPATH), and an absolute one differs with where the
+# build runs.
 # No clock_nanosleep: CPython's time.sleep would use it with TIMER_ABSTIME,
 # which WASI hosts (wazero among them) refuse with ENOTSUP; nanosleep is a
 # relative sleep that they serve.
@@ -95,7 +98,7 @@ rm -rf "$WB" && mkdir -p "$WB"
   ZLIB_CFLAGS="-I$DEPS/include" ZLIB_LIBS="-L$DEPS/lib -lz" \
   BZIP2_CFLAGS="-I$DEPS/include" BZIP2_LIBS="-L$DEPS/lib -lbz2" \
   LIBLZMA_CFLAGS="-I$DEPS/include" LIBLZMA_LIBS="-L$DEPS/lib -llzma" \
-  "$SRC/configure" -q --host=wasm32-wasip1 --build="$("$SRC/config.guess")" \
+  ../src/configure -q --host=wasm32-wasip1 --build="$(../src/config.guess)" \
     --with-build-python="$BUILD_PY" --without-system-libmpdec --disable-test-modules \
     --with-pymalloc --without-ensurepip --prefix=/usr >"$W/wasm-configure.log" 2>&1 \
   && make -s -j"$JOBS" >"$W/wasm.log" 2>&1 ) || { tail -40 "$W/wasm-configure.log" "$W/wasm.log"; die "wasm build failed"; }
