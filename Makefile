@@ -65,12 +65,13 @@ soak: python-wasm
 sandbox-slow: python-wasm
 	SNAKEPIT_SANDBOX_SLOW=1 $(GO) test -race -count=1 -timeout 30m -run TestAttacks ./sandbox
 
-# Each fuzz target for FUZZTIME (default 2m), one after the other.
+# Each fuzz target for FUZZTIME (default 2m), one after the other, one
+# worker each (the wasm targets hold an instance per worker).
 FUZZTIME ?= 2m
+FUZZ := abi:FuzzDecode runtime:FuzzValidate runtime:FuzzHostCall runtime:FuzzEmit runtime:FuzzGuestResult
 fuzz: python-wasm
-	@set -e; for t in $$($(GO) test -list '^Fuzz' ./... | grep '^Fuzz'); do \
-	  pkg=$$(grep -rl "^func $$t(" --include='*_test.go' . | xargs -n1 dirname | head -1); \
-	  echo "fuzz $$t ($$pkg, $(FUZZTIME))"; $(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$pkg; done
+	@set -e; for f in $(FUZZ); do echo "$$f ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$${f%%:*}; done
 
 bench: python-wasm
 	$(GO) run ./bench/cmd/bench
