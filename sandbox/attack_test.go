@@ -59,7 +59,7 @@ type attack struct {
 	// which ModeWarm allows (it is for trusted code); in ModeWarm it runs on
 	// a pool of its own.
 	poisons bool
-	slow    bool // over a second a mode: skipped under -short
+	slow    bool // seconds in each mode: only with SNAKEPIT_SANDBOX_SLOW set
 	want    func(t *testing.T, res *runtime.Result, err error)
 }
 
@@ -237,12 +237,17 @@ func TestAttacks(t *testing.T) {
 	for _, m := range modes {
 		o := base
 		o.Mode = m
+		if m == pool.ModeSession {
+			// The victim's, the attacker's, and a spare, so that the next
+			// attacker does not wait for the last one's replacement.
+			o.Size, o.MaxSessions = 3, 2
+		}
 		shared[m] = newPool(t, o)
 	}
 	for _, a := range attacks() {
 		t.Run(a.name, func(t *testing.T) {
-			if a.slow && testing.Short() {
-				t.Skip("over a second in each mode; skipped under -short")
+			if a.slow && os.Getenv("SNAKEPIT_SANDBOX_SLOW") == "" {
+				t.Skip("seconds in each mode: set SNAKEPIT_SANDBOX_SLOW=1 (make sandbox-slow)")
 			}
 			for _, m := range modes {
 				t.Run(m.String(), func(t *testing.T) {
@@ -387,7 +392,7 @@ print('done', len(seen))
 		{name: "big integer power", code: "10 ** 10 ** 8", deadline: deadline, want: stopped},
 		{name: "huge sorted", code: "xs = [(i * 7919) % 1000003 for i in range(10 ** 6)]\nwhile True:\n    sorted(xs)", deadline: deadline, want: stopped},
 		{name: "str.replace blow-up", code: "s = 'a' * (1 << 20)\nwhile True:\n    s.replace('a', 'bc')", deadline: deadline, want: stopped},
-		{name: "deep recursion at a raised limit", code: "import sys\nsys.setrecursionlimit(10 ** 5)\ndef f(n):\n    return f(n + 1)\nf(0)", want: python("RecursionError")},
+		{name: "deep recursion at a raised limit", code: "import sys\nsys.setrecursionlimit(30000)\ndef f(n):\n    return f(n + 1)\nf(0)", want: python("RecursionError")},
 		// Python frames live on the heap: at a limit it cannot reach, the
 		// memory cap ends the recursion.
 		{name: "deep recursion past the memory cap", slow: true, code: "import sys\nsys.setrecursionlimit(10 ** 7)\ndef f(n):\n    return f(n + 1)\nf(0)", want: memory},
@@ -431,7 +436,7 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 			return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nwhile True:\n    snakepit.emit(1)", OnChunk: func(json.RawMessage) error { return nil }}
 		}, want: kind(pool.KindStreamLimit, runtime.ErrStreamLimit)},
 		{name: "stream chunk flood caught", req: func(*target) runtime.Request {
-			return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nfor _ in range(10 ** 4):\n    try:\n        snakepit.emit('x' * 1000)\n    except RuntimeError:\n        pass", OnChunk: func(json.RawMessage) error { return nil }}
+			return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nfor _ in range(1000):\n    try:\n        snakepit.emit('x' * 1000)\n    except RuntimeError:\n        pass", OnChunk: func(json.RawMessage) error { return nil }}
 		}, want: kind(pool.KindStreamLimit, runtime.ErrStreamLimit)},
 		{name: "stream chunk over MaxResult", req: func(*target) runtime.Request {
 			return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nsnakepit.emit('x' * (2 << 20))", OnChunk: func(json.RawMessage) error { return nil }}
@@ -445,7 +450,7 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 			python("RuntimeError")(t, res, err)
 			require.ErrorContains(t, err, "host call limit")
 		}},
-		{name: "host call flood caught", code: "import snakepit\nn = 0\nfor _ in range(10 ** 4):\n    try:\n        snakepit.call('echo', 1)\n        n += 1\n    except RuntimeError:\n        pass\nprint(n)", want: printed("100\n")},
+		{name: "host call flood caught", code: "import snakepit\nn = 0\nfor _ in range(1000):\n    try:\n        snakepit.call('echo', 1)\n        n += 1\n    except RuntimeError:\n        pass\nprint(n)", want: printed("100\n")},
 		{name: "oversized host call argument", code: "import snakepit\nsnakepit.call('echo', 'x' * (1 << 20))", want: python("RuntimeError")},
 		{name: "oversized host call answer", code: "import snakepit\nsnakepit.call('big')", want: python("RuntimeError")},
 		{name: "unknown host tool", code: "import snakepit\nsnakepit.call('os.system', 'id')", want: python("RuntimeError")},
@@ -484,4 +489,39 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 		{name: "random state", poisons: true, code: "import random\nrandom.seed(1234)", want: succeeds(nil)},
 		{name: "builtins replaced", poisons: true, code: "import builtins\nbuiltins.print = None\nbuiltins.len = lambda x: 0\nbuiltins.pwned = 1", want: succeeds(nil)},
 	}
+}
+
+// A guest that rewrites the dispatcher forges every later answer of its
+// worker: in ModeWarm, for the callers after it (which is why ModeWarm is for
+// trusted code); in ModeSession, for its own session only.
+func TestAlteredDispatcherForgesOnlyItsOwnWorkersAnswers(t *testing.T) {
+	forge := runtime.Request{Op: runtime.OpExec, Code: "import snakepit_guest as g\ng._dispatch.__code__ = (lambda kind, a, b: b'J\\x02\\x00\\x00\\x0042').__code__"}
+	one := runtime.Request{Op: runtime.OpEval, Code: "1"}
+
+	warm := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm})
+	defer closePool(t, warm)
+	_, err := warm.Run(ctx, forge)
+	require.NoError(t, err)
+	res, err := warm.Run(ctx, one)
+	require.NoError(t, err)
+	require.JSONEq(t, "42", string(res.Value), "the next warm caller gets the forged answer")
+
+	sess := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession}) // runs the victim session
+	defer closePool(t, sess)
+	_, err = sess.RunSession(ctx, "attacker", forge)
+	require.NoError(t, err)
+	res, err = sess.RunSession(ctx, "attacker", one)
+	require.NoError(t, err)
+	require.JSONEq(t, "42", string(res.Value))
+	res, err = sess.RunSession(ctx, "victim", one)
+	require.NoError(t, err)
+	require.JSONEq(t, "1", string(res.Value), "another session's answers are its own")
+
+	fresh := newPool(t, pool.Options{Size: 1})
+	defer closePool(t, fresh)
+	_, err = fresh.Run(ctx, forge)
+	require.NoError(t, err)
+	res, err = fresh.Run(ctx, one)
+	require.NoError(t, err)
+	require.JSONEq(t, "1", string(res.Value))
 }
