@@ -61,6 +61,9 @@ type attack struct {
 	poisons bool
 	slow    bool // seconds in each mode: only with SNAKEPIT_SANDBOX_SLOW set
 	want    func(t *testing.T, res *runtime.Result, err error)
+	// then, for a poisoning attack, checks the outcome of `1` evaluated
+	// next on the attacker's worker (ModeWarm) or session (ModeSession).
+	then func(t *testing.T, res *runtime.Result, err error)
 }
 
 func (a attack) request(tg *target) runtime.Request {
@@ -258,6 +261,9 @@ func TestAttacks(t *testing.T) {
 						if a.own != nil {
 							a.own(&o)
 						}
+						if a.poisons {
+							o.Size = 1 // the next call runs on the poisoned worker
+						}
 						tg.p = newPool(t, o)
 						defer closePool(t, tg.p)
 					}
@@ -283,6 +289,11 @@ func TestAttacks(t *testing.T) {
 					t.Logf("%s/%s: %v in %v: %v", a.name, m, pool.KindOf(err), took.Round(time.Millisecond), firstLine(err))
 					require.Less(t, took, hang, "the attack outlived every bound")
 					a.want(t, res, err)
+					if a.then != nil && m != pool.ModeFresh && err == nil {
+						res, err := tg.run(ctx, runtime.Request{Op: runtime.OpEval, Code: "1"})
+						t.Logf("%s/%s: then %v: %v", a.name, m, pool.KindOf(err), firstLine(err))
+						a.then(t, res, err)
+					}
 					if m == pool.ModeSession {
 						tg.p.EndSession(tg.key)
 					}
@@ -342,6 +353,9 @@ func attacks() []attack {
 	memory := kind(pool.KindMemoryLimit, runtime.ErrMemoryLimit)
 	crashed := kind(pool.KindCrash, pool.ErrWorkerCrashed)
 	malformed := kind(pool.KindCrash, pool.ErrWorkerCrashed, abi.ErrMalformed)
+	value := func(v string) func(*testing.T, *runtime.Result, error) {
+		return succeeds(func(t *testing.T, res *runtime.Result) { require.JSONEq(t, v, string(res.Value)) })
+	}
 	noSecret := succeeds(func(t *testing.T, res *runtime.Result) {
 		require.NotContains(t, string(res.Value)+string(res.Stdout)+string(res.Stderr), secret)
 		require.Contains(t, string(res.Stdout), "done")
@@ -465,14 +479,14 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 		// The bridge.
 		{name: "monkeypatched snakepit module", poisons: true, code: "import snakepit\nsnakepit.call = lambda *a, **k: 'forged'\nsnakepit.pwned = 1\nsnakepit.call('echo', 1)", want: succeeds(func(t *testing.T, res *runtime.Result) {
 			require.JSONEq(t, `"forged"`, string(res.Value)) // its own interpreter only
-		})},
-		{name: "replaced snakepit in sys.modules", poisons: true, code: "import sys\nsys.modules['snakepit'] = sys\nsys.pwned = 1", want: succeeds(nil)},
-		{name: "sys.modules.clear", poisons: true, code: "import sys\nsys.modules.clear()", want: succeeds(nil)},
+		}), then: value("1")},
+		{name: "replaced snakepit in sys.modules", poisons: true, code: "import sys\nsys.modules['snakepit'] = sys\nsys.pwned = 1", want: succeeds(nil), then: value("1")},
+		{name: "sys.modules.clear", poisons: true, code: "import sys\nsys.modules.clear()", want: succeeds(nil), then: value("1")},
 		{name: "dispatcher frames garbage", poisons: true, code: "import snakepit_guest as g\ng._frame = lambda tag, data: b'garbage'\n1", want: malformed},
 		{name: "dispatcher frames a lying length", poisons: true, code: "import snakepit_guest as g\ng._frame = lambda tag, data: b'J\\xff\\xff\\xff\\x7f1'\n1", want: malformed},
 		{name: "dispatcher encodes invalid JSON", poisons: true, code: "import snakepit_guest as g\ng._json = lambda v: b'{{{'\n1", want: malformed},
-		{name: "dispatcher returns a non-bytes", poisons: true, code: "import snakepit_guest as g\ng._value = lambda v, printable=False: 12345\ng._dispatch.__code__ = (lambda kind, a, b: 12345).__code__", want: succeeds(nil)},
-		{name: "dispatcher code replaced", poisons: true, code: "import snakepit_guest as g\ng._dispatch.__code__ = (lambda kind, a, b: b'J\\x02\\x00\\x00\\x0042').__code__", want: succeeds(nil)},
+		{name: "dispatcher returns a non-bytes", poisons: true, code: "import snakepit_guest as g\ng._value = lambda v, printable=False: 12345\ng._dispatch.__code__ = (lambda kind, a, b: 12345).__code__", want: succeeds(nil), then: malformed},
+		{name: "dispatcher code replaced", poisons: true, code: "import snakepit_guest as g\ng._dispatch.__code__ = (lambda kind, a, b: b'J\\x02\\x00\\x00\\x0042').__code__", want: succeeds(nil), then: value("42")},
 		{name: "sys.exit", code: "import sys\nsys.exit(3)", want: python("SystemExit")},
 		{name: "os._exit", code: "import os\nos._exit(1)", want: crashed},
 		{name: "os.abort", code: "import os\nos.abort()", want: func(t *testing.T, res *runtime.Result, err error) {
@@ -485,9 +499,11 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 		{name: "socket", code: "import socket\nsocket.create_connection(('127.0.0.1', 22))", want: python("OSError", "ConnectionRefusedError", "PermissionError", "ModuleNotFoundError", "AttributeError")},
 
 		// Leaks to later callers (the canary checks each of these).
-		{name: "globals, builtins and module state", poisons: true, code: "import builtins, sys, json, random, snakepit\npwned = 1\nbuiltins.pwned = 1\nfor m in (sys, json, random, snakepit):\n    m.pwned = 1", want: succeeds(nil)},
-		{name: "random state", poisons: true, code: "import random\nrandom.seed(1234)", want: succeeds(nil)},
-		{name: "builtins replaced", poisons: true, code: "import builtins\nbuiltins.print = None\nbuiltins.len = lambda x: 0\nbuiltins.pwned = 1", want: succeeds(nil)},
+		{name: "globals, builtins and module state", poisons: true, code: "import builtins, sys, json, random, snakepit\npwned = 1\nbuiltins.pwned = 1\nfor m in (sys, json, random, snakepit):\n    m.pwned = 1", want: succeeds(nil), then: value("1")},
+		{name: "random state", poisons: true, code: "import random\nrandom.seed(1234)", want: succeeds(nil), then: value("1")},
+		// The dispatcher's own len() is then the guest's: its next result is
+		// malformed, and the worker (its own) is replaced.
+		{name: "builtins replaced", poisons: true, code: "import builtins\nbuiltins.print = None\nbuiltins.len = lambda x: 0\nbuiltins.pwned = 1", want: succeeds(nil), then: malformed},
 	}
 }
 
