@@ -475,6 +475,11 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 			req.Host = map[string]runtime.HostFunc{"reenter": reenter(tg, req)}
 			return *req
 		}, want: printed("saturated\n")},
+		{name: "re-entrant host tool with a queue", own: func(o *pool.Options) { o.QueueTimeout = 200 * time.Millisecond }, req: func(tg *target) runtime.Request {
+			req := &runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nprint(snakepit.call('reenter'))"}
+			req.Host = map[string]runtime.HostFunc{"reenter": reenter(tg, req)}
+			return *req
+		}, want: printed("queue_timeout\n")},
 
 		// The bridge.
 		{name: "monkeypatched snakepit module", poisons: true, code: "import snakepit\nsnakepit.call = lambda *a, **k: 'forged'\nsnakepit.pwned = 1\nsnakepit.call('echo', 1)", want: succeeds(func(t *testing.T, res *runtime.Result) {
