@@ -7,7 +7,10 @@
 //     callers) in ModeFresh, ModeWarm and ModeSession. Each gets its
 //     documented outcome, the pool serves a clean call afterwards, nothing
 //     reaches another caller or session, and the host's goroutines, file
-//     descriptors and heap come back.
+//     descriptors and heap come back. The rows that take seconds in each
+//     mode run only with SNAKEPIT_SANDBOX_SLOW=1 (`make sandbox-slow`).
+//     Attacks that alter their own interpreter are checked once more on the
+//     attacker's worker or session, where the alteration stays.
 //   - TestSoak mixes benign and hostile calls from many goroutines across
 //     all modes, with random cancellations and deadlines, and checks that
 //     every request gets exactly one outcome. SNAKEPIT_SOAK_REQUESTS sizes
