@@ -57,7 +57,8 @@ test: python-wasm testdata check-embedded cross
 	$(GO) test -race -count=1 -timeout 30m ./...
 
 # The soak test at full size: 100,000 calls, 10% hostile, across every mode
-# (about 20-30 minutes on 2 cores); RSS must stay within 10% after warm-up.
+# (3,000 took 25-70 s on 2 shared cores: expect 15-40 minutes); RSS must stay
+# within 10% after warm-up (the first 10% of the calls).
 soak: python-wasm
 	SNAKEPIT_SOAK_REQUESTS=100000 $(GO) test -count=1 -timeout 3h -run TestSoak -v ./sandbox
 

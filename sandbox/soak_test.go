@@ -120,11 +120,36 @@ func TestSoak(t *testing.T) {
 			}
 		})
 	}
-	for id := range n {
-		ids <- id
+	go func() {
+		for id := range n {
+			ids <- id
+		}
+		close(ids)
+	}()
+	// A lost answer is a call that never returns: every call is bounded by
+	// QueueTimeout plus CallTimeout, so no progress for longer is a loss.
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	for last, seen := time.Now(), -1; ; {
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			got := 0
+			for id := range outcomes {
+				got += int(outcomes[id].Load())
+			}
+			if got != seen {
+				last, seen = time.Now(), got
+			} else if time.Since(last) > 3*time.Minute {
+				t.Fatalf("no answer for 3 minutes: %d of %d answered", got, n)
+			}
+			continue
+		}
+		break
 	}
-	close(ids)
-	wg.Wait()
 	took := time.Since(start)
 	rssEnd := rss()
 
