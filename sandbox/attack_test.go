@@ -388,6 +388,19 @@ for p in ('/proc/self/environ', '/proc/1/environ'):
         pass
 print('done', len(seen))
 '\n'.join(seen)`, want: noSecret},
+		{name: "host paths through the mount's links", code: `
+import os
+for p in ('/data/secret', '/data/etc', '/data/up'):
+    for f in (os.readlink, os.path.realpath, os.stat, os.lstat):
+        try:
+            print(p, f.__name__, f(p))
+        except OSError as e:
+            print(p, f.__name__, type(e).__name__)
+`, want: succeeds(func(t *testing.T, res *runtime.Result) {
+			out := string(res.Stdout)
+			require.NotContains(t, out, os.TempDir(), "a host path (the links point into host temporary directories)")
+			require.Equal(t, 3, strings.Count(out, "readlink OSError"), out)
+		})},
 		{name: "environment is empty", code: "import os\nlen(os.environ)", want: succeeds(func(t *testing.T, res *runtime.Result) {
 			require.JSONEq(t, "0", string(res.Value))
 		})},
