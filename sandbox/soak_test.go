@@ -1,0 +1,270 @@
+package sandbox_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"reflect"
+	goruntime "runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
+	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/runtime"
+	"github.com/stretchr/testify/require"
+)
+
+// soakRequests is the soak's size: SNAKEPIT_SOAK_REQUESTS, default 300.
+func soakRequests(t *testing.T) int {
+	v := os.Getenv("SNAKEPIT_SOAK_REQUESTS")
+	if v == "" {
+		return 300
+	}
+	n, err := strconv.Atoi(v)
+	require.NoError(t, err, "SNAKEPIT_SOAK_REQUESTS")
+	return n
+}
+
+// fullSoak is the size from which RSS must stay flat (`make soak`).
+const fullSoak = 100000
+
+// rss returns the process's resident set size, in bytes; 0 off Linux.
+func rss() uint64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// outcome is what one soak request got.
+type outcome struct {
+	kind    pool.ErrorKind
+	hostile bool
+	latency time.Duration // benign calls that succeeded
+}
+
+func TestSoak(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs hundreds of calls; skipped under -short")
+	}
+	n := soakRequests(t)
+	testrt.Runtime(t)
+	goroutines := goruntime.NumGoroutine()
+	mount, _ := hostFiles(t)
+
+	// Attacks that take no pool of their own, are quick, and leave nothing
+	// behind on a warm worker (poisoning ones run in fresh mode only).
+	var hostile []attack
+	for _, a := range attacks() {
+		if a.own == nil && !a.slow {
+			hostile = append(hostile, a)
+		}
+	}
+	var finished atomic.Int64
+	onEvent := func(e pool.Event) {
+		if e.Type == pool.CallFinished {
+			finished.Add(1)
+		}
+	}
+	pools := map[pool.Mode]*pool.Pool{}
+	for _, m := range modes {
+		size := 2
+		if m == pool.ModeSession {
+			size = 4 // two benign sessions, two for attackers
+		}
+		p, err := pool.New(ctx, testrt.Runtime(t), pool.Options{Mode: m, Size: size, QueueTimeout: time.Minute,
+			CallTimeout: time.Minute, Instance: limits(mount), OnEvent: onEvent})
+		require.NoError(t, err)
+		pools[m] = p
+	}
+	benignKeys := []string{"benign-0", "benign-1"}
+	for _, k := range benignKeys {
+		_, err := pools[pool.ModeSession].RunSession(ctx, k, runtime.Request{Op: runtime.OpExec, Code: "calls = 0"})
+		require.NoError(t, err)
+	}
+	calls0 := finished.Load()
+
+	outcomes := make([]atomic.Int32, n) // answers per request: exactly one each
+	results := make([]outcome, n)
+	ids := make(chan int)
+	var rssWarm uint64
+	var rssOnce sync.Once
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range 8 {
+		wg.Go(func() {
+			for id := range ids {
+				if id == n/10 {
+					rssOnce.Do(func() { rssWarm = rss() })
+				}
+				results[id] = soakOne(t, pools, hostile, benignKeys, id)
+				outcomes[id].Add(1)
+			}
+		})
+	}
+	go func() {
+		for id := range n {
+			ids <- id
+		}
+		close(ids)
+	}()
+	// A lost answer is a call that never returns: every call is bounded by
+	// QueueTimeout plus CallTimeout, so no progress for longer is a loss.
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	for last, seen := time.Now(), -1; ; {
+		select {
+		case <-done:
+		case <-time.After(time.Second):
+			got := 0
+			for id := range outcomes {
+				got += int(outcomes[id].Load())
+			}
+			if got != seen {
+				last, seen = time.Now(), got
+			} else if time.Since(last) > 3*time.Minute {
+				t.Fatalf("no answer for 3 minutes: %d of %d answered", got, n)
+			}
+			continue
+		}
+		break
+	}
+	took := time.Since(start)
+	rssEnd := rss()
+
+	// Every request got exactly one answer, and the pools reported one
+	// CallFinished for each.
+	for id := range outcomes {
+		require.EqualValues(t, 1, outcomes[id].Load(), "answers to request %d", id)
+	}
+	require.EqualValues(t, n, finished.Load()-calls0, "CallFinished events")
+
+	kinds := map[string]int{}
+	var lat []time.Duration
+	for _, o := range results {
+		who := "benign"
+		if o.hostile {
+			who = "hostile"
+		}
+		k := string(o.kind)
+		if k == "" {
+			k = "ok"
+		}
+		kinds[who+" "+k]++
+		if !o.hostile && o.kind == pool.KindNone {
+			lat = append(lat, o.latency)
+		}
+	}
+	slices.Sort(lat)
+	require.NotEmpty(t, lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	t.Logf("soak: %d requests in %v (%.0f/s), 8 callers", n, took.Round(time.Millisecond), float64(n)/took.Seconds())
+	t.Logf("outcomes: %v", kinds)
+	t.Logf("benign latency: p50 %v, p99 %v (%d calls)", pct(0.5), pct(0.99), len(lat))
+	for _, m := range modes {
+		st := pools[m].Stats()
+		t.Logf("%s: calls %d, recycles %v, start failures %d", m, st.Calls, st.Recycles, st.StartFailures)
+	}
+	t.Logf("RSS: %d MiB after warm-up, %d MiB at the end (%+.1f%%)", rssWarm>>20, rssEnd>>20,
+		100*(float64(rssEnd)-float64(rssWarm))/float64(rssWarm))
+	if n >= fullSoak && rssWarm > 0 {
+		require.Less(t, float64(rssEnd), 1.1*float64(rssWarm), "RSS grew more than 10% after warm-up")
+	}
+
+	for _, p := range pools {
+		closePool(t, p)
+	}
+	// Polled here: require.Eventually's own goroutines would count.
+	for deadline := time.Now().Add(hang); goruntime.NumGoroutine() > goroutines; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			buf := make([]byte, 1<<20)
+			t.Fatalf("goroutines: %d, %d before the soak:\n%s", goruntime.NumGoroutine(), goroutines, buf[:goruntime.Stack(buf, true)])
+		}
+	}
+}
+
+// soakOne runs request id: 10% hostile, the rest benign calls whose answer
+// must be theirs; 10% of all have a random cancellation or a short deadline.
+func soakOne(t *testing.T, pools map[pool.Mode]*pool.Pool, hostile []attack, benignKeys []string, id int) outcome {
+	m := modes[rand.IntN(len(modes))]
+	tg := &target{mode: m, p: pools[m]}
+	c, cancel := context.WithCancel(ctx)
+	defer cancel()
+	interfered := true
+	switch r := rand.IntN(20); r {
+	case 0:
+		d := time.Duration(rand.IntN(20)) * time.Millisecond
+		go func() {
+			time.Sleep(d)
+			cancel()
+		}()
+	case 1:
+		var cancelT context.CancelFunc
+		c, cancelT = context.WithTimeout(c, time.Duration(1+rand.IntN(50))*time.Millisecond)
+		defer cancelT()
+	default:
+		interfered = false
+	}
+	if rand.IntN(10) == 0 {
+		a := hostile[rand.IntN(len(hostile))]
+		for a.poisons && m == pool.ModeWarm {
+			a = hostile[rand.IntN(len(hostile))]
+		}
+		if m == pool.ModeSession {
+			tg.key = fmt.Sprintf("hostile-%d", id)
+			defer tg.p.EndSession(tg.key)
+		}
+		if a.deadline > 0 {
+			var cancelT context.CancelFunc
+			c, cancelT = context.WithTimeout(c, a.deadline)
+			defer cancelT()
+		}
+		_, err := tg.run(c, a.request(tg))
+		return outcome{kind: pool.KindOf(err), hostile: true}
+	}
+	var req runtime.Request
+	var want string
+	switch m {
+	case pool.ModeSession:
+		tg.key = benignKeys[id%len(benignKeys)]
+		req = runtime.Request{Op: runtime.OpExec, Code: fmt.Sprintf("calls += 1\n[%d, calls > 0]", id)}
+		want = fmt.Sprintf("[%d,true]", id)
+	default:
+		k := rand.IntN(1000)
+		req = runtime.Request{Op: runtime.OpEval, Code: fmt.Sprintf("[%d, sum(range(%d))]", id, k)}
+		want = fmt.Sprintf("[%d,%d]", id, k*(k-1)/2)
+	}
+	start := time.Now()
+	res, err := tg.run(c, req)
+	lat := time.Since(start)
+	if err == nil {
+		var got, exp any
+		if json.Unmarshal(res.Value, &got) != nil || json.Unmarshal([]byte(want), &exp) != nil || !reflect.DeepEqual(got, exp) {
+			t.Errorf("request %d got %s, want %s", id, res.Value, want)
+		}
+	} else if !interfered {
+		t.Errorf("benign request %d (%s) failed: %v", id, m, err)
+	}
+	return outcome{kind: pool.KindOf(err), latency: lat}
+}
