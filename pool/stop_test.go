@@ -25,7 +25,10 @@ func TestSleepingCallsEndAtCallTimeoutAndCloseReturns(t *testing.T) {
 			for _, err := range errs {
 				require.ErrorIs(t, err, context.DeadlineExceeded)
 			}
-			// The pool still serves: the workers were replaced.
+			// The pool still serves: the workers were replaced (in the
+			// background: a loaded machine can take longer than CallTimeout
+			// to start them).
+			require.Eventually(t, func() bool { return p.Stats().Idle == 2 }, hang, 5*time.Millisecond)
 			res, err := p.Run(ctx, eval("6 * 7"))
 			require.NoError(t, err)
 			require.JSONEq(t, "42", string(res.Value))
