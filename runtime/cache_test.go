@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	"github.com/stretchr/testify/require"
 )
 
@@ -56,4 +57,23 @@ func TestDefaultCompilationCacheDirIsWhereNewCompiles(t *testing.T) {
 	t.Setenv("HOME", t.TempDir()) // os.UserCacheDir on darwin
 	sum := "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 	require.Equal(t, compiledCacheDir(compiledCacheBase(), sum), DefaultCompilationCacheDir(sum))
+}
+
+func TestEmbeddedWasmIsDecompressedOnceAndAWrongCopyReplaced(t *testing.T) {
+	info, err := embedded.Manifest()
+	require.NoError(t, err)
+	dir := t.TempDir()
+	want, err := embeddedWasm(dir, info.SHA256) // decompresses, leaves the copy
+	require.NoError(t, err)
+	copyPath := filepath.Join(dir, "python-"+info.SHA256[:16]+".wasm")
+	got, err := os.ReadFile(copyPath)
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+	require.NoError(t, os.WriteFile(copyPath, got[:100], 0o644)) // a torn write
+	again, err := embeddedWasm(dir, info.SHA256)
+	require.NoError(t, err)
+	require.Equal(t, want, again)
+	got, err = os.ReadFile(copyPath)
+	require.NoError(t, err)
+	require.Equal(t, want, got, "the torn copy is replaced")
 }

@@ -96,14 +96,36 @@ func load(dir string) ([]byte, experimentalsys.FS, Build, error) {
 	if err != nil {
 		return nil, nil, b, err
 	}
-	wasm, err := embedded.Wasm()
-	if err != nil {
-		return nil, nil, b, err
-	}
 	lib, err := embedded.Stdlib()
 	if err != nil {
 		return nil, nil, b, err
 	}
 	b.Embedded, b.PythonVersion, b.SHA256 = true, info.PythonVersion, info.SHA256
-	return wasm, &sysfs.AdaptFS{FS: lib}, b, nil
+	return nil, &sysfs.AdaptFS{FS: lib}, b, nil // embeddedWasm reads it
+}
+
+// embeddedWasm returns the embedded python.wasm. Decompressing it costs about
+// 60 ms, a quarter of a start with a warm compilation cache, so the first
+// start leaves a decompressed copy beside the compiled code (a directory
+// named by this sha256) and later ones read that. The copy is trusted as
+// the compiled code beside it is; one of the wrong size is replaced.
+func embeddedWasm(cacheDir, sum string) ([]byte, error) {
+	p := filepath.Join(cacheDir, "python-"+sum[:16]+".wasm")
+	size := embedded.WasmSize()
+	if b, err := os.ReadFile(p); err == nil && int64(len(b)) == size {
+		return b, nil
+	}
+	wasm, err := embedded.Wasm()
+	if err != nil {
+		return nil, err
+	}
+	// Best effort: without the copy, the next start decompresses again.
+	if f, err := os.CreateTemp(cacheDir, "python-*.wasm.tmp"); err == nil {
+		_, werr := f.Write(wasm)
+		if cerr := f.Close(); werr == nil && cerr == nil {
+			_ = os.Rename(f.Name(), p)
+		}
+		_ = os.Remove(f.Name())
+	}
+	return wasm, nil
 }

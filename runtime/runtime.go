@@ -272,6 +272,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if cacheDir == "" {
 		cacheDir = compiledCacheDir(compiledCacheBase(), build.SHA256)
 	}
+	if wasm == nil {
+		if wasm, err = embeddedWasm(cacheDir, build.SHA256); err != nil {
+			return nil, err
+		}
+	}
 	if wasm, err = r.edit(wasm, cfg.allLoops); err != nil {
 		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"bufio"
 	"compress/gzip"
 	_ "embed"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -61,6 +62,16 @@ func ParseManifest(text string) (Info, error) {
 		return Info{}, errors.New("snakepit: MANIFEST is incomplete")
 	}
 	return info, nil
+}
+
+// WasmSize returns the size of python.wasm, decompressed, from the gzip
+// trailer (gzip -n writes one member whose last four bytes are the size).
+func WasmSize() int64 {
+	n := len(wasmGz)
+	if n < 4 {
+		return -1
+	}
+	return int64(binary.LittleEndian.Uint32([]byte(wasmGz[n-4:])))
 }
 
 // Wasm returns python.wasm, decompressed (about 7 MB).
