@@ -65,7 +65,8 @@
 // # The interpreter
 //
 // By default a Runtime runs the interpreter embedded in the Go module
-// (package wasm/embedded): python.wasm, decompressed once per Runtime, and
+// (package wasm/embedded): python.wasm, decompressed at its first start on a
+// machine (a copy is kept beside the compiled code), and
 // its standard library as sourceless .pyc files served read-only from the
 // binary's own data. Config.Dir or $SNAKEPIT_PYTHON_DIR select a local build
 // instead (`make python-wasm`). Runtime.Build says which one runs.
