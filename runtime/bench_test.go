@@ -322,14 +322,7 @@ func memStats(t testing.TB) (rss, private uint64) {
 // a destructor run when the host released a large result, a loop of bulk
 // memory copies, and sleeps.
 var holeCases = []struct{ name, setup, src string }{
-	{"release-del", `
-import snakepit_guest as g
-class B(bytes):
-    def __del__(self):
-        while True:
-            pass
-g._value = lambda v, **kw: B(b"J" + (70000).to_bytes(4, "little") + b"1" * 70000)
-`, "1"},
+	{"release-del", hostileResult(70000), "1"},
 	{"bulk-copy", "b = bytearray(32 << 20)\nc = bytearray(len(b))", "for _ in range(10**6):\n    c[:] = b"},
 	{"sleep", "import select", "select.select([], [], [], 1e9)"},
 }
@@ -361,6 +354,7 @@ func BenchmarkHoleStops(b *testing.B) {
 					insts[k] = i
 				}
 				before := stwStopping()
+				stopGC := collectEvery(20 * time.Millisecond)
 				done := make(chan struct{})
 				var bg sync.WaitGroup
 				bg.Go(func() {
@@ -377,16 +371,6 @@ func BenchmarkHoleStops(b *testing.B) {
 						}
 					}
 				})
-				bg.Go(func() {
-					for {
-						select {
-						case <-done:
-							return
-						case <-time.After(20 * time.Millisecond):
-							gcs.time(goruntime.GC)
-						}
-					}
-				})
 				late := make([]time.Duration, n)
 				var wg sync.WaitGroup
 				for k, i := range insts {
@@ -400,6 +384,7 @@ func BenchmarkHoleStops(b *testing.B) {
 					})
 				}
 				wg.Wait()
+				gcs = append(gcs, stopGC()...)
 				close(done)
 				bg.Wait()
 				after := stwStopping()

@@ -18,57 +18,71 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// runBounded runs code with a deadline and fails the test if the call is not
+// runBounded runs req with a deadline and fails the test if the call is not
 // back within hang, which is far beyond the deadline: the old code ran these
 // for seconds to forever.
-func runBounded(t *testing.T, i *runtime.Instance, code string, deadline, hang time.Duration) (time.Duration, error) {
+func runBounded(t *testing.T, i *runtime.Instance, req runtime.Request, deadline, hang time.Duration) error {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, deadline)
 	defer cancel()
-	type out struct{ err error }
-	done := make(chan out, 1)
-	start := time.Now()
+	done := make(chan error, 1)
 	go func() {
-		_, err := i.Exec(c, code)
-		done <- out{err}
+		_, err := i.Run(c, req)
+		done <- err
 	}()
 	select {
-	case o := <-done:
-		return time.Since(start), o.err
+	case err := <-done:
+		return err
 	case <-time.After(hang):
 		t.Fatalf("call still running %v after a %v deadline", hang, deadline)
-		return 0, nil
+		return nil
 	}
 }
 
-func TestAHostileResultsDestructorRunsUnderTheDeadline(t *testing.T) {
-	// The dispatcher is user-writable: make it return a bytes subclass whose
-	// __del__ spins. The host used to free large results outside any call,
-	// where nothing could stop the guest.
-	for _, size := range []int{100, 70000} {
-		i := newInstance(t, runtime.Options{})
-		_, err := i.Exec(ctx, `
+// hostileResult makes the (user-writable) dispatcher return a bytes subclass
+// of size bytes whose __del__ spins: the host used to free large results
+// outside any call, where nothing could stop the guest.
+func hostileResult(size int) string {
+	n := strconv.Itoa(size)
+	return `
 import snakepit_guest as g
 class B(bytes):
     def __del__(self):
         while True:
             pass
-g._value = lambda v: B(b"J" + (`+strconv.Itoa(size)+`).to_bytes(4, "little") + b"1" * `+strconv.Itoa(size)+`)
-`)
-		require.NoError(t, err)
-		_, err = func() (*runtime.Result, error) {
-			c, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { _, err := i.Eval(c, "1"); done <- err }()
+g._value = lambda v, **kw: B(b"J" + (` + n + `).to_bytes(4, "little") + b"1" * ` + n + `)
+`
+}
+
+// collectEvery forces a garbage collection every d, as a busy host has
+// them, until the returned stop is called; stop returns how long each took.
+func collectEvery(d time.Duration) (stop func() latencies) {
+	done := make(chan struct{})
+	var gcs latencies
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
 			select {
-			case err := <-done:
-				return nil, err
-			case <-time.After(20 * time.Second):
-				t.Fatal("a destructor in the result outlived the deadline")
-				return nil, nil
+			case <-done:
+				return
+			case <-time.After(d):
+				gcs.time(goruntime.GC)
 			}
-		}()
+		}
+	})
+	return func() latencies {
+		close(done)
+		wg.Wait()
+		return gcs
+	}
+}
+
+func TestAHostileResultsDestructorRunsUnderTheDeadline(t *testing.T) {
+	for _, size := range []int{100, 70000} {
+		i := newInstance(t, runtime.Options{})
+		_, err := i.Exec(ctx, hostileResult(size))
+		require.NoError(t, err)
+		err = runBounded(t, i, runtime.Request{Op: runtime.OpEval, Code: "1"}, 300*time.Millisecond, 20*time.Second)
 		require.ErrorIs(t, err, context.DeadlineExceeded, "size %d", size)
 	}
 }
@@ -85,24 +99,11 @@ func TestBulkMemoryWorkStopsAtTheDeadline(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			i := newInstance(t, runtime.Options{})
-			// Collections as a busy host has them: a stop-the-world waits for
-			// the guest's next yield, and the deadline's timer waits for the
-			// stop-the-world.
-			stop := make(chan struct{})
-			var wg sync.WaitGroup
-			wg.Go(func() {
-				for {
-					select {
-					case <-stop:
-						return
-					case <-time.After(5 * time.Millisecond):
-						goruntime.GC()
-					}
-				}
-			})
-			_, err := runBounded(t, i, code, 300*time.Millisecond, 20*time.Second)
-			close(stop)
-			wg.Wait()
+			// A stop-the-world waits for the guest's next yield, and the
+			// deadline's timer waits for the stop-the-world.
+			stop := collectEvery(5 * time.Millisecond)
+			err := runBounded(t, i, runtime.Request{Op: runtime.OpExec, Code: code}, 300*time.Millisecond, 20*time.Second)
+			stop()
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 		})
 	}
@@ -117,7 +118,7 @@ func TestSleepsEndAtTheDeadline(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			i := newInstance(t, runtime.Options{})
-			_, err := runBounded(t, i, code, 300*time.Millisecond, 5*time.Second)
+			err := runBounded(t, i, runtime.Request{Op: runtime.OpExec, Code: code}, 300*time.Millisecond, 5*time.Second)
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 		})
 	}
