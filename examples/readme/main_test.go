@@ -8,7 +8,10 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // README.md's Go block must be this package's main.go (past its doc
 // comment), so that the README shows a program that compiles; and it runs.
