@@ -28,12 +28,13 @@ const maxPathLen = 4096
 // directory buffers its entries), so a guest must not open them without
 // bound.
 type openFiles struct {
-	n, max atomic.Int32
-	inst   *Instance
+	n    atomic.Int32
+	max  int32 // set before the instance exists
+	inst *Instance
 }
 
 func (o *openFiles) take() bool {
-	if o.n.Add(1) > o.max.Load() {
+	if o.n.Add(1) > o.max {
 		o.n.Add(-1)
 		return false
 	}

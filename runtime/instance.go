@@ -296,7 +296,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	opts = opts.withDefaults()
 	i := &Instance{rt: r, opts: opts, stopCh: make(chan struct{})}
 	i.open.inst = i
-	i.open.max.Store(int32(min(opts.MaxOpenFiles, 1<<30)))
+	i.open.max = int32(min(opts.MaxOpenFiles, 1<<30))
 	if sc := opts.Scratch; !sc.Disabled {
 		if base != nil {
 			i.scratch = cloneScratch(base, sc.MaxBytes, sc.MaxFiles)
