@@ -293,3 +293,16 @@ for p in ('/data/etc/hostname', '/data/hostname', '/data/etc/passwd', '/data/../
 	require.True(t, strings.HasPrefix(out, "inside\n"), out) // a link inside the mount works
 	require.NotContains(t, out, "READ", out)
 }
+
+// TestTinyMemoryLimitIsAnErrorNotACrash: a cap below the memory python.wasm
+// starts with made wazero dereference a nil memory and crash the host.
+func TestTinyMemoryLimitIsAnErrorNotACrash(t *testing.T) {
+	for _, limit := range []uint64{1, 256, 65536, 1 << 20} {
+		i, err := rt(t).NewInstance(ctx, runtime.Options{MemoryLimit: limit})
+		require.ErrorIs(t, err, runtime.ErrBadOptions, "limit %d", limit)
+		require.Nil(t, i)
+	}
+	i := newInstance(t, runtime.Options{MemoryLimit: 64 << 20})
+	_, err := i.Exec(ctx, "x = 1")
+	require.NoError(t, err)
+}
