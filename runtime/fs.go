@@ -141,3 +141,25 @@ func (f guestScratchFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Er
 func (f guestScratchFile) Truncate(size int64) experimentalsys.Errno {
 	return f.g.tr(f.File.Truncate(size))
 }
+
+// readOnlyFS refuses every change with EROFS, as sysfs.ReadFS does, except
+// that removing or renaming a path that does not exist fails as POSIX
+// describes, with ENOENT (or ENOTDIR), as on macOS and the BSDs; Linux
+// checks the mount first. Code that cleans up "wherever it may be" ignores
+// only ENOENT: CPython's test.support.import_helper.forget unlinks a
+// module's cache in every directory of sys.path, the read-only stdlib
+// included, and failed dozens of the stdlib's tests with EROFS.
+type readOnlyFS struct{ *sysfs.ReadFS }
+
+func (r readOnlyFS) refuse(path string) experimentalsys.Errno {
+	if _, errno := r.Lstat(path); errno != 0 {
+		return errno
+	}
+	return experimentalsys.EROFS
+}
+
+func (r readOnlyFS) Unlink(path string) experimentalsys.Errno { return r.refuse(path) }
+
+func (r readOnlyFS) Rmdir(path string) experimentalsys.Errno { return r.refuse(path) }
+
+func (r readOnlyFS) Rename(from, _ string) experimentalsys.Errno { return r.refuse(from) }

@@ -276,6 +276,20 @@ func TestEnvAndReadOnlyMounts(t *testing.T) {
 		var pe *runtime.PythonError
 		require.ErrorAs(t, err, &pe, src)
 	}
+	// Removing what is not there says so, as on a writable directory:
+	// cleanup code ignores FileNotFoundError only.
+	r, err = i.Exec(ctx, `
+import os, errno
+def err(f, *a):
+    try:
+        f(*a)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+[err(os.remove, '/data/data.txt'), err(os.remove, '/data/nope.pyc'), err(os.rmdir, '/data/nope'),
+ err(os.rename, '/data/nope', '/data/x'), err(os.remove, '/usr/lib/python3.13/nope.pyc'),
+ err(os.remove, __import__('csv').__file__), err(os.remove, '/data/data.txt/x')]`)
+	require.NoError(t, err)
+	require.JSONEq(t, `["EROFS","ENOENT","ENOENT","ENOENT","ENOENT","EROFS","ENOTDIR"]`, string(r.Value))
 	b, err := os.ReadFile(filepath.Join(dir, "data.txt"))
 	require.NoError(t, err)
 	require.Equal(t, "from host", string(b))
