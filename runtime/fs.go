@@ -62,8 +62,43 @@ func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 
 type countedFile struct {
 	experimentalsys.File
-	open   *openFiles
-	closed bool // wazero closes a file once; this keeps the count right if not
+	open     *openFiles
+	closed   bool // wazero closes a file once; this keeps the count right if not
+	nonblock bool
+}
+
+// A file that is not pollable gets ENOSYS from wazero when the guest sets
+// O_NONBLOCK (os.set_blocking), though POSIX allows it on any file. Our
+// files and directories never block: the flag is kept for fdstat, and a
+// poll finds them ready.
+func (f *countedFile) IsNonblock() bool { return f.nonblock }
+
+func (f *countedFile) SetNonblock(enable bool) experimentalsys.Errno {
+	if pf, ok := f.File.(experimentalsys.PollableFile); ok {
+		if errno := pf.SetNonblock(enable); errno != 0 {
+			return errno
+		}
+	}
+	f.nonblock = enable
+	return 0
+}
+
+// SetAppend(false) comes with every change of O_NONBLOCK (fcntl F_SETFL
+// sets all status flags). A read-only mount's files have no append mode to
+// turn off: that is success, not ENOSYS.
+func (f *countedFile) SetAppend(enable bool) experimentalsys.Errno {
+	errno := f.File.SetAppend(enable)
+	if errno == experimentalsys.ENOSYS && !enable && !f.File.IsAppend() {
+		return 0
+	}
+	return errno
+}
+
+func (f *countedFile) Poll(flag experimentalsys.Pflag, timeoutMillis int32) (bool, experimentalsys.Errno) {
+	if p, ok := f.File.(experimentalsys.Pollable); ok {
+		return p.Poll(flag, timeoutMillis)
+	}
+	return true, 0
 }
 
 func (f *countedFile) Close() experimentalsys.Errno {

@@ -297,6 +297,29 @@ def err(f, *a):
 	require.True(t, os.IsNotExist(err))
 }
 
+// POSIX lets a program make any descriptor non-blocking; wazero refuses it
+// (ENOSYS) for files that are not pollable, which ours are made to be.
+func TestSetBlockingOnMountedAndScratchFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.txt"), []byte("x"), 0o644))
+	i := newInstance(t, runtime.Options{Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}}})
+	r, err := i.Exec(ctx, `
+import os
+out = []
+for path, flags in [('/data/f.txt', os.O_RDONLY), ('/tmp/g.txt', os.O_RDWR | os.O_CREAT)]:
+    fd = os.open(path, flags)
+    out.append(os.get_blocking(fd))
+    os.set_blocking(fd, False)
+    out.append(os.get_blocking(fd))
+    out.append(os.read(fd, 1))
+    os.set_blocking(fd, True)
+    out.append(os.get_blocking(fd))
+    os.close(fd)
+[repr(v) for v in out]`)
+	require.NoError(t, err)
+	require.JSONEq(t, `["True","False","b'x'","True","True","False","b''","True"]`, string(r.Value))
+}
+
 func TestHostCalls(t *testing.T) {
 	i := newInstance(t, runtime.Options{
 		MaxHostCalls: 5,

@@ -34,6 +34,9 @@ type Module struct {
 	Module string  `json:"module"`
 	Fresh  *Result `json:"fresh"`
 	Clone  *Result `json:"clone"`
+	// Rerun is when the module was run again, alone, after the full run
+	// (stdlib-tests -update), in UTC.
+	Rerun string `json:"rerun,omitempty"`
 }
 
 // Agree reports whether the fresh and the cloned interpreter gave the same

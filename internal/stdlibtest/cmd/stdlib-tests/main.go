@@ -32,14 +32,15 @@ func main() {
 	mdOut := flag.String("md", "wasm/STDLIB-TESTS.md", "the table")
 	logs := flag.String("logs", "", "directory for each run's full record (tracebacks, output)")
 	tableOnly := flag.Bool("table", false, "only rewrite -md from -json")
+	update := flag.Bool("update", false, "run -modules again and replace their entries in -json")
 	flag.Parse()
-	if err := run(*parallel, *timeout, *memory<<20, *modules, *jsonOut, *mdOut, *logs, *tableOnly); err != nil {
+	if err := run(*parallel, *timeout, *memory<<20, *modules, *jsonOut, *mdOut, *logs, *tableOnly, *update); err != nil {
 		fmt.Fprintln(os.Stderr, "stdlib-tests:", err)
 		os.Exit(1)
 	}
 }
 
-func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, mdOut, logs string, tableOnly bool) error {
+func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, mdOut, logs string, tableOnly, update bool) error {
 	if tableOnly {
 		rep, err := stdlibtest.ReadReport(jsonOut)
 		if err != nil {
@@ -80,10 +81,25 @@ func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, m
 		LoadBefore:  loadavg(),
 	}
 	byName := map[string]*stdlibtest.Module{}
-	for _, m := range mods {
-		rep.Modules = append(rep.Modules, &stdlibtest.Module{Module: m})
-		byName[m] = rep.Modules[len(rep.Modules)-1]
+	if update {
+		// The run keeps its header; the modules run again say when.
+		if rep, err = stdlibtest.ReadReport(jsonOut); err != nil {
+			return err
+		}
+		for _, m := range rep.Modules {
+			byName[m.Module] = m
+		}
 	}
+	for _, m := range mods {
+		if byName[m] == nil {
+			rep.Modules = append(rep.Modules, &stdlibtest.Module{Module: m})
+			byName[m] = rep.Modules[len(rep.Modules)-1]
+		}
+		if update {
+			*byName[m] = stdlibtest.Module{Module: m, Rerun: time.Now().UTC().Format(time.DateTime)}
+		}
+	}
+	start := time.Now()
 	type job struct {
 		module string
 		mode   stdlibtest.Mode
@@ -115,7 +131,7 @@ func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, m
 				}
 				done++
 				fmt.Printf("[%d/%d] %-40s %-5s %-10s run %4d fail %3d err %3d skip %4d %6.1fs %s\n", done, 2*len(mods), j.module, j.mode, res.Status, res.Run, res.Failures, res.Errors, res.Skipped, res.Seconds, res.Reason)
-				if m.Fresh != nil && m.Clone != nil {
+				if m.Fresh != nil && m.Clone != nil && !update {
 					rep.Finish(time.Now().UTC(), loadavg())
 					if err := rep.Write(jsonOut); err != nil {
 						firstErr = cmpOr(firstErr, err)
@@ -133,7 +149,9 @@ func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, m
 	}
 	close(jobs)
 	wg.Wait()
-	rep.Finish(time.Now().UTC(), loadavg())
+	if !update {
+		rep.Finish(time.Now().UTC(), loadavg())
+	}
 	if err := rep.Write(jsonOut); err != nil {
 		return err
 	}
@@ -141,7 +159,7 @@ func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, m
 		return err
 	}
 	s := rep.Summary()
-	fmt.Printf("%d modules: %d clean in both modes, %d disagree; %s\n", len(rep.Modules), s.CleanBoth, len(s.Disagree), time.Duration(rep.Seconds*float64(time.Second)).Round(time.Second))
+	fmt.Printf("%d modules: %d clean in both modes, %d disagree; %s\n", len(rep.Modules), s.CleanBoth, len(s.Disagree), time.Since(start).Round(time.Second))
 	return firstErr
 }
 
