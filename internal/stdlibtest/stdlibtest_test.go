@@ -2,15 +2,14 @@ package stdlibtest
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 )
 
 var (
@@ -20,17 +19,11 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	code := m.Run()
-	if runner != nil {
-		runner.Close(context.Background())
-	}
-	if code == 0 {
-		if err := goleak.Find(); err != nil {
-			fmt.Fprintln(os.Stderr, "goleak:", err)
-			code = 1
+	testrt.Main(m, func() {
+		if runner != nil {
+			runner.Close(context.Background())
 		}
-	}
-	os.Exit(code)
+	})
 }
 
 // testRunner returns the package's Runner, skipping the test when there is
@@ -50,9 +43,13 @@ func testRunner(t *testing.T) *Runner {
 // both modes and take a few seconds each (wasm/STDLIB-TESTS.md has their
 // times). The tests named beside a module are left out for time.
 var quick = map[string][]string{
-	"test_json":   nil,
-	"test_re":     nil,
-	"test_struct": nil,
+	"test_abc": nil, "test_base64": nil, "test_binascii": nil, "test_bisect": nil,
+	"test_calendar": nil, "test_cmath": nil, "test_codeccallbacks": nil, "test_complex": nil,
+	"test_copy": nil, "test_csv": nil, "test_dbm_dumb": nil, "test_enumerate": nil,
+	"test_exception_group": nil, "test_exceptions": nil, "test_filecmp": nil, "test_fileinput": nil,
+	"test_fileio": nil, "test_float": nil, "test_fractions": nil, "test_genericpath": nil,
+	"test_gzip": nil, "test_json": nil, "test_memoryio": nil, "test_netrc": nil,
+	"test_operator": nil, "test_re": nil, "test_struct": nil,
 	// test_sumprod_stress alone takes about 100 s inside wasm (3 s natively).
 	"test_math": {"test_sumprod_stress"},
 }
