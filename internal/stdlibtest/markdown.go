@@ -17,6 +17,15 @@ func Markdown(r *Report) string {
 	fmt.Fprintf(&b, "- interpreter: CPython %s, python.wasm sha256 %s\n", r.Interpreter.PythonVersion, short(r.Interpreter.SHA256))
 	fmt.Fprintf(&b, "- run: %s UTC, %s wall time, %d at a time, each module run with a %s deadline and a %d MiB memory cap; load %s before, %s after\n",
 		r.Started.Format("2006-01-02 15:04"), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second), r.Parallel, r.Timeout, r.MemoryMiB, r.LoadBefore, r.LoadAfter)
+	var reruns []string
+	for _, m := range r.Modules {
+		if m.Rerun != "" {
+			reruns = append(reruns, m.Module+" ("+m.Rerun+")")
+		}
+	}
+	if len(reruns) > 0 {
+		fmt.Fprintf(&b, "- run again alone after a fix, at the time given (UTC): %s\n", strings.Join(reruns, ", "))
+	}
 	fmt.Fprintf(&b, "- each module runs in one call, in a fresh interpreter and again in a clone of a snapshot; tests are loaded as regrtest loads them (unittest's loader, `load_tests`), with regrtest's defaults: no optional resources (`-u`), the scratch file system as the working directory, the test package mounted read-only at /testlib\n\n")
 
 	fmt.Fprintf(&b, "## Summary\n\n%d modules; **%d pass clean in both the fresh and the cloned interpreter** (tests run, not all skipped, no failure, no error), %d of them with every test skipped do not count.\n\n", s.Modules, s.CleanBoth, s.AllSkipped)
