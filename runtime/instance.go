@@ -26,6 +26,10 @@ import (
 // StdlibPath is where the guest sees the (read-only) standard library.
 const StdlibPath = "/usr/lib/python3.13"
 
+// ZoneinfoPath is where the guest finds the time-zone database (read-only),
+// the first directory of zoneinfo's default TZPATH.
+const ZoneinfoPath = "/usr/share/zoneinfo"
+
 // Options are an instance's limits and grants. The zero value means the
 // defaults below: nothing of the host is visible but the stdlib.
 type Options struct {
@@ -361,11 +365,14 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: ro, open: &i.open}, guestPath)
 	}
 	mount(i.rt.stdlib, StdlibPath)
+	if i.rt.zoneinfo != nil {
+		mount(i.rt.zoneinfo, ZoneinfoPath)
+	}
 	if i.scratch != nil {
 		if !path.IsAbs(i.opts.Scratch.Path) {
 			return nil, fmt.Errorf("snakepit: scratch path %q is not absolute", i.opts.Scratch.Path)
 		}
-		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath {
+		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath {
 			return nil, fmt.Errorf("snakepit: scratch path %q is taken", i.opts.Scratch.Path)
 		}
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: guestScratch{scratchFS: i.scratch, inst: i}, open: &i.open}, i.opts.Scratch.Path)
