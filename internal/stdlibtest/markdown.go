@@ -10,13 +10,20 @@ import (
 
 // Markdown renders the report as the published table.
 func Markdown(r *Report) string {
+	sorted := *r
+	sorted.Modules = slices.Clone(r.Modules)
+	slices.SortFunc(sorted.Modules, func(a, b *Module) int { return cmp.Compare(a.Module, b.Module) })
+	r = &sorted
 	var b strings.Builder
 	s := r.Summary()
 	fmt.Fprintf(&b, "# CPython's test suite inside the sandbox\n\n")
 	fmt.Fprintf(&b, "Written by `make stdlib-tests` (internal/stdlibtest); the same results as JSON: [stdlib-tests.json](stdlib-tests.json).\n\n")
 	fmt.Fprintf(&b, "- interpreter: CPython %s, python.wasm sha256 %s\n", r.Interpreter.PythonVersion, short(r.Interpreter.SHA256))
-	fmt.Fprintf(&b, "- run: %s UTC, %s wall time, %d at a time, each module run with a %s deadline and a %d MiB memory cap; load %s before, %s after\n",
+	fmt.Fprintf(&b, "- run: %s UTC, %s wall time, %d at a time, each module run with a %s deadline and a %d MiB memory cap; %s before, %s after\n",
 		r.Started.Format("2006-01-02 15:04"), time.Duration(r.Seconds*float64(time.Second)).Round(time.Second), r.Parallel, r.Timeout, r.MemoryMiB, r.LoadBefore, r.LoadAfter)
+	for _, n := range r.Notes {
+		fmt.Fprintf(&b, "- %s\n", n)
+	}
 	var reruns []string
 	for _, m := range r.Modules {
 		if m.Rerun != "" {
@@ -40,7 +47,7 @@ func Markdown(r *Report) string {
 		if m.Fresh == nil || m.CleanBoth() {
 			continue
 		}
-		c, _ := Classify(m.Fresh)
+		c, _ := Classify(m.worse())
 		causes[c] = append(causes[c], m.Module)
 	}
 	b.WriteString("\nModules not passing clean, by cause:\n\n| cause | modules | |\n|---|--:|---|\n")
@@ -64,7 +71,7 @@ func Markdown(r *Report) string {
 	ours := 0
 	for _, m := range r.Modules {
 		if m.Fresh != nil && !m.CleanBoth() {
-			if c, why := Classify(m.Fresh); c == CauseOurs || c == CauseBuild {
+			if c, why := Classify(m.worse()); c == CauseOurs || c == CauseBuild {
 				fmt.Fprintf(&b, "- %s (%s): %s\n", m.Module, c, why)
 				ours++
 			}
@@ -102,11 +109,11 @@ func Markdown(r *Report) string {
 		switch {
 		case m.CleanBoth():
 			outcome = "clean"
-		case f.Status == Passed && f.Run == f.Skipped:
+		case f.Status == Passed && f.Run <= f.Skipped:
 			outcome = "all skipped"
 			fallthrough
 		default:
-			cc, w := Classify(f)
+			cc, w := Classify(m.worse())
 			cause, why = string(cc), w
 		}
 		agree := "yes"
@@ -117,6 +124,14 @@ func Markdown(r *Report) string {
 			m.Module, outcome, f.Run, f.Failures, f.Errors, f.Skipped, f.Seconds, c.Seconds, agree, cause, cell(why))
 	}
 	return b.String()
+}
+
+// worse is the run to explain: the fresh one, unless only the clone failed.
+func (m *Module) worse() *Result {
+	if m.Fresh.Clean() && m.Clone != nil && !m.Clone.Clean() {
+		return m.Clone
+	}
+	return m.Fresh
 }
 
 func counts(r *Result) string {
