@@ -10,7 +10,7 @@ EMBED := wasm/embedded
 EMBEDDED := python.wasm.gz stdlib.zip zoneinfo.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz clean-cache
+.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests clean-cache
 
 all: python-wasm example
 
@@ -66,6 +66,16 @@ soak: python-wasm
 # The attack suite's rows that take seconds in each mode.
 sandbox-slow: python-wasm
 	SNAKEPIT_SANDBOX_SLOW=1 $(GO) test -race -count=1 -timeout 30m -run TestAttacks ./sandbox
+
+# Every test module of CPython's Lib/test inside the sandbox, each in a
+# fresh interpreter and in a snapshot clone; writes wasm/STDLIB-TESTS.md and
+# wasm/stdlib-tests.json (hours on the 2-core VM; niced, at most 2 at once).
+# SNAKEPIT_STDLIB_DIR selects the interpreter (default: the local build, or
+# its test/ variant when it has one); STDLIB_FLAGS adds the command's flags
+# (-modules test_json,test_re, -timeout 10m, -memory 1024, -logs DIR).
+STDLIB_FLAGS ?=
+stdlib-tests: python-wasm
+	nice -n 15 $(GO) run ./internal/stdlibtest/cmd/stdlib-tests -parallel 2 $(STDLIB_FLAGS)
 
 # Each fuzz target for FUZZTIME (default 2m), one after the other, one
 # worker each (the wasm targets hold an instance per worker).

@@ -65,8 +65,43 @@ func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 
 type countedFile struct {
 	experimentalsys.File
-	open   *openFiles
-	closed bool // wazero closes a file once; this keeps the count right if not
+	open     *openFiles
+	closed   bool // wazero closes a file once; this keeps the count right if not
+	nonblock bool
+}
+
+// A file that is not pollable gets ENOSYS from wazero when the guest sets
+// O_NONBLOCK (os.set_blocking), though POSIX allows it on any file. Our
+// files and directories never block: the flag is kept for fdstat, and a
+// poll finds them ready.
+func (f *countedFile) IsNonblock() bool { return f.nonblock }
+
+func (f *countedFile) SetNonblock(enable bool) experimentalsys.Errno {
+	if pf, ok := f.File.(experimentalsys.PollableFile); ok {
+		if errno := pf.SetNonblock(enable); errno != 0 {
+			return errno
+		}
+	}
+	f.nonblock = enable
+	return 0
+}
+
+// SetAppend(false) comes with every change of O_NONBLOCK (fcntl F_SETFL
+// sets all status flags). A read-only mount's files have no append mode to
+// turn off: that is success, not ENOSYS.
+func (f *countedFile) SetAppend(enable bool) experimentalsys.Errno {
+	errno := f.File.SetAppend(enable)
+	if errno == experimentalsys.ENOSYS && !enable && !f.File.IsAppend() {
+		return 0
+	}
+	return errno
+}
+
+func (f *countedFile) Poll(flag experimentalsys.Pflag, timeoutMillis int32) (bool, experimentalsys.Errno) {
+	if p, ok := f.File.(experimentalsys.Pollable); ok {
+		return p.Poll(flag, timeoutMillis)
+	}
+	return true, 0
 }
 
 func (f *countedFile) Close() experimentalsys.Errno {
@@ -144,6 +179,28 @@ func (f guestScratchFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Er
 func (f guestScratchFile) Truncate(size int64) experimentalsys.Errno {
 	return f.g.tr(f.File.Truncate(size))
 }
+
+// readOnlyFS refuses every change with EROFS, as sysfs.ReadFS does, except
+// that removing or renaming a path that does not exist fails as POSIX
+// describes, with ENOENT (or ENOTDIR), as on macOS and the BSDs; Linux
+// checks the mount first. Code that cleans up "wherever it may be" ignores
+// only ENOENT: CPython's test.support.import_helper.forget unlinks a
+// module's cache in every directory of sys.path, the read-only stdlib
+// included, and failed dozens of the stdlib's tests with EROFS.
+type readOnlyFS struct{ *sysfs.ReadFS }
+
+func (r readOnlyFS) refuse(path string) experimentalsys.Errno {
+	if _, errno := r.Lstat(path); errno != 0 {
+		return errno
+	}
+	return experimentalsys.EROFS
+}
+
+func (r readOnlyFS) Unlink(path string) experimentalsys.Errno { return r.refuse(path) }
+
+func (r readOnlyFS) Rmdir(path string) experimentalsys.Errno { return r.refuse(path) }
+
+func (r readOnlyFS) Rename(from, _ string) experimentalsys.Errno { return r.refuse(from) }
 
 // seekableZip serves an embedded zip archive (the stdlib, the time zones)
 // with seekable files: a zip entry decompresses as a stream, and Python's

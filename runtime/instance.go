@@ -370,7 +370,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	fsc := wazero.NewFSConfig()
 	mount := func(f experimentalsys.FS, guestPath string) {
-		ro := &sysfs.ReadFS{FS: f} // writes fail with EROFS
+		ro := readOnlyFS{&sysfs.ReadFS{FS: f}} // changes fail with EROFS
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: ro, open: &i.open}, guestPath)
 	}
 	mount(i.rt.stdlib, StdlibPath)

@@ -276,11 +276,48 @@ func TestEnvAndReadOnlyMounts(t *testing.T) {
 		var pe *runtime.PythonError
 		require.ErrorAs(t, err, &pe, src)
 	}
+	// Removing what is not there says so, as on a writable directory:
+	// cleanup code ignores FileNotFoundError only.
+	r, err = i.Exec(ctx, `
+import os, errno
+def err(f, *a):
+    try:
+        f(*a)
+    except OSError as e:
+        return errno.errorcode[e.errno]
+[err(os.remove, '/data/data.txt'), err(os.remove, '/data/nope.pyc'), err(os.rmdir, '/data/nope'),
+ err(os.rename, '/data/nope', '/data/x'), err(os.remove, '/usr/lib/python3.13/nope.pyc'),
+ err(os.remove, __import__('csv').__file__), err(os.remove, '/data/data.txt/x')]`)
+	require.NoError(t, err)
+	require.JSONEq(t, `["EROFS","ENOENT","ENOENT","ENOENT","ENOENT","EROFS","ENOTDIR"]`, string(r.Value))
 	b, err := os.ReadFile(filepath.Join(dir, "data.txt"))
 	require.NoError(t, err)
 	require.Equal(t, "from host", string(b))
 	_, err = os.Stat(filepath.Join(dir, "new.txt"))
 	require.True(t, os.IsNotExist(err))
+}
+
+// POSIX lets a program make any descriptor non-blocking; wazero refuses it
+// (ENOSYS) for files that are not pollable, which ours are made to be.
+func TestSetBlockingOnMountedAndScratchFiles(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.txt"), []byte("x"), 0o644))
+	i := newInstance(t, runtime.Options{Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}}})
+	r, err := i.Exec(ctx, `
+import os
+out = []
+for path, flags in [('/data/f.txt', os.O_RDONLY), ('/tmp/g.txt', os.O_RDWR | os.O_CREAT)]:
+    fd = os.open(path, flags)
+    out.append(os.get_blocking(fd))
+    os.set_blocking(fd, False)
+    out.append(os.get_blocking(fd))
+    out.append(os.read(fd, 1))
+    os.set_blocking(fd, True)
+    out.append(os.get_blocking(fd))
+    os.close(fd)
+[repr(v) for v in out]`)
+	require.NoError(t, err)
+	require.JSONEq(t, `["True","False","b'x'","True","True","False","b''","True"]`, string(r.Value))
 }
 
 func TestHostCalls(t *testing.T) {

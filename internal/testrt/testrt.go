@@ -28,10 +28,14 @@ func Runtime(t testing.TB) *runtime.Runtime {
 	return shared
 }
 
-// Main runs the tests, closes the shared Runtime and, if they passed, fails
-// the binary when a goroutine is left over.
-func Main(m *testing.M) {
+// Main runs the tests, runs cleanups (a package's own Runtimes), closes the
+// shared Runtime and, if they passed, fails the binary when a goroutine is
+// left over.
+func Main(m *testing.M, cleanups ...func()) {
 	code := m.Run()
+	for _, c := range cleanups {
+		c()
+	}
 	if shared != nil {
 		shared.Close(context.Background())
 	}
