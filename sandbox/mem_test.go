@@ -32,6 +32,10 @@ type memUse struct {
 // bound of its share of RSS.
 func (m memUse) goResident() uint64 { return m.goHeap + m.goFree + m.goOther }
 
+// kept is RSS less what the Go runtime holds for itself: its free heap,
+// stacks and metadata.
+func (m memUse) kept() uint64 { return m.rss - min(m.rss, m.goFree+m.goOther) }
+
 // guest is anonymous memory Go does not account for: the guests' linear
 // memories (past a clone's snapshot part), approximately.
 func (m memUse) guest() uint64 { return m.anon - min(m.anon, m.goResident()) }

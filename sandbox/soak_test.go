@@ -234,11 +234,16 @@ func TestSoak(t *testing.T) {
 		closePool(t, p)
 	}
 	// With the pools closed, nothing of their calls may remain: a leak
-	// shows here whatever the guests' memories did.
+	// shows here whatever the guests' memories did. Left out is what the Go
+	// runtime keeps for itself, its free pages, stacks and metadata, which
+	// follow the peak heap rather than the number of calls (+6.7 MiB in the
+	// full soak, after heap peaks near 450 MiB, while the heap itself came
+	// back within 0.2 MiB).
 	closed := settledMem()
-	t.Logf("pools closed: %v", closed)
+	t.Logf("pools closed: %v; less Go's free pages, stacks and metadata %.1f MiB, %.1f before the pools",
+		closed, mib(closed.kept()), mib(before.kept()))
 	if n >= fullSoak && before.rss > 0 {
-		require.Less(t, float64(closed.rss), 1.1*float64(before.rss), "RSS after the pools closed, against before them")
+		require.Less(t, float64(closed.kept()), 1.1*float64(before.kept()), "RSS less Go's free pages and metadata after the pools closed, against before them")
 	}
 	// Polled here: require.Eventually's own goroutines would count.
 	for deadline := time.Now().Add(hang); goruntime.NumGoroutine() > goroutines; time.Sleep(10 * time.Millisecond) {
