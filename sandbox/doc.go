@@ -14,5 +14,9 @@
 //   - TestSoak mixes benign and hostile calls from many goroutines across
 //     all modes, with random cancellations and deadlines, and checks that
 //     every request gets exactly one outcome. SNAKEPIT_SOAK_REQUESTS sizes
-//     it (`make soak` runs 100,000).
+//     it (`make soak` runs 100,000). It prints where the process's memory
+//     is (Go's heap, the snapshot's mappings, compiled code, the guests'
+//     linear memories) every tenth of the calls; at full size it checks
+//     that RSS after debug.FreeOSMemory stays flat after warm-up and comes
+//     back once the pools close.
 package sandbox
