@@ -229,7 +229,9 @@ def _record(cls, where, seen, dataclass):
 
 
 def _name(hint):
-    return getattr(hint, "__qualname__", None) or repr(hint)
+    if isinstance(hint, type) and typing.get_origin(hint) is None:
+        return hint.__qualname__
+    return repr(hint).replace("typing.", "")
 
 
 def _short(v):
