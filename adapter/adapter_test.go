@@ -170,6 +170,10 @@ func TestCall(t *testing.T) {
 	p, err := adapter.Call[float64](ctx, inst, "price", []string{"kiwi"})
 	require.NoError(t, err)
 	require.Equal(t, 2.0, p)
+
+	ps, err := adapter.Call[[]float64](ctx, inst, "prices", map[string]any{"names": []string{"kiwi", "fig"}})
+	require.NoError(t, err, "an async function runs on asyncio's loop, where acall awaits host tools")
+	require.Equal(t, []float64{2, 1.5}, ps)
 }
 
 func TestCallErrors(t *testing.T) {

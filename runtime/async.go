@@ -72,10 +72,6 @@ func (st *callState) asyncStart(arg []byte) uint64 {
 	if len(args) == 0 || (args[0] != '[' && args[0] != '{') {
 		return st.answerErr(errors.New("snakepit: host call arguments must be a JSON list or object"))
 	}
-	f := st.tool(name)
-	if f == nil {
-		return st.answerErr(fmt.Errorf("snakepit: no host function %q", name))
-	}
 	if st.asyncEnded {
 		return st.answerErr(errors.New("snakepit: the call has ended"))
 	}
@@ -90,9 +86,13 @@ func (st *callState) asyncStart(arg []byte) uint64 {
 	if len(a.calls) >= lim.MaxAsyncHostCalls {
 		return st.answer([]byte("null")) // the guest waits for a slot
 	}
-	st.hostCalls++
+	st.hostCalls++ // counted as snakepit.call counts: unknown names too
 	if st.hostCalls > lim.MaxHostCalls {
 		return st.answerErr(fmt.Errorf("%w (%d per call)", ErrHostCallLimit, lim.MaxHostCalls))
+	}
+	f := st.tool(name)
+	if f == nil {
+		return st.answerErr(fmt.Errorf("snakepit: no host function %q", name))
 	}
 	a.next++
 	h := a.next

@@ -610,7 +610,8 @@ func (i *Instance) call(ctx context.Context, st *callState, fn api.Function, par
 	}
 	defer i.rt.exit()
 	if st == nil {
-		st = &callState{ctx: ctx, inst: i, req: &Request{}}
+		// No request: nothing would end tools started here.
+		st = &callState{ctx: ctx, inst: i, req: &Request{}, asyncEnded: true}
 	}
 	i.cur = st
 	defer func() { i.cur = nil }()
