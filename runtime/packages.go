@@ -26,11 +26,12 @@ const PackagesPath = "/packages"
 // fields is set. Importing it is Preload's job (SnapshotOptions.Preload,
 // pool.Options.Preload), so that a snapshot's clones start with it loaded.
 type Package struct {
-	// FS is a file system, e.g. an embedded directory:
+	// FS is a file system, e.g. a directory embedded in the Go binary
+	// (all: keeps __init__.py, which a plain pattern leaves out):
 	//
-	//	//go:embed py
+	//	//go:embed all:py
 	//	var py embed.FS
-	//	sub, _ := fs.Sub(py, "py") // its root must hold the modules
+	//	sub, _ := fs.Sub(py, "py") // its root holds the modules
 	FS fs.FS
 	// HostDir is a host directory, served through os.Root like
 	// Mount.HostDir.
