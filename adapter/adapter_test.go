@@ -62,7 +62,7 @@ func TestCatalogSchemas(t *testing.T) {
 	for _, f := range cat {
 		names = append(names, f.Name)
 	}
-	require.Equal(t, []string{"closed_so_far", "count", "echo", "fail", "hints", "item", "positive", "price", "prices"}, names)
+	require.Equal(t, []string{"aticks", "closed_so_far", "count", "echo", "fail", "flexible", "hints", "item", "later", "positive", "price", "prices"}, names)
 	f := cat[slices.IndexFunc(cat, func(f adapter.Function) bool { return f.Name == "hints" })]
 	require.Equal(t, "Takes every kind of hint.", f.Description)
 	require.False(t, f.Stream)
@@ -115,6 +115,14 @@ func TestCatalogSchemas(t *testing.T) {
 
 	it := cat[slices.IndexFunc(cat, func(f adapter.Function) bool { return f.Name == "item" })]
 	require.JSONEq(t, `{"type":"object","title":"Item","properties":{"name":{"type":"string"},"price":{"type":"number"},"tags":{"type":"array","items":{"type":"string"}},"where":{"type":"object","title":"Point","properties":{"x":{"type":"number"},"y":{"type":"number"}},"required":["x"],"additionalProperties":false,"description":"A point in the plane."}},"required":["name","price","tags","where"],"additionalProperties":false}`, string(it.Output))
+	flex := cat[slices.IndexFunc(cat, func(f adapter.Function) bool { return f.Name == "flexible" })]
+	require.True(t, flex.Params[0].PositionalOnly)
+	require.Len(t, flex.Params, 2, "**rest is not a parameter but the schema's additionalProperties")
+	require.JSONEq(t, `{"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer","default":2}},"required":["a"],"additionalProperties":{"type":"string"}}`, string(flex.Input))
+	later := cat[slices.IndexFunc(cat, func(f adapter.Function) bool { return f.Name == "later" })]
+	require.JSONEq(t, `{"type":"object","title":"Later","properties":{"v":{"type":"integer"}},"required":["v"],"additionalProperties":false}`, string(later.Output))
+	aticks := cat[slices.IndexFunc(cat, func(f adapter.Function) bool { return f.Name == "aticks" })]
+	require.True(t, aticks.Stream)
 	count := cat[slices.IndexFunc(cat, func(f adapter.Function) bool { return f.Name == "count" })]
 	require.True(t, count.Stream)
 	require.JSONEq(t, `{"type":"integer"}`, string(count.Output))
@@ -171,6 +179,21 @@ func TestCall(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2.0, p)
 
+	fl, err := adapter.Call[map[string]any](ctx, inst, "flexible", map[string]any{"a": 1, "x": "y"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"a": 1.0, "b": 2.0, "rest": map[string]any{"x": "y"}}, fl)
+	fl, err = adapter.Call[map[string]any](ctx, inst, "flexible", []int{1, 5})
+	require.NoError(t, err)
+	require.Equal(t, map[string]any{"a": 1.0, "b": 5.0, "rest": map[string]any{}}, fl)
+
+	lt, err := adapter.Call[struct{ V int }](ctx, inst, "later", map[string]any{"p": map[string]any{"v": 1}})
+	require.NoError(t, err)
+	require.Equal(t, 2, lt.V)
+
+	ticks, err := adapter.Call[[]int](ctx, inst, "aticks", []int{3})
+	require.NoError(t, err, "Call collects an async generator's items")
+	require.Equal(t, []int{0, 1, 2}, ticks)
+
 	ps, err := adapter.Call[[]float64](ctx, inst, "prices", map[string]any{"names": []string{"kiwi", "fig"}})
 	require.NoError(t, err, "an async function runs on asyncio's loop, where acall awaits host tools")
 	require.Equal(t, []float64{2, 1.5}, ps)
@@ -199,7 +222,7 @@ func TestCallErrors(t *testing.T) {
 		kind   error
 		reason string
 	}{
-		{"nope", nil, adapter.ErrUnknownFunction, `no exported function "nope" (exported: closed_so_far, count, echo, fail, hints, item, positive, price, prices)`},
+		{"nope", nil, adapter.ErrUnknownFunction, `no exported function "nope" (exported: aticks, closed_so_far, count, echo, fail, flexible, hints, item, later, positive, price, prices)`},
 		{"shop.item", nil, adapter.ErrUnknownFunction, ""},
 		{"item", nil, adapter.ErrArguments, "missing required argument name"},
 		{"item", map[string]any{"name": 3}, adapter.ErrArguments, "argument name: expected string, got integer"},
@@ -221,6 +244,8 @@ func TestCallErrors(t *testing.T) {
 		{"hints", with("q", "!!"), adapter.ErrArguments, "argument q: expected base64 string, got string"},
 		{"hints", with("e", nil), adapter.ErrArguments, "missing required argument e"},
 		{"positive", []int{-1}, adapter.ErrArguments, "argument x: must be positive"},
+		{"flexible", map[string]any{"a": 1, "x": 3}, adapter.ErrArguments, "argument x: expected string, got integer"},
+		{"later", map[string]any{"p": map[string]any{}}, adapter.ErrArguments, `argument p: missing key "v"`},
 	} {
 		_, err := adapter.Call[any](ctx, inst, c.fn, c.args)
 		require.ErrorIs(t, err, c.kind, "%s %v", c.fn, c.args)

@@ -32,6 +32,13 @@ func TestStream(t *testing.T) {
 	closed, err := adapter.Call[[]string](ctx, inst, "closed_so_far", nil)
 	require.NoError(t, err)
 	require.Equal(t, []string{"count", "count"}, closed, "each stopped generator was closed")
+
+	got = nil
+	for v, err := range adapter.Stream[int](ctx, inst, "aticks", []int{3}) {
+		require.NoError(t, err)
+		got = append(got, v)
+	}
+	require.Equal(t, []int{0, 1, 2}, got, "an async generator streams from asyncio's loop")
 }
 
 // An early break closes the generator inside Python (its finally runs)

@@ -79,16 +79,39 @@ def _kind(v):
     return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array", dict: "object", _NoneType: "null"}.get(type(v), type(v).__name__)
 
 
-def _fail(path, want, v):
-    raise ArgumentError("%s: expected %s, got %s" % (path, want, _kind(v)))
+class _Bad(Exception):
+    """A value that does not match its hint. Containers add their part of
+    the path as it passes (so that none is built for values that match)."""
+
+    def __init__(self, reason):
+        self.reason, self.path = reason, []
+
+    def at(self, part):
+        self.path.append(part)
+        return self
+
+    def where(self):
+        return "".join(reversed(self.path))
+
+
+def _fail(want, v):
+    raise _Bad("expected %s, got %s" % (want, _kind(v)))
+
+
+def _one_of(vals, v):
+    return _Bad("expected one of %s, got %s" % (", ".join(json.dumps(x) for x in vals), _short(v)))
+
+
+def _ident(v):
+    return v
 
 
 def _compile(hint, where, seen=()):
-    """(schema, convert) for a type hint; convert(value, path) returns the value
-    the function gets or raises ArgumentError."""
+    """(schema, convert) for a type hint; convert(value) returns the value the
+    function gets or raises _Bad."""
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if hint is typing.Any or hint is object or hint is inspect.Parameter.empty:
-        return {}, lambda v, p: v
+        return {}, _ident
     if origin is typing.Annotated:
         schema, conv = _compile(args[0], where, seen)
         desc = [m for m in hint.__metadata__ if isinstance(m, str)]
@@ -96,56 +119,63 @@ def _compile(hint, where, seen=()):
             schema = dict(schema, description=" ".join(desc))
         return schema, conv
     if hint is None or hint is _NoneType:
-        return {"type": "null"}, lambda v, p: v if v is None else _fail(p, "null", v)
+        return {"type": "null"}, lambda v: v if v is None else _fail("null", v)
     if hint is bool:
-        return {"type": "boolean"}, lambda v, p: v if v is True or v is False else _fail(p, "boolean", v)
+        return {"type": "boolean"}, lambda v: v if v is True or v is False else _fail("boolean", v)
     if hint is int:
-        def conv(v, p):
+        def conv(v):
             if type(v) is int:
                 return v
             if type(v) is float and v.is_integer():
                 return int(v)
-            _fail(p, "integer", v)
+            _fail("integer", v)
         return {"type": "integer"}, conv
     if hint is float:
-        return {"type": "number"}, lambda v, p: float(v) if type(v) in (int, float) else _fail(p, "number", v)
+        def conv(v):
+            if type(v) is float:
+                return v
+            if type(v) is int and abs(v) < 1 << 1023:  # float() would overflow
+                return float(v)
+            _fail("number", v)
+        return {"type": "number"}, conv
     if hint is str:
-        return {"type": "string"}, lambda v, p: v if type(v) is str else _fail(p, "string", v)
+        return {"type": "string"}, lambda v: v if type(v) is str else _fail("string", v)
     if hint is bytes:
-        def conv(v, p):
+        def conv(v):
             if type(v) is str:
                 try:
                     return base64.b64decode(v, validate=True)
                 except ValueError:
                     pass
-            _fail(p, "base64 string", v)
+            _fail("base64 string", v)
         return {"type": "string", "contentEncoding": "base64"}, conv
     if origin is typing.Literal:
         vals = list(args)
-        def conv(v, p):
+        def conv(v):
             for x in vals:
                 if v == x and type(v) is type(x):
                     return x
-            raise ArgumentError("%s: expected one of %s, got %s" % (p, ", ".join(json.dumps(x) for x in vals), _short(v)))
+            raise _one_of(vals, v)
         return _enum_schema(vals), conv
     if origin is typing.Union or origin is types.UnionType:
         parts = [_compile(a, where, seen) for a in args]
         want = " or ".join(s.get("type", "a value") if isinstance(s.get("type"), str) else "a value" for s, _ in parts)
-        def conv(v, p):
-            for _, c in parts:
+        convs = [c for _, c in parts]
+        def conv(v):
+            for c in convs:
                 try:
-                    return c(v, p)
-                except ArgumentError:
+                    return c(v)
+                except _Bad:
                     pass
-            _fail(p, want, v)
+            _fail(want, v)
         return {"anyOf": [s for s, _ in parts]}, conv
     if isinstance(hint, type) and issubclass(hint, enum.Enum):
         vals = [m.value for m in hint]
-        def conv(v, p):
+        def conv(v):
             try:
                 return hint(v)
             except ValueError:
-                raise ArgumentError("%s: expected one of %s, got %s" % (p, ", ".join(json.dumps(x) for x in vals), _short(v))) from None
+                raise _one_of(vals, v) from None
         return dict(_enum_schema(vals), title=hint.__name__), conv
     if hint in seen:
         raise TypeError("snakepit.export: %s: recursive type %s is not supported" % (where, _name(hint)))
@@ -153,36 +183,47 @@ def _compile(hint, where, seen=()):
         return _record(hint, where, seen + (hint,), dataclass=True)
     if isinstance(hint, type) and issubclass(hint, dict) and hasattr(hint, "__required_keys__"):
         return _record(hint, where, seen + (hint,), dataclass=False)
-    if origin in (list, cabc.Sequence, cabc.Iterable) or hint in (list, cabc.Sequence):
-        item_s, item_c = _compile(args[0] if args else typing.Any, where, seen)
-        def conv(v, p):
-            if type(v) is not list:
-                _fail(p, "array", v)
-            return [item_c(x, "%s[%d]" % (p, i)) for i, x in enumerate(v)]
-        return {"type": "array", "items": item_s}, conv
-    if origin is tuple or hint is tuple:
-        if not args or (len(args) == 2 and args[1] is Ellipsis):
+    if origin in (list, tuple, cabc.Sequence, cabc.Iterable) or hint in (list, tuple, cabc.Sequence):
+        fixed = (origin is tuple or hint is tuple) and args and not (len(args) == 2 and args[1] is Ellipsis)
+        if fixed:
+            parts = [_compile(a, where, seen) for a in args]
+            n = len(parts)
+            schema = {"type": "array", "prefixItems": [s for s, _ in parts], "minItems": n, "maxItems": n}
+            convs, want = [c for _, c in parts], "array of %d items" % n
+        else:
             item_s, item_c = _compile(args[0] if args else typing.Any, where, seen)
-            def conv(v, p):
-                if type(v) is not list:
-                    _fail(p, "array", v)
-                return tuple(item_c(x, "%s[%d]" % (p, i)) for i, x in enumerate(v))
-            return {"type": "array", "items": item_s}, conv
-        parts = [_compile(a, where, seen) for a in args]
-        def conv(v, p):
-            if type(v) is not list or len(v) != len(parts):
-                _fail(p, "array of %d items" % len(parts), v)
-            return tuple(c(x, "%s[%d]" % (p, i)) for i, (x, (_, c)) in enumerate(zip(v, parts)))
-        n = len(parts)
-        return {"type": "array", "prefixItems": [s for s, _ in parts], "minItems": n, "maxItems": n}, conv
+            schema, want = {"type": "array", "items": item_s}, "array"
+        make = tuple if origin is tuple or hint is tuple else list
+        def conv(v):
+            if type(v) is not list or (fixed and len(v) != n):
+                _fail(want, v)
+            if not fixed and item_c is _ident:
+                return make(v)
+            i = 0
+            try:
+                out = []
+                for i, x in enumerate(v):
+                    out.append(convs[i](x) if fixed else item_c(x))
+                return make(out)
+            except _Bad as e:
+                raise e.at("[%d]" % i)
+        return schema, conv
     if origin in (dict, cabc.Mapping) or hint in (dict, cabc.Mapping):
         if args and args[0] is not str:
             raise TypeError("snakepit.export: %s: dict keys must be str in JSON, not %s" % (where, _name(args[0])))
         val_s, val_c = _compile(args[1] if args else typing.Any, where, seen)
-        def conv(v, p):
+        def conv(v):
             if type(v) is not dict:
-                _fail(p, "object", v)
-            return {k: val_c(x, "%s[%s]" % (p, json.dumps(k))) for k, x in v.items()}
+                _fail("object", v)
+            if val_c is _ident:
+                return dict(v)
+            out = {}
+            for k, x in v.items():
+                try:
+                    out[k] = val_c(x)
+                except _Bad as e:
+                    raise e.at("[%s]" % json.dumps(k))
+            return out
         return {"type": "object", "additionalProperties": val_s}, conv
     raise TypeError("snakepit.export: %s: unsupported type hint %s" % (where, _name(hint)))
 
@@ -212,18 +253,22 @@ def _record(cls, where, seen, dataclass):
     doc = inspect.cleandoc(cls.__doc__ or "")
     if doc and not doc.startswith(cls.__name__ + "("):  # not dataclass's generated signature
         schema["description"] = doc
-    def conv(v, p):
+    nreq = len(required)
+    def conv(v):
         if type(v) is not dict:
-            _fail(p, "object", v)
-        out = {}
+            _fail("object", v)
+        out, have = {}, 0
         for k, x in v.items():
             c = convs.get(k)
             if c is None:
-                raise ArgumentError("%s: unexpected key %s" % (p, json.dumps(k)))
-            out[k] = c(x, "%s.%s" % (p, k))
-        for k in required:
-            if k not in out:
-                raise ArgumentError("%s: missing key %s" % (p, json.dumps(k)))
+                raise _Bad("unexpected key %s" % json.dumps(k))
+            try:
+                out[k] = c(x)
+            except _Bad as e:
+                raise e.at("." + k)
+            have += k in required
+        if have < nreq:
+            raise _Bad("missing key %s" % json.dumps(min(required - out.keys())))
         return cls(**out) if dataclass else out
     return schema, conv
 
@@ -321,24 +366,30 @@ class _Spec:
         elif args is not None:
             raise ArgumentError("arguments must be a JSON list or object, got %s" % _kind(args))
         pos, kw = [], {}
-        for n, kind, req, conv in self.params:
-            if n in named:
-                v = conv(named[n], "argument " + n)
-            elif req:
-                raise ArgumentError("missing required argument %s" % n)
-            else:
+        n, gap = None, False
+        try:
+            for n, kind, req, conv in self.params:
+                if n in named:
+                    v = conv(named[n])
+                elif req:
+                    raise ArgumentError("missing required argument %s" % n)
+                else:
+                    gap = gap or kind is inspect.Parameter.POSITIONAL_ONLY
+                    continue
                 if kind is inspect.Parameter.POSITIONAL_ONLY:
-                    break  # the later ones take their defaults too
-                continue
-            if kind is inspect.Parameter.POSITIONAL_ONLY:
-                pos.append(v)
-            else:
-                kw[n] = v
-        for k, v in named.items():
-            if k not in self.by_name:
-                if self.extra is None:
-                    raise ArgumentError("unexpected argument %s" % json.dumps(k))
-                kw[k] = self.extra[1](v, "argument " + k)
+                    if gap:
+                        raise ArgumentError("argument %s is positional-only: the ones before it must be given too" % n)
+                    pos.append(v)
+                else:
+                    kw[n] = v
+            for k, v in named.items():
+                if k not in self.by_name:
+                    if self.extra is None:
+                        raise ArgumentError("unexpected argument %s" % json.dumps(k))
+                    n = k
+                    kw[k] = self.extra[1](v)
+        except _Bad as e:
+            raise ArgumentError("argument %s%s: %s" % (n, e.where(), e.reason)) from None
         return pos, kw
 
 
@@ -395,7 +446,18 @@ def _plain(o):
     raise TypeError("snakepit: %s is not JSON serializable" % type(o).__name__)
 
 
-_dumps = json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_plain).encode
+def _encoder():
+    from json import encoder
+    if encoder.c_make_encoder is None:
+        return json.JSONEncoder(separators=(",", ":"), allow_nan=False, default=_plain).encode
+    # The C encoder made once: JSONEncoder.encode makes one per call, which
+    # costs more than encoding a small value. No circular-reference check
+    # (a cycle ends in RecursionError).
+    enc = encoder.c_make_encoder(None, _plain, encoder.encode_basestring_ascii, None, ":", ",", False, False, False)
+    return lambda o: "".join(enc(o, 0))
+
+
+_dumps = _encoder()
 
 
 def _invoke(spec, args):

@@ -21,6 +21,14 @@ User code imports the `snakepit` module:
     snakepit.checkpoint()
         Yields to the host, which stops the call there if its deadline passed.
 
+The rest of the module lives in snakepit_adapter.py (served by the host at
+/usr/lib/snakepit, imported on first use): @snakepit.export and
+snakepit.catalog() (functions the host lists and calls by name),
+snakepit.ArgumentError, snakepit.UnknownFunctionError, and
+`await snakepit.acall(name, ...)`, a host call that leaves asyncio's loop
+running (several run concurrently on the host). Importing asyncio installs
+that module's event loop: WASI has no socketpair for asyncio's own.
+
 JSON is strict in both directions: NaN and the infinities raise ValueError
 (in results, stream chunks, emit and host-call arguments), since the host's
 JSON has no such values.

@@ -1,6 +1,7 @@
 """A test adapter: a shop."""
 import dataclasses
 import enum
+import typing
 from typing import Annotated, Iterator, Literal, Optional, TypedDict, Union
 
 import snakepit
@@ -101,3 +102,27 @@ async def prices(names: list[str]) -> list[float]:
     """Asks the host for several prices at once."""
     import asyncio
     return list(await asyncio.gather(*(snakepit.acall("price", n) for n in names)))
+
+
+@snakepit.export
+def flexible(a: int, /, b: int = 2, **rest: str) -> dict[str, object]:
+    return {"a": a, "b": b, "rest": rest}
+
+
+@snakepit.export
+def later(p: "Later") -> "Later":
+    """Hints naming a class defined after the function."""
+    return dataclasses.replace(p, v=p.v + 1)
+
+
+@dataclasses.dataclass
+class Later:
+    v: int
+
+
+@snakepit.export
+async def aticks(n: int) -> "typing.AsyncIterator[int]":
+    import asyncio
+    for i in range(n):
+        await asyncio.sleep(0)
+        yield i
