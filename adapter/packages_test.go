@@ -132,3 +132,23 @@ func TestPackageOptionsRefused(t *testing.T) {
 		require.Error(t, err)
 	}
 }
+
+// A clone given options must name its snapshot's packages, as it must its
+// mounts: they are in the snapshot's memory (sys.path, imported modules).
+func TestSnapshotClonePackages(t *testing.T) {
+	ctx := context.Background()
+	pkgs := []runtime.Package{{Files: map[string]string{"maths.py": mathsSrc}}}
+	s, err := testrt.Runtime(t).NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{Packages: pkgs}, Preload: []string{"maths"}})
+	require.NoError(t, err)
+	defer s.Close()
+	c, err := s.NewInstance(ctx, &runtime.Options{Packages: pkgs, MemoryLimit: 64 << 20})
+	require.NoError(t, err)
+	defer c.Close(ctx)
+	n, err := adapter.Call[int](ctx, c, "double", []int{4})
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+	_, err = s.NewInstance(ctx, &runtime.Options{})
+	require.ErrorIs(t, err, runtime.ErrSnapshotMismatch)
+	_, err = s.NewInstance(ctx, &runtime.Options{Packages: []runtime.Package{{Files: map[string]string{"maths.py": mathsSrc}}}})
+	require.ErrorIs(t, err, runtime.ErrSnapshotMismatch)
+}
