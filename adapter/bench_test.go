@@ -116,6 +116,17 @@ func BenchmarkAdapter(b *testing.B) {
 			f()
 		}
 	}
+	// run is b.Run that also reports the CPU time per op (this process and
+	// the native workers).
+	run := func(name string, f func(b *testing.B)) {
+		b.Run(name, func(b *testing.B) {
+			start := cpuStart()
+			f(b)
+			if b.N > 0 {
+				b.ReportMetric(float64(cpuEnd(start).Nanoseconds())/float64(b.N), "cpu-ns/op")
+			}
+		})
+	}
 	check := func(b *testing.B, err error) {
 		if err != nil {
 			b.Fatal(err)
@@ -123,7 +134,7 @@ func BenchmarkAdapter(b *testing.B) {
 	}
 
 	arg := programs.JSONArg(1 << 10)
-	b.Run("call-1KB/snakepit", func(b *testing.B) {
+	run("call-1KB/snakepit", func(b *testing.B) {
 		b.SetBytes(int64(len(arg)))
 		for b.Loop() {
 			n, err := adapter.Call[int](ctx, p, "size", json.RawMessage(arg))
@@ -133,7 +144,7 @@ func BenchmarkAdapter(b *testing.B) {
 			}
 		}
 	})
-	b.Run("call-1KB/snakepit-untyped", func(b *testing.B) {
+	run("call-1KB/snakepit-untyped", func(b *testing.B) {
 		b.SetBytes(int64(len(arg)))
 		for b.Loop() {
 			res, err := p.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "bench.size_plain", Args: arg})
@@ -142,7 +153,7 @@ func BenchmarkAdapter(b *testing.B) {
 			check(b, res.Decode(&n))
 		}
 	})
-	b.Run("call-1KB/native", func(b *testing.B) {
+	run("call-1KB/native", func(b *testing.B) {
 		b.SetBytes(int64(len(arg)))
 		nativeRun(b, func() {
 			res, err := np.Call(ctx, "size", arg)
@@ -153,7 +164,7 @@ func BenchmarkAdapter(b *testing.B) {
 	})
 
 	const items = 10000
-	b.Run("stream-10k/snakepit", func(b *testing.B) {
+	run("stream-10k/snakepit", func(b *testing.B) {
 		for b.Loop() {
 			n := 0
 			for v, err := range adapter.Stream[int](ctx, p, "count", []int{items}) {
@@ -163,7 +174,21 @@ func BenchmarkAdapter(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*items), "ns/item")
 	})
-	b.Run("stream-10k/native-callback", func(b *testing.B) {
+	run("stream-10k/snakepit-untyped", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			_, err := p.Run(ctx, runtime.Request{Op: runtime.OpStream, Code: "bench.count", Args: fmt.Appendf(nil, "[%d]", items),
+				OnChunk: func(c json.RawMessage) error {
+					var v int
+					err := json.Unmarshal(c, &v)
+					n += v
+					return err
+				}})
+			check(b, err)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*items), "ns/item")
+	})
+	run("stream-10k/native-callback", func(b *testing.B) {
 		nativeRun(b, func() {
 			n := 0
 			_, err := np.CallWithCallback(ctx, "count_host", fmt.Appendf(nil, "[%d]", items), func(v []byte) []byte {
@@ -176,7 +201,7 @@ func BenchmarkAdapter(b *testing.B) {
 		})
 		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*items), "ns/item")
 	})
-	b.Run("stream-10k/native-list", func(b *testing.B) {
+	run("stream-10k/native-list", func(b *testing.B) {
 		nativeRun(b, func() {
 			res, err := np.Call(ctx, "count_list", fmt.Appendf(nil, "[%d]", items))
 			check(b, err)
@@ -186,7 +211,7 @@ func BenchmarkAdapter(b *testing.B) {
 	})
 
 	for _, c := range []struct{ name, fn string }{{"snakepit-async", "gather"}, {"snakepit-sequential", "sequential"}} {
-		b.Run("host-100/"+c.name, func(b *testing.B) {
+		run("host-100/"+c.name, func(b *testing.B) {
 			for b.Loop() {
 				n, err := adapter.Call[int](ctx, p, c.fn, []int{100})
 				check(b, err)
@@ -196,7 +221,7 @@ func BenchmarkAdapter(b *testing.B) {
 			}
 		})
 	}
-	b.Run("host-100/native-sequential", func(b *testing.B) {
+	run("host-100/native-sequential", func(b *testing.B) {
 		nativeRun(b, func() {
 			_, err := np.CallWithCallback(ctx, "sequential_native", []byte("[100]"), func([]byte) []byte {
 				ioTool(ctx, nil)
