@@ -14,7 +14,7 @@ import (
 // shared machine, CPU time is steadier than wall time. Children are read
 // from /proc, in clock ticks (10 ms: measure over seconds). Reading /proc
 // costs milliseconds, so it happens outside the bracket.
-func cpuStart() time.Duration { return children() - self() }
+func cpuStart() time.Duration { return children() + self() }
 
 func cpuEnd(start time.Duration) time.Duration { return self() + children() - start }
 

@@ -106,6 +106,52 @@ def _ident(v):
     return v
 
 
+# Converters that return values of these exact types unchanged: containers
+# check them inline (type(x) in ...) instead of calling the converter, which
+# in a wasm interpreter costs a microsecond a value.
+_SIMPLE = {}
+
+
+def _simple(conv, *kinds):
+    _SIMPLE[conv] = frozenset(kinds)
+    return conv
+
+
+def _null(v):
+    return v if v is None else _fail("null", v)
+
+
+def _bool(v):
+    return v if v is True or v is False else _fail("boolean", v)
+
+
+def _int(v):
+    if type(v) is int:
+        return v
+    if type(v) is float and v.is_integer():
+        return int(v)
+    _fail("integer", v)
+
+
+def _float(v):
+    if type(v) is float:
+        return v
+    if type(v) is int and abs(v) < 1 << 1023:  # float() would overflow
+        return float(v)
+    _fail("number", v)
+
+
+def _str(v):
+    return v if type(v) is str else _fail("string", v)
+
+
+_simple(_null, _NoneType)
+_simple(_bool, bool)
+_simple(_int, int)
+_simple(_float, float)
+_simple(_str, str)
+
+
 def _compile(hint, where, seen=()):
     """(schema, convert) for a type hint; convert(value) returns the value the
     function gets or raises _Bad."""
@@ -119,27 +165,15 @@ def _compile(hint, where, seen=()):
             schema = dict(schema, description=" ".join(desc))
         return schema, conv
     if hint is None or hint is _NoneType:
-        return {"type": "null"}, lambda v: v if v is None else _fail("null", v)
+        return {"type": "null"}, _null
     if hint is bool:
-        return {"type": "boolean"}, lambda v: v if v is True or v is False else _fail("boolean", v)
+        return {"type": "boolean"}, _bool
     if hint is int:
-        def conv(v):
-            if type(v) is int:
-                return v
-            if type(v) is float and v.is_integer():
-                return int(v)
-            _fail("integer", v)
-        return {"type": "integer"}, conv
+        return {"type": "integer"}, _int
     if hint is float:
-        def conv(v):
-            if type(v) is float:
-                return v
-            if type(v) is int and abs(v) < 1 << 1023:  # float() would overflow
-                return float(v)
-            _fail("number", v)
-        return {"type": "number"}, conv
+        return {"type": "number"}, _float
     if hint is str:
-        return {"type": "string"}, lambda v: v if type(v) is str else _fail("string", v)
+        return {"type": "string"}, _str
     if hint is bytes:
         def conv(v):
             if type(v) is str:
@@ -194,10 +228,11 @@ def _compile(hint, where, seen=()):
             item_s, item_c = _compile(args[0] if args else typing.Any, where, seen)
             schema, want = {"type": "array", "items": item_s}, "array"
         make = tuple if origin is tuple or hint is tuple else list
+        simple = None if fixed else _SIMPLE.get(item_c)
         def conv(v):
             if type(v) is not list or (fixed and len(v) != n):
                 _fail(want, v)
-            if not fixed and item_c is _ident:
+            if item_c is _ident or (simple and set(map(type, v)) <= simple):
                 return make(v)
             i = 0
             try:
@@ -254,18 +289,23 @@ def _record(cls, where, seen, dataclass):
     if doc and not doc.startswith(cls.__name__ + "("):  # not dataclass's generated signature
         schema["description"] = doc
     nreq = len(required)
+    simple = {k: _SIMPLE[c] for k, c in convs.items() if c in _SIMPLE and c is not _ident}
     def conv(v):
         if type(v) is not dict:
             _fail("object", v)
         out, have = {}, 0
         for k, x in v.items():
-            c = convs.get(k)
-            if c is None:
-                raise _Bad("unexpected key %s" % json.dumps(k))
-            try:
-                out[k] = c(x)
-            except _Bad as e:
-                raise e.at("." + k)
+            t = simple.get(k)
+            if t is not None and type(x) in t:
+                out[k] = x
+            else:
+                c = convs.get(k)
+                if c is None:
+                    raise _Bad("unexpected key %s" % json.dumps(k))
+                try:
+                    out[k] = c(x)
+                except _Bad as e:
+                    raise e.at("." + k)
             have += k in required
         if have < nreq:
             raise _Bad("missing key %s" % json.dumps(min(required - out.keys())))
