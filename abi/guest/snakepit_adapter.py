@@ -223,7 +223,7 @@ def _compile(hint, where, seen=()):
             parts = [_compile(a, where, seen) for a in args]
             n = len(parts)
             schema = {"type": "array", "prefixItems": [s for s, _ in parts], "minItems": n, "maxItems": n}
-            convs, want = [c for _, c in parts], "array of %d items" % n
+            convs, want, item_c = [c for _, c in parts], "array of %d items" % n, None
         else:
             item_s, item_c = _compile(args[0] if args else typing.Any, where, seen)
             schema, want = {"type": "array", "items": item_s}, "array"
