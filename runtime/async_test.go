@@ -214,3 +214,43 @@ r`)
 	require.NoError(t, err)
 	require.JSONEq(t, `"snakepit: no host function \"snakepit.nothing\""`, string(r.Value))
 }
+
+// The control operations refuse what a hostile guest sends them, with an
+// error in Python; the instance serves on.
+func TestAsyncControlOperationsRefuseGarbage(t *testing.T) {
+	ok := func(_ context.Context, args json.RawMessage) (any, error) { return echoArg(args), nil }
+	i := newInstance(t, runtime.Options{MaxAsyncHostCalls: 2, Host: map[string]runtime.HostFunc{"ok": ok}})
+	r, err := i.Exec(ctx, `
+import _snakepit
+out = []
+for name, arg in [
+    ("snakepit.start", b"not json"), ("snakepit.start", b"[1, 2]"), ("snakepit.start", b'["ok"]'),
+    ("snakepit.start", b'["ok", 3]'), ("snakepit.start", b'["ok", [1]] x'),
+    ("snakepit.wait", b'"soon"'), ("snakepit.wait", b"1e999"),
+    ("snakepit.cancel", b'"all"'), ("snakepit.cancel", b"[99, -1]"), ("snakepit.nope", b"[]"),
+]:
+    try:
+        out.append(_snakepit.call(name, arg).decode())
+    except RuntimeError as e:
+        out.append("error")
+# Starts past the slots answer null; a wait with nothing started times out.
+h = [_snakepit.call("snakepit.start", b'["ok", [%d]]' % k).decode() for k in range(3)]
+done = _snakepit.call("snakepit.wait", b"5").decode()
+out + h + [done, _snakepit.call("snakepit.wait", b"0").decode(), _snakepit.call("snakepit.wait", b"0.01").decode()]
+`)
+	require.NoError(t, err)
+	var got []string
+	require.NoError(t, json.Unmarshal(r.Value, &got))
+	require.Equal(t, []string{"error", "error", "error", "error", "error", "error", "error", "error", "null", "error", "1", "2", "null"}, got[:13])
+	// Both finished tools come back in one or two waits, then nothing.
+	var answers []any
+	for _, s := range got[13:] {
+		var a []any
+		require.NoError(t, json.Unmarshal([]byte(s), &a))
+		answers = append(answers, a...)
+	}
+	require.ElementsMatch(t, []any{[]any{1.0, true, 0.0}, []any{2.0, true, 1.0}}, answers)
+	r, err = i.Eval(ctx, "6 * 7")
+	require.NoError(t, err)
+	require.JSONEq(t, "42", string(r.Value))
+}
