@@ -129,7 +129,7 @@ func TestPackageOptionsRefused(t *testing.T) {
 		{Mounts: []runtime.Mount{{GuestPath: "/usr/lib/snakepit", FS: fstest.MapFS{}}}},
 	} {
 		_, err := rt.NewInstance(ctx, o)
-		require.Error(t, err)
+		require.ErrorIs(t, err, runtime.ErrBadOptions)
 	}
 }
 

@@ -200,6 +200,7 @@ t = time.monotonic()
 func TestReservedHostNames(t *testing.T) {
 	ok := func(context.Context, json.RawMessage) (any, error) { return 1, nil }
 	_, err := rt(t).NewInstance(ctx, runtime.Options{Host: map[string]runtime.HostFunc{"snakepit.start": ok}})
+	require.ErrorIs(t, err, runtime.ErrBadOptions)
 	require.ErrorContains(t, err, "reserved")
 	i := newInstance(t, runtime.Options{})
 	_, err = i.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "1", Host: map[string]runtime.HostFunc{"snakepit.x": ok}})

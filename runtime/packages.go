@@ -61,7 +61,7 @@ func resolvePackages(o Options) (Options, []string, error) {
 			}
 		}
 		if set != 1 {
-			return o, nil, fmt.Errorf("snakepit: package %d: exactly one of FS, HostDir, Zip and Files must be set", n)
+			return o, nil, fmt.Errorf("%w: package %d: exactly one of FS, HostDir, Zip and Files must be set", ErrBadOptions, n)
 		}
 		var err error
 		switch {
@@ -71,7 +71,7 @@ func resolvePackages(o Options) (Options, []string, error) {
 			m.FS, err = filesFS(p.Files)
 		}
 		if err != nil {
-			return o, nil, fmt.Errorf("snakepit: package %d: %w", n, err)
+			return o, nil, fmt.Errorf("%w: package %d: %w", ErrBadOptions, n, err)
 		}
 		mounts = append(mounts, m)
 		paths = append(paths, m.GuestPath)
@@ -114,12 +114,12 @@ func extendPath(paths []string) string {
 func (o Options) check() error {
 	for name := range o.Host {
 		if strings.HasPrefix(name, abi.ReservedPrefix) {
-			return fmt.Errorf("snakepit: host tool %q: names starting with %q are reserved", name, abi.ReservedPrefix)
+			return fmt.Errorf("%w: host tool %q: names starting with %q are reserved", ErrBadOptions, name, abi.ReservedPrefix)
 		}
 	}
 	for _, m := range o.Mounts {
 		if reservedPath(m.GuestPath) {
-			return fmt.Errorf("snakepit: mount path %q is taken (%s and %s are the runtime's)", m.GuestPath, abi.GuestLibPath, PackagesPath)
+			return fmt.Errorf("%w: mount path %q is taken (%s and %s are the runtime's)", ErrBadOptions, m.GuestPath, abi.GuestLibPath, PackagesPath)
 		}
 	}
 	return nil
