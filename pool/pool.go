@@ -122,7 +122,10 @@ type Options struct {
 	Instance runtime.Options
 	// Preload lists modules imported, and Setup is Python source run in
 	// __main__, before a worker serves: once in the snapshot in ModeFresh,
-	// on each worker at its start otherwise. An error in them fails New.
+	// on each worker at its start otherwise. An error in them fails New
+	// (with the *runtime.PythonError and its traceback). Python code
+	// shipped with the program goes in Instance.Packages and is imported
+	// here.
 	Preload []string
 	Setup   string
 	// MaxCalls recycles a worker after that many calls; 0 means no limit.

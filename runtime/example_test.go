@@ -118,3 +118,40 @@ os.getcwd()`,
 	// {"rows": 2, "total": 3.5}
 	// 29
 }
+
+// Packages ship Python code with the program; Preload imports it into a
+// snapshot, so that every clone starts with it loaded.
+func ExamplePackage() {
+	ctx := context.Background()
+	r, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close(ctx)
+	s, err := r.NewSnapshot(ctx, runtime.SnapshotOptions{
+		Options: runtime.Options{Packages: []runtime.Package{{Files: map[string]string{
+			"units/__init__.py": "from .length import inches\n",
+			"units/length.py":   "def inches(cm):\n    return round(cm / 2.54, 2)\n",
+		}}}},
+		Preload: []string{"units"},
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	clone, err := s.NewInstance(ctx, nil)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer clone.Close(ctx)
+	res, _ := clone.Call(ctx, "units.inches", 30)
+	fmt.Println(string(res.Value))
+	res, _ = clone.Eval(ctx, "__import__('units').__file__")
+	fmt.Println(string(res.Value))
+	// Output:
+	// 11.81
+	// "/packages/0/units/__init__.py"
+}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,16 +26,18 @@ type stateKey struct{}
 
 // callState is what the host imports need during one call.
 type callState struct {
-	ctx       context.Context
-	inst      *Instance
-	req       *Request
-	hostCalls int
-	pending   []byte    // a host call's answer, until the guest takes it
-	chunks    int       // stream chunks so far
-	chunkSize int       // and their total size
-	streamErr error     // why the host stopped the stream, if it did
-	sched     time.Time // the last Gosched in yield
-	fault     error     // an ABI violation seen by an import; taints the instance
+	ctx        context.Context
+	inst       *Instance
+	req        *Request
+	hostCalls  int
+	pending    []byte      // a host call's answer, until the guest takes it
+	chunks     int         // stream chunks so far
+	chunkSize  int         // and their total size
+	streamErr  error       // why the host stopped the stream, if it did
+	sched      time.Time   // the last Gosched in yield
+	fault      error       // an ABI violation seen by an import; taints the instance
+	async      *asyncCalls // tools started by snakepit.acall; nil until one is
+	asyncEnded bool        // the call has returned: no more starts
 }
 
 func stateOf(ctx context.Context) *callState {
@@ -123,10 +126,6 @@ func hostCall(ctx context.Context, m api.Module, namePtr, nameLen, argPtr, argLe
 		return hostRefused
 	}
 	lim := &st.inst.opts
-	st.hostCalls++
-	if st.hostCalls > lim.MaxHostCalls {
-		return st.answerErr(fmt.Errorf("%w (%d per call)", ErrHostCallLimit, lim.MaxHostCalls))
-	}
 	name, ok := st.read(m, namePtr, nameLen, 256, "host call name")
 	if !ok {
 		return st.answerErr(errors.New("snakepit: host call name too long or invalid"))
@@ -135,10 +134,15 @@ func hostCall(ctx context.Context, m api.Module, namePtr, nameLen, argPtr, argLe
 	if !ok {
 		return st.answerErr(fmt.Errorf("snakepit: host call argument over %d bytes", lim.MaxHostPayload))
 	}
-	f := st.req.Host[string(name)]
-	if f == nil {
-		f = lim.Host[string(name)]
+	if bytes.HasPrefix(name, []byte(abi.ReservedPrefix)) {
+		// Not counted: a start counts its tool; waits end at the deadline.
+		return st.control(string(name), arg)
 	}
+	st.hostCalls++
+	if st.hostCalls > lim.MaxHostCalls {
+		return st.answerErr(fmt.Errorf("%w (%d per call)", ErrHostCallLimit, lim.MaxHostCalls))
+	}
+	f := st.tool(string(name))
 	if f == nil {
 		return st.answerErr(fmt.Errorf("snakepit: no host function %q", name))
 	}
@@ -156,6 +160,18 @@ func hostCall(ctx context.Context, m api.Module, namePtr, nameLen, argPtr, argLe
 	if len(out) > lim.MaxHostPayload {
 		return st.answerErr(fmt.Errorf("snakepit: answer of %q over %d bytes", name, lim.MaxHostPayload))
 	}
+	return st.answer(out)
+}
+
+// tool finds a host tool: the request's first, then the instance's.
+func (st *callState) tool(name string) HostFunc {
+	if f := st.req.Host[name]; f != nil {
+		return f
+	}
+	return st.inst.opts.Host[name]
+}
+
+func (st *callState) answer(out []byte) uint64 {
 	st.pending = out
 	return abi.PackPtrLen(0, uint32(len(out)))
 }

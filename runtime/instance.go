@@ -65,8 +65,19 @@ type Options struct {
 	Scratch ScratchOptions
 	// Env is the guest's environment; empty by default.
 	Env map[string]string
-	// Host holds host tools available to every call (Request.Host adds to it).
+	// Host holds host tools available to every call (Request.Host adds to
+	// it). Names starting with "snakepit." are reserved (NewInstance
+	// refuses them).
 	Host map[string]HostFunc
+	// MaxAsyncHostCalls caps the host tools that one call's
+	// snakepit.acall keeps on the host at once (running, or finished and
+	// not yet awaited); past it, acall waits for a slot. Each runs on a
+	// goroutine of its own, so a cap above 1 makes one call's tools run
+	// concurrently: they must then be safe for it. Default 1.
+	MaxAsyncHostCalls int
+	// Packages are Python code mounted read-only and put on sys.path
+	// (after the standard library); see Package.
+	Packages []Package
 }
 
 // ScratchOptions configure an instance's scratch file system: a writable
@@ -120,6 +131,7 @@ func (o Options) withDefaults() Options {
 	def(&o.MaxHostCalls, 10000)
 	def(&o.MaxHostPayload, 4<<20)
 	def(&o.MaxOpenFiles, 256)
+	def(&o.MaxAsyncHostCalls, 1)
 	if o.Scratch.Path == "" {
 		o.Scratch.Path = "/tmp"
 	}
@@ -249,6 +261,7 @@ type Instance struct {
 	stopOnce sync.Once
 
 	open    openFiles
+	paths   []string          // Packages' guest paths, for sys.path
 	roots   []*os.Root        // HostDir mounts, closed with the instance
 	scratch *scratchFS        // nil when Options.Scratch.Disabled
 	errno   api.MutableGlobal // see refuse
@@ -262,6 +275,9 @@ type Instance struct {
 // NewInstance creates and initialises a fresh interpreter. ctx bounds the
 // initialisation.
 func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, error) {
+	if err := opts.check(); err != nil {
+		return nil, err
+	}
 	i, err := r.instantiate(ctx, opts, r.compiled, nil, nil)
 	if err != nil {
 		return nil, err
@@ -282,8 +298,11 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 		// with the snapshot's memory.
 		arg, _ := json.Marshal([]string{i.opts.Scratch.Path})
 		_, err = i.Run(ctx, Request{Op: OpCall, Code: "os.chdir", Args: arg})
-		i.calls = 0
 	}
+	if err == nil && len(i.paths) > 0 {
+		_, err = i.Exec(ctx, extendPath(i.paths))
+	}
+	i.calls = 0
 	if err != nil {
 		i.Close(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("snakepit: initialising python: %w", err)
@@ -299,7 +318,11 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	}
 	defer r.exit()
 	opts = opts.withDefaults()
-	i := &Instance{rt: r, opts: opts, stopCh: make(chan struct{})}
+	opts, paths, err := resolvePackages(opts)
+	if err != nil {
+		return nil, err
+	}
+	i := &Instance{rt: r, opts: opts, paths: paths, stopCh: make(chan struct{})}
 	i.open.inst = i
 	i.open.max = int32(min(opts.MaxOpenFiles, 1<<30))
 	if sc := opts.Scratch; !sc.Disabled {
@@ -374,6 +397,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: ro, open: &i.open}, guestPath)
 	}
 	mount(i.rt.stdlib, StdlibPath)
+	mount(guestLib, abi.GuestLibPath)
 	if i.rt.zoneinfo != nil {
 		mount(i.rt.zoneinfo, ZoneinfoPath)
 	}
@@ -381,7 +405,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		if !path.IsAbs(i.opts.Scratch.Path) {
 			return nil, fmt.Errorf("%w: scratch path %q is not absolute", ErrBadOptions, i.opts.Scratch.Path)
 		}
-		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath {
+		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath || reservedPath(i.opts.Scratch.Path) {
 			return nil, fmt.Errorf("%w: scratch path %q is taken", ErrBadOptions, i.opts.Scratch.Path)
 		}
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: guestScratch{scratchFS: i.scratch, inst: i}, open: &i.open}, i.opts.Scratch.Path)
@@ -390,6 +414,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		if !path.IsAbs(m.GuestPath) {
 			return nil, fmt.Errorf("%w: mount path %q is not absolute", ErrBadOptions, m.GuestPath)
 		}
+
 		if i.scratch != nil && path.Clean(m.GuestPath) == i.opts.Scratch.Path {
 			return nil, fmt.Errorf("%w: mount path %q is the scratch file system's (Options.Scratch.Path)", ErrBadOptions, m.GuestPath)
 		}
@@ -500,6 +525,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	i.out.reset(i.opts.StdoutLimit, Stdout, req.OnOutput)
 	i.errOut.reset(i.opts.StderrLimit, Stderr, req.OnOutput)
 	ret, err := i.call(ctx, st, i.run, uint64(req.Op), uint64(len(a)), uint64(len(b)))
+	st.endAsync()
 	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
 	i.out.buf, i.errOut.buf = nil, nil
 	if i.scratch != nil && i.opts.Scratch.MaxOutput >= 0 {
@@ -600,7 +626,8 @@ func (i *Instance) call(ctx context.Context, st *callState, fn api.Function, par
 	}
 	defer i.rt.exit()
 	if st == nil {
-		st = &callState{ctx: ctx, inst: i, req: &Request{}}
+		// No request: nothing would end tools started here.
+		st = &callState{ctx: ctx, inst: i, req: &Request{}, asyncEnded: true}
 	}
 	i.cur = st
 	defer func() { i.cur = nil }()

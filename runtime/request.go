@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/snakepit-wasm/snakepit/abi"
 )
 
 func (o Op) String() string {
@@ -47,6 +49,11 @@ func (r Request) Validate() error {
 	}
 	if r.Data != nil && r.Op != OpCallBytes {
 		return bad("Data is for OpCallBytes, not %v", r.Op)
+	}
+	for name := range r.Host {
+		if strings.HasPrefix(name, abi.ReservedPrefix) {
+			return bad("Host: names starting with %q are reserved", abi.ReservedPrefix)
+		}
 	}
 	for name := range r.Files {
 		if name == "" || strings.IndexByte(name, 0) >= 0 {

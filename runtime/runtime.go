@@ -134,6 +134,30 @@
 //     raises RuntimeError.
 //   - snakepit.checkpoint() yields to the host, like the checks the guest
 //     passes in its loops: the call stops there if its context has ended.
+//   - await snakepit.acall(name, ...) calls a host tool like snakepit.call
+//     from a coroutine, without blocking asyncio's loop: the tool runs on a
+//     goroutine of its own, and tools awaited together (asyncio.gather) run
+//     concurrently, up to Options.MaxAsyncHostCalls at once (default 1;
+//     past it acall waits for a slot). They count against MaxHostCalls and
+//     MaxHostPayload like snakepit.call, and get the call's context: when
+//     the call returns, whatever the outcome, every tool it started has
+//     been canceled and has returned. asyncio.run and new_event_loop work
+//     (importing asyncio installs an event loop whose idle wait is the
+//     host's: WASI has no socketpair for asyncio's own). Host tool names
+//     starting with "snakepit." are reserved for this machinery.
+//   - @snakepit.export registers a function that the host lists with JSON
+//     Schemas of its arguments and result, and calls by name with checked
+//     arguments: see package adapter.
+//
+// # Packages
+//
+// Options.Packages mounts Python code read-only under /packages and puts
+// it on sys.path, after the standard library: a tree from an fs.FS (an
+// embedded directory), a host directory, a zip archive (a pure-Python
+// wheel) or source given as strings. SnapshotOptions.Preload (and
+// pool.Options.Preload) import it before the snapshot, so that clones
+// start with it loaded; an import that fails fails NewSnapshot with the
+// *PythonError and its traceback.
 //
 // Values cross as JSON: None, booleans, numbers, strings, lists (and
 // tuples) and dicts with string keys. OpEval and OpCall may also return

@@ -63,7 +63,8 @@ type SnapshotOptions struct {
 //     change.
 type Snapshot struct {
 	rt               *Runtime
-	opts             Options
+	opts             Options // with Packages resolved to Mounts
+	given            Options // as given, for comparing a clone's
 	mem              *snapshotMemory
 	bufPtr, bufCap   uint32
 	seedPtr, flagPtr uint32
@@ -99,7 +100,7 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	if _, err := t.Exec(ctx, src.String()); err != nil {
 		return nil, fmt.Errorf("snakepit: snapshot setup: %w", err)
 	}
-	s := &Snapshot{rt: r, opts: t.opts, bufPtr: t.bufPtr, bufCap: t.bufCap}
+	s := &Snapshot{rt: r, opts: t.opts, given: so.Options, bufPtr: t.bufPtr, bufCap: t.bufCap}
 	if t.scratch != nil {
 		s.scratch = t.scratch.freeze()
 	}
@@ -139,14 +140,18 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 	}
 	o := s.opts
 	if opts != nil {
-		if !sameMounts(opts.Mounts, s.opts.Mounts) || !maps.Equal(opts.Env, s.opts.Env) {
-			return nil, fmt.Errorf("%w: a clone's Mounts and Env must equal its snapshot's", ErrSnapshotMismatch)
+		if err := opts.check(); err != nil {
+			return nil, err
+		}
+		if !sameMounts(opts.Mounts, s.given.Mounts) || !maps.Equal(opts.Env, s.opts.Env) || !samePackages(opts.Packages, s.given.Packages) {
+			return nil, fmt.Errorf("%w: a clone's Mounts, Packages and Env must equal its snapshot's", ErrSnapshotMismatch)
 		}
 		// The mount and the working directory are in the snapshot's memory.
 		if a, b := opts.withDefaults().Scratch, s.opts.Scratch; a.Disabled != b.Disabled || a.Path != b.Path {
 			return nil, fmt.Errorf("%w: a clone's Scratch.Path and Scratch.Disabled must equal its snapshot's", ErrSnapshotMismatch)
 		}
 		o = *opts
+		o.Mounts, o.Packages = s.opts.Mounts, nil
 	}
 	mod, err := s.rt.cloneModule(ctx)
 	if err != nil {

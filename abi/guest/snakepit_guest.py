@@ -21,6 +21,14 @@ User code imports the `snakepit` module:
     snakepit.checkpoint()
         Yields to the host, which stops the call there if its deadline passed.
 
+The rest of the module lives in snakepit_adapter.py (served by the host at
+/usr/lib/snakepit, imported on first use): @snakepit.export and
+snakepit.catalog() (functions the host lists and calls by name),
+snakepit.ArgumentError, snakepit.UnknownFunctionError, and
+`await snakepit.acall(name, ...)`, a host call that leaves asyncio's loop
+running (several run concurrently on the host). Importing asyncio installs
+that module's event loop: WASI has no socketpair for asyncio's own.
+
 JSON is strict in both directions: NaN and the infinities raise ValueError
 (in results, stream chunks, emit and host-call arguments), since the host's
 JSON has no such values.
@@ -187,6 +195,46 @@ class _Host:
 _host = type(sys)("snakepit")
 _host.call, _host.emit, _host.checkpoint = _Host.call, _Host.emit, _Host.checkpoint
 sys.modules["snakepit"] = _host
+
+# The adapter half of `snakepit` (export, catalog, acall, ArgumentError, ...)
+# is a module of its own that the host serves at /usr/lib/snakepit; it is
+# imported on first use, so that interpreters that never use it pay nothing.
+_ADAPTER_LIB = "/usr/lib/snakepit"
+_ADAPTER_NAMES = frozenset(("export", "catalog", "acall", "ArgumentError", "UnknownFunctionError"))
+sys.path.append(_ADAPTER_LIB)
+
+
+def _adapter_attr(name):
+    if name in _ADAPTER_NAMES:
+        return getattr(importlib.import_module("snakepit_adapter"), name)
+    raise AttributeError("module 'snakepit' has no attribute %r" % name)
+
+
+_host.__getattr__ = _adapter_attr
+
+
+class _AsyncioHook:
+    """Installs snakepit's event loop when asyncio is first imported: WASI has
+    no socketpair, so asyncio's own loop cannot start."""
+
+    @classmethod
+    def find_spec(cls, name, path=None, target=None):
+        if name != "asyncio":
+            return None
+        sys.meta_path.remove(cls)
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            load = spec.loader.exec_module
+
+            def exec_module(module):
+                load(module)
+                importlib.import_module("snakepit_adapter")._install_loop()
+            spec.loader.exec_module = exec_module
+        return spec
+
+
+import importlib.util
+sys.meta_path.insert(0, _AsyncioHook)
 
 
 def _warm_up_errors():
