@@ -75,6 +75,8 @@ fuzz: python-wasm
 	@set -e; for f in $(FUZZ); do echo "$$f ($(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$${f%%:*}; done
 
+# The full run writes the published results (bench/results); the quick run
+# writes bench/results/quick, so that a quick check leaves them alone.
 bench: python-wasm
 	$(GO) run ./bench/cmd/bench
 

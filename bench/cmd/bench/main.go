@@ -1,6 +1,9 @@
 // Command bench compares snakepit-wasm with its baseline, a pool of native
 // CPython processes (bench/native) built from the same CPython source, and
-// writes results.md, results.json and chart.svg to -out.
+// writes results.md, results.json and chart.svg to -out: by default
+// bench/results for a full run (the published results), bench/results/quick
+// for -quick (so that a quick check never overwrites them) and a temporary
+// directory for -smoke.
 //
 // Both sides run the same Python source for each workload, are warmed the
 // same way, and are measured in turns (ours, native, native, ours, ...) so
@@ -8,11 +11,12 @@
 // and the median across repetitions is quoted.
 //
 //	go run ./bench/cmd/bench          # the full run: about 9 minutes on 2 cores
-//	go run ./bench/cmd/bench -quick   # about 70 s: fewer repetitions and callers
+//	go run ./bench/cmd/bench -quick   # about 70 s: fewer repetitions and callers, into bench/results/quick
 //	go run ./bench/cmd/bench -render  # rewrite results.md and chart.svg from results.json
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -65,7 +69,7 @@ func presetConfig(mode string) config {
 func main() {
 	quick := flag.Bool("quick", false, "a short run (under 2 minutes): fewer repetitions and caller counts")
 	smoke := flag.Bool("smoke", false, "a tiny run that only checks the harness works (used by the test)")
-	out := flag.String("out", "bench/results", "directory for results.md, results.json and chart.svg")
+	out := flag.String("out", "", "directory for results.md, results.json and chart.svg (default bench/results, -quick bench/results/quick, -smoke a temporary directory)")
 	reps := flag.Int("reps", 0, "repetitions of each measure (default 5, -quick 2)")
 	cpuReps := flag.Int("cpu-reps", 0, "repetitions of the CPU-bound suite (default 5, -quick 1)")
 	callers := flag.String("callers", "", "comma-separated concurrent caller counts (default 1,2,4,8, -quick 1,4)")
@@ -76,7 +80,7 @@ func main() {
 	renderOnly := flag.Bool("render", false, "measure nothing: rewrite results.md and chart.svg from -out's results.json")
 	flag.Parse()
 	if *renderOnly {
-		if err := render(*out); err != nil {
+		if err := render(cmp.Or(*out, defaultOut("full"))); err != nil {
 			fatalf("%v", err)
 		}
 		return
@@ -90,7 +94,7 @@ func main() {
 		mode = "quick"
 	}
 	cfg := presetConfig(mode)
-	cfg.Out, cfg.Args = *out, os.Args[1:]
+	cfg.Out, cfg.Args = cmp.Or(*out, defaultOut(mode)), os.Args[1:]
 	if *reps > 0 {
 		cfg.Reps, cfg.ColdReps = *reps, min(cfg.ColdReps, *reps)
 	}
@@ -125,6 +129,18 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "done in %s: %s\n", time.Duration(res.Meta.Seconds*float64(time.Second)).Round(time.Second),
 		filepath.Join(cfg.Out, "results.md"))
+}
+
+// defaultOut is where a mode writes without -out: only a full run replaces
+// the published results.
+func defaultOut(mode string) string {
+	switch mode {
+	case "quick":
+		return filepath.Join("bench", "results", "quick")
+	case "smoke":
+		return filepath.Join(os.TempDir(), "snakepit-bench-smoke")
+	}
+	return filepath.Join("bench", "results")
 }
 
 func fatalf(format string, args ...any) {
