@@ -9,13 +9,20 @@
 //
 // # Modes
 //
+// Every worker is a clone of a snapshot that New takes after running
+// Preload and Setup once, so a worker starts in about a millisecond of
+// instantiation plus its first page faults, without initialising an
+// interpreter. All workers of a pool therefore share the snapshot's string
+// hash secret (see runtime.Snapshot); `random` is re-seeded in each.
+//
 //   - ModeFresh (the default, for untrusted code): every call runs on a
-//     clean interpreter, a clone of a snapshot taken by New (after Preload
-//     and Setup). Size clones are kept ready, so creating one is off the
-//     call's path; each used clone is closed and replaced in the background.
+//     clean interpreter, a fresh clone. Size clones are kept ready, so
+//     creating one is off the call's path; each used clone is closed and
+//     replaced in the background.
 //   - ModeWarm (for trusted adapters): workers are reused, so state persists
 //     between calls on a worker (and which worker serves a call is not
-//     chosen). Preload and Setup run on each worker at its start.
+//     chosen). A warm worker maps the snapshot copy-on-write: idle, it owns
+//     only the pages it has written (about 1 MiB after a small call).
 //   - ModeSession: RunSession sends the calls with the same key to the same
 //     worker, whose state persists between them. A session pins one worker
 //     for its whole life, so at most MaxSessions sessions (default and
@@ -65,7 +72,6 @@ import (
 	"fmt"
 	"log/slog"
 	goruntime "runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,8 +127,8 @@ type Options struct {
 	// environment, host tools).
 	Instance runtime.Options
 	// Preload lists modules imported, and Setup is Python source run in
-	// __main__, before a worker serves: once in the snapshot in ModeFresh,
-	// on each worker at its start otherwise. An error in them fails New.
+	// __main__, once, in the snapshot every worker is cloned from: their
+	// effects are in every worker. An error in them fails New.
 	Preload []string
 	Setup   string
 	// MaxCalls recycles a worker after that many calls; 0 means no limit.
@@ -186,7 +192,7 @@ func (o Options) withDefaults() Options {
 type Pool struct {
 	rt   *runtime.Runtime
 	opts Options
-	snap *runtime.Snapshot // ModeFresh
+	snap *runtime.Snapshot // every worker is a clone
 	log  *slog.Logger
 	ids  atomic.Uint64
 
@@ -272,13 +278,16 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 	if opts.Mode < ModeFresh || opts.Mode > ModeSession {
 		return fail(fmt.Errorf("pool: unknown mode %d", opts.Mode))
 	}
-	if opts.Mode == ModeFresh {
-		snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload, Setup: opts.Setup})
-		if err != nil {
-			return fail(fmt.Errorf("pool: %w", err))
-		}
-		p.snap = snap
+	// Every worker is a clone of one snapshot. A ModeFresh clone serves
+	// one call, so it recycles the memory of closed clones (no page faults
+	// on the call's path); a warm or session worker lives long, so it maps
+	// the snapshot copy-on-write and owns only the pages it writes.
+	snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload,
+		Setup: opts.Setup, CopyOnWrite: opts.Mode != ModeFresh})
+	if err != nil {
+		return fail(fmt.Errorf("pool: %w", err))
 	}
+	p.snap = snap
 
 	// A few starters share the work: more than the CPUs would only slow each
 	// start down. They stop early when the first starts all failed, since
@@ -665,8 +674,7 @@ func (p *Pool) startLoop(old *runtime.Instance) {
 	}
 }
 
-// startWorker creates a worker: a snapshot clone in ModeFresh, else a new
-// interpreter running Preload and Setup.
+// startWorker creates a worker: a clone of the pool's snapshot.
 func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 	id := p.ids.Add(1)
 	p.emit(Event{Type: WorkerStarting, Worker: id})
@@ -684,34 +692,16 @@ func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 }
 
 func (p *Pool) newInstance(ctx context.Context) (*runtime.Instance, error) {
-	if p.snap != nil {
-		inst, err := p.snap.NewInstance(ctx, nil)
-		if err != nil {
-			return nil, fmt.Errorf("pool: starting a worker: %w", err)
-		}
-		// A clone's first request pays for the pages it first writes
-		// (copy-on-write faults: several ms on a VM); a no-op request here
-		// keeps that off the caller's path. No caller's code has run.
-		if _, err := inst.Exec(ctx, "pass"); err != nil {
-			p.closeInstance(inst)
-			return nil, fmt.Errorf("pool: warming a worker: %w", err)
-		}
-		return inst, nil
-	}
-	inst, err := p.rt.NewInstance(ctx, p.opts.Instance)
+	inst, err := p.snap.NewInstance(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("pool: starting a worker: %w", err)
 	}
-	var src strings.Builder
-	for _, m := range p.opts.Preload {
-		fmt.Fprintf(&src, "import %s\n", m)
-	}
-	src.WriteString(p.opts.Setup)
-	if src.Len() > 0 {
-		if _, err := inst.Exec(ctx, src.String()); err != nil {
-			p.closeInstance(inst)
-			return nil, fmt.Errorf("pool: worker setup: %w", err)
-		}
+	// A clone's first request pays for the pages it first writes
+	// (copy-on-write faults: several ms on a VM); a no-op request here
+	// keeps that off the caller's path. No caller's code has run.
+	if _, err := inst.Exec(ctx, "pass"); err != nil {
+		p.closeInstance(inst)
+		return nil, fmt.Errorf("pool: warming a worker: %w", err)
 	}
 	return inst, nil
 }
