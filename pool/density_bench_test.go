@@ -113,3 +113,61 @@ func touchEveryWorker(b *testing.B, p *pool.Pool, size int) {
 	}
 	wg.Wait()
 }
+
+// BenchmarkParkedSessions measures sessions parked on a pool of 2 workers:
+// the marginal PSS per idle session (each has run one small call), and the
+// latency of a trivial call on a parked session (the sessions called in
+// turn, so that each call finds its session parked since the last round)
+// against the same call repeated on one session and on a ModeWarm pool.
+func BenchmarkParkedSessions(b *testing.B) {
+	n := 200
+	req := exec("x = 1")
+	for b.Loop() {
+		warm := newPool(b, pool.Options{Mode: pool.ModeWarm, Size: 2})
+		base := pss(b)
+		p, err := pool.New(ctx, rt(b), pool.Options{Mode: pool.ModeSession, Size: 2, MaxSessions: n, QueueLimit: n})
+		require.NoError(b, err)
+		for k := range n {
+			_, err := p.RunSession(ctx, fmt.Sprint(k), exec(fmt.Sprintf("me = %d\nseen = [me] * 10", k)))
+			require.NoError(b, err)
+		}
+		waitIdle(p, 2)
+		perSession := float64(pss(b)-base) / float64(n) / (1 << 20)
+		var parked, one, warmLat []time.Duration
+		timed := func(out *[]time.Duration, f func() error) {
+			t := time.Now()
+			require.NoError(b, f())
+			*out = append(*out, time.Since(t))
+		}
+		for round := range 5 {
+			for k := range n {
+				timed(&parked, func() error { _, err := p.RunSession(ctx, fmt.Sprint(k), req); return err })
+				// Interleaved, so that the machine's load hits all three alike.
+				if k%4 == round%4 {
+					timed(&one, func() error { _, err := p.RunSession(ctx, "0", req); return err })
+					timed(&warmLat, func() error { _, err := warm.Run(ctx, req); return err })
+				}
+			}
+		}
+		require.NoError(b, p.Close(ctx))
+		for _, m := range []struct {
+			unit string
+			d    []time.Duration
+		}{{"parked-p50-µs", parked}, {"same-session-p50-µs", one}, {"warm-p50-µs", warmLat}} {
+			slices.Sort(m.d)
+			b.ReportMetric(float64(m.d[len(m.d)/2])/float64(time.Microsecond), m.unit)
+		}
+		slices.Sort(parked)
+		b.ReportMetric(float64(parked[len(parked)*99/100])/float64(time.Microsecond), "parked-p99-µs")
+		b.ReportMetric(perSession, "MiB/parked-session")
+	}
+}
+
+// waitIdle waits (a little) for a pool to have w spare workers ready.
+func waitIdle(p *pool.Pool, w int) {
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if st := p.Stats(); st.Idle >= w && st.Starting == 0 {
+			return
+		}
+	}
+}

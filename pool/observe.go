@@ -124,16 +124,17 @@ func (h Histogram) Quantile(q float64) time.Duration {
 type Stats struct {
 	Mode Mode
 	Size int
-	// Workers by state: Idle ones are ready (in ModeSession, including those
-	// pinned to an idle session), Busy ones run or are handed a call,
-	// Starting ones are being created.
-	Idle, Busy, Starting int
-	Sessions             int // live sessions (ModeSession)
-	Queued               int // callers waiting for a worker or their session
-	Calls                uint64
-	Errors               map[ErrorKind]uint64     // calls that ended in an error, by kind
-	Recycles             map[RecycleReason]uint64 // workers closed, by reason
-	StartFailures        uint64                   // worker creations that failed
+	// Workers by state: Idle ones are ready (in ModeSession, the spares no
+	// session holds), Busy ones run or are handed a call, Parked ones are
+	// idle sessions' (ModeSession), Starting ones are being created.
+	Idle, Busy, Parked, Starting int
+	Sessions                     int    // live sessions (ModeSession)
+	SessionMemory                uint64 // their workers' private memory, when MaxSessionMemory is set
+	Queued                       int    // callers waiting for a worker or their session
+	Calls                        uint64
+	Errors                       map[ErrorKind]uint64     // calls that ended in an error, by kind
+	Recycles                     map[RecycleReason]uint64 // workers closed, by reason
+	StartFailures                uint64                   // worker creations that failed
 	// QueueWait is the time from a call's arrival to its getting a worker
 	// (for every call that got one); Exec the time the worker ran it.
 	QueueWait, Exec Histogram

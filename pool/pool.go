@@ -23,16 +23,19 @@
 //     between calls on a worker (and which worker serves a call is not
 //     chosen). A warm worker maps the snapshot copy-on-write: idle, it owns
 //     only the pages it has written (about 1 MiB after a small call).
-//   - ModeSession: RunSession sends the calls with the same key to the same
-//     worker, whose state persists between them. A session pins one worker
-//     for its whole life, so at most MaxSessions sessions (default and
-//     maximum Size) live at once: a new key past that gets
-//     ErrTooManySessions at once, without waiting. Under it, a new key takes
-//     a worker that no session holds, waiting in the queue only while such
-//     a worker is being started (after a session ended). A session ends
-//     after SessionTTL idle or at EndSession, and its worker is then
-//     replaced by a new one so that no state passes from one session to the
-//     next.
+//   - ModeSession: RunSession sends the calls with the same key to the
+//     session's own interpreter, whose state persists between them. Size
+//     bounds the calls running at once, not the sessions alive: an idle
+//     session is parked (its interpreter kept, copy-on-write against the
+//     snapshot, holding no slot) and runs again on its next call, in
+//     order, with its state. Sessions with calls waiting take the free
+//     slots in turn. MaxSessions (default Size) caps the live sessions, and
+//     MaxSessionMemory the memory their interpreters own together: a new
+//     key past either gets ErrTooManySessions at once, without waiting. A
+//     new session starts from one of Size spare clones kept ready, so it
+//     seldom waits for one to start. A session ends after SessionTTL idle
+//     or at EndSession, and its interpreter is then closed, so that no
+//     state passes from one session to the next.
 //
 // # Files
 //
@@ -106,8 +109,11 @@ func (m Mode) String() string {
 // Options configure a Pool. The zero value is usable: a ModeFresh pool of
 // one worker per CPU with the defaults below.
 type Options struct {
-	// Size is the number of workers, hence of calls running at once.
-	// Default runtime.NumCPU() (Go's).
+	// Size is the number of calls running at once: the number of workers
+	// in ModeFresh and ModeWarm; in ModeSession, where each session has an
+	// interpreter of its own, the number of sessions running a call at
+	// once, and of spare workers kept ready for new sessions. Default
+	// runtime.NumCPU() (Go's).
 	Size int
 	// QueueLimit caps the callers waiting for a worker (or for their
 	// session); past it calls fail at once with ErrSaturated. Default
@@ -147,11 +153,19 @@ type Options struct {
 	MaxMemory uint64
 	// SessionTTL ends a session idle that long. Default 10 minutes.
 	SessionTTL time.Duration
-	// MaxSessions caps the live sessions (ErrTooManySessions past it).
-	// Default Size; it cannot exceed Size, since each session pins a worker.
-	// A value below Size keeps spare workers, so that a new session seldom
-	// waits for a worker to start.
+	// MaxSessions caps the live sessions, running or parked (a new key past
+	// it gets ErrTooManySessions). Default Size. An idle session holds no
+	// slot, only its interpreter's memory: about 1 MiB idle (what its calls
+	// wrote, copy-on-write against the snapshot, plus wazero's own), more
+	// for the state it keeps, up to Instance.MemoryLimit each. Raise it
+	// together with MaxSessionMemory, or MaxMemory, which bound that.
 	MaxSessions int
+	// MaxSessionMemory caps the memory the live sessions' interpreters own
+	// together (runtime.Instance.PrivateBytes, read after each call): a new
+	// key gets ErrTooManySessions while the total is at or above it. Live
+	// sessions are not stopped by it: MaxMemory ends one that grows too
+	// big. 0 means no cap.
+	MaxSessionMemory uint64
 	// OnEvent, if set, is called for every lifecycle step, synchronously and
 	// possibly from several goroutines at once, never with the pool's lock
 	// held. It must be quick and must not call the pool's Run or Close.
@@ -178,7 +192,7 @@ func (o Options) withDefaults() Options {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 10 * time.Minute
 	}
-	if o.MaxSessions <= 0 || o.MaxSessions > o.Size {
+	if o.MaxSessions <= 0 {
 		o.MaxSessions = o.Size
 	}
 	if o.Logger == nil {
@@ -218,7 +232,12 @@ type Pool struct {
 	starting  int
 	sessions  map[string]*session
 	nsessions int // live sessions (tombstones not counted)
-	stats     Stats
+	// ModeSession: the calls running (at most Size), the sessions with a
+	// call waiting for a slot, in turn, and their workers' private memory.
+	running    int
+	ready      list.List // of *session
+	sessionMem uint64
+	stats      Stats
 }
 
 type worker struct {
@@ -502,7 +521,7 @@ func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error
 			p.queue.Remove(wt.elem)
 		} else {
 			s.waiters.Remove(wt.elem)
-			p.abandonLocked(s, &evs)
+			p.leftLocked(s)
 		}
 		p.mu.Unlock()
 		p.emit(evs...)
@@ -547,14 +566,23 @@ func (p *Pool) release(ctx context.Context, w *worker, s *session, err error, wa
 			p.log.Warn("pool: worker crashed", "worker", w.id, "err", broken)
 		}
 	}
+	var mem uint64
+	if s != nil && p.opts.MaxSessionMemory > 0 && broken == nil && reason == "" {
+		// Read outside the lock: it walks the page table.
+		mem, _ = w.inst.PrivateBytes()
+	}
 	p.mu.Lock()
 	p.countLocked(err, true, wait, exec)
 	if s != nil {
+		if s.w == w && !s.ended {
+			p.sessionMem += mem - s.mem
+			s.mem = mem
+		}
 		p.releaseSessionLocked(s, w, reason, broken, &evs)
 	} else {
 		w.busy = false
 		if reason != "" {
-			p.retireLocked(w, reason, &evs)
+			p.retireLocked(w, reason, true, &evs)
 		} else {
 			p.idleLocked(w, &evs)
 		}
@@ -604,20 +632,23 @@ func (p *Pool) idleLocked(w *worker, evs *[]Event) {
 			x.granted = true
 			x.ch <- grant{w: w}
 		case *session:
-			// A new session waiting for a worker; it has waiters (the last
-			// one to give up removes it from the queue).
+			// A new session whose turn for a slot came while no spare was
+			// ready; it has waiters (the last one to give up removes it
+			// from the queue), and its turn again.
 			x.elem = nil
-			p.pinLocked(x, w, evs)
-			p.grantSessionLocked(x)
+			p.idle = append(p.idle, w)
+			x.relem = p.ready.PushFront(x)
+			p.dispatchLocked(evs)
 		}
 		return
 	}
 	p.idle = append(p.idle, w)
 }
 
-// retireLocked closes w in the background and, unless the pool is closed,
-// starts its replacement.
-func (p *Pool) retireLocked(w *worker, reason RecycleReason, evs *[]Event) {
+// retireLocked closes w in the background and, if replace is set and the
+// pool is not closed, starts its replacement. A session's worker is not
+// replaced: a spare was started when the session took it.
+func (p *Pool) retireLocked(w *worker, reason RecycleReason, replace bool, evs *[]Event) {
 	delete(p.workers, w)
 	p.stats.Recycles[reason]++
 	p.note(evs, Event{Type: WorkerRecycled, Worker: w.id, Reason: reason})
@@ -625,7 +656,7 @@ func (p *Pool) retireLocked(w *worker, reason RecycleReason, evs *[]Event) {
 	// The calls that run into Close still hold inflight, and the janitor
 	// holds bg, so this Add never races with Close's bg.Wait at zero.
 	p.bg.Add(1)
-	if p.closed {
+	if p.closed || !replace {
 		go func() {
 			defer p.bg.Done()
 			p.closeInstance(w.inst)
@@ -748,7 +779,7 @@ func (p *Pool) sweep(now time.Time) {
 		keep := p.idle[:0]
 		for _, w := range p.idle {
 			if now.Sub(w.born) >= p.opts.MaxAge {
-				p.retireLocked(w, RecycleAge, &evs)
+				p.retireLocked(w, RecycleAge, true, &evs)
 			} else {
 				keep = append(keep, w)
 			}
@@ -797,6 +828,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	for _, s := range p.sessions {
 		p.failWaitersLocked(s, ErrClosed)
 	}
+	p.ready.Init()
 	p.nwait = 0
 	p.mu.Unlock()
 
@@ -845,13 +877,16 @@ func (p *Pool) Stats() Stats {
 	}
 	st.QueueWait, st.Exec = p.stats.QueueWait.clone(), p.stats.Exec.clone()
 	for w := range p.workers {
-		if w.busy {
+		switch {
+		case w.busy:
 			st.Busy++
-		} else {
+		case w.sess != nil:
+			st.Parked++
+		default:
 			st.Idle++
 		}
 	}
-	st.Starting, st.Sessions, st.Queued = p.starting, p.nsessions, p.nwait
+	st.Starting, st.Sessions, st.Queued, st.SessionMemory = p.starting, p.nsessions, p.nwait, p.sessionMem
 	return st
 }
 
