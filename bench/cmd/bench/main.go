@@ -45,6 +45,7 @@ type config struct {
 	Iters       int           // import-heavy runs and callback calls per side and repetition
 	Callbacks   int           // host callbacks per call in workload 6
 	MemWorkers  int           // workers of the idle-memory pools
+	Sessions    int           // parked sessions on a ModeSession pool of 2, for the idle-memory rows
 	ShortenNote string        // what the mode leaves out, for the report
 }
 
@@ -53,17 +54,17 @@ func presetConfig(mode string) config {
 	case "quick":
 		return config{Mode: mode, Reps: 2, CPUReps: 1, ColdReps: 1, Callers: []int{1, 4},
 			Duration: 250 * time.Millisecond, Warmup: 100 * time.Millisecond,
-			VariantReps: 1, Iters: 3, Callbacks: 1000, MemWorkers: 4,
-			ShortenNote: "quick mode: 2 repetitions (1 for the CPU suite, its interrupt variants and the empty-cache compile), callers 1 and 4 only, 250 ms per latency measurement; the full run uses 5 repetitions (3 for the interrupt variants and the empty-cache compile), callers 1, 2, 4, 8 and 2 s per measurement"}
+			VariantReps: 1, Iters: 3, Callbacks: 1000, MemWorkers: 4, Sessions: 200,
+			ShortenNote: "quick mode: 200 parked sessions (1,000 in the full run), 2 repetitions (1 for the CPU suite, its interrupt variants and the empty-cache compile), callers 1 and 4 only, 250 ms per latency measurement; the full run uses 5 repetitions (3 for the interrupt variants and the empty-cache compile), callers 1, 2, 4, 8 and 2 s per measurement"}
 	case "smoke":
 		return config{Mode: mode, Reps: 1, CPUReps: 1, ColdReps: 0, Callers: []int{1},
 			Duration: 30 * time.Millisecond, Warmup: 10 * time.Millisecond,
-			Programs: []string{"fib"}, Iters: 1, Callbacks: 50, MemWorkers: 1,
+			Programs: []string{"fib"}, Iters: 1, Callbacks: 50, MemWorkers: 1, Sessions: 4,
 			ShortenNote: "smoke mode (a test of the harness, not a benchmark): 1 repetition, 1 caller, 30 ms measurements, only the fib program, no empty-cache compile, no interrupt variants"}
 	}
 	return config{Mode: "full", Reps: 5, CPUReps: 5, ColdReps: 3, Callers: []int{1, 2, 4, 8},
 		Duration: 2 * time.Second, Warmup: 300 * time.Millisecond,
-		VariantReps: 3, Iters: 5, Callbacks: 1000, MemWorkers: 4}
+		VariantReps: 3, Iters: 5, Callbacks: 1000, MemWorkers: 4, Sessions: 1000}
 }
 
 func main() {
