@@ -52,6 +52,9 @@ func pss(tb testing.TB) uint64 {
 func BenchmarkWorkerDensity(b *testing.B) {
 	const size = 8
 	setup := programs.Setup(programs.All())
+	// The runtime's compilation and the clones' module variant are the
+	// process's, not the workers': done before any measure.
+	newPool(b, pool.Options{Size: 1}).Close(ctx)
 	for _, mode := range []pool.Mode{pool.ModeWarm, pool.ModeSession, pool.ModeFresh} {
 		b.Run(mode.String(), func(b *testing.B) {
 			var newTimes, starts, idle, used []float64
