@@ -48,7 +48,9 @@ func pss(tb testing.TB) uint64 {
 // `make bench`'s idle-memory rows do): pool.New's time, the median worker
 // start (WorkerReady's Duration), and the process's marginal PSS per worker
 // while idle after New and again after each worker served one call (every
-// worker at once, held by a barrier, so that each is touched).
+// worker at once, held by a barrier, so that each is touched; in
+// ModeSession, per interpreter: the sessions' and the spares that replaced
+// them).
 func BenchmarkWorkerDensity(b *testing.B) {
 	const size = 8
 	setup := programs.Setup(programs.All())
@@ -80,7 +82,11 @@ func BenchmarkWorkerDensity(b *testing.B) {
 				idle = append(idle, float64(pss(b)-base)/size/(1<<20))
 				if mode != pool.ModeFresh {
 					touchEveryWorker(b, p, size)
-					used = append(used, float64(pss(b)-base)/size/(1<<20))
+					// In ModeSession the sessions keep their workers and
+					// spares replace them: count every interpreter.
+					waitIdle(p, size)
+					st := p.Stats()
+					used = append(used, float64(pss(b)-base)/float64(st.Idle+st.Parked)/(1<<20))
 				}
 				require.NoError(b, p.Close(ctx))
 			}
