@@ -17,7 +17,7 @@ const (
 	WorkerReady                            // it can serve; Duration is its start time
 	WorkerStartFailed                      // creating it failed (Err); it is retried with backoff
 	WorkerCrashed                          // a call left it broken (Err); WorkerRecycled follows
-	WorkerRecycled                         // it was closed (Reason) and a replacement started
+	WorkerRecycled                         // it was closed (Reason) and a replacement started (a session's worker: when the session took it)
 	CallQueued                             // the call waits for a worker
 	CallStarted                            // the call got a worker; Wait is its time queued
 	CallFinished                           // the call's outcome: Err, Kind, Wait, Duration (execution)
