@@ -4,13 +4,13 @@ SHELL := /bin/bash
 GO ?= go
 # The build's cache, as wasm/python.wasm.build/build.sh reads it (shell syntax).
 CACHE := $${SNAKEPIT_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/snakepit-wasm}
-DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates
+DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates gcc libc6-dev tcl
 
 EMBED := wasm/embedded
-EMBEDDED := python.wasm.gz stdlib.zip MANIFEST
+EMBEDDED := python.wasm.gz stdlib.zip zoneinfo.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick soak sandbox-slow fuzz clean-cache
+.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz clean-cache
 
 all: python-wasm example
 
@@ -74,6 +74,15 @@ FUZZ := abi:FuzzDecode runtime:FuzzValidate runtime:FuzzHostCall runtime:FuzzEmi
 fuzz: python-wasm
 	@set -e; for f in $(FUZZ); do echo "$$f ($(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$${f%%:*}; done
+
+# Where the CPU suite's time goes, by wasm function (RATIONALE.md): perf
+# over the suite on the build's python.wasm that keeps its names.
+profile: python-wasm
+	$(GO) build -tags perfmap -o /tmp/snakepit-wasmprof ./bench/cmd/wasmprof
+	perf record -F 999 -e cpu-clock -o /tmp/snakepit-perf.data /tmp/snakepit-wasmprof -dir "$(CACHE)/python-wasm/current/profile"
+	@perf report -i /tmp/snakepit-perf.data --no-children --sort sym --stdio 2>/dev/null | \
+	  awk '$$3 ~ /python\.wasm\./ { n = $$3; sub(/:::::L[0-9]+$$/, "", n); sub(/^.*python\.wasm\./, "", n); p[n] += $$1; t += $$1 } \
+	  END { for (k in p) printf "%6.2f%% of wasm time  %s\n", 100 * p[k] / t, k }' | sort -rn | head -40
 
 # The full run writes the published results (bench/results); the quick run
 # writes bench/results/quick, so that a quick check leaves them alone.

@@ -42,6 +42,10 @@ var (
 	// or MaxFiles. (The guest gets OSError ENOSPC instead.) The instance
 	// stays usable.
 	ErrScratchFull = errors.New("snakepit: scratch file system full")
+	// ErrBadOptions: NewInstance was given Options it cannot honour (a
+	// MemoryLimit below the memory the interpreter starts with, a mount
+	// path that is not absolute, ...).
+	ErrBadOptions = errors.New("snakepit: bad options")
 )
 
 // PythonError is a Python exception raised by the guest. The instance stays

@@ -1,6 +1,9 @@
 package runtime
 
 import (
+	"archive/zip"
+	"bytes"
+	"io"
 	"io/fs"
 	"os"
 	"sync/atomic"
@@ -141,3 +144,36 @@ func (f guestScratchFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Er
 func (f guestScratchFile) Truncate(size int64) experimentalsys.Errno {
 	return f.g.tr(f.File.Truncate(size))
 }
+
+// seekableZip serves an embedded zip archive (the stdlib, the time zones)
+// with seekable files: a zip entry decompresses as a stream, and Python's
+// file objects need seek and tell (zoneinfo seeks in every TZif file). A
+// file is decompressed whole when it is opened; the archive's files are the
+// module's own, at most a few hundred KB each, and an instance holds at most
+// MaxOpenFiles of them.
+type seekableZip struct{ *zip.Reader }
+
+func (z seekableZip) Open(name string) (fs.File, error) {
+	f, err := z.Reader.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.IsDir() {
+		return f, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	return &memFile{Reader: bytes.NewReader(b), info: fi}, nil
+}
+
+type memFile struct {
+	*bytes.Reader
+	info fs.FileInfo
+}
+
+func (m *memFile) Stat() (fs.FileInfo, error) { return m.info, nil }
+func (m *memFile) Close() error               { return nil }

@@ -26,11 +26,16 @@ import (
 // StdlibPath is where the guest sees the (read-only) standard library.
 const StdlibPath = "/usr/lib/python3.13"
 
+// ZoneinfoPath is where the guest finds the time-zone database (read-only),
+// the first directory of zoneinfo's default TZPATH.
+const ZoneinfoPath = "/usr/share/zoneinfo"
+
 // Options are an instance's limits and grants. The zero value means the
 // defaults below: nothing of the host is visible but the stdlib.
 type Options struct {
 	// MemoryLimit caps the guest's linear memory, in bytes (rounded down to
-	// 64 KiB pages). Default 256 MiB. Past it Python raises MemoryError, the
+	// 64 KiB pages). Default 256 MiB; below what python.wasm starts with
+	// (a few MiB) NewInstance fails with ErrBadOptions. Past it Python raises MemoryError, the
 	// call fails with ErrMemoryLimit and the instance is unusable. A
 	// MemoryError without the cap reached (`raise MemoryError`) is an
 	// ordinary *PythonError.
@@ -321,6 +326,14 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	for k, v := range opts.Env {
 		mc = mc.WithEnv(k, v)
 	}
+	// Below the module's own minimum the allocator has nothing to give, and
+	// wazero dereferences the missing memory instead of failing.
+	for _, md := range mod.ExportedMemories() {
+		if need := uint64(md.Min()) * pageSize; opts.MemoryLimit < need {
+			i.closeRoots()
+			return nil, fmt.Errorf("%w: MemoryLimit of %d bytes (whole 64 KiB pages) is below the %d MiB python.wasm starts with", ErrBadOptions, opts.MemoryLimit, need>>20)
+		}
+	}
 	actx := experimental.WithMemoryAllocator(ctx, newAllocator(opts.MemoryLimit, snap, &i.mem))
 	m, err := r.wr.InstantiateModule(actx, mod, mc)
 	if err != nil {
@@ -361,21 +374,24 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: ro, open: &i.open}, guestPath)
 	}
 	mount(i.rt.stdlib, StdlibPath)
+	if i.rt.zoneinfo != nil {
+		mount(i.rt.zoneinfo, ZoneinfoPath)
+	}
 	if i.scratch != nil {
 		if !path.IsAbs(i.opts.Scratch.Path) {
-			return nil, fmt.Errorf("snakepit: scratch path %q is not absolute", i.opts.Scratch.Path)
+			return nil, fmt.Errorf("%w: scratch path %q is not absolute", ErrBadOptions, i.opts.Scratch.Path)
 		}
-		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath {
-			return nil, fmt.Errorf("snakepit: scratch path %q is taken", i.opts.Scratch.Path)
+		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath {
+			return nil, fmt.Errorf("%w: scratch path %q is taken", ErrBadOptions, i.opts.Scratch.Path)
 		}
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(countFS{FS: guestScratch{scratchFS: i.scratch, inst: i}, open: &i.open}, i.opts.Scratch.Path)
 	}
 	for _, m := range i.opts.Mounts {
 		if !path.IsAbs(m.GuestPath) {
-			return nil, fmt.Errorf("snakepit: mount path %q is not absolute", m.GuestPath)
+			return nil, fmt.Errorf("%w: mount path %q is not absolute", ErrBadOptions, m.GuestPath)
 		}
 		if i.scratch != nil && path.Clean(m.GuestPath) == i.opts.Scratch.Path {
-			return nil, fmt.Errorf("snakepit: mount path %q is the scratch file system's (Options.Scratch.Path)", m.GuestPath)
+			return nil, fmt.Errorf("%w: mount path %q is the scratch file system's (Options.Scratch.Path)", ErrBadOptions, m.GuestPath)
 		}
 		switch {
 		case m.HostDir != "":
@@ -388,7 +404,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		case m.FS != nil:
 			mount(&sysfs.AdaptFS{FS: m.FS}, m.GuestPath)
 		default:
-			return nil, fmt.Errorf("snakepit: mount %q has neither HostDir nor FS", m.GuestPath)
+			return nil, fmt.Errorf("%w: mount %q has neither HostDir nor FS", ErrBadOptions, m.GuestPath)
 		}
 	}
 	return fsc, nil

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"os"
 	goruntime "runtime"
 	"strings"
 	"syscall"
@@ -25,15 +26,41 @@ import (
 // geometric means: ours against none, against wazero's, and against ours
 // checking the eval loop's dispatch too.
 func BenchmarkInterrupt(b *testing.B) {
-	mechs := []struct {
-		name string
-		cfg  runtime.Config
-	}{
+	compareSuite(b, []namedConfig{
 		{"none", runtime.Config{Interrupt: runtime.InterruptNone}},
 		{"loops", runtime.Config{Interrupt: runtime.InterruptLoops}},
 		{"loops-all", runtime.WithAllLoops(runtime.Config{Interrupt: runtime.InterruptLoops})},
 		{"close-on-done", runtime.Config{Interrupt: runtime.InterruptCloseOnDone}},
+	})
+}
+
+// BenchmarkBuilds compares builds of python.wasm (the speed levers of
+// RATIONALE.md) the way BenchmarkInterrupt compares mechanisms, each with
+// the stop mechanism as shipped. $SNAKEPIT_BUILDS lists them as
+// name=dir,name=dir; the first is the baseline of the ratios.
+func BenchmarkBuilds(b *testing.B) {
+	var builds []namedConfig
+	for _, kv := range strings.Split(os.Getenv("SNAKEPIT_BUILDS"), ",") {
+		name, dir, ok := strings.Cut(kv, "=")
+		if ok {
+			builds = append(builds, namedConfig{name, runtime.Config{Dir: dir}})
+		}
 	}
+	if len(builds) < 2 {
+		b.Skip("SNAKEPIT_BUILDS names fewer than two builds (name=dir,name=dir)")
+	}
+	compareSuite(b, builds)
+}
+
+type namedConfig struct {
+	name string
+	cfg  runtime.Config
+}
+
+// compareSuite runs the CPU suite under each configuration, interleaved; the
+// first configuration is the baseline of the logged ratios.
+func compareSuite(b *testing.B, mechs []namedConfig) {
+	base := mechs[0].name
 	rts := map[string]*runtime.Runtime{}
 	for _, mech := range mechs {
 		r, err := runtime.New(context.Background(), mech.cfg)
@@ -81,13 +108,13 @@ func BenchmarkInterrupt(b *testing.B) {
 		})
 	}
 	var t strings.Builder
-	t.WriteString("fastest call, CPU ms (ratio to none):\n| program |")
+	t.WriteString("fastest call, CPU ms (ratio to " + base + "):\n| program |")
 	for _, m := range mechs {
 		t.WriteString(" " + m.name + " |")
 	}
 	logs, n := make([]float64, len(mechs)), 0
 	for _, p := range programs.All() {
-		none := best[p.Name]["none"]
+		none := best[p.Name][base]
 		if none == 0 { // filtered out by -bench
 			continue
 		}

@@ -76,12 +76,14 @@ func (r *Runtime) Build() Build { return r.build }
 // load reads the interpreter: the local build in dir, or the embedded one.
 // The embedded one's hash comes from its MANIFEST: hashing 7 MB at every
 // start would cost more than decompressing it.
-func load(dir string) ([]byte, experimentalsys.FS, Build, error) {
-	b := Build{Dir: dir, ABIVersion: abi.Version}
+//
+// tz is the time-zone database, nil for a local build without zoneinfo/.
+func load(dir string) (wasm []byte, lib, tz experimentalsys.FS, b Build, err error) {
+	b = Build{Dir: dir, ABIVersion: abi.Version}
 	if dir != "" {
 		wasm, err := os.ReadFile(filepath.Join(dir, "python.wasm"))
 		if err != nil {
-			return nil, nil, b, fmt.Errorf("snakepit: %w", err)
+			return nil, nil, nil, b, fmt.Errorf("snakepit: %w", err)
 		}
 		sum := sha256.Sum256(wasm)
 		b.SHA256 = hex.EncodeToString(sum[:])
@@ -90,18 +92,25 @@ func load(dir string) ([]byte, experimentalsys.FS, Build, error) {
 				b.PythonVersion = info.PythonVersion
 			}
 		}
-		return wasm, sysfs.DirFS(filepath.Join(dir, "lib", "python3.13")), b, nil
+		if fi, err := os.Stat(filepath.Join(dir, "zoneinfo")); err == nil && fi.IsDir() {
+			tz = sysfs.DirFS(filepath.Join(dir, "zoneinfo"))
+		}
+		return wasm, sysfs.DirFS(filepath.Join(dir, "lib", "python3.13")), tz, b, nil
 	}
 	info, err := embedded.Manifest()
 	if err != nil {
-		return nil, nil, b, err
+		return nil, nil, nil, b, err
 	}
-	lib, err := embedded.Stdlib()
+	zlib, err := embedded.Stdlib()
 	if err != nil {
-		return nil, nil, b, err
+		return nil, nil, nil, b, err
+	}
+	ztz, err := embedded.Zoneinfo()
+	if err != nil {
+		return nil, nil, nil, b, err
 	}
 	b.Embedded, b.PythonVersion, b.SHA256 = true, info.PythonVersion, info.SHA256
-	return nil, &sysfs.AdaptFS{FS: lib}, b, nil // embeddedWasm reads it
+	return nil, &sysfs.AdaptFS{FS: seekableZip{zlib}}, &sysfs.AdaptFS{FS: seekableZip{ztz}}, b, nil // embeddedWasm reads the wasm
 }
 
 // embeddedWasm returns the embedded python.wasm. Decompressing it costs about

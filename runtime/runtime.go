@@ -75,7 +75,8 @@
 //
 // The guest sees three kinds of file system, and nothing else of the host:
 //
-//   - the standard library at /usr/lib/python3.13, read-only;
+//   - the standard library at /usr/lib/python3.13, read-only, and the
+//     IANA time-zone database at /usr/share/zoneinfo, where zoneinfo looks;
 //   - Options.Mounts, read-only. A HostDir mount is served through os.Root,
 //     so nothing in it, symbolic links included, leads outside it;
 //   - the scratch file system (Options.Scratch), writable, at /tmp by
@@ -227,6 +228,7 @@ type Runtime struct {
 	dir       string // a local build's; "" when embedded
 	build     Build
 	stdlib    experimentalsys.FS // shared by every instance, mounted read-only
+	zoneinfo  experimentalsys.FS // likewise; nil if the build has none
 	interrupt Interrupt
 	budget    int32
 	wr        wazero.Runtime
@@ -261,11 +263,11 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	wasm, stdlib, build, err := load(dir)
+	wasm, stdlib, zoneinfo, build, err := load(dir)
 	if err != nil {
 		return nil, err
 	}
-	r := &Runtime{dir: dir, build: build, stdlib: stdlib, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
+	r := &Runtime{dir: dir, build: build, stdlib: stdlib, zoneinfo: zoneinfo, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}

@@ -1,7 +1,8 @@
 // Package embedded carries the default interpreter inside the Go module, so
 // that `go get` is the whole installation: python.wasm (gzipped) and its
 // standard library (a zip of .pyc files, served to the guest read-only
-// straight from the binary, never extracted).
+// straight from the binary, never extracted), and the IANA time-zone
+// database for zoneinfo (a zip of Debian's compiled tzdata, 0.35 MB).
 //
 // The files are the output of the recipe in wasm/python.wasm.build, copied
 // here by `make embedded`; `make check-embedded` (run by `make test`)
@@ -28,6 +29,8 @@ var (
 	wasmGz string
 	//go:embed stdlib.zip
 	stdlibZip string
+	//go:embed zoneinfo.zip
+	zoneinfoZip string
 	//go:embed MANIFEST
 	manifest string
 )
@@ -87,17 +90,27 @@ func Wasm() ([]byte, error) {
 	return b, nil
 }
 
-var stdlib = sync.OnceValues(func() (*zip.Reader, error) {
-	return zip.NewReader(strings.NewReader(stdlibZip), int64(len(stdlibZip)))
-})
+// zipOnce opens an embedded zip archive once, on first use.
+func zipOnce(name, data string) func() (*zip.Reader, error) {
+	return sync.OnceValues(func() (*zip.Reader, error) {
+		z, err := zip.NewReader(strings.NewReader(data), int64(len(data)))
+		if err != nil {
+			return nil, fmt.Errorf("snakepit: embedded %s: %w", name, err)
+		}
+		return z, nil
+	})
+}
+
+var (
+	stdlib   = zipOnce("stdlib", stdlibZip)
+	zoneinfo = zipOnce("zoneinfo", zoneinfoZip)
+)
 
 // Stdlib returns the standard library, the contents of lib/python3.13. It is
 // read from the binary's own data, decompressing each file as it is opened,
 // and is safe for concurrent use.
-func Stdlib() (*zip.Reader, error) {
-	z, err := stdlib()
-	if err != nil {
-		return nil, fmt.Errorf("snakepit: embedded stdlib: %w", err)
-	}
-	return z, nil
-}
+func Stdlib() (*zip.Reader, error) { return stdlib() }
+
+// Zoneinfo returns the time-zone database, laid out as /usr/share/zoneinfo
+// (Europe/Paris, zone1970.tab, tzdata.zi, ...), read like Stdlib.
+func Zoneinfo() (*zip.Reader, error) { return zoneinfo() }

@@ -26,16 +26,18 @@ fetch_inputs() {
   local dl=$1 missing=0
   check_sha "$dl/$PY_ORIG" "$PY_ORIG_SHA256" && check_sha "$dl/$PY_DEBIAN" "$PY_DEBIAN_SHA256" \
     && check_sha "$dl/$WASI_LIBC_DEB" "$WASI_LIBC_SHA256" && check_sha "$dl/$ZLIB_ORIG" "$ZLIB_ORIG_SHA256" \
-    && check_sha "$dl/$BZIP2_ORIG" "$BZIP2_ORIG_SHA256" && check_sha "$dl/$XZ_ORIG" "$XZ_ORIG_SHA256" && return 0
+    && check_sha "$dl/$BZIP2_ORIG" "$BZIP2_ORIG_SHA256" && check_sha "$dl/$XZ_ORIG" "$XZ_ORIG_SHA256" \
+    && check_sha "$dl/$SQLITE_ORIG" "$SQLITE_ORIG_SHA256" && check_sha "$dl/$TZDATA_DEB" "$TZDATA_SHA256" && return 0
   apt_private "$dl/apt"
   ( cd "$dl"
     # The current revision is what Debian serves; a .dsc that 404s still leaves the orig tarball.
     apt-get -qq "${APT_OPTS[@]}" source --download-only python3.13/trixie >/dev/null 2>&1 || true
-    for p in "$ZLIB_SRCPKG/$ZLIB_SUITE" "$BZIP2_SRCPKG/$BZIP2_SUITE" "$XZ_SRCPKG/$XZ_SUITE"; do
+    for p in "$ZLIB_SRCPKG/$ZLIB_SUITE" "$BZIP2_SRCPKG/$BZIP2_SUITE" "$XZ_SRCPKG/$XZ_SUITE" "$SQLITE_SRCPKG/$SQLITE_SUITE"; do
       apt-get -qq "${APT_OPTS[@]}" source --download-only "$p" >/dev/null 2>&1 || true
     done
-    apt-get -qq "${APT_OPTS[@]}" download "wasi-libc=$WASI_LIBC_VERSION" >/dev/null 2>&1 || true )
-  for pair in "$PY_ORIG:$PY_ORIG_SHA256" "$ZLIB_ORIG:$ZLIB_ORIG_SHA256" "$BZIP2_ORIG:$BZIP2_ORIG_SHA256" "$XZ_ORIG:$XZ_ORIG_SHA256"; do
+    apt-get -qq "${APT_OPTS[@]}" download "wasi-libc=$WASI_LIBC_VERSION" >/dev/null 2>&1 || true
+    apt-get -qq "${APT_OPTS[@]}" download "tzdata=$TZDATA_VERSION" >/dev/null 2>&1 || true )
+  for pair in "$PY_ORIG:$PY_ORIG_SHA256" "$ZLIB_ORIG:$ZLIB_ORIG_SHA256" "$BZIP2_ORIG:$BZIP2_ORIG_SHA256" "$XZ_ORIG:$XZ_ORIG_SHA256" "$SQLITE_ORIG:$SQLITE_ORIG_SHA256"; do
     f=${pair%%:*}
     if [ ! -f "$dl/$f" ]; then echo "missing input $f (apt-get source did not deliver it)" >&2; missing=1
     elif ! check_sha "$dl/$f" "${pair#*:}"; then echo "sha256 mismatch for $f: got $(sha256sum "$dl/$f" | cut -d' ' -f1), pinned ${pair#*:}" >&2; missing=1; fi
@@ -51,6 +53,10 @@ fetch_inputs() {
   fi
   if ! check_sha "$dl/$WASI_LIBC_DEB" "$WASI_LIBC_SHA256"; then
     echo "wasi-libc $WASI_LIBC_VERSION missing or its sha256 differs; 'apt-cache policy wasi-libc' against trixie shows what Debian serves now: update WASI_LIBC_* in pins.sh" >&2
+    missing=1
+  fi
+  if ! check_sha "$dl/$TZDATA_DEB" "$TZDATA_SHA256"; then
+    echo "tzdata $TZDATA_VERSION missing or its sha256 differs; 'apt-cache policy tzdata' against trixie shows what Debian serves now: update TZDATA_* in pins.sh" >&2
     missing=1
   fi
   [ $missing = 0 ] || die "inputs do not match their pins (see above)"

@@ -30,6 +30,18 @@ XZ_ORIG=xz-utils_5.4.1.orig.tar.xz
 XZ_SRCPKG=xz-utils
 XZ_SUITE=bookworm
 XZ_ORIG_SHA256=5d9827aa1875b21c288f78864bb26d2650b436ea8d2cad364e4921eb6266a5a5
+# SQLite for the _sqlite3 module: the orig tarball is the full source tree; the
+# build makes the amalgamation from it (tclsh) and compiles that for WASI.
+SQLITE_ORIG=sqlite3_3.46.1.orig.tar.xz
+SQLITE_SRCPKG=sqlite3
+SQLITE_SUITE=trixie
+SQLITE_ORIG_SHA256=d0cdd2ece271b29e7ce18095745d892517ee26d0f270065b3a25c2e9eb11639c
+# The IANA time-zone database for zoneinfo, as Debian compiles it (binary
+# TZif files): a revision-specific .deb like wasi-libc's, so a moved
+# revision is reported with the line to update.
+TZDATA_VERSION=2026f-0+deb13u1
+TZDATA_DEB=tzdata_2026f-0+deb13u1_all.deb
+TZDATA_SHA256=2c1c561091402883430d0d47c57a3c0aa00b44afc8a6239265065a87211a5c11
 
 # Toolchain from the machine's own Debian (bookworm), installed by `make deps`.
 LLVM_VERSION=19

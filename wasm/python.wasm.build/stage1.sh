@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 1 of the python.wasm build: fetch and verify the inputs, make a private
-# wasi sysroot, cross-build zlib/bzip2/xz, build the native "build python"
+# wasi sysroot, cross-build zlib/bzip2/xz/SQLite, unpack tzdata, build the native "build python"
 # and the WASI build of CPython (static libraries and the stdlib).
 # Usage: stage1.sh STAGE_DIR DOWNLOAD_DIR
 set -euo pipefail
@@ -79,6 +79,28 @@ tar -xf "$DL/$XZ_ORIG" -C "$W"
     --disable-scripts --disable-doc --disable-nls >/dev/null
   make -s -j"$JOBS" -C src/liblzma >/dev/null && make -s -C src/liblzma install >/dev/null )
 
+progress "SQLite for wasm32-wasi"
+tar -xf "$DL/$SQLITE_ORIG" -C "$W"
+# The amalgamation is generated on the build machine (native cc and tclsh),
+# then compiled for WASI. One connection per single-threaded interpreter, on
+# files no other process shares: no threads, no locking (unix-none), no
+# mmap and so no WAL, no extension loading; temporary tables in memory
+# unless a pragma asks for files.
+( cd "$W"/sqlite3-*/ && ./configure -q >"$W/sqlite-configure.log" 2>&1 && make -s sqlite3.c >"$W/sqlite.log" 2>&1 \
+  && $WCC -O2 -DSQLITE_WASI -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_WAL \
+    -DSQLITE_MAX_MMAP_SIZE=0 -DSQLITE_DEFAULT_UNIX_VFS='"unix-none"' -DSQLITE_TEMP_STORE=2 \
+    -DSQLITE_ENABLE_MATH_FUNCTIONS -c sqlite3.c -o sqlite3.o \
+  && $AR rcs "$DEPS/lib/libsqlite3.a" sqlite3.o && cp sqlite3.h "$DEPS/include/" ) \
+  || { tail -20 "$W/sqlite-configure.log" "$W/sqlite.log"; die "sqlite build failed"; }
+
+progress "time zones (Debian's tzdata $TZDATA_VERSION)"
+rm -rf "$STAGE/tzdata" && mkdir -p "$W/tzdata" "$STAGE/tzdata"
+dpkg-deb -x "$DL/$TZDATA_DEB" "$W/tzdata"
+# Links become copies (the guest's file systems have none); localtime points
+# out of the tree and posix/, right/ are legacy duplicates.
+( cd "$W/tzdata/usr/share/zoneinfo" && tar -ch --exclude=./localtime --exclude=./posix --exclude=./right . ) | tar -x -C "$STAGE/tzdata"
+[ -f "$STAGE/tzdata/Europe/Paris" ] || die "tzdata: Europe/Paris is missing"
+
 wait "$native_pid" || { tail -30 "$W/native.log"; die "native build failed"; }
 trap - EXIT
 progress "native python built"
@@ -98,13 +120,21 @@ rm -rf "$WB" && mkdir -p "$WB"
   ZLIB_CFLAGS="-I$DEPS/include" ZLIB_LIBS="-L$DEPS/lib -lz" \
   BZIP2_CFLAGS="-I$DEPS/include" BZIP2_LIBS="-L$DEPS/lib -lbz2" \
   LIBLZMA_CFLAGS="-I$DEPS/include" LIBLZMA_LIBS="-L$DEPS/lib -llzma" \
+  LIBSQLITE3_CFLAGS="-I$DEPS/include" LIBSQLITE3_LIBS="-L$DEPS/lib -lsqlite3" \
   ../src/configure -q --host=wasm32-wasip1 --build="$(../src/config.guess)" \
-    --with-build-python="$BUILD_PY" --without-system-libmpdec --disable-test-modules \
+    --with-build-python="$BUILD_PY" --without-system-libmpdec --enable-test-modules \
     --with-pymalloc --without-ensurepip --prefix=/usr >"$W/wasm-configure.log" 2>&1 \
   && make -s -j"$JOBS" >"$W/wasm.log" 2>&1 ) || { tail -40 "$W/wasm-configure.log" "$W/wasm.log"; die "wasm build failed"; }
+# CPython's test C modules (_testcapi, ...) are in libpython for the test
+# variant only: stage 2 links the shipped python.wasm without them.
+for m in _sqlite3 _testcapi _testinternalcapi _testlimitedcapi; do
+  grep -q "PyInit_$m(void)" "$WB/Modules/config.c" || die "module $m was not built (see $W/wasm-configure.log)"
+done
 
 progress "stdlib (.pyc tree without test/, idlelib/, tkinter/, ensurepip/)"
-rm -rf "$W/inst" && ( cd "$WB" && make -s install DESTDIR="$W/inst" >"$W/install.log" 2>&1 ) \
+# TEST_MODULES=no: the test package is taken from the source below, not
+# compiled into the install.
+rm -rf "$W/inst" && ( cd "$WB" && make -s install TEST_MODULES=no DESTDIR="$W/inst" >"$W/install.log" 2>&1 ) \
   || { tail -30 "$W/install.log"; die "stdlib install failed"; }
 rm -rf "$STAGE/stdlib" && mkdir -p "$STAGE/stdlib"
 cp -a "$W/inst/usr/lib/python3.13" "$STAGE/stdlib/"

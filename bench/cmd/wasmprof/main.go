@@ -1,0 +1,60 @@
+// Command wasmprof runs the benchmark's CPU suite inside python.wasm so that
+// perf can attribute the time to wasm functions. Built with `-tags perfmap`,
+// wazero writes /tmp/perf-PID.map naming each compiled function, from the
+// module's name section: give it a python.wasm linked with --strip-debug
+// rather than --strip-all (`make profile` does all of this).
+//
+//	wasmprof -dir BUILD [-rounds N] [-program NAME]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/runtime"
+)
+
+func main() {
+	dir := flag.String("dir", "", "a local build whose python.wasm keeps its name section")
+	rounds := flag.Int("rounds", 3, "runs of each program")
+	only := flag.String("program", "", "run only this program")
+	flag.Parse()
+	ctx := context.Background()
+	// A fresh compilation cache: wazero names functions in the perf map only
+	// when it compiles them.
+	cache, err := os.MkdirTemp("", "wasmprof-")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(cache)
+	rt, err := runtime.New(ctx, runtime.Config{Dir: *dir, CompilationCacheDir: cache})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	inst, err := rt.NewInstance(ctx, runtime.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer inst.Close(ctx)
+	for _, p := range programs.All() {
+		if *only != "" && p.Name != *only {
+			continue
+		}
+		if _, err := inst.Exec(ctx, p.Source); err != nil {
+			log.Fatalf("%s: %v", p.Name, err)
+		}
+		t0 := time.Now()
+		for range *rounds {
+			if _, err := inst.Call(ctx, "run"); err != nil {
+				log.Fatalf("%s: %v", p.Name, err)
+			}
+		}
+		fmt.Printf("%-16s %v per run\n", p.Name, time.Since(t0)/time.Duration(*rounds))
+	}
+}
