@@ -98,6 +98,8 @@ profile: python-wasm
 	  awk '$$3 ~ /python\.wasm\./ { n = $$3; sub(/:::::L[0-9]+$$/, "", n); sub(/^.*python\.wasm\./, "", n); p[n] += $$1; t += $$1 } \
 	  END { for (k in p) printf "%6.2f%% of wasm time  %s\n", 100 * p[k] / t, k }' | sort -rn | head -40
 
+# The full run writes the published results (bench/results); the quick run
+# writes bench/results/quick, so that a quick check leaves them alone.
 bench: python-wasm
 	$(GO) run ./bench/cmd/bench
 

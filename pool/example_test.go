@@ -132,3 +132,36 @@ func ExampleOptions_onEvent() {
 	// Output:
 	// call_finished python python: ZeroDivisionError: division by zero
 }
+
+// Many more sessions than workers: two calls run at once, and up to 100
+// sessions live, parked between their calls with their state, while their
+// interpreters own less than 256 MiB together.
+func ExampleOptions_maxSessions() {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close(ctx)
+	p, err := pool.New(ctx, rt, pool.Options{Mode: pool.ModeSession, Size: 2,
+		MaxSessions: 100, MaxSessionMemory: 256 << 20})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(ctx)
+
+	for k := range 10 {
+		code := fmt.Sprintf("user = %d", k)
+		if _, err := p.RunSession(ctx, fmt.Sprint("user-", k), runtime.Request{Op: runtime.OpExec, Code: code}); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	res, _ := p.RunSession(ctx, "user-7", runtime.Request{Op: runtime.OpEval, Code: "user"})
+	st := p.Stats()
+	fmt.Println(string(res.Value), st.Sessions, st.Parked)
+	// Output:
+	// 7 10 10
+}

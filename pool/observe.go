@@ -17,7 +17,7 @@ const (
 	WorkerReady                            // it can serve; Duration is its start time
 	WorkerStartFailed                      // creating it failed (Err); it is retried with backoff
 	WorkerCrashed                          // a call left it broken (Err); WorkerRecycled follows
-	WorkerRecycled                         // it was closed (Reason) and a replacement started
+	WorkerRecycled                         // it was closed (Reason) and a replacement started (a session's worker: when the session took it)
 	CallQueued                             // the call waits for a worker
 	CallStarted                            // the call got a worker; Wait is its time queued
 	CallFinished                           // the call's outcome: Err, Kind, Wait, Duration (execution)
@@ -124,16 +124,17 @@ func (h Histogram) Quantile(q float64) time.Duration {
 type Stats struct {
 	Mode Mode
 	Size int
-	// Workers by state: Idle ones are ready (in ModeSession, including those
-	// pinned to an idle session), Busy ones run or are handed a call,
-	// Starting ones are being created.
-	Idle, Busy, Starting int
-	Sessions             int // live sessions (ModeSession)
-	Queued               int // callers waiting for a worker or their session
-	Calls                uint64
-	Errors               map[ErrorKind]uint64     // calls that ended in an error, by kind
-	Recycles             map[RecycleReason]uint64 // workers closed, by reason
-	StartFailures        uint64                   // worker creations that failed
+	// Workers by state: Idle ones are ready (in ModeSession, the spares no
+	// session holds), Busy ones run or are handed a call, Parked ones are
+	// idle sessions' (ModeSession), Starting ones are being created.
+	Idle, Busy, Parked, Starting int
+	Sessions                     int    // live sessions (ModeSession)
+	SessionMemory                uint64 // their workers' private memory, when MaxSessionMemory is set
+	Queued                       int    // callers waiting for a worker or their session
+	Calls                        uint64
+	Errors                       map[ErrorKind]uint64     // calls that ended in an error, by kind
+	Recycles                     map[RecycleReason]uint64 // workers closed, by reason
+	StartFailures                uint64                   // worker creations that failed
 	// QueueWait is the time from a call's arrival to its getting a worker
 	// (for every call that got one); Exec the time the worker ran it.
 	QueueWait, Exec Histogram

@@ -9,23 +9,33 @@
 //
 // # Modes
 //
+// Every worker is a clone of a snapshot that New takes after running
+// Preload and Setup once, so a worker starts in about a millisecond of
+// instantiation plus its first page faults, without initialising an
+// interpreter. All workers of a pool therefore share the snapshot's string
+// hash secret (see runtime.Snapshot); `random` is re-seeded in each.
+//
 //   - ModeFresh (the default, for untrusted code): every call runs on a
-//     clean interpreter, a clone of a snapshot taken by New (after Preload
-//     and Setup). Size clones are kept ready, so creating one is off the
-//     call's path; each used clone is closed and replaced in the background.
+//     clean interpreter, a fresh clone. Size clones are kept ready, so
+//     creating one is off the call's path; each used clone is closed and
+//     replaced in the background.
 //   - ModeWarm (for trusted adapters): workers are reused, so state persists
 //     between calls on a worker (and which worker serves a call is not
-//     chosen). Preload and Setup run on each worker at its start.
-//   - ModeSession: RunSession sends the calls with the same key to the same
-//     worker, whose state persists between them. A session pins one worker
-//     for its whole life, so at most MaxSessions sessions (default and
-//     maximum Size) live at once: a new key past that gets
-//     ErrTooManySessions at once, without waiting. Under it, a new key takes
-//     a worker that no session holds, waiting in the queue only while such
-//     a worker is being started (after a session ended). A session ends
-//     after SessionTTL idle or at EndSession, and its worker is then
-//     replaced by a new one so that no state passes from one session to the
-//     next.
+//     chosen). A warm worker maps the snapshot copy-on-write: idle, it owns
+//     only the pages it has written (about 1 MiB after a small call).
+//   - ModeSession: RunSession sends the calls with the same key to the
+//     session's own interpreter, whose state persists between them. Size
+//     bounds the calls running at once, not the sessions alive: an idle
+//     session is parked (its interpreter kept, copy-on-write against the
+//     snapshot, holding no slot) and runs again on its next call, in
+//     order, with its state. Sessions with calls waiting take the free
+//     slots in turn. MaxSessions (default Size) caps the live sessions, and
+//     MaxSessionMemory the memory their interpreters own together: a new
+//     key past either gets ErrTooManySessions at once, without waiting. A
+//     new session starts from one of Size spare clones kept ready, so it
+//     seldom waits for one to start. A session ends after SessionTTL idle
+//     or at EndSession, and its interpreter is then closed, so that no
+//     state passes from one session to the next.
 //
 // # Files
 //
@@ -65,7 +75,6 @@ import (
 	"fmt"
 	"log/slog"
 	goruntime "runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,8 +109,11 @@ func (m Mode) String() string {
 // Options configure a Pool. The zero value is usable: a ModeFresh pool of
 // one worker per CPU with the defaults below.
 type Options struct {
-	// Size is the number of workers, hence of calls running at once.
-	// Default runtime.NumCPU() (Go's).
+	// Size is the number of calls running at once: the number of workers
+	// in ModeFresh and ModeWarm; in ModeSession, where each session has an
+	// interpreter of its own, the number of sessions running a call at
+	// once, and of spare workers kept ready for new sessions. Default
+	// runtime.NumCPU() (Go's).
 	Size int
 	// QueueLimit caps the callers waiting for a worker (or for their
 	// session); past it calls fail at once with ErrSaturated. Default
@@ -121,11 +133,10 @@ type Options struct {
 	// environment, host tools).
 	Instance runtime.Options
 	// Preload lists modules imported, and Setup is Python source run in
-	// __main__, before a worker serves: once in the snapshot in ModeFresh,
-	// on each worker at its start otherwise. An error in them fails New
-	// (with the *runtime.PythonError and its traceback). Python code
-	// shipped with the program goes in Instance.Packages and is imported
-	// here.
+	// __main__, once, in the snapshot every worker is cloned from: their
+	// effects are in every worker. An error in them fails New (with the
+	// *runtime.PythonError and its traceback). Python code shipped with the
+	// program goes in Instance.Packages and is imported here.
 	Preload []string
 	Setup   string
 	// MaxCalls recycles a worker after that many calls; 0 means no limit.
@@ -144,11 +155,19 @@ type Options struct {
 	MaxMemory uint64
 	// SessionTTL ends a session idle that long. Default 10 minutes.
 	SessionTTL time.Duration
-	// MaxSessions caps the live sessions (ErrTooManySessions past it).
-	// Default Size; it cannot exceed Size, since each session pins a worker.
-	// A value below Size keeps spare workers, so that a new session seldom
-	// waits for a worker to start.
+	// MaxSessions caps the live sessions, running or parked (a new key past
+	// it gets ErrTooManySessions). Default Size. An idle session holds no
+	// slot, only its interpreter's memory: about 1 MiB idle (what its calls
+	// wrote, copy-on-write against the snapshot, plus wazero's own), more
+	// for the state it keeps, up to Instance.MemoryLimit each. Raise it
+	// together with MaxSessionMemory, or MaxMemory, which bound that.
 	MaxSessions int
+	// MaxSessionMemory caps the memory the live sessions' interpreters own
+	// together (runtime.Instance.PrivateBytes, read after each call): a new
+	// key gets ErrTooManySessions while the total is at or above it. Live
+	// sessions are not stopped by it: MaxMemory ends one that grows too
+	// big. 0 means no cap.
+	MaxSessionMemory uint64
 	// OnEvent, if set, is called for every lifecycle step, synchronously and
 	// possibly from several goroutines at once, never with the pool's lock
 	// held. It must be quick and must not call the pool's Run or Close.
@@ -175,7 +194,7 @@ func (o Options) withDefaults() Options {
 	if o.SessionTTL <= 0 {
 		o.SessionTTL = 10 * time.Minute
 	}
-	if o.MaxSessions <= 0 || o.MaxSessions > o.Size {
+	if o.MaxSessions <= 0 {
 		o.MaxSessions = o.Size
 	}
 	if o.Logger == nil {
@@ -189,7 +208,7 @@ func (o Options) withDefaults() Options {
 type Pool struct {
 	rt   *runtime.Runtime
 	opts Options
-	snap *runtime.Snapshot // ModeFresh
+	snap *runtime.Snapshot // every worker is a clone
 	log  *slog.Logger
 	ids  atomic.Uint64
 
@@ -215,7 +234,12 @@ type Pool struct {
 	starting  int
 	sessions  map[string]*session
 	nsessions int // live sessions (tombstones not counted)
-	stats     Stats
+	// ModeSession: the calls running (at most Size), the sessions with a
+	// call waiting for a slot, in turn, and their workers' private memory.
+	running    int
+	ready      list.List // of *session
+	sessionMem uint64
+	stats      Stats
 }
 
 type worker struct {
@@ -275,13 +299,16 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 	if opts.Mode < ModeFresh || opts.Mode > ModeSession {
 		return fail(fmt.Errorf("pool: unknown mode %d", opts.Mode))
 	}
-	if opts.Mode == ModeFresh {
-		snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload, Setup: opts.Setup})
-		if err != nil {
-			return fail(fmt.Errorf("pool: %w", err))
-		}
-		p.snap = snap
+	// Every worker is a clone of one snapshot. A ModeFresh clone serves
+	// one call, so it recycles the memory of closed clones (no page faults
+	// on the call's path); a warm or session worker lives long, so it maps
+	// the snapshot copy-on-write and owns only the pages it writes.
+	snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload,
+		Setup: opts.Setup, CopyOnWrite: opts.Mode != ModeFresh})
+	if err != nil {
+		return fail(fmt.Errorf("pool: %w", err))
 	}
+	p.snap = snap
 
 	// A few starters share the work: more than the CPUs would only slow each
 	// start down. They stop early when the first starts all failed, since
@@ -496,7 +523,7 @@ func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error
 			p.queue.Remove(wt.elem)
 		} else {
 			s.waiters.Remove(wt.elem)
-			p.abandonLocked(s, &evs)
+			p.leftLocked(s)
 		}
 		p.mu.Unlock()
 		p.emit(evs...)
@@ -541,14 +568,23 @@ func (p *Pool) release(ctx context.Context, w *worker, s *session, err error, wa
 			p.log.Warn("pool: worker crashed", "worker", w.id, "err", broken)
 		}
 	}
+	var mem uint64
+	if s != nil && p.opts.MaxSessionMemory > 0 && broken == nil && reason == "" {
+		// Read outside the lock: it walks the page table.
+		mem, _ = w.inst.PrivateBytes()
+	}
 	p.mu.Lock()
 	p.countLocked(err, true, wait, exec)
 	if s != nil {
+		if s.w == w && !s.ended {
+			p.sessionMem += mem - s.mem
+			s.mem = mem
+		}
 		p.releaseSessionLocked(s, w, reason, broken, &evs)
 	} else {
 		w.busy = false
 		if reason != "" {
-			p.retireLocked(w, reason, &evs)
+			p.retireLocked(w, reason, true, &evs)
 		} else {
 			p.idleLocked(w, &evs)
 		}
@@ -598,20 +634,23 @@ func (p *Pool) idleLocked(w *worker, evs *[]Event) {
 			x.granted = true
 			x.ch <- grant{w: w}
 		case *session:
-			// A new session waiting for a worker; it has waiters (the last
-			// one to give up removes it from the queue).
+			// A new session whose turn for a slot came while no spare was
+			// ready; it has waiters (the last one to give up removes it
+			// from the queue), and its turn again.
 			x.elem = nil
-			p.pinLocked(x, w, evs)
-			p.grantSessionLocked(x)
+			p.idle = append(p.idle, w)
+			x.relem = p.ready.PushFront(x)
+			p.dispatchLocked(evs)
 		}
 		return
 	}
 	p.idle = append(p.idle, w)
 }
 
-// retireLocked closes w in the background and, unless the pool is closed,
-// starts its replacement.
-func (p *Pool) retireLocked(w *worker, reason RecycleReason, evs *[]Event) {
+// retireLocked closes w in the background and, if replace is set and the
+// pool is not closed, starts its replacement. A session's worker is not
+// replaced: a spare was started when the session took it.
+func (p *Pool) retireLocked(w *worker, reason RecycleReason, replace bool, evs *[]Event) {
 	delete(p.workers, w)
 	p.stats.Recycles[reason]++
 	p.note(evs, Event{Type: WorkerRecycled, Worker: w.id, Reason: reason})
@@ -619,7 +658,7 @@ func (p *Pool) retireLocked(w *worker, reason RecycleReason, evs *[]Event) {
 	// The calls that run into Close still hold inflight, and the janitor
 	// holds bg, so this Add never races with Close's bg.Wait at zero.
 	p.bg.Add(1)
-	if p.closed {
+	if p.closed || !replace {
 		go func() {
 			defer p.bg.Done()
 			p.closeInstance(w.inst)
@@ -668,8 +707,7 @@ func (p *Pool) startLoop(old *runtime.Instance) {
 	}
 }
 
-// startWorker creates a worker: a snapshot clone in ModeFresh, else a new
-// interpreter running Preload and Setup.
+// startWorker creates a worker: a clone of the pool's snapshot.
 func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 	id := p.ids.Add(1)
 	p.emit(Event{Type: WorkerStarting, Worker: id})
@@ -687,34 +725,16 @@ func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 }
 
 func (p *Pool) newInstance(ctx context.Context) (*runtime.Instance, error) {
-	if p.snap != nil {
-		inst, err := p.snap.NewInstance(ctx, nil)
-		if err != nil {
-			return nil, fmt.Errorf("pool: starting a worker: %w", err)
-		}
-		// A clone's first request pays for the pages it first writes
-		// (copy-on-write faults: several ms on a VM); a no-op request here
-		// keeps that off the caller's path. No caller's code has run.
-		if _, err := inst.Exec(ctx, "pass"); err != nil {
-			p.closeInstance(inst)
-			return nil, fmt.Errorf("pool: warming a worker: %w", err)
-		}
-		return inst, nil
-	}
-	inst, err := p.rt.NewInstance(ctx, p.opts.Instance)
+	inst, err := p.snap.NewInstance(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("pool: starting a worker: %w", err)
 	}
-	var src strings.Builder
-	for _, m := range p.opts.Preload {
-		fmt.Fprintf(&src, "import %s\n", m)
-	}
-	src.WriteString(p.opts.Setup)
-	if src.Len() > 0 {
-		if _, err := inst.Exec(ctx, src.String()); err != nil {
-			p.closeInstance(inst)
-			return nil, fmt.Errorf("pool: worker setup: %w", err)
-		}
+	// A clone's first request pays for the pages it first writes
+	// (copy-on-write faults: several ms on a VM); a no-op request here
+	// keeps that off the caller's path. No caller's code has run.
+	if _, err := inst.Exec(ctx, "pass"); err != nil {
+		p.closeInstance(inst)
+		return nil, fmt.Errorf("pool: warming a worker: %w", err)
 	}
 	return inst, nil
 }
@@ -761,7 +781,7 @@ func (p *Pool) sweep(now time.Time) {
 		keep := p.idle[:0]
 		for _, w := range p.idle {
 			if now.Sub(w.born) >= p.opts.MaxAge {
-				p.retireLocked(w, RecycleAge, &evs)
+				p.retireLocked(w, RecycleAge, true, &evs)
 			} else {
 				keep = append(keep, w)
 			}
@@ -810,6 +830,7 @@ func (p *Pool) Close(ctx context.Context) error {
 	for _, s := range p.sessions {
 		p.failWaitersLocked(s, ErrClosed)
 	}
+	p.ready.Init()
 	p.nwait = 0
 	p.mu.Unlock()
 
@@ -858,13 +879,16 @@ func (p *Pool) Stats() Stats {
 	}
 	st.QueueWait, st.Exec = p.stats.QueueWait.clone(), p.stats.Exec.clone()
 	for w := range p.workers {
-		if w.busy {
+		switch {
+		case w.busy:
 			st.Busy++
-		} else {
+		case w.sess != nil:
+			st.Parked++
+		default:
 			st.Idle++
 		}
 	}
-	st.Starting, st.Sessions, st.Queued = p.starting, p.nsessions, p.nwait
+	st.Starting, st.Sessions, st.Queued, st.SessionMemory = p.starting, p.nsessions, p.nwait, p.sessionMem
 	return st
 }
 

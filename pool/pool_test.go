@@ -95,6 +95,20 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 
 func queued(p *pool.Pool, n int) func() bool { return func() bool { return p.Stats().Queued == n } }
 
+// atOnce returns an exec of code that first waits until n calls of it
+// have arrived, so that they run on n workers at once.
+func atOnce(n int, code string) runtime.Request {
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	barrier := func(context.Context, json.RawMessage) (any, error) {
+		arrived.Done()
+		arrived.Wait()
+		return nil, nil
+	}
+	return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nsnakepit.call('barrier')\n" + code,
+		Host: map[string]runtime.HostFunc{"barrier": barrier}}
+}
+
 func stdout(t testing.TB, res *runtime.Result, err error) string {
 	t.Helper()
 	require.NoError(t, err)
@@ -364,6 +378,45 @@ func TestWarmModePersistence(t *testing.T) {
 	res, err := p.Run(ctx, eval("(x, BASE)"))
 	require.NoError(t, err)
 	require.JSONEq(t, "[42, 7]", string(res.Value))
+}
+
+// Warm workers are clones of one snapshot: Setup ran once, and each worker
+// then has memory of its own (copy-on-write), so what one call changes is
+// not seen by another worker, nor by replacements, which start from the
+// snapshot again.
+func TestWarmWorkersAreIndependentClones(t *testing.T) {
+	var setups atomic.Int32
+	count := map[string]runtime.HostFunc{"count": func(context.Context, json.RawMessage) (any, error) {
+		setups.Add(1)
+		return nil, nil
+	}}
+	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeWarm, MaxCalls: 2, Instance: runtime.Options{Host: count},
+		Setup: "import snakepit\nsnakepit.call('count')\nn = 0\nsecret = [0, 0]"})
+	require.EqualValues(t, 1, setups.Load())
+
+	// Both workers at once, twice (each call held until the other arrives):
+	// the first round writes, the second reads and reaches MaxCalls.
+	bothWorkers := func(code, want string) {
+		req := atOnce(2, code)
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				res, err := p.Run(ctx, req)
+				require.NoError(t, err)
+				require.JSONEq(t, want, string(res.Value))
+			})
+		}
+		wg.Wait()
+	}
+	bothWorkers("n += 1\nsecret[1] = 1\n(n, secret[0])", "[1, 0]")
+	bothWorkers("(n, secret[1])", "[1, 1]")
+	waitFor(t, "replacements", func() bool { st := p.Stats(); return st.Recycles[pool.RecycleCalls] == 2 && st.Idle == 2 })
+	for range 2 {
+		res, err := p.Run(ctx, eval("(n, secret)"))
+		require.NoError(t, err)
+		require.JSONEq(t, "[0, [0, 0]]", string(res.Value))
+	}
+	require.EqualValues(t, 1, setups.Load())
 }
 
 func TestSetupErrorFailsNew(t *testing.T) {

@@ -10,19 +10,23 @@ import (
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
-// session is one key's worker and the calls waiting for it. A session
+// session is one key's interpreter (its worker) and the calls waiting for
+// it. An idle session is parked: its worker keeps its state but holds none
+// of the Size slots; a call takes a slot for as long as it runs. A session
 // whose worker was lost stays in the map as a tombstone (lost set) until
 // its next call is told, or SessionTTL passes.
 type session struct {
 	key string
 	w   *worker // nil while the session waits for a worker, and once lost
 	wid uint64  // the id of the worker it got, for events; 0 until then
-	// busy is set while a caller holds w, and while w is nil.
+	// busy is set while a call runs on w (holding a slot).
 	busy     bool
 	waiters  list.List     // FIFO of *waiter
 	elem     *list.Element // in p.queue while waiting for a worker
+	relem    *list.Element // in p.ready while a waiter waits for a slot
 	lastUsed time.Time
-	ended    bool // by EndSession or expiry: the worker goes when it is free
+	mem      uint64 // w's private memory after its last call, when MaxSessionMemory is set
+	ended    bool   // by EndSession or expiry: the worker goes when it is free
 	lost     error
 	lostAt   time.Time
 }
@@ -34,9 +38,13 @@ func sessionKey(s *session) string {
 	return s.key
 }
 
-// acquireSession returns the worker of session key, creating the session
-// if needed, and waiting for the worker if the session is busy or new and
-// no worker is free.
+// parked says whether s is idle: it has its worker, and no call runs on it
+// or waits for it.
+func (s *session) parked() bool { return s.w != nil && !s.busy && s.waiters.Len() == 0 }
+
+// acquireSession returns the worker of session key and a slot to run on
+// it, creating the session if needed, and waiting if the session is busy,
+// new without a spare worker, or no slot is free.
 func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *session, error) {
 	var evs []Event
 	p.mu.Lock()
@@ -44,6 +52,7 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 		p.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
+	slot := p.running < p.opts.Size && p.ready.Len() == 0
 	s := p.sessions[key]
 	switch {
 	case s != nil && s.lost != nil:
@@ -51,39 +60,35 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 		p.mu.Unlock()
 		return nil, nil, s.lost
 	case s == nil:
-		if p.nsessions >= p.opts.MaxSessions {
+		if err := p.roomLocked(); err != nil {
 			p.mu.Unlock()
-			return nil, nil, fmt.Errorf("%w (%d)", ErrTooManySessions, p.opts.MaxSessions)
+			return nil, nil, err
 		}
-		if len(p.idle) == 0 && p.nwait >= p.opts.QueueLimit {
+		now := slot && len(p.idle) > 0
+		if !now && p.nwait >= p.opts.QueueLimit {
 			p.mu.Unlock()
 			return nil, nil, ErrSaturated
 		}
-		s = &session{key: key, busy: true, lastUsed: time.Now()}
+		s = &session{key: key, lastUsed: time.Now()}
 		p.sessions[key] = s
 		p.nsessions++
-		if n := len(p.idle); n > 0 {
-			w := p.idle[n-1]
-			p.idle = p.idle[:n-1]
-			p.pinLocked(s, w, &evs)
-			p.takeLocked(w)
-			p.mu.Unlock()
-			p.emit(evs...)
-			return w, s, nil
+		if now {
+			p.pinLocked(s, &evs)
 		}
-		s.elem = p.queue.PushBack(s)
-	case !s.busy:
-		s.busy = true
-		p.takeLocked(s.w)
-		p.mu.Unlock()
-		return s.w, s, nil
-	case p.nwait >= p.opts.QueueLimit:
+	case !(slot && s.parked()) && p.nwait >= p.opts.QueueLimit:
 		p.mu.Unlock()
 		return nil, nil, ErrSaturated
+	}
+	if slot && s.parked() {
+		p.runLocked(s)
+		p.mu.Unlock()
+		p.emit(evs...)
+		return s.w, s, nil
 	}
 	wt := &waiter{ch: make(chan grant, 1)}
 	wt.elem = s.waiters.PushBack(wt)
 	p.nwait++
+	p.readyLocked(s, &evs)
 	p.mu.Unlock()
 	p.note(&evs, Event{Type: CallQueued, Session: key})
 	p.emit(evs...)
@@ -91,45 +96,99 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 	return w, s, err
 }
 
-// pinLocked gives the new session s its worker w.
-func (p *Pool) pinLocked(s *session, w *worker, evs *[]Event) {
+// roomLocked refuses a new session past MaxSessions or MaxSessionMemory.
+func (p *Pool) roomLocked() error {
+	if p.nsessions >= p.opts.MaxSessions {
+		return fmt.Errorf("%w (%d)", ErrTooManySessions, p.opts.MaxSessions)
+	}
+	if m := p.opts.MaxSessionMemory; m > 0 && p.sessionMem >= m {
+		return fmt.Errorf("%w (their memory: %d MiB, limit %d MiB)", ErrTooManySessions, p.sessionMem>>20, m>>20)
+	}
+	return nil
+}
+
+// runLocked gives s's worker and a slot to a call.
+func (p *Pool) runLocked(s *session) {
+	s.busy = true
+	p.running++
+	p.takeLocked(s.w)
+}
+
+// pinLocked gives the new session s a spare worker, and starts a spare in
+// its place: the spares are what new sessions start from, so that a new
+// session seldom waits for a clone. A session gets its worker only when its
+// first call gets a slot, so that one whose callers give up before leaves
+// nothing behind.
+func (p *Pool) pinLocked(s *session, evs *[]Event) {
+	w := p.idle[len(p.idle)-1]
+	p.idle = p.idle[:len(p.idle)-1]
 	s.w, s.wid, w.sess = w, w.id, s
 	p.note(evs, Event{Type: SessionStarted, Worker: w.id, Session: s.key})
-}
-
-// grantSessionLocked hands s's worker to its first waiter, or marks it idle.
-func (p *Pool) grantSessionLocked(s *session) {
-	e := s.waiters.Front()
-	if e == nil {
-		s.busy = false
-		return
+	if !p.closed {
+		p.starting++
+		p.bg.Add(1)
+		go p.startLoop(nil)
 	}
-	s.waiters.Remove(e)
-	p.nwait--
-	s.busy = true
-	p.takeLocked(s.w)
-	wt := e.Value.(*waiter)
-	wt.granted = true
-	wt.ch <- grant{w: s.w}
 }
 
-// releaseSessionLocked takes w back from a call on s. A non-empty reason
-// recycles w, and the session's state is lost with it.
+// readyLocked queues s for a slot if no call runs on it and one waits for
+// it (unless it already waits for a worker); then hands out the free slots.
+func (p *Pool) readyLocked(s *session, evs *[]Event) {
+	if !s.busy && s.waiters.Len() > 0 && s.relem == nil && s.elem == nil {
+		s.relem = p.ready.PushBack(s)
+	}
+	p.dispatchLocked(evs)
+}
+
+// dispatchLocked hands the free slots to the sessions waiting for one, in
+// the order they became ready: a session with more calls queued goes to the
+// back after each, so sessions take turns. A new session whose turn comes
+// takes a spare worker, or waits in p.queue for one (without a slot).
+func (p *Pool) dispatchLocked(evs *[]Event) {
+	for p.running < p.opts.Size {
+		e := p.ready.Front()
+		if e == nil {
+			return
+		}
+		s := e.Value.(*session)
+		p.ready.Remove(e)
+		s.relem = nil
+		if s.w == nil {
+			if len(p.idle) == 0 {
+				s.elem = p.queue.PushBack(s)
+				continue
+			}
+			p.pinLocked(s, evs)
+		}
+		f := s.waiters.Front()
+		s.waiters.Remove(f)
+		p.nwait--
+		p.runLocked(s)
+		wt := f.Value.(*waiter)
+		wt.granted = true
+		wt.ch <- grant{w: s.w}
+	}
+}
+
+// releaseSessionLocked takes w and its slot back from a call on s. A
+// non-empty reason recycles w, and the session's state is lost with it.
 func (p *Pool) releaseSessionLocked(s *session, w *worker, reason RecycleReason, cause error, evs *[]Event) {
-	w.busy = false
+	w.busy, s.busy = false, false
+	p.running--
 	s.lastUsed = time.Now()
 	if reason == "" && !s.ended {
-		p.grantSessionLocked(s)
+		p.readyLocked(s, evs)
 		return
 	}
 	s.w, w.sess = nil, nil
 	if reason == "" {
 		reason = RecycleSessionEnded
 	}
-	p.retireLocked(w, reason, evs)
+	p.retireLocked(w, reason, false, evs)
 	if !s.ended {
 		p.loseSessionLocked(s, reason, cause, evs)
 	}
+	p.dispatchLocked(evs)
 }
 
 // loseSessionLocked ends s, whose worker was recycled for reason. The
@@ -141,7 +200,7 @@ func (p *Pool) loseSessionLocked(s *session, reason RecycleReason, cause error, 
 		// The cause's text only: the error must not pass for the cause itself.
 		err = fmt.Errorf("%w: its worker was recycled (%s: %v)", ErrSessionLost, reason, cause)
 	}
-	p.nsessions--
+	p.uncountLocked(s)
 	p.note(evs, Event{Type: SessionEnded, Worker: s.wid, Session: s.key, Reason: reason})
 	if s.waiters.Len() > 0 {
 		p.failWaitersLocked(s, err)
@@ -151,6 +210,16 @@ func (p *Pool) loseSessionLocked(s *session, reason RecycleReason, cause error, 
 	s.lost, s.lostAt = err, time.Now()
 }
 
+// uncountLocked removes the live session s from the counts MaxSessions and
+// MaxSessionMemory bound.
+func (p *Pool) uncountLocked(s *session) {
+	p.nsessions--
+	p.sessionMem -= s.mem
+	s.mem = 0
+}
+
+// failWaitersLocked answers every call waiting for s with err, and takes s
+// out of the queues.
 func (p *Pool) failWaitersLocked(s *session, err error) {
 	for e := s.waiters.Front(); e != nil; e = e.Next() {
 		wt := e.Value.(*waiter)
@@ -159,21 +228,36 @@ func (p *Pool) failWaitersLocked(s *session, err error) {
 		p.nwait--
 	}
 	s.waiters.Init()
+	p.unqueueLocked(s)
 }
 
-// abandonLocked forgets a new session whose callers all gave up before it
-// got a worker; having never started, it reports no SessionEnded.
-func (p *Pool) abandonLocked(s *session, evs *[]Event) {
-	if p.closed || s.elem == nil || s.waiters.Len() > 0 {
+func (p *Pool) unqueueLocked(s *session) {
+	if s.relem != nil {
+		p.ready.Remove(s.relem)
+		s.relem = nil
+	}
+	if s.elem != nil {
+		p.queue.Remove(s.elem)
+		s.elem = nil
+	}
+}
+
+// leftLocked follows a waiter of s giving up: a session with no call
+// waiting leaves the queues, and a new one that has no worker yet is
+// forgotten (having never started, it reports no SessionEnded).
+func (p *Pool) leftLocked(s *session) {
+	if p.closed || s.waiters.Len() > 0 {
 		return
 	}
-	p.queue.Remove(s.elem)
-	s.elem, s.ended = nil, true
-	delete(p.sessions, s.key)
-	p.nsessions--
+	p.unqueueLocked(s)
+	if s.w == nil && s.lost == nil {
+		s.ended = true
+		delete(p.sessions, s.key)
+		p.uncountLocked(s)
+	}
 }
 
-// EndSession ends the session of key, if there is one, and replaces its
+// EndSession ends the session of key, if there is one, and closes its
 // worker (after the call it runs, if any). Calls waiting for the session
 // get ErrSessionLost; the key's next call starts a new session. It reports
 // whether the key had a session.
@@ -188,19 +272,15 @@ func (p *Pool) EndSession(key string) bool {
 	delete(p.sessions, key)
 	if s.lost == nil {
 		s.ended = true
-		p.nsessions--
+		p.uncountLocked(s)
 		if s.wid != 0 {
 			p.note(&evs, Event{Type: SessionEnded, Worker: s.wid, Session: key, Reason: RecycleSessionEnded})
 		}
 		p.failWaitersLocked(s, fmt.Errorf("%w: the session was ended", ErrSessionLost))
-		switch {
-		case s.elem != nil:
-			p.queue.Remove(s.elem)
-			s.elem = nil
-		case s.w != nil && !s.busy:
+		if s.w != nil && !s.busy {
 			w := s.w
 			s.w, w.sess = nil, nil
-			p.retireLocked(w, RecycleSessionEnded, &evs)
+			p.retireLocked(w, RecycleSessionEnded, false, &evs)
 		}
 	}
 	p.mu.Unlock()
@@ -217,19 +297,19 @@ func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
 			if now.Sub(s.lostAt) >= ttl {
 				delete(p.sessions, key)
 			}
-		case s.busy:
+		case !s.parked():
 		case now.Sub(s.lastUsed) >= ttl:
 			delete(p.sessions, key)
-			p.nsessions--
+			p.uncountLocked(s)
 			s.ended = true
 			p.note(evs, Event{Type: SessionEnded, Worker: s.wid, Session: key, Reason: RecycleSessionExpired})
 			w := s.w
 			s.w, w.sess = nil, nil
-			p.retireLocked(w, RecycleSessionExpired, evs)
+			p.retireLocked(w, RecycleSessionExpired, false, evs)
 		case p.opts.MaxAge > 0 && now.Sub(s.w.born) >= p.opts.MaxAge:
 			w := s.w
 			s.w, w.sess = nil, nil
-			p.retireLocked(w, RecycleAge, evs)
+			p.retireLocked(w, RecycleAge, false, evs)
 			p.loseSessionLocked(s, RecycleAge, nil, evs)
 		}
 	}

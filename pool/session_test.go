@@ -2,8 +2,11 @@ package pool_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	goruntime "runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -171,4 +174,118 @@ func TestNewSessionWaitsForWorker(t *testing.T) {
 	close(g.open)
 	require.NoError(t, <-held)
 	require.JSONEq(t, "3", evalSession(t, p, "c", "1 + 2"))
+}
+
+// Size bounds the calls running at once, not the sessions alive: idle
+// sessions are parked with their state and run again on their next call.
+func TestManySessionsOnFewWorkers(t *testing.T) {
+	n := 1000
+	if testing.Short() {
+		n = 100
+	}
+	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, MaxSessions: n, QueueLimit: n})
+	var wg sync.WaitGroup
+	for c := range 8 {
+		wg.Go(func() {
+			for k := c; k < n; k += 8 {
+				_, err := p.RunSession(ctx, fmt.Sprint(k), exec(fmt.Sprintf("me = %d\nseen = [me]", k)))
+				require.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	st := p.Stats()
+	require.Equal(t, n, st.Sessions)
+	require.Equal(t, n, st.Parked)
+	require.Zero(t, st.Busy)
+	_, err := p.RunSession(ctx, "one too many", exec("pass"))
+	require.ErrorIs(t, err, pool.ErrTooManySessions)
+
+	// Every session again, from many callers at once: each finds its own
+	// state, and no more than Size calls ever run at once.
+	var running, most atomic.Int32
+	track := map[string]runtime.HostFunc{"enter": func(context.Context, json.RawMessage) (any, error) {
+		r := running.Add(1)
+		for m := most.Load(); r > m && !most.CompareAndSwap(m, r); m = most.Load() {
+		}
+		time.Sleep(100 * time.Microsecond)
+		running.Add(-1)
+		return nil, nil
+	}}
+	for c := range 16 {
+		wg.Go(func() {
+			for k := c; k < n; k += 16 {
+				req := runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nsnakepit.call('enter')\nseen.append(me)\nseen", Host: track}
+				res, err := p.RunSession(ctx, fmt.Sprint(k), req)
+				require.NoError(t, err)
+				require.JSONEq(t, fmt.Sprintf("[%d, %d]", k, k), string(res.Value))
+			}
+		})
+	}
+	wg.Wait()
+	require.LessOrEqual(t, most.Load(), int32(2))
+	require.Equal(t, n, p.Stats().Sessions)
+}
+
+// A session's calls run one at a time in arrival order, and a session with
+// many calls queued takes turns with the others instead of keeping a slot.
+func TestParkedSessionsTakeTurns(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, MaxSessions: 3})
+	for _, k := range []string{"a", "b"} {
+		_, err := p.RunSession(ctx, k, exec("log = []"))
+		require.NoError(t, err)
+	}
+	g := newGate()
+	held := g.hold(t, sessionRunner(p, "c"), "")
+	var order []string
+	var mu sync.Mutex
+	done := make(chan struct{}, 6)
+	call := func(k string, i int) {
+		_, err := p.RunSession(ctx, k, exec(fmt.Sprintf("log.append(%d)", i)))
+		require.NoError(t, err)
+		mu.Lock()
+		order = append(order, fmt.Sprint(k, i))
+		mu.Unlock()
+		done <- struct{}{}
+	}
+	// a queues three calls, then b one: b's runs second, not fourth.
+	for i := range 3 {
+		go call("a", i)
+		waitFor(t, "queued", queued(p, i+1))
+	}
+	go call("b", 0)
+	waitFor(t, "queued", queued(p, 4))
+	close(g.open)
+	require.NoError(t, <-held)
+	for range 4 {
+		<-done
+	}
+	require.Equal(t, []string{"a0", "b0", "a1", "a2"}, order)
+	require.JSONEq(t, "[0, 1, 2]", evalSession(t, p, "a", "log"))
+}
+
+// MaxSessionMemory refuses new sessions while the live ones' interpreters
+// own that much memory together.
+func TestMaxSessionMemory(t *testing.T) {
+	if goruntime.GOOS != "linux" {
+		t.Skip("private memory is measured on Linux")
+	}
+	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, MaxSessions: 10, MaxSessionMemory: 8 << 20})
+	_, err := p.RunSession(ctx, "small", exec("x = 1"))
+	require.NoError(t, err)
+	small := p.Stats().SessionMemory
+	require.Positive(t, small)
+	require.Less(t, small, uint64(8<<20))
+	_, err = p.RunSession(ctx, "big", exec("big = bytearray(b'x' * (16 << 20))"))
+	require.NoError(t, err)
+	require.Greater(t, p.Stats().SessionMemory, uint64(8<<20))
+	_, err = p.RunSession(ctx, "new", exec("pass"))
+	require.ErrorIs(t, err, pool.ErrTooManySessions)
+	require.Equal(t, pool.KindTooManySessions, pool.KindOf(err))
+	// Live sessions go on; ending the big one makes room.
+	require.JSONEq(t, "1", evalSession(t, p, "small", "x"))
+	require.True(t, p.EndSession("big"))
+	require.Less(t, p.Stats().SessionMemory, uint64(8<<20))
+	_, err = p.RunSession(ctx, "new", exec("pass"))
+	require.NoError(t, err)
 }

@@ -3,6 +3,7 @@
 package runtime
 
 import (
+	"encoding/binary"
 	"fmt"
 	"os"
 	"sync"
@@ -70,6 +71,37 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	}
 	// A clone starts with its snapshot's size, above the module's minimum.
 	return m.mem[:m.size:m.size]
+}
+
+// private counts the accessible pages that this memory owns: written
+// (a copy-on-write copy of a snapshot page, or a page of growth) and not
+// shared with the snapshot's memfd. /proc/self/pagemap says so per page:
+// bit 63 present, 62 swapped, 61 a file page (the snapshot's, unwritten).
+func (m *linearMemory) private() (uint64, error) {
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sys := uint64(os.Getpagesize())
+	start := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))) / sys
+	pages := m.size / sys
+	buf := make([]byte, 8*min(pages, 8192))
+	var n uint64
+	for done := uint64(0); done < pages; {
+		chunk := buf[:8*min(pages-done, uint64(len(buf)/8))]
+		if _, err := f.ReadAt(chunk, int64(8*(start+done))); err != nil {
+			return 0, err
+		}
+		for k := 0; k < len(chunk); k += 8 {
+			e := binary.LittleEndian.Uint64(chunk[k:])
+			if e&(3<<62) != 0 && e&(1<<61) == 0 {
+				n++
+			}
+		}
+		done += uint64(len(chunk) / 8)
+	}
+	return n * sys, nil
 }
 
 func (m *linearMemory) Free() {

@@ -37,6 +37,9 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	return m.mem
 }
 
+// private is the whole memory: nothing is shared without copy-on-write.
+func (m *linearMemory) private() (uint64, error) { return uint64(len(m.mem)), nil }
+
 func (m *linearMemory) Free() { m.mem = nil }
 
 type snapshotMemory struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"testing"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -140,4 +141,36 @@ func TestCloneMatchesFreshInterpreterOnRegressionSuites(t *testing.T) {
 			require.Zero(t, cloned[1], report)
 		})
 	}
+}
+
+// A copy-on-write clone owns the pages it writes and no others; a clone
+// whose memory was recycled (the snapshot copied into it) owns all of it.
+func TestPrivateBytesCountsTheClonesOwnPages(t *testing.T) {
+	if goruntime.GOOS != "linux" {
+		t.Skip("copy-on-write clones need Linux")
+	}
+	s := newSnapshot(t, runtime.SnapshotOptions{CopyOnWrite: true})
+	c := clone(t, s)
+	_, err := c.Exec(ctx, "x = 1")
+	require.NoError(t, err)
+	small, err := c.PrivateBytes()
+	require.NoError(t, err)
+	require.Positive(t, small)
+	require.Less(t, small, s.Bytes()/2, "an idle clone owns a fraction of its snapshot")
+	_, err = c.Exec(ctx, "big = bytearray(b'x' * (16 << 20))")
+	require.NoError(t, err)
+	grown, err := c.PrivateBytes()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, grown, small+16<<20)
+
+	recycling := newSnapshot(t, runtime.SnapshotOptions{})
+	require.NoError(t, clone(t, recycling).Close(ctx))
+	all, err := clone(t, recycling).PrivateBytes()
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, all, s.Bytes()*9/10)
+
+	require.NoError(t, c.Close(ctx))
+	n, err := c.PrivateBytes()
+	require.NoError(t, err)
+	require.Zero(t, n)
 }

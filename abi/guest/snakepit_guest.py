@@ -60,10 +60,15 @@ def _frame(tag, data):
     return tag + len(data).to_bytes(4, "little") + data
 
 
+# allow_nan=False: Python would otherwise write NaN and Infinity, which are
+# not JSON; the host would reject the whole result. One encoder for every
+# call: json.dumps with arguments builds a new one each time.
+_encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
+_decode = json.JSONDecoder().decode
+
+
 def _json(v):
-    # allow_nan=False: Python would otherwise write NaN and Infinity, which
-    # are not JSON; the host would reject the whole result.
-    return json.dumps(v, separators=(",", ":"), allow_nan=False).encode()
+    return _encode(v).encode()
 
 
 def _value(v, printable=False):
@@ -98,15 +103,38 @@ def _error(e):
     return _frame(b"E", name.encode()) + _frame(b"M", msg.encode("utf-8", "replace")) + _frame(b"T", tb.encode("utf-8", "replace"))
 
 
-def _exec(src):
-    """Runs a block like a notebook cell: the value of a last statement that
-    is an expression is the result."""
+def _compile_exec(src):
+    """Compiles a block to run like a notebook cell: its body, and the value
+    of a last statement that is an expression (None if there is none)."""
     tree = compile(src, "<exec>", "exec", ast.PyCF_ONLY_AST)
     last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    exec(compile(tree, "<exec>", "exec"), _main)
-    if last is None:
-        return None
-    return eval(compile(ast.Expression(last.value), "<exec>", "eval"), _main)
+    body = compile(tree, "<exec>", "exec")
+    return body, None if last is None else compile(ast.Expression(last.value), "<exec>", "eval")
+
+
+# The code of recent sources, so that a warm worker running the same cell or
+# expression again skips the compiler (most of a trivial call's cost).
+# Bounded in entries and in source size.
+_CACHE_ENTRIES, _CACHE_SOURCE = 64, 8192
+_compiled = {}
+
+
+def _code(kind, src):
+    key = (kind, src)
+    c = _compiled.get(key)
+    if c is None:
+        c = _compile_exec(src) if kind == EXEC else compile(src, "<eval>", "eval")
+        if len(src) <= _CACHE_SOURCE:
+            if len(_compiled) >= _CACHE_ENTRIES:
+                del _compiled[next(iter(_compiled))]
+            _compiled[key] = c
+    return c
+
+
+def _exec(src):
+    body, last = _code(EXEC, src)
+    exec(body, _main)
+    return None if last is None else eval(last, _main)
 
 
 def _resolve(name):
@@ -128,7 +156,8 @@ def _resolve(name):
 def _args(b):
     if not b:
         return (), {}
-    a = json.loads(b)
+    # The host sends valid JSON, hence UTF-8: what json.loads would detect.
+    a = _decode(b.decode("utf-8", "surrogatepass"))
     if isinstance(a, dict):
         return (), a
     if isinstance(a, list):
@@ -136,15 +165,27 @@ def _args(b):
     return (a,), {}
 
 
+# A clone gets one seed, written by the host before its first call; the
+# template of a snapshot never gets one, so its clones all still look.
+_unseeded = True
+
+# The interpreter's own stdout and stderr write through to unbuffered files:
+# flushing them does nothing. Code may replace them with buffered streams.
+_STDIO = sys.stdout, sys.stderr
+
+
 def _dispatch(kind, a, b):
+    global _unseeded
     try:
-        seed = _snakepit.take_seed()
-        if seed is not None:
-            random.seed(int.from_bytes(seed, "little"))  # no sha512 to import
+        if _unseeded:
+            seed = _snakepit.take_seed()
+            if seed is not None:
+                random.seed(int.from_bytes(seed, "little"))  # no sha512 to import
+                _unseeded = False
         if kind == EXEC:
             return _value(_exec(a), printable=True)
         if kind == EVAL:
-            return _value(eval(compile(a, "<eval>", "eval"), _main))
+            return _value(eval(_code(EVAL, a), _main))
         f = _resolve(a.decode())
         if kind == CALL_BYTES:
             return _value(f(b))
@@ -167,6 +208,8 @@ def _dispatch(kind, a, b):
         return _error(e)
     finally:
         for s in (sys.stdout, sys.stderr):
+            if (s is _STDIO[0] or s is _STDIO[1]) and s.write_through:
+                continue  # by identity: a replacement's __eq__ is user code
             try:
                 s.flush()
             except BaseException:

@@ -30,8 +30,9 @@ func run(ctx context.Context, out io.Writer) error {
 	defer rt.Close(ctx)
 	p, err := pool.New(ctx, rt, pool.Options{
 		Mode: pool.ModeSession,
-		// Each live session pins a worker: two workers, two sessions at once
-		// (MaxSessions defaults to Size).
+		// Two calls run at once. Sessions are parked between calls, so a
+		// pool serves more sessions than that: MaxSessions (default Size)
+		// says how many may live; two here.
 		Size:       2,
 		SessionTTL: 300 * time.Millisecond, // minutes in a real service
 	})
@@ -47,7 +48,7 @@ func run(ctx context.Context, out io.Writer) error {
 		case errors.As(err, &pe):
 			fmt.Fprintf(out, "%-5s %s\n", key, pe.Type+": "+pe.Message)
 		case errors.Is(err, pool.ErrTooManySessions):
-			fmt.Fprintf(out, "%-5s refused: every worker holds a session\n", key)
+			fmt.Fprintf(out, "%-5s refused: MaxSessions sessions are alive\n", key)
 		case err != nil:
 			fmt.Fprintf(out, "%-5s %v\n", key, err)
 		default:
@@ -64,8 +65,8 @@ func run(ctx context.Context, out io.Writer) error {
 	// A third key waits for no one: it is refused at once.
 	say("carol", "notes = []")
 
-	// Ending a session frees its worker (a new interpreter replaces it, so
-	// nothing of bob's reaches carol).
+	// Ending a session closes its interpreter: carol's is a new one, with
+	// nothing of bob's.
 	p.EndSession("bob")
 	say("carol", "'notes' in globals()")
 

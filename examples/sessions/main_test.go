@@ -18,7 +18,7 @@ func TestRun(t *testing.T) {
 bob   1
 alice ["buy milk","call bob"]
 bob   ["fix bike"]
-carol refused: every worker holds a session
+carol refused: MaxSessions sessions are alive
 carol false
 alice NameError: name 'notes' is not defined
 `, out.String())

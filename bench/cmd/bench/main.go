@@ -1,6 +1,9 @@
 // Command bench compares snakepit-wasm with its baseline, a pool of native
 // CPython processes (bench/native) built from the same CPython source, and
-// writes results.md, results.json and chart.svg to -out.
+// writes results.md, results.json and chart.svg to -out: by default
+// bench/results for a full run (the published results), bench/results/quick
+// for -quick (so that a quick check never overwrites them) and a temporary
+// directory for -smoke.
 //
 // Both sides run the same Python source for each workload, are warmed the
 // same way, and are measured in turns (ours, native, native, ours, ...) so
@@ -8,11 +11,12 @@
 // and the median across repetitions is quoted.
 //
 //	go run ./bench/cmd/bench          # the full run: about 9 minutes on 2 cores
-//	go run ./bench/cmd/bench -quick   # about 70 s: fewer repetitions and callers
+//	go run ./bench/cmd/bench -quick   # about 70 s: fewer repetitions and callers, into bench/results/quick
 //	go run ./bench/cmd/bench -render  # rewrite results.md and chart.svg from results.json
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -41,6 +45,7 @@ type config struct {
 	Iters       int           // import-heavy runs and callback calls per side and repetition
 	Callbacks   int           // host callbacks per call in workload 6
 	MemWorkers  int           // workers of the idle-memory pools
+	Sessions    int           // parked sessions on a ModeSession pool of 2, for the idle-memory rows
 	ShortenNote string        // what the mode leaves out, for the report
 }
 
@@ -49,23 +54,23 @@ func presetConfig(mode string) config {
 	case "quick":
 		return config{Mode: mode, Reps: 2, CPUReps: 1, ColdReps: 1, Callers: []int{1, 4},
 			Duration: 250 * time.Millisecond, Warmup: 100 * time.Millisecond,
-			VariantReps: 1, Iters: 3, Callbacks: 1000, MemWorkers: 4,
-			ShortenNote: "quick mode: 2 repetitions (1 for the CPU suite, its interrupt variants and the empty-cache compile), callers 1 and 4 only, 250 ms per latency measurement; the full run uses 5 repetitions (3 for the interrupt variants and the empty-cache compile), callers 1, 2, 4, 8 and 2 s per measurement"}
+			VariantReps: 1, Iters: 3, Callbacks: 1000, MemWorkers: 4, Sessions: 200,
+			ShortenNote: "quick mode: 200 parked sessions (1,000 in the full run), 2 repetitions (1 for the CPU suite, its interrupt variants and the empty-cache compile), callers 1 and 4 only, 250 ms per latency measurement; the full run uses 5 repetitions (3 for the interrupt variants and the empty-cache compile), callers 1, 2, 4, 8 and 2 s per measurement"}
 	case "smoke":
 		return config{Mode: mode, Reps: 1, CPUReps: 1, ColdReps: 0, Callers: []int{1},
 			Duration: 30 * time.Millisecond, Warmup: 10 * time.Millisecond,
-			Programs: []string{"fib"}, Iters: 1, Callbacks: 50, MemWorkers: 1,
+			Programs: []string{"fib"}, Iters: 1, Callbacks: 50, MemWorkers: 1, Sessions: 4,
 			ShortenNote: "smoke mode (a test of the harness, not a benchmark): 1 repetition, 1 caller, 30 ms measurements, only the fib program, no empty-cache compile, no interrupt variants"}
 	}
 	return config{Mode: "full", Reps: 5, CPUReps: 5, ColdReps: 3, Callers: []int{1, 2, 4, 8},
 		Duration: 2 * time.Second, Warmup: 300 * time.Millisecond,
-		VariantReps: 3, Iters: 5, Callbacks: 1000, MemWorkers: 4}
+		VariantReps: 3, Iters: 5, Callbacks: 1000, MemWorkers: 4, Sessions: 1000}
 }
 
 func main() {
 	quick := flag.Bool("quick", false, "a short run (under 2 minutes): fewer repetitions and caller counts")
 	smoke := flag.Bool("smoke", false, "a tiny run that only checks the harness works (used by the test)")
-	out := flag.String("out", "bench/results", "directory for results.md, results.json and chart.svg")
+	out := flag.String("out", "", "directory for results.md, results.json and chart.svg (default bench/results, -quick bench/results/quick, -smoke a temporary directory)")
 	reps := flag.Int("reps", 0, "repetitions of each measure (default 5, -quick 2)")
 	cpuReps := flag.Int("cpu-reps", 0, "repetitions of the CPU-bound suite (default 5, -quick 1)")
 	callers := flag.String("callers", "", "comma-separated concurrent caller counts (default 1,2,4,8, -quick 1,4)")
@@ -76,7 +81,7 @@ func main() {
 	renderOnly := flag.Bool("render", false, "measure nothing: rewrite results.md and chart.svg from -out's results.json")
 	flag.Parse()
 	if *renderOnly {
-		if err := render(*out); err != nil {
+		if err := render(cmp.Or(*out, defaultOut("full"))); err != nil {
 			fatalf("%v", err)
 		}
 		return
@@ -90,7 +95,7 @@ func main() {
 		mode = "quick"
 	}
 	cfg := presetConfig(mode)
-	cfg.Out, cfg.Args = *out, os.Args[1:]
+	cfg.Out, cfg.Args = cmp.Or(*out, defaultOut(mode)), os.Args[1:]
 	if *reps > 0 {
 		cfg.Reps, cfg.ColdReps = *reps, min(cfg.ColdReps, *reps)
 	}
@@ -125,6 +130,18 @@ func main() {
 	}
 	fmt.Fprintf(os.Stderr, "done in %s: %s\n", time.Duration(res.Meta.Seconds*float64(time.Second)).Round(time.Second),
 		filepath.Join(cfg.Out, "results.md"))
+}
+
+// defaultOut is where a mode writes without -out: only a full run replaces
+// the published results.
+func defaultOut(mode string) string {
+	switch mode {
+	case "quick":
+		return filepath.Join("bench", "results", "quick")
+	case "smoke":
+		return filepath.Join(os.TempDir(), "snakepit-bench-smoke")
+	}
+	return filepath.Join("bench", "results")
 }
 
 func fatalf(format string, args ...any) {

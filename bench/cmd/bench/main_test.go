@@ -83,3 +83,16 @@ func TestLogTicks(t *testing.T) {
 		}
 	}
 }
+
+// A quick or smoke run must never replace the published full run's files.
+func TestOnlyFullRunWritesPublishedResults(t *testing.T) {
+	published := filepath.Join("bench", "results")
+	if got := defaultOut("full"); got != published {
+		t.Errorf("full run writes %s, want %s", got, published)
+	}
+	for _, mode := range []string{"quick", "smoke"} {
+		if got := defaultOut(mode); filepath.Clean(got) == published {
+			t.Errorf("%s run writes the published results (%s)", mode, got)
+		}
+	}
+}

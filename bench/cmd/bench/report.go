@@ -424,7 +424,7 @@ func markdown(r *Results) string {
 
 	p("## Start-up")
 	p("")
-	p("Pools have %d workers (one per core). `runtime.New` compiles python.wasm to machine code, or loads it from the compilation cache; with an empty cache (a fresh temporary directory) the first ModeFresh pool also compiles the module variant that clones use. The native interpreter needs no compilation, and its binary is in the OS page cache (so is python.wasm). `pool.New` returns when every worker is ready; ModeFresh includes taking the snapshot (one interpreter initialised and frozen). Median across repetitions%s.", m.Cores, coldNote(cfg))
+	p("Pools have %d workers (one per core). `runtime.New` compiles python.wasm to machine code, or loads it from the compilation cache; with an empty cache (a fresh temporary directory) the first ModeFresh pool also compiles the module variant that clones use. The native interpreter needs no compilation, and its binary is in the OS page cache (so is python.wasm). `pool.New` returns when every worker is ready; in every mode it includes taking the snapshot its workers are cloned from (one interpreter initialised and frozen). Median across repetitions%s.", m.Cores, coldNote(cfg))
 	p("")
 	p("| what | side | median | per repetition |")
 	p("| --- | --- | ---: | --- |")
@@ -435,7 +435,7 @@ func markdown(r *Results) string {
 
 	p("## Memory per worker")
 	p("")
-	p("snakepit: the RSS and PSS of the whole Go process (read from /proc/self/smaps_rollup after a GC that returns free heap to the OS) divided by the workers; it includes the Go runtime, the compiled python.wasm code and this harness, which one worker must carry alone. *Δ PSS* is the growth of the process's PSS since just before the pool started, divided by the workers: the marginal cost of a worker. native: the sum over the worker processes (bench/native `Pool.Memory`), divided by the workers; PSS splits the pages they share (the interpreter's code), the Go process driving them is not counted.")
+	p("snakepit: the RSS and PSS of the whole Go process (read from /proc/self/smaps_rollup after a GC that returns free heap to the OS) divided by the workers; it includes the Go runtime, the compiled python.wasm code and this harness, which one worker must carry alone. *Δ PSS* is the growth of the process's PSS since just before the pool started, divided by the workers: the marginal cost of a worker. In the ModeSession row, the workers are the parked sessions' interpreters (and the pool's 2 spare workers count with them). native: the sum over the worker processes (bench/native `Pool.Memory`), divided by the workers; PSS splits the pages they share (the interpreter's code), the Go process driving them is not counted.")
 	p("")
 	p("| state | workers | snakepit RSS/worker | snakepit PSS/worker | snakepit Δ PSS/worker | native RSS/worker | native PSS/worker |")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

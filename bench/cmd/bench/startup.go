@@ -185,6 +185,9 @@ func (b *bench) idleMemory(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := b.parkedSessions(ctx, setup); err != nil {
+		return err
+	}
 	np, err := native.New(ctx, b.python, w)
 	if err != nil {
 		return err
@@ -194,6 +197,28 @@ func (b *bench) idleMemory(ctx context.Context) error {
 		return err
 	}
 	return b.memory(ctx, idleWarm(w), w, Mem{}, np)
+}
+
+// parkedSessions measures cfg.Sessions idle sessions on a ModeSession pool
+// of 2 workers, each session having run one small call: what a parked
+// session costs.
+func (b *bench) parkedSessions(ctx context.Context, setup string) error {
+	n := b.cfg.Sessions
+	base := selfMemory()
+	p, err := pool.New(ctx, b.rt, pool.Options{Mode: pool.ModeSession, Size: 2, MaxSessions: n, QueueLimit: n, Setup: setup,
+		Instance: runtime.Options{MemoryLimit: cpuMemoryLimit}})
+	if err != nil {
+		return err
+	}
+	defer p.Close(ctx)
+	for k := range n {
+		req := runtime.Request{Op: runtime.OpExec, Code: fmt.Sprintf("me = %d\nseen = [me] * 10", k)}
+		if _, err := p.RunSession(ctx, fmt.Sprint("user-", k), req); err != nil {
+			return err
+		}
+	}
+	waitIdle(p, 2)
+	return b.memory(ctx, fmt.Sprintf("ModeSession, Size 2: %d parked sessions, suite in the snapshot, one call each", n), n, base, nil)
 }
 
 // waitIdle waits (a little) for a pool to have its workers ready again.

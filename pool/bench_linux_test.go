@@ -1,0 +1,52 @@
+//go:build linux
+
+package pool_test
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/runtime"
+)
+
+// BenchmarkWarmCall measures one caller's warm calls through a ModeWarm
+// pool of one worker: exec of a cell, eval of an expression, a function
+// call with JSON arguments, and an echo of about 1 KB of JSON. cpu-µs/op is
+// the process's CPU time (user and system) per call, steadier than wall
+// time on a shared machine.
+func BenchmarkWarmCall(b *testing.B) {
+	p := newPool(b, pool.Options{Mode: pool.ModeWarm, Size: 1, Setup: "def add(a, b):\n    return a + b\ndef echo(x):\n    return x"})
+	rec := `{"id": 12345, "name": "a record of about one hundred bytes", "tags": ["x", "y", "z"], "ok": true}`
+	echo := []byte("[[" + strings.Repeat(rec+",", 9) + rec + "]]")
+	for _, c := range []struct {
+		name string
+		req  runtime.Request
+	}{
+		{"exec-x=1", exec("x = 1")},
+		{"eval-1+1", eval("1 + 1")},
+		{"call-add", runtime.Request{Op: runtime.OpCall, Code: "add", Args: []byte("[1, 2]")}},
+		{"echo-1KB", runtime.Request{Op: runtime.OpCall, Code: "echo", Args: echo}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			cpu0 := cpuTime()
+			for b.Loop() {
+				if _, err := p.Run(ctx, c.req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
+
+// cpuTime returns the process's CPU time so far, user and system.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
