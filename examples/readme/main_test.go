@@ -13,13 +13,14 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// README.md's Go block must be this package's main.go (past its doc
+// README.md's Go program (its one Go block that is a whole program; the
+// others are fragments) must be this package's main.go (past its doc
 // comment), so that the README shows a program that compiles; and it runs.
 func TestReadmeSnippetIsThisProgramAndRuns(t *testing.T) {
 	readme, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
-	blocks := regexp.MustCompile("(?s)```go\n(.*?)```").FindAllSubmatch(readme, -1)
-	require.Len(t, blocks, 1, "README.md's Go blocks")
+	blocks := regexp.MustCompile("(?s)```go\n(package main\n.*?)```").FindAllSubmatch(readme, -1)
+	require.Len(t, blocks, 1, "README.md's Go programs")
 	src, err := os.ReadFile("main.go")
 	require.NoError(t, err)
 	_, program, ok := strings.Cut(string(src), "package main\n")
