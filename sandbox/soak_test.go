@@ -236,7 +236,7 @@ func TestSoak(t *testing.T) {
 	// With the pools closed, nothing of their calls may remain: a leak
 	// shows here whatever the guests' memories did. Left out is what the Go
 	// runtime keeps for itself, its free pages, stacks and metadata, which
-	// follow the peak heap rather than the number of calls (+6.7 MiB in the
+	// follow the peak heap rather than the number of calls (+6.7 MiB in a
 	// full soak, after heap peaks near 450 MiB, while the heap itself came
 	// back within 0.2 MiB).
 	closed := settledMem()
