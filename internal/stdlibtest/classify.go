@@ -59,6 +59,7 @@ var notes = map[string]Note{
 	"test_traceback":   {CauseRun, "the first full run met the build directory being replaced under it (ModuleNotFoundError in the fresh run, a module-level skip in the clone); alone, it passes clean in both", LoadError},
 	"test_winreg":      {CauseRun, "the build directory was replaced under the first full run (ModuleNotFoundError for the test module itself in the fresh run); the clone skipped it: no module named 'winreg' (Windows only)", LoadError},
 	"test_largefile":   {CauseOurs, "skipped whole, 'filesystem does not have largefile support': its probe writes past 2 GiB, and the scratch file system, without sparse files, is full (see test_io)", Passed},
+	"test_pickle":      {CauseSlow, "about 280 s inside wasm under a load of 10-15: the clone passed clean (881 tests) in 280 s, the fresh run passed its 5-minute deadline at test 778 of 881", Timeout},
 	"test_fstring":     {CauseSlow, "test_many_expressions compiles an f-string of 65,280 expressions: quadratic inside wasm (128 × 255 took 38 s, native 1.5 s; 256 × 255 passes the deadline), cause not found yet (realloc without mremap in wasi-libc's malloc is a suspect)", ""},
 }
 
