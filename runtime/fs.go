@@ -205,9 +205,10 @@ func (r readOnlyFS) Rename(from, _ string) experimentalsys.Errno { return r.refu
 // seekableZip serves an embedded zip archive (the stdlib, the time zones)
 // with seekable files: a zip entry decompresses as a stream, and Python's
 // file objects need seek and tell (zoneinfo seeks in every TZif file). A
-// file is decompressed whole when it is opened; the archive's files are the
-// module's own, at most a few hundred KB each, and an instance holds at most
-// MaxOpenFiles of them.
+// file is decompressed whole at its first read or seek, not at open: wazero
+// opens a file to stat it, and the import system stats far more files than
+// it reads. The archive's files are the module's own, at most a few hundred
+// KB each, and an instance holds at most MaxOpenFiles of them.
 type seekableZip struct{ *zip.Reader }
 
 func (z seekableZip) Open(name string) (fs.File, error) {
@@ -219,18 +220,52 @@ func (z seekableZip) Open(name string) (fs.File, error) {
 	if err != nil || fi.IsDir() {
 		return f, err
 	}
-	defer f.Close()
-	b, err := io.ReadAll(f)
-	if err != nil {
-		return nil, err
-	}
-	return &memFile{Reader: bytes.NewReader(b), info: fi}, nil
+	return &zipFile{f: f, info: fi}, nil
 }
 
-type memFile struct {
-	*bytes.Reader
+// zipFile is a regular file of a seekableZip.
+type zipFile struct {
+	f    fs.File // until loaded
 	info fs.FileInfo
+	r    *bytes.Reader
+	err  error
 }
 
-func (m *memFile) Stat() (fs.FileInfo, error) { return m.info, nil }
-func (m *memFile) Close() error               { return nil }
+func (z *zipFile) load() error {
+	if z.r == nil && z.err == nil {
+		b, err := io.ReadAll(z.f)
+		z.f.Close()
+		z.r, z.err = bytes.NewReader(b), err
+	}
+	return z.err
+}
+
+func (z *zipFile) Read(p []byte) (int, error) {
+	if err := z.load(); err != nil {
+		return 0, err
+	}
+	return z.r.Read(p)
+}
+
+func (z *zipFile) ReadAt(p []byte, off int64) (int, error) {
+	if err := z.load(); err != nil {
+		return 0, err
+	}
+	return z.r.ReadAt(p, off)
+}
+
+func (z *zipFile) Seek(off int64, whence int) (int64, error) {
+	if err := z.load(); err != nil {
+		return 0, err
+	}
+	return z.r.Seek(off, whence)
+}
+
+func (z *zipFile) Stat() (fs.FileInfo, error) { return z.info, nil }
+
+func (z *zipFile) Close() error {
+	if z.r == nil && z.err == nil {
+		return z.f.Close()
+	}
+	return nil
+}
