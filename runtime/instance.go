@@ -35,8 +35,9 @@ const ZoneinfoPath = "/usr/share/zoneinfo"
 type Options struct {
 	// MemoryLimit caps the guest's linear memory, in bytes (rounded down to
 	// 64 KiB pages). Default 256 MiB; below what python.wasm starts with
-	// (a few MiB) NewInstance fails with ErrBadOptions. Past it Python raises MemoryError, the
-	// call fails with ErrMemoryLimit and the instance is unusable. A
+	// (a few MiB) NewInstance fails with ErrBadOptions. Past it Python
+	// raises MemoryError, the call fails with ErrMemoryLimit and the
+	// instance is unusable. A
 	// MemoryError without the cap reached (`raise MemoryError`) is an
 	// ordinary *PythonError.
 	MemoryLimit uint64
@@ -351,11 +352,9 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	}
 	// Below the module's own minimum the allocator has nothing to give, and
 	// wazero dereferences the missing memory instead of failing.
-	for _, md := range mod.ExportedMemories() {
-		if need := uint64(md.Min()) * pageSize; opts.MemoryLimit < need {
-			i.closeRoots()
-			return nil, fmt.Errorf("%w: MemoryLimit of %d bytes (whole 64 KiB pages) is below the %d MiB python.wasm starts with", ErrBadOptions, opts.MemoryLimit, need>>20)
-		}
+	if opts.MemoryLimit < r.minMemory {
+		i.closeRoots()
+		return nil, fmt.Errorf("%w: MemoryLimit of %d bytes (whole 64 KiB pages) is below the %d MiB python.wasm starts with", ErrBadOptions, opts.MemoryLimit, r.minMemory>>20)
 	}
 	actx := experimental.WithMemoryAllocator(ctx, newAllocator(opts.MemoryLimit, snap, &i.mem))
 	m, err := r.wr.InstantiateModule(actx, mod, mc)
@@ -414,7 +413,6 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		if !path.IsAbs(m.GuestPath) {
 			return nil, fmt.Errorf("%w: mount path %q is not absolute", ErrBadOptions, m.GuestPath)
 		}
-
 		if i.scratch != nil && path.Clean(m.GuestPath) == i.opts.Scratch.Path {
 			return nil, fmt.Errorf("%w: mount path %q is the scratch file system's (Options.Scratch.Path)", ErrBadOptions, m.GuestPath)
 		}

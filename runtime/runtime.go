@@ -259,6 +259,7 @@ type Runtime struct {
 	cache     wazero.CompilationCache
 	wasm      []byte // as compiled (instrumented)
 	compiled  wazero.CompiledModule
+	minMemory uint64 // the memory python.wasm starts with, in bytes
 
 	cloneOnce sync.Once
 	cloneMod  wazero.CompiledModule // data segments stripped, for snapshot clones
@@ -327,6 +328,9 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if r.compiled, err = r.wr.CompileModule(ctx, wasm); err != nil {
 		r.Close(ctx)
 		return nil, fmt.Errorf("snakepit: compiling python.wasm: %w", err)
+	}
+	for _, md := range r.compiled.ExportedMemories() {
+		r.minMemory = uint64(md.Min()) * pageSize
 	}
 	return r, nil
 }

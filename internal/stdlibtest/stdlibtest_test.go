@@ -18,12 +18,14 @@ var (
 	runnerOnce sync.Once
 )
 
-func TestMain(m *testing.M) {
-	testrt.Main(m, func() {
-		if runner != nil {
-			runner.Close(context.Background())
-		}
-	})
+// TestMain checks for leaked goroutines (testrt.Main, with goleak) once
+// the package's Runner is closed.
+func TestMain(m *testing.M) { testrt.Main(m, closeRunner) }
+
+func closeRunner() {
+	if runner != nil {
+		runner.Close(context.Background())
+	}
 }
 
 // testRunner returns the package's Runner, skipping the test when there is
