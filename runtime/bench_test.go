@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/bench/programs"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -446,23 +447,13 @@ func BenchmarkScratch(b *testing.B) {
 		i, err := rt(b).NewInstance(ctx, runtime.Options{})
 		require.NoError(b, err)
 		defer i.Close(ctx)
-		_, err = i.Exec(ctx, `
-chunk = b'x' * 65536
-def roundtrip():
-    with open('big.bin', 'wb') as f:
-        for _ in range(160):
-            f.write(chunk)
-    n = 0
-    with open('big.bin', 'rb') as f:
-        while b := f.read(65536):
-            n += len(b)
-    assert n == 160 * 65536
-`)
+		_, err = i.Exec(ctx, programs.ScratchRoundtrip)
 		require.NoError(b, err)
-		b.SetBytes(2 * 160 * 65536)
+		b.SetBytes(2 * programs.ScratchBytes)
 		for b.Loop() {
-			_, err := i.Call(ctx, "roundtrip")
+			r, err := i.Call(ctx, "roundtrip")
 			require.NoError(b, err)
+			require.JSONEq(b, fmt.Sprint(programs.ScratchBytes), string(r.Value))
 		}
 	})
 	// clone-empty is the same without files (its Setup allocates and frees

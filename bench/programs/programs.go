@@ -71,6 +71,26 @@ func JSONArg(n int) []byte {
 	return arg
 }
 
+// ScratchRoundtrip is Python source defining roundtrip(), which writes 10 MB
+// (ScratchBytes) in 64 KB chunks into a file of the working directory, reads
+// it back in 64 KB reads and returns the bytes read: the scratch-files
+// workload of the harness and runtime's BenchmarkScratch.
+const ScratchRoundtrip = `
+_chunk = b'x' * 65536
+def roundtrip():
+    with open('big.bin', 'wb') as f:
+        for _ in range(160):
+            f.write(_chunk)
+    n = 0
+    with open('big.bin', 'rb') as f:
+        while b := f.read(65536):
+            n += len(b)
+    return n
+`
+
+// ScratchBytes is the size of the file ScratchRoundtrip writes.
+const ScratchBytes = 160 * 65536
+
 // Setup returns Python source that loads each program in a namespace of its
 // own (their helpers' names may collide) and binds its run() to
 // _run_<name> in __main__. The benchmark runs this same source on every

@@ -550,27 +550,13 @@ func (b *bench) callbacks(ctx context.Context) error {
 		})
 }
 
-// scratchSource is workload 7 (both sides): roundtrip writes 10 MB in
-// 64 KB chunks into a file of the working directory and reads it back.
-const scratchSource = `
-_chunk = b'x' * 65536
-def roundtrip():
-    with open('big.bin', 'wb') as f:
-        for _ in range(160):
-            f.write(_chunk)
-    n = 0
-    with open('big.bin', 'rb') as f:
-        while b := f.read(65536):
-            n += len(b)
-    return n
-`
-
-// scratchFiles is workload 7: file I/O in the working directory, which is
+// scratchFiles is workload 7 (programs.ScratchRoundtrip on both sides):
+// file I/O in the working directory, which is
 // snakepit's in-memory scratch (/tmp) and, natively, a directory on tmpfs
 // (/dev/shm when there is one).
 func (b *bench) scratchFiles(ctx context.Context) error {
-	p, np, err := b.warmPair(ctx, runtime.Options{}, scratchSource,
-		"import os, tempfile\nos.chdir(tempfile.mkdtemp(dir='/dev/shm' if os.path.isdir('/dev/shm') else None))\n"+scratchSource)
+	p, np, err := b.warmPair(ctx, runtime.Options{}, programs.ScratchRoundtrip,
+		"import os, tempfile\nos.chdir(tempfile.mkdtemp(dir='/dev/shm' if os.path.isdir('/dev/shm') else None))\n"+programs.ScratchRoundtrip)
 	if err != nil {
 		return err
 	}
@@ -579,7 +565,7 @@ func (b *bench) scratchFiles(ctx context.Context) error {
 		_ = np.Exec(context.Background(), "import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)")
 		np.Close()
 	}()
-	want := equals(fmt.Sprint(160 * 65536))
+	want := equals(fmt.Sprint(programs.ScratchBytes))
 	return b.pairs(ctx, "scratch files: write 10 MB in 64 KB chunks, read it back", "us", 1,
 		poolOp(p, call("roundtrip", []byte("[]")), want), nativeOp(np, "roundtrip", []byte("[]"), want))
 }
