@@ -551,9 +551,8 @@ func (b *bench) callbacks(ctx context.Context) error {
 }
 
 // scratchFiles is workload 7 (programs.ScratchRoundtrip on both sides):
-// file I/O in the working directory, which is
-// snakepit's in-memory scratch (/tmp) and, natively, a directory on tmpfs
-// (/dev/shm when there is one).
+// file I/O in the working directory, which is snakepit's in-memory scratch
+// (/tmp) and, natively, a directory on tmpfs (/dev/shm when there is one).
 func (b *bench) scratchFiles(ctx context.Context) error {
 	p, np, err := b.warmPair(ctx, runtime.Options{}, programs.ScratchRoundtrip,
 		"import os, tempfile\nos.chdir(tempfile.mkdtemp(dir='/dev/shm' if os.path.isdir('/dev/shm') else None))\n"+programs.ScratchRoundtrip)
