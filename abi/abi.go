@@ -20,8 +20,9 @@ import (
 
 // Version is the ABI version this package speaks; python.wasm reports its own
 // through sp_abi_version, and the two must be equal. Version 2 added the tick
-// import; version 3 has sp_init take the dispatcher's source from the host.
-const Version = 3
+// import; version 3 has sp_init take the dispatcher's source from the host;
+// version 4 added sp_fds_intact.
+const Version = 4
 
 // Guest exports.
 const (
@@ -32,6 +33,7 @@ const (
 	ExportRelease    = "sp_release"
 	ExportSeed       = "sp_seed"
 	ExportSeedFlag   = "sp_seed_flag"
+	ExportFdsIntact  = "sp_fds_intact"
 	ExportInitialize = "_initialize" // wasi-libc's reactor constructor
 )
 

@@ -41,8 +41,9 @@ len(zones)
 	}
 }
 
-// TestSQLite uses an in-memory database, a file on the scratch file system,
-// and a database on a read-only mount opened read-only.
+// TestSQLite uses an in-memory database, a file on the scratch file system
+// (two connections to it lock each other out), and a database on a
+// read-only mount opened read-only.
 func TestSQLite(t *testing.T) {
 	inst := newInstance(t, runtime.Options{})
 	r, err := inst.Exec(ctx, `
@@ -60,14 +61,29 @@ with disk:
 disk.close()
 disk = sqlite3.connect("data.db")
 total = disk.execute("select sum(v) from kv").fetchone()[0]
+other = sqlite3.connect("data.db", timeout=0)
+disk.execute("insert into kv values ('x', 1)")  # holds the write lock until commit
+try:
+    other.execute("insert into kv values ('y', 2)")
+except sqlite3.OperationalError as e:
+    locked = str(e)
+else:
+    locked = ""
+disk.commit()
+other.execute("insert into kv values ('y', 2)")
+other.commit()
+rows = disk.execute("select count(*) from kv").fetchone()[0]
 disk.close()
-sqlite3.sqlite_version, total
+other.close()
+sqlite3.sqlite_version, total, locked, rows
 `)
 	require.NoError(t, err)
 	var got []any
 	require.NoError(t, r.Decode(&got))
 	require.Equal(t, "3.46.1", got[0])
 	require.EqualValues(t, 332833500, got[1])
+	require.Equal(t, "database is locked", got[2])
+	require.EqualValues(t, 1002, got[3])
 	data, err := fs.ReadFile(inst.Scratch(), "data.db")
 	require.NoError(t, err)
 	require.Equal(t, "SQLite format 3\x00", string(data[:16]))
@@ -90,6 +106,6 @@ n, refused
 `)
 	require.NoError(t, err)
 	require.NoError(t, r.Decode(&got))
-	require.EqualValues(t, 1000, got[0])
+	require.EqualValues(t, 1002, got[0])
 	require.Contains(t, got[1], "readonly")
 }

@@ -5,16 +5,21 @@
 // host hands to sp_init: it changes with most features, and keeping it out of
 // python.wasm keeps the embedded binary stable (only this file's ABI is in it).
 #include <Python.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <wasi/api.h>
 
 // Bumped on any change of the exports, imports, request kinds or result frames.
 // 2: CPython's eval loop imports snakepit.tick at its preemption points
 // (wasm/python.wasm.build/patches/preempt.patch).
 // 3: sp_init takes the dispatcher's source from the host; sp_run accepts
 // exact bytes only.
-#define SP_ABI_VERSION 3
+// 4: sp_fds_intact, for resetting a clone in place.
+#define SP_ABI_VERSION 4
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 #define IMPORT(name) __attribute__((import_module("snakepit"), import_name(#name)))
@@ -35,6 +40,7 @@ static char *buf;             // the request buffer the host writes into
 static int32_t buf_cap;
 static unsigned char seed[32]; // written by the host into a clone, read once
 static int32_t seed_set;
+static int32_t fds_open; // descriptors open after sp_init: stdio and preopens
 
 EXPORT(sp_abi_version) int32_t sp_abi_version(void) { return SP_ABI_VERSION; }
 
@@ -111,6 +117,66 @@ static struct PyModuleDef mod_def = {PyModuleDef_HEAD_INIT, "_snakepit", NULL, -
 
 static PyObject *mod_init(void) { return PyModule_Create(&mod_def); }
 
+static int fd_open(int fd) {
+  __wasi_fdstat_t st;
+  return __wasi_fd_fdstat_get(fd, &st) == 0;
+}
+
+// sp_fds_intact says whether the descriptors open after sp_init (stdio and
+// the mounts' preopens) are still open and no other is at the next number.
+// The host asks it of a clone whose memory it has just restored, so the
+// answer comes from the snapshot's code, not from whatever the last call
+// left: a call may have closed a preopen, which no memory restore brings
+// back (wazero keeps the descriptor table outside linear memory).
+EXPORT(sp_fds_intact) int32_t sp_fds_intact(void) {
+  for (int fd = 0; fd < fds_open; fd++)
+    if (!fd_open(fd)) return 0;
+  return !fd_open(fds_open);
+}
+
+// SQLite's F_SETLK and F_GETLK (sqlite3.c defines them so when wasi-libc
+// does not).
+#ifndef F_RDLCK
+#define F_UNLCK 2
+#if __LONG_MAX == 0x7fffffffL
+#define F_GETLK 12
+#define F_SETLK 13
+#define F_SETLKW 14
+#else
+#define F_GETLK 5
+#define F_SETLK 6
+#define F_SETLKW 7
+#endif
+#endif
+
+// sqlite_fcntl stands in for fcntl in SQLite's "unix" VFS. WASI has no
+// advisory locks, but an instance is one process whose files no other
+// process locks (scratch is its own; a writable host mount shared by
+// several instances is not locked between them): SQLite's own table of
+// locks held in this process is then all the locking there is, and it
+// only needs the system's locks to succeed. Two connections to one file
+// thus lock each other out as on any system, and a read-only database
+// opens without writing a lock file (unix-dotfile's way).
+static int sqlite_fcntl(int fd, int op, ...) {
+  va_list ap;
+  va_start(ap, op);
+  if (op == F_GETLK || op == F_SETLK || op == F_SETLKW) {
+    struct flock *l = va_arg(ap, struct flock *);
+    va_end(ap);
+    if (op == F_GETLK) l->l_type = F_UNLCK;
+    return 0;
+  }
+  int arg = va_arg(ap, int);
+  va_end(ap);
+  return fcntl(fd, op, arg);
+}
+
+static int sqlite_locking(void) {
+  sqlite3_vfs *v = sqlite3_vfs_find("unix");
+  if (!v || v->xSetSystemCall(v, "fcntl", (sqlite3_syscall_ptr)sqlite_fcntl) != SQLITE_OK) return -1;
+  return sqlite3_vfs_register(v, 1) == SQLITE_OK ? 0 : -1;
+}
+
 // sp_init starts the interpreter (isolated, no site, stdlib at
 // /usr/lib/python3.13, which the host mounts read-only) and runs the
 // dispatcher's source, the first src_len bytes of the request buffer. 0 on
@@ -123,6 +189,7 @@ EXPORT(sp_init) int32_t sp_init(int32_t src_len) {
   pre.utf8_mode = 1; // isolated mode otherwise picks ASCII stdio
   if (PyStatus_Exception(Py_PreInitialize(&pre))) return 1;
   if (PyImport_AppendInittab("_snakepit", mod_init) < 0) return 2;
+  if (sqlite_locking() < 0) return 9;
 
   PyConfig c;
   PyConfig_InitIsolatedConfig(&c);
@@ -134,6 +201,9 @@ EXPORT(sp_init) int32_t sp_init(int32_t src_len) {
   c.module_search_paths_set = 1;
   PyStatus st = PyConfig_SetString(&c, &c.home, L"/usr");
   if (!PyStatus_Exception(st)) st = PyConfig_SetString(&c, &c.program_name, L"python3.13");
+  // Frozen modules' __file__ and sys._stdlib_dir come from it; with the
+  // search path given, getpath leaves it unset.
+  if (!PyStatus_Exception(st)) st = PyConfig_SetString(&c, &c.stdlib_dir, L"/usr/lib/python3.13");
   if (!PyStatus_Exception(st)) st = PyWideStringList_Append(&c.module_search_paths, L"/usr/lib/python3.13");
   if (!PyStatus_Exception(st)) st = Py_InitializeFromConfig(&c);
   PyConfig_Clear(&c);
@@ -163,6 +233,7 @@ EXPORT(sp_init) int32_t sp_init(int32_t src_len) {
     PyErr_Clear();
     return 7;
   }
+  while (fds_open < 1024 && fd_open(fds_open)) fds_open++;
   return 0;
 }
 

@@ -24,7 +24,7 @@ WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT -ffile-prefix-m
 # The shipped interpreter's table of built-in modules leaves out CPython's
 # test modules, so the linker does not pull them from libpython.
 grep -vE '(_test[a-z_]*|xxsubtype|_xxtestfuzz)' "$WB/Modules/config.c" >"$OUT.tmp/config.c"
-$WCC -O2 -I"$SRC/Include" -I"$WB" -c "$root/abi/guest/snakepit.c" -o "$OUT.tmp/snakepit.o"
+$WCC -O2 -I"$SRC/Include" -I"$WB" -I"$DEPS/include" -c "$root/abi/guest/snakepit.c" -o "$OUT.tmp/snakepit.o"
 $WCC -O2 -I"$SRC/Include" -I"$WB" -c "$OUT.tmp/config.c" -o "$OUT.tmp/config.o"
 # link OUTPUT STRIP [OBJECT...]: the reactor from the guest shim and stage 1's
 # libraries; objects given first take precedence over the archives'. No -O
