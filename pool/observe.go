@@ -135,6 +135,10 @@ type Stats struct {
 	Errors                       map[ErrorKind]uint64     // calls that ended in an error, by kind
 	Recycles                     map[RecycleReason]uint64 // workers closed, by reason
 	StartFailures                uint64                   // worker creations that failed
+	// Resets counts the used ModeFresh workers made new by resetting their
+	// interpreter in place (of Recycles[RecycleUsed]; the others were
+	// replaced by new clones).
+	Resets uint64
 	// QueueWait is the time from a call's arrival to its getting a worker
 	// (for every call that got one); Exec the time the worker ran it.
 	QueueWait, Exec Histogram

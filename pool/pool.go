@@ -17,8 +17,10 @@
 //
 //   - ModeFresh (the default, for untrusted code): every call runs on a
 //     clean interpreter, a fresh clone. Size clones are kept ready, so
-//     creating one is off the call's path; each used clone is closed and
-//     replaced in the background.
+//     making one is off the call's path; each used clone is reset in place
+//     in the background (runtime.Instance.Reset: its memory, scratch files
+//     and seed as a new clone's), or closed and replaced by a new clone
+//     where a reset cannot be exact (Stats.Resets counts the resets).
 //   - ModeWarm (for trusted adapters): workers are reused, so state persists
 //     between calls on a worker (and which worker serves a call is not
 //     chosen). A warm worker maps the snapshot copy-on-write: idle, it owns
@@ -299,12 +301,11 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 	if opts.Mode < ModeFresh || opts.Mode > ModeSession {
 		return fail(fmt.Errorf("pool: unknown mode %d", opts.Mode))
 	}
-	// Every worker is a clone of one snapshot. A ModeFresh clone serves
-	// one call, so it recycles the memory of closed clones (no page faults
-	// on the call's path); a warm or session worker lives long, so it maps
-	// the snapshot copy-on-write and owns only the pages it writes.
+	// Every worker is a clone of one snapshot, mapped copy-on-write: it
+	// owns only the pages it writes. A ModeFresh worker serves one call and
+	// is then reset in place (the pages it wrote copied back, see renew).
 	snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload,
-		Setup: opts.Setup, CopyOnWrite: opts.Mode != ModeFresh})
+		Setup: opts.Setup, CopyOnWrite: true})
 	if err != nil {
 		return fail(fmt.Errorf("pool: %w", err))
 	}
@@ -666,7 +667,32 @@ func (p *Pool) retireLocked(w *worker, reason RecycleReason, replace bool, evs *
 		return
 	}
 	p.starting++
+	if reason == RecycleUsed {
+		go p.renew(w.inst)
+		return
+	}
 	go p.startLoop(w.inst)
+}
+
+// renew makes a used ModeFresh worker's interpreter new again by resetting
+// it in place (runtime.Instance.Reset: a fraction of a new clone's cost,
+// and no page faults on the next call), under a new worker id. One that
+// cannot be reset (its call grew the memory, left files open, ...) is
+// closed and replaced by a new clone.
+func (p *Pool) renew(inst *runtime.Instance) {
+	start := time.Now()
+	if err := inst.Reset(p.bgCtx); err != nil {
+		p.log.Debug("pool: worker not reset", "err", err)
+		p.startLoop(inst)
+		return
+	}
+	defer p.bg.Done()
+	id := p.ids.Add(1)
+	p.emit(Event{Type: WorkerStarting, Worker: id})
+	p.mu.Lock()
+	p.stats.Resets++
+	p.mu.Unlock()
+	p.addWorker(&worker{id: id, inst: inst, born: time.Now(), startTime: time.Since(start)})
 }
 
 func (p *Pool) closeInstance(inst *runtime.Instance) {
@@ -731,8 +757,13 @@ func (p *Pool) newInstance(ctx context.Context) (*runtime.Instance, error) {
 	}
 	// A clone's first request pays for the pages it first writes
 	// (copy-on-write faults: several ms on a VM); a no-op request here
-	// keeps that off the caller's path. No caller's code has run.
-	if _, err := inst.Exec(ctx, "pass"); err != nil {
+	// keeps that off the caller's path. No caller's code has run; a
+	// ModeFresh worker is reset after it all the same.
+	_, err = inst.Exec(ctx, "pass")
+	if err == nil && p.opts.Mode == ModeFresh {
+		err = inst.Reset(ctx)
+	}
+	if err != nil {
 		p.closeInstance(inst)
 		return nil, fmt.Errorf("pool: warming a worker: %w", err)
 	}

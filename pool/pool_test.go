@@ -371,6 +371,40 @@ func TestFreshModeIsolation(t *testing.T) {
 	waitFor(t, "spare clones ready", func() bool { return p.Stats().Idle == 2 })
 }
 
+// Fresh workers are reset in place after their call; nothing of a call
+// reaches the next one through a reset worker (globals, modules, scratch
+// files, random state), and a call that leaves what a reset cannot undo
+// (an open file, a closed descriptor) gets its worker replaced instead.
+func TestFreshModeResetsWorkers(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Preload: []string{"random"}})
+	seen := map[string]bool{}
+	for k := range 6 {
+		res, err := p.Run(ctx, eval(`(globals().get('secret'), 'csv' in __import__('sys').modules, __import__('os').listdir('.'),
+  __import__('random').random())`))
+		require.NoError(t, err)
+		var got []any
+		require.NoError(t, res.Decode(&got))
+		require.Equal(t, []any{nil, false, []any{}}, got[:3], "call %d", k)
+		require.False(t, seen[string(res.Value)], "call %d repeats an earlier call's randomness", k)
+		seen[string(res.Value)] = true
+		code := "import csv\nsecret = 1\nopen('left.txt', 'w').write('x')\n"
+		switch k {
+		case 2:
+			code += "kept = open('left.txt')\n"
+		case 4:
+			code += "import os\nos.close(1)\n"
+		}
+		_, err = p.Run(ctx, exec(code))
+		require.NoError(t, err)
+	}
+	st := p.Stats()
+	require.EqualValues(t, 12, st.Recycles[pool.RecycleUsed])
+	// Two of the used workers could not be reset: the one left holding a
+	// file, the one whose stdout was closed.
+	waitFor(t, "the last worker renewed", func() bool { return p.Stats().Idle == 1 })
+	require.EqualValues(t, 10, p.Stats().Resets)
+}
+
 func TestWarmModePersistence(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, Setup: "BASE = 7"})
 	_, err := p.Run(ctx, exec("x = 42"))

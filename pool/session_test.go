@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	goruntime "runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -237,14 +239,19 @@ func TestParkedSessionsTakeTurns(t *testing.T) {
 	}
 	g := newGate()
 	held := g.hold(t, sessionRunner(p, "c"), "")
-	var order []string
+	// Each call notes when it ran by the host's monotonic clock, which all
+	// interpreters share: the order the callers' goroutines return in is
+	// not the order the calls ran in.
+	ran := map[int64]string{}
 	var mu sync.Mutex
 	done := make(chan struct{}, 6)
 	call := func(k string, i int) {
-		_, err := p.RunSession(ctx, k, exec(fmt.Sprintf("log.append(%d)", i)))
+		res, err := p.RunSession(ctx, k, exec(fmt.Sprintf("log.append(%d)\n__import__('time').monotonic_ns()", i)))
 		require.NoError(t, err)
+		var at int64
+		require.NoError(t, res.Decode(&at))
 		mu.Lock()
-		order = append(order, fmt.Sprint(k, i))
+		ran[at] = fmt.Sprint(k, i)
 		mu.Unlock()
 		done <- struct{}{}
 	}
@@ -259,6 +266,10 @@ func TestParkedSessionsTakeTurns(t *testing.T) {
 	require.NoError(t, <-held)
 	for range 4 {
 		<-done
+	}
+	var order []string
+	for _, at := range slices.Sorted(maps.Keys(ran)) {
+		order = append(order, ran[at])
 	}
 	require.Equal(t, []string{"a0", "b0", "a1", "a2"}, order)
 	require.JSONEq(t, "[0, 1, 2]", evalSession(t, p, "a", "log"))

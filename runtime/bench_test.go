@@ -82,6 +82,23 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 				l.report(b, "us")
 			})
 		}
+		// The same clone reset in place after each call: Reset plus the
+		// call is what a fresh call then costs.
+		b.Run(name+"/reset-exec", func(b *testing.B) {
+			i, err := s.NewInstance(ctx, nil)
+			require.NoError(b, err)
+			defer i.Close(ctx)
+			var l latencies
+			for b.Loop() {
+				l.time(func() {
+					if err = i.Reset(ctx); err == nil {
+						_, err = i.Exec(ctx, "x = 1")
+					}
+				})
+				require.NoError(b, err)
+			}
+			l.report(b, "us")
+		})
 	}
 	b.Run("fresh-init-exec", func(b *testing.B) {
 		var l latencies

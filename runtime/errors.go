@@ -46,6 +46,10 @@ var (
 	// MemoryLimit below the memory the interpreter starts with, a mount
 	// path that is not absolute, ...).
 	ErrBadOptions = errors.New("snakepit: bad options")
+	// ErrNotReset is wrapped, with the reason, by the error of an
+	// Instance.Reset that could not return the instance to its snapshot's
+	// state exactly. The instance should then be closed.
+	ErrNotReset = errors.New("snakepit: instance not reset")
 )
 
 // PythonError is a Python exception raised by the guest. The instance stays

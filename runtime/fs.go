@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sync/atomic"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -34,6 +35,12 @@ type openFiles struct {
 	n    atomic.Int32
 	max  int32 // set before the instance exists
 	inst *Instance
+
+	// Directories open at a mount's root, by mount: wazero opens one for
+	// each mount the guest reaches (its preopen) and keeps it. Reset allows
+	// those, and points the scratch file system's at the reset tree.
+	roots        []int32
+	scratchRoots []*countedFile
 }
 
 func (o *openFiles) take() bool {
@@ -48,7 +55,9 @@ func (o *openFiles) take() bool {
 // instance's MaxOpenFiles.
 type countFS struct {
 	experimentalsys.FS
-	open *openFiles
+	open    *openFiles
+	mount   int  // its index in open.roots
+	scratch bool // the scratch file system, whose root Reset replaces
 }
 
 func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
@@ -60,13 +69,51 @@ func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 		c.open.n.Add(-1)
 		return nil, errno
 	}
-	return &countedFile{File: f, open: c.open}, 0
+	cf := &countedFile{File: f, open: c.open, mount: -1}
+	if path == "." {
+		// Guest calls run one at a time under the instance's lock, as does
+		// Reset: roots and scratchRoots need none of their own.
+		cf.mount = c.mount
+		c.open.roots[c.mount]++
+		if c.scratch {
+			cf.reopen = func() (experimentalsys.File, experimentalsys.Errno) { return c.FS.OpenFile(path, flag, perm) }
+			c.open.scratchRoots = append(c.open.scratchRoots, cf)
+		}
+	}
+	return cf, 0
+}
+
+// guestOpen returns how many files the guest holds open beyond wazero's
+// one root directory per mount.
+func (o *openFiles) guestOpen() int32 {
+	n := o.n.Load()
+	for _, r := range o.roots {
+		n -= min(r, 1)
+	}
+	return n
+}
+
+// resetScratch points the open handles of the scratch root at the root of
+// the tree as it is now (after a reset): a handle keeps the directory it
+// was opened on, and the old one lists the last call's files.
+func (o *openFiles) resetScratch() experimentalsys.Errno {
+	for _, f := range o.scratchRoots {
+		nf, errno := f.reopen()
+		if errno != 0 {
+			return errno
+		}
+		_ = f.File.Close()
+		f.File = nf
+	}
+	return 0
 }
 
 type countedFile struct {
 	experimentalsys.File
 	open     *openFiles
-	closed   bool // wazero closes a file once; this keeps the count right if not
+	mount    int                                                  // for a root directory, its mount; else -1
+	reopen   func() (experimentalsys.File, experimentalsys.Errno) // for a scratch root
+	closed   bool                                                 // wazero closes a file once; this keeps the count right if not
 	nonblock bool
 }
 
@@ -108,6 +155,12 @@ func (f *countedFile) Close() experimentalsys.Errno {
 	if !f.closed {
 		f.closed = true
 		f.open.n.Add(-1)
+		if f.mount >= 0 {
+			f.open.roots[f.mount]--
+		}
+		if f.reopen != nil {
+			f.open.scratchRoots = slices.DeleteFunc(f.open.scratchRoots, func(g *countedFile) bool { return g == f })
+		}
 	}
 	return f.File.Close()
 }

@@ -25,6 +25,8 @@ type linearMemory struct {
 	limit    uint64
 	hitLimit bool
 	snap     *snapshotMemory // a clone's snapshot, which may take the reservation back on Free
+	cow      bool            // mapped copy-on-write, not a recycled copy
+	pagemap  []byte          // restore's buffer
 }
 
 const pageSize = 65536
@@ -50,7 +52,7 @@ func newAllocator(limit uint64, snap *snapshotMemory, out **linearMemory) experi
 				_ = unix.Munmap(mem)
 				return nil
 			}
-			m.size, m.snap = snap.size, snap
+			m.size, m.snap, m.cow = snap.size, snap, true
 		}
 		*out = m
 		return m
@@ -73,16 +75,20 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 	return m.mem[:m.size:m.size]
 }
 
+// pagemap is /proc/self/pagemap, opened once: read with pread, it serves
+// concurrent readers, and opening it for every reset cost more than the
+// read.
+var pagemap = sync.OnceValues(func() (*os.File, error) { return os.Open("/proc/self/pagemap") })
+
 // private counts the accessible pages that this memory owns: written
 // (a copy-on-write copy of a snapshot page, or a page of growth) and not
 // shared with the snapshot's memfd. /proc/self/pagemap says so per page:
 // bit 63 present, 62 swapped, 61 a file page (the snapshot's, unwritten).
 func (m *linearMemory) private() (uint64, error) {
-	f, err := os.Open("/proc/self/pagemap")
+	f, err := pagemap()
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
 	sys := uint64(os.Getpagesize())
 	start := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))) / sys
 	pages := m.size / sys
@@ -102,6 +108,55 @@ func (m *linearMemory) private() (uint64, error) {
 		done += uint64(len(chunk) / 8)
 	}
 	return n * sys, nil
+}
+
+// restore gives a clone's memory its snapshot's content again, in place:
+// the pages it owns keep their place in memory, so the next call takes no
+// page fault on them. A copy-on-write clone owns only the pages it wrote
+// (the page table says which), so only those are copied; a recycled copy
+// owns every page. It returns false, changing nothing, when the memory
+// grew past the snapshot: wazero's view of its size cannot shrink.
+func (m *linearMemory) restore() (bool, error) {
+	if m.snap == nil || m.size != m.snap.size {
+		return false, nil
+	}
+	m.snap.view.RLock()
+	defer m.snap.view.RUnlock()
+	if m.snap.data == nil {
+		return false, nil // the snapshot is closed
+	}
+	if !m.cow {
+		copy(m.mem[:m.size], m.snap.data)
+		return true, nil
+	}
+	f, err := pagemap()
+	if err != nil {
+		return false, err
+	}
+	sys := uint64(os.Getpagesize())
+	pages := m.size / sys
+	if uint64(len(m.pagemap)) < 8*pages {
+		m.pagemap = make([]byte, 8*pages)
+	}
+	start := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))) / sys
+	if _, err := f.ReadAt(m.pagemap[:8*pages], int64(8*start)); err != nil {
+		return false, err
+	}
+	// Copied a run of written pages at a time.
+	run := uint64(0)
+	for p := uint64(0); p <= pages; p++ {
+		if p < pages {
+			e := binary.LittleEndian.Uint64(m.pagemap[8*p:])
+			if e&(3<<62) != 0 && e&(1<<61) == 0 {
+				continue
+			}
+		}
+		if run < p {
+			copy(m.mem[run*sys:p*sys], m.snap.data[run*sys:p*sys])
+		}
+		run = p + 1
+	}
+	return true, nil
 }
 
 func (m *linearMemory) Free() {
@@ -125,10 +180,13 @@ type snapshotMemory struct {
 	// copying the snapshot into them: pages already faulted in stay so,
 	// which wins where page faults are dear (tens of µs on some VMs).
 	recycle bool
-	data    []byte // the snapshot, mapped read-only
-	mu      sync.Mutex
-	free    [][]byte
-	closed  bool
+	data    []byte // the snapshot, mapped read-only (what reuse and restore copy)
+	// view guards data's mapping: clones outlive their snapshot's Close,
+	// and a restore must not read it unmapped.
+	view   sync.RWMutex
+	mu     sync.Mutex
+	free   [][]byte
+	closed bool
 }
 
 // Each kept reservation holds the snapshot's size in memory.
@@ -148,9 +206,16 @@ func (s *snapshotMemory) reuse(res uint64) []byte {
 		}
 	}
 	s.mu.Unlock()
-	if mem != nil {
-		copy(mem[:s.size], s.data)
+	if mem == nil {
+		return nil
 	}
+	s.view.RLock()
+	defer s.view.RUnlock()
+	if s.data == nil { // closed meanwhile
+		_ = unix.Munmap(mem)
+		return nil
+	}
+	copy(mem[:s.size], s.data)
 	return mem
 }
 
@@ -182,7 +247,7 @@ func newSnapshotMemory(data []byte, recycle bool) (*snapshotMemory, error) {
 		return nil, fmt.Errorf("snapshot: memfd_create: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "snakepit-snapshot")
-	if _, err := f.Write(data); err != nil {
+	if err := writeSparse(f, data); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("snapshot: write: %w", err)
 	}
@@ -192,13 +257,48 @@ func newSnapshotMemory(data []byte, recycle bool) (*snapshotMemory, error) {
 		return nil, fmt.Errorf("snapshot: seal: %w", err)
 	}
 	s := &snapshotMemory{f: f, size: uint64(len(data)), recycle: recycle}
-	if s.recycle {
-		if s.data, err = unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("snapshot: mmap: %w", err)
-		}
+	if s.data, err = unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("snapshot: mmap: %w", err)
 	}
 	return s, nil
+}
+
+// writeSparse writes data to f leaving its zero pages as holes, which take
+// no memory (a snapshot's free heap is mostly zero).
+func writeSparse(f *os.File, data []byte) error {
+	if err := f.Truncate(int64(len(data))); err != nil {
+		return err
+	}
+	sys := os.Getpagesize()
+	for start := 0; start < len(data); {
+		end := min(start+sys, len(data))
+		if !allZero(data[start:end]) {
+			for end < len(data) && !allZero(data[end:min(end+sys, len(data))]) {
+				end = min(end+sys, len(data))
+			}
+			if _, err := f.WriteAt(data[start:end], int64(start)); err != nil {
+				return err
+			}
+		}
+		start = end
+	}
+	return nil
+}
+
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *snapshotMemory) mapInto(mem []byte) error {
@@ -217,8 +317,11 @@ func (s *snapshotMemory) close() {
 			_ = unix.Munmap(mem)
 		}
 		s.free = nil
+		s.view.Lock()
+		defer s.view.Unlock()
 		if s.data != nil {
 			_ = unix.Munmap(s.data)
+			s.data = nil
 		}
 	})
 }

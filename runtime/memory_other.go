@@ -10,6 +10,7 @@ type linearMemory struct {
 	mem      []byte
 	limit    uint64
 	hitLimit bool
+	snap     *snapshotMemory
 }
 
 const pageSize = 65536
@@ -18,7 +19,7 @@ func newAllocator(limit uint64, snap *snapshotMemory, out **linearMemory) experi
 	return experimental.MemoryAllocatorFunc(func(capacity, maxBytes uint64) experimental.LinearMemory {
 		m := &linearMemory{limit: min(maxBytes, limit)}
 		if snap != nil {
-			m.mem = append([]byte(nil), snap.data...)
+			m.mem, m.snap = append([]byte(nil), snap.data...), snap
 			m.limit = max(m.limit, uint64(len(snap.data)))
 		}
 		*out = m
@@ -39,6 +40,15 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 
 // private is the whole memory: nothing is shared without copy-on-write.
 func (m *linearMemory) private() (uint64, error) { return uint64(len(m.mem)), nil }
+
+// restore copies the snapshot back, unless the memory grew past it.
+func (m *linearMemory) restore() (bool, error) {
+	if m.snap == nil || len(m.mem) != len(m.snap.data) {
+		return false, nil
+	}
+	copy(m.mem, m.snap.data)
+	return true, nil
+}
 
 func (m *linearMemory) Free() { m.mem = nil }
 

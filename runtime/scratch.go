@@ -104,6 +104,14 @@ func (s *scratchFS) freeze() *scratchFS {
 	return base
 }
 
+// resetTo makes s again what cloneScratch(base) made it. No handle of the
+// guest's may be open (Instance.Reset checks).
+func (s *scratchFS) resetTo(base *scratchFS) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.root, s.bytes, s.entries, s.nextIno, s.gen = base.root, base.bytes, base.entries, base.nextIno, base.gen
+}
+
 // release drops the content once the instance has closed (its guest's
 // handles closed with it) and refuses every later change.
 func (s *scratchFS) release() {

@@ -74,6 +74,10 @@ type Snapshot struct {
 	closed bool
 }
 
+// snapshotHeadroom is the free heap a copy-on-write snapshot leaves its
+// clones.
+const snapshotHeadroom = 8 << 20
+
 // NewSnapshot starts a template interpreter, imports Preload, runs Setup and
 // freezes the result.
 func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapshot, error) {
@@ -97,6 +101,16 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	// Objects alive now are never collected in a clone: freezing them keeps
 	// the collector from writing to (and so copying) their pages.
 	src.WriteString("\nimport gc as _gc\n_gc.collect()\n_gc.freeze()\ndel _gc\n")
+	if so.CopyOnWrite {
+		// Free heap for the clones: a call that grows the memory cannot
+		// be undone by Reset (wazero cannot shrink a memory), and most
+		// calls that allocate at all would otherwise grow it. The
+		// allocator keeps what is freed; the pages stay zero, which the
+		// snapshot's file holds as holes, and a copy-on-write clone pays
+		// only for those it touches. (A recycled clone copies the whole
+		// snapshot: there it would double the cost of every clone.)
+		fmt.Fprintf(&src, "_b = bytearray(%d)\ndel _b\n", snapshotHeadroom)
+	}
 	if _, err := t.Exec(ctx, src.String()); err != nil {
 		return nil, fmt.Errorf("snakepit: snapshot setup: %w", err)
 	}
@@ -165,16 +179,26 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 	if err != nil {
 		return nil, err
 	}
+	i.snap = s
+	if err := s.reseed(i); err != nil {
+		i.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	return i, nil
+}
+
+// reseed gives a clone, new or reset, the snapshot's request buffer and
+// fresh entropy for its next request.
+func (s *Snapshot) reseed(i *Instance) error {
 	i.bufPtr, i.bufCap = s.bufPtr, s.bufCap
 	var seed [36]byte
 	_, _ = rand.Read(seed[:32])
 	binary.LittleEndian.PutUint32(seed[32:], 1)
 	m := i.mod.Memory()
 	if !m.Write(s.seedPtr, seed[:32]) || !m.Write(s.flagPtr, seed[32:]) {
-		i.Close(context.WithoutCancel(ctx))
-		return nil, errors.New("snakepit: clone: seed out of bounds")
+		return errors.New("snakepit: clone: seed out of bounds")
 	}
-	return i, nil
+	return nil
 }
 
 func sameMounts(a, b []Mount) bool {

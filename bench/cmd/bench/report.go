@@ -345,7 +345,7 @@ func markdown(r *Results) string {
 
 	p("## Workloads 1-3: call latency and throughput")
 	p("")
-	p("1. *fresh x = 1*: a new interpreter per call running `x = 1`. snakepit: a ModeFresh pool (`Run` of an exec on a clean snapshot clone; used clones are replaced in the background); snakepit raw clone: `snapshot.NewInstance` + `Exec` on the caller's goroutine, no pool (closing the clone is untimed); native: `python3.13 -I -S -c 'x = 1'`, a process per call.")
+	p("1. *fresh x = 1*: a new interpreter per call running `x = 1`. snakepit: a ModeFresh pool (`Run` of an exec on a clean snapshot clone; used clones are reset in place in the background, `Instance.Reset`); snakepit raw clone: `snapshot.NewInstance` + `Exec` on the caller's goroutine, no pool (closing the clone is untimed); native: `python3.13 -I -S -c 'x = 1'`, a process per call.")
 	p("2. *warm add(1, 2)*: a call with tiny JSON arguments on a warm worker (ModeWarm pool; native pool `Call`).")
 	p("3. *echo 1KB/100KB JSON*: `echo(x)` returning its argument, a list of records of about 1 KB or 100 KB as JSON, decoded and re-encoded by CPython's json on both sides.")
 	p("")
@@ -469,7 +469,7 @@ func markdown(r *Results) string {
 	p("- Both interpreters are CPython %s from the same source, both `-O3` without PGO/LTO (see the table at the top); a distribution's PGO+LTO native build would be faster than this baseline.", firstField(m.Native.Version))
 	p("- Latencies are measured in a closed loop (each caller calls again as soon as its call returns). A ModeFresh pool's ready clones are then used up at once, so its replacement clone (made in the background) is on the call path; with gaps between calls it would not be.")
 	p("- snakepit runs in the measuring process: its garbage collector and the harness share the CPUs with the guests. The native workers are separate processes, whose Go driver is in the same process as snakepit's; on %d cores neither side has a core to itself.", m.Cores)
-	p("- A fresh native interpreter is a new process (`fork`/`exec`, dynamic loading, interpreter start-up); a fresh snakepit interpreter is a clone of a snapshot taken after start-up (by default its memory is the snapshot copied into a reservation recycled from a closed clone; `SnapshotOptions.CopyOnWrite` maps it copy-on-write instead, smaller but paying page faults on the first call).")
+	p("- A fresh native interpreter is a new process (`fork`/`exec`, dynamic loading, interpreter start-up); a fresh snakepit interpreter is a clone of a snapshot taken after start-up (by default its memory is the snapshot copied into a reservation recycled from a closed clone; `SnapshotOptions.CopyOnWrite` maps it copy-on-write instead, smaller but paying page faults on the first call). A ModeFresh pool's clones are copy-on-write and, once used, reset in place: the pages a call wrote are copied back from the snapshot, and the next call takes no page fault.")
 	p("- Memory: snakepit's numbers are for the whole process divided by its workers (and the marginal Δ); native's leave out the Go process driving the workers.")
 	p("")
 	p("Raw numbers: results.json. Chart: chart.svg.")

@@ -1,0 +1,46 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// wazero keeps each mount's root directory open across a reset (its
+// preopen); the scratch one must then list the reset tree, not the last
+// call's. Python has no way to list a directory by descriptor on WASI, so
+// this looks at the handle itself.
+func TestResetPointsTheScratchRootAtTheResetTree(t *testing.T) {
+	ctx := context.Background()
+	r, err := New(ctx, Config{})
+	require.NoError(t, err)
+	defer r.Close(ctx)
+	s, err := r.NewSnapshot(ctx, SnapshotOptions{CopyOnWrite: true})
+	require.NoError(t, err)
+	defer s.Close()
+	c, err := s.NewInstance(ctx, nil)
+	require.NoError(t, err)
+	defer c.Close(ctx)
+	// The host's file changes the root before the guest's first path
+	// opens wazero's handle on it.
+	_, err = c.Run(ctx, Request{Op: OpExec, Code: "import os\nos.stat('in.txt')", Files: map[string][]byte{"in.txt": []byte("x")}})
+	require.NoError(t, err)
+	list := func() []string {
+		require.Len(t, c.open.scratchRoots, 1)
+		f := c.open.scratchRoots[0]
+		_, errno := f.Seek(0, io.SeekStart) // as fd_readdir does for cookie 0
+		require.Zero(t, errno)
+		ents, errno := f.Readdir(-1)
+		require.Zero(t, errno)
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name)
+		}
+		return names
+	}
+	require.Contains(t, list(), "in.txt")
+	require.NoError(t, c.Reset(ctx))
+	require.NotContains(t, list(), "in.txt")
+}
