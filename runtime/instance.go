@@ -369,7 +369,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	}
 	i.mod = m
 	i.errno, _ = m.ExportedGlobal(errnoExport).(api.MutableGlobal)
-	fns, err := exported(m, abi.ExportVersion, abi.ExportRun, abi.ExportBuffer, abi.ExportRelease, abi.ExportInitialize, abi.ExportInit, abi.ExportFdsIntact)
+	fns, err := exported(m, abi.ExportVersion, abi.ExportRun, abi.ExportBuffer, abi.ExportRelease, abi.ExportInitialize, abi.ExportInit)
 	if err == nil {
 		var v []uint64
 		// Not through i.call: this is the runtime's own entry (enter is held),
@@ -382,7 +382,14 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		i.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	i.run, i.buffer, i.release, i.fdsIntact = fns[1], fns[2], fns[3], fns[6]
+	// Asked for once the version is known to be ours: a python.wasm of
+	// another ABI gets the version error, not a missing export's.
+	more, err := exported(m, abi.ExportFdsIntact)
+	if err != nil {
+		i.Close(context.WithoutCancel(ctx))
+		return nil, err
+	}
+	i.run, i.buffer, i.release, i.fdsIntact = fns[1], fns[2], fns[3], more[0]
 	if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
 		i.budget = g
 	}
