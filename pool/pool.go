@@ -149,7 +149,9 @@ type Options struct {
 	MaxAge time.Duration
 	// MaxMemory recycles a worker whose linear memory, which never shrinks,
 	// has grown beyond that many bytes after a call; 0 means no limit. The
-	// hard cap is Instance.MemoryLimit.
+	// hard cap is Instance.MemoryLimit. A worker starts at its snapshot's
+	// size, which includes 8 MiB of free heap for its calls (about 16 MiB
+	// for a pool without Preload or Setup).
 	//
 	// In ModeSession, MaxCalls, MaxAge and MaxMemory end the session whose
 	// worker reaches them (its next call gets ErrSessionLost); leave them 0
