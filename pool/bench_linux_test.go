@@ -50,3 +50,41 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// BenchmarkFreshCall measures a fresh `x = 1` from one caller, side by side:
+// through a ModeFresh pool of one worker (a used clone reset in place, in
+// the background), and as the pool did it before resets (a new clone of a
+// recycled-memory snapshot per call, closed after it). cpu-µs/op is the
+// process's CPU time per call, everything included.
+func BenchmarkFreshCall(b *testing.B) {
+	p := newPool(b, pool.Options{Size: 1})
+	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"pool-reset", func() error { _, err := p.Run(ctx, exec("x = 1")); return err }},
+		{"new-clone", func() error {
+			i, err := s.NewInstance(ctx, nil)
+			if err == nil {
+				_, err = i.Exec(ctx, "x = 1")
+				i.Close(ctx)
+			}
+			return err
+		}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			cpu0 := cpuTime()
+			for b.Loop() {
+				if err := c.call(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+		})
+	}
+}
