@@ -83,13 +83,16 @@ progress "SQLite for wasm32-wasi"
 tar -xf "$DL/$SQLITE_ORIG" -C "$W"
 # The amalgamation is generated on the build machine (native cc and tclsh),
 # then compiled for WASI. One connection per single-threaded interpreter, on
-# files no other process shares: no threads, no locking (unix-none), no
-# mmap and so no WAL, no extension loading; temporary tables in memory
-# unless a pragma asks for files.
+# files no other process shares: no threads, no system locks (unix-none by
+# default; the guest's C shim makes the unix VFS, with its in-process lock
+# table, the default at start), no mmap and so no WAL, no extension loading;
+# temporary tables in memory unless a pragma asks for files; full-text
+# search (FTS4, FTS5) and R*Tree.
 ( cd "$W"/sqlite3-*/ && ./configure -q >"$W/sqlite-configure.log" 2>&1 && make -s sqlite3.c >"$W/sqlite.log" 2>&1 \
   && $WCC -O2 -DSQLITE_WASI -DSQLITE_THREADSAFE=0 -DSQLITE_OMIT_LOAD_EXTENSION -DSQLITE_OMIT_WAL \
     -DSQLITE_MAX_MMAP_SIZE=0 -DSQLITE_DEFAULT_UNIX_VFS='"unix-none"' -DSQLITE_TEMP_STORE=2 \
-    -DSQLITE_ENABLE_MATH_FUNCTIONS -c sqlite3.c -o sqlite3.o \
+    -DSQLITE_ENABLE_MATH_FUNCTIONS -DSQLITE_ENABLE_FTS4 -DSQLITE_ENABLE_FTS5 -DSQLITE_ENABLE_RTREE \
+    -c sqlite3.c -o sqlite3.o \
   && $AR rcs "$DEPS/lib/libsqlite3.a" sqlite3.o && cp sqlite3.h "$DEPS/include/" ) \
   || { tail -20 "$W/sqlite-configure.log" "$W/sqlite.log"; die "sqlite build failed"; }
 
