@@ -41,9 +41,9 @@ len(zones)
 	}
 }
 
-// TestSQLite uses an in-memory database, a file on the scratch file system
-// (two connections to it lock each other out), and a database on a
-// read-only mount opened read-only.
+// TestSQLite uses an in-memory database (with full-text search and R*Tree),
+// a file on the scratch file system (two connections to it lock each other
+// out), and a database on a read-only mount opened read-only.
 func TestSQLite(t *testing.T) {
 	inst := newInstance(t, runtime.Options{})
 	r, err := inst.Exec(ctx, `
@@ -53,6 +53,11 @@ mem.execute("create table t (k integer primary key, v text)")
 mem.executemany("insert into t (v) values (?)", [("a",), ("b",), ("c",)])
 assert mem.execute("select group_concat(v, '') from t").fetchone() == ("abc",)
 assert mem.execute("select sqrt(16.0)").fetchone() == (4.0,)  # math functions built in
+for fts in ("fts4", "fts5"):  # full-text search built in
+    mem.execute(f"create virtual table doc_{fts} using {fts}(body)")
+    mem.executemany(f"insert into doc_{fts} values (?)", [("the quick brown fox",), ("lazy dogs sleep",)])
+    assert mem.execute(f"select body from doc_{fts} where doc_{fts} match 'quick'").fetchall() == [("the quick brown fox",)]
+mem.execute("create virtual table box using rtree(id, x0, x1)")  # R*Tree built in
 
 disk = sqlite3.connect("data.db")  # the scratch file system is the working directory
 disk.execute("create table kv (k text primary key, v integer)")

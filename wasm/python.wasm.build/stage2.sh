@@ -17,7 +17,9 @@ WB=$STAGE/wasm-build
 DEPS=$STAGE/deps
 # The wasm stack: CPython's own C recursion limit for WASI keeps well inside it
 # (runtime tests prove a clean RecursionError); smaller means fewer pages.
-STACK=${PYTHON_WASM_STACK:-2097152}
+# ThinLTO's inlining made frames larger: at 2 MiB, recursion through C
+# overflowed the stack (a trap) before the limit was reached.
+STACK=${PYTHON_WASM_STACK:-4194304}
 
 rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/test" "$OUT.tmp/profile"
 WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT -ffile-prefix-map=$STAGE=/build -ffile-prefix-map=$root=/src -ffile-prefix-map=$OUT.tmp=/out"
