@@ -4,10 +4,14 @@ SHELL := /bin/bash
 GO ?= go
 # The build's cache, as wasm/python.wasm.build/build.sh reads it (shell syntax).
 CACHE := $${SNAKEPIT_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/snakepit-wasm}
-DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates gcc libc6-dev tcl
+DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates gcc libc6-dev tcl ninja-build
 
 EMBED := wasm/embedded
 EMBEDDED := python.wasm.gz stdlib.zip zoneinfo.zip MANIFEST
+# The numpy variant (wasm/python.wasm.build/numpy), embedded by package
+# wasm/numpy; copied only when the recipe built it.
+EMBED_NUMPY := wasm/numpy/blob
+EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
 .PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests clean-cache
@@ -35,6 +39,8 @@ example:
 embedded: python-wasm
 	@for f in $(EMBEDDED); do cp "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f; done
 	@cat $(EMBED)/MANIFEST
+	@if [ -f "$(CACHE)/python-wasm/numpy/current/embed/MANIFEST" ]; then \
+	  for f in $(EMBEDDED_NUMPY); do cp "$(CACHE)/python-wasm/numpy/current/embed/$$f" $(EMBED_NUMPY)/$$f; done; cat $(EMBED_NUMPY)/MANIFEST; fi
 
 # The embedded interpreter must be exactly what the recipe builds.
 check-embedded: python-wasm
