@@ -87,6 +87,11 @@ skip_sanity_check = true
 longdouble_format = 'IEEE_QUAD_LE'
 INI
 
+# The benchmark's baseline, numpy from the same source for the native
+# python3.13, builds meanwhile (native.sh).
+"$here/native.sh" "$STAGE" "$NS" "$src_tar" "$W/cython/usr/lib/python3/dist-packages" >"$W/native.log" 2>&1 &
+native_pid=$!
+
 progress "numpy: meson setup (numpy's bundled meson)"
 ( cd "$SRC" && "$PY" vendored-meson/meson/meson.py setup "$W/build" --cross-file "$W/cross.ini" \
     --buildtype=release -Db_ndebug=if-release -Dallow-noblas=true -Ddisable-svml=true -Ddisable-highway=true \
@@ -119,7 +124,7 @@ mkdir -p "$NS/lib" "$W/objs"
 ( cd "$B" && find numpy -name '*.o' -path '*.p/*' ! -path '*_simd*' | LC_ALL=C sort \
     | awk -F/ '/\/mtrand\./ || !seen[$NF]++' >"$W/objects.txt" )
 n=0
-while read -r o; do n=$((n + 1)); cp "$B/$o" "$W/objs/$(printf %03d $n)-${o##*/}"; done <"$W/objects.txt"
+while read -r o; do n=$((n + 1)); ln "$B/$o" "$W/objs/$(printf %03d $n)-${o##*/}"; done <"$W/objects.txt"
 ( cd "$W/objs" && llvm-ar-$LLVM_VERSION rcsD "$NS/lib/libnumpy.a" * )
 cp "$W/sysroot/usr/lib/llvm-$LLVM_VERSION/lib/wasm32-wasi/libc++.a" "$W/sysroot/usr/lib/llvm-$LLVM_VERSION/lib/wasm32-wasi/libc++abi.a" "$NS/lib/"
 progress "numpy: $(wc -l <"$W/objects.txt") objects archived"
@@ -147,10 +152,11 @@ cp -a "$site" "$NS/site-packages/numpy"
 find "$NS/site-packages" -name '*.so' -delete
 ( cd "$SRC" && find numpy -type d -name tests -prune | while read -r d; do
     rm -rf "$NS/site-packages/$d"; mkdir -p "$NS/numpy-tests/$(dirname "$d")" && cp -a "$d" "$NS/numpy-tests/$d"; done
-  cp numpy/conftest.py "$NS/numpy-tests/numpy/" )
+  cp numpy/conftest.py "$NS/numpy-tests/numpy/" && cp pytest.ini "$NS/numpy-tests/" )
 find "$NS/site-packages" "$NS/numpy-tests" \( -name '*.pyi' -o -name '*.pxd' -o -name 'py.typed' \) -delete
 SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH "$PY" -I -m compileall -q -j1 --invalidation-mode checked-hash \
   -s "$NS/site-packages" -p /usr/local/lib/python3.13/site-packages "$NS/site-packages" >/dev/null \
   || die "numpy: compiling its Python files failed"
+wait $native_pid || { tail -30 "$W/native.log"; die "numpy (native baseline) failed"; }
 rm -rf "$W"
 progress "numpy compiled: $NS"

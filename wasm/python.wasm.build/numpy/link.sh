@@ -46,6 +46,8 @@ mkdir -p "$T/lib" && cp -a "$STAGE/stdlib/python3.13" "$T/lib/"
 cp -a "$STAGE/tzdata" "$T/zoneinfo"
 cp -a "$NS/site-packages" "$T/site-packages"
 cp -a "$NS/numpy-tests" "$T/numpy-tests"
+# The native numpy of the same source, for the benchmark (native.sh).
+if [ -d "$NS/native-site" ]; then ln -s "$NS/native-site" "$T/native-site"; fi
 gzip -9 -n -c "$T/python.wasm" >"$T/embed/python.wasm.gz"
 "$STAGE/native/bin/python3.13" -I -S "$here/../embed.py" "$T/site-packages" "$T/embed/site-packages.zip"
 {

@@ -4,7 +4,8 @@
 # machines whose Debian mirror does not serve numpy's source package.
 # Usage: source-from-git.sh GIT_ROOT OUT_DIR
 # GIT_ROOT holds one clone per repository as OWNER+NAME/repo (numpy+numpy,
-# numpy+meson, google+highway, mreineck+pocketfft, python+pythoncapi-compat),
+# numpy+meson, google+highway, mreineck+pocketfft, python+pythoncapi-compat,
+# intel+x86-simd-sort),
 # or as OWNER/NAME.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
