@@ -4,13 +4,17 @@ SHELL := /bin/bash
 GO ?= go
 # The build's cache, as wasm/python.wasm.build/build.sh reads it (shell syntax).
 CACHE := $${SNAKEPIT_CACHE_DIR:-$${XDG_CACHE_HOME:-$$HOME/.cache}/snakepit-wasm}
-DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates gcc libc6-dev tcl
+DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz-utils bzip2 make ca-certificates gcc libc6-dev tcl ninja-build g++
 
 EMBED := wasm/embedded
 EMBEDDED := python.wasm.gz stdlib.zip zoneinfo.zip MANIFEST
+# The numpy variant (wasm/python.wasm.build/numpy), embedded by package
+# wasm/numpy; copied only when the recipe built it.
+EMBED_NUMPY := wasm/numpy/blob
+EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests clean-cache
+.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench clean-cache
 
 all: python-wasm example
 
@@ -35,6 +39,8 @@ example:
 embedded: python-wasm
 	@for f in $(EMBEDDED); do cp "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f; done
 	@cat $(EMBED)/MANIFEST
+	@if [ -f "$(CACHE)/python-wasm/numpy/current/embed/MANIFEST" ]; then \
+	  for f in $(EMBEDDED_NUMPY); do cp "$(CACHE)/python-wasm/numpy/current/embed/$$f" $(EMBED_NUMPY)/$$f; done; cat $(EMBED_NUMPY)/MANIFEST; fi
 
 # The embedded interpreter must be exactly what the recipe builds.
 check-embedded: python-wasm
@@ -80,6 +86,23 @@ sandbox-slow: python-wasm
 STDLIB_FLAGS ?=
 stdlib-tests: python-wasm
 	nice -n 15 $(GO) run ./internal/stdlibtest/cmd/stdlib-tests -parallel 2 $(STDLIB_FLAGS)
+
+# numpy's own tests inside the numpy variant, each test file in a fresh
+# instance, under pytest and hypothesis (Debian's, unpacked for the guest by
+# numpy/testtools.sh); writes wasm/NUMPY-TESTS.md. NUMPY_TESTS selects the
+# files (comma-separated, relative to numpy-tests/), default the subset in
+# wasm/numpy/suite_test.go.
+NUMPY_TESTS ?= 1
+numpy-tests: python-wasm
+	@wasm/python.wasm.build/numpy/testtools.sh "$(CACHE)/downloads" "$(CACHE)/python-wasm/numpy/testtools"
+	SNAKEPIT_NUMPY_SUITE=$(NUMPY_TESTS) SNAKEPIT_NUMPY_TESTTOOLS="$(CACHE)/python-wasm/numpy/testtools" \
+	  SNAKEPIT_NUMPY_SUITE_OUT=$(CURDIR)/wasm/NUMPY-TESTS.md nice -n 15 $(GO) test -count=1 -timeout 3h -run TestNumpySuite -v ./wasm/numpy
+
+# The numpy variant against native numpy of the same source (numpy/native.sh
+# builds it into the variant's native-site/): a fresh numpy-ready
+# interpreter, and kernels.
+numpy-bench: python-wasm
+	$(GO) test -count=1 -run '^$$' -bench 'BenchmarkNumpy' -benchtime 200x ./wasm/numpy
 
 # Each fuzz target for FUZZTIME (default 2m), one after the other, one
 # worker each (the wasm targets hold an instance per worker).

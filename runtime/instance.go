@@ -325,6 +325,9 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	if err != nil {
 		return nil, err
 	}
+	if r.site != nil {
+		paths = append([]string{SitePackagesPath}, paths...)
+	}
 	i := &Instance{rt: r, opts: opts, paths: paths, stopCh: make(chan struct{})}
 	i.open.inst = i
 	i.open.max = int32(min(opts.MaxOpenFiles, 1<<30))
@@ -412,6 +415,9 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	mount(guestLib, abi.GuestLibPath)
 	if i.rt.zoneinfo != nil {
 		mount(i.rt.zoneinfo, ZoneinfoPath)
+	}
+	if i.rt.site != nil {
+		mount(i.rt.site, SitePackagesPath)
 	}
 	if i.scratch != nil {
 		if !path.IsAbs(i.opts.Scratch.Path) {

@@ -68,6 +68,9 @@ type Build struct {
 	ABIVersion int
 	// SHA256 is python.wasm's, in hex.
 	SHA256 string
+	// Variant names an interpreter variant ("numpy"): Config.Variant's, or
+	// a local build's whose embed/MANIFEST says so; "" for the default.
+	Variant string
 }
 
 // Build returns which interpreter the Runtime runs.
@@ -77,13 +80,15 @@ func (r *Runtime) Build() Build { return r.build }
 // The embedded one's hash comes from its MANIFEST: hashing 7 MB at every
 // start would cost more than decompressing it.
 //
-// tz is the time-zone database, nil for a local build without zoneinfo/.
-func load(dir string) (wasm []byte, lib, tz experimentalsys.FS, b Build, err error) {
+// tz is the time-zone database, nil for a local build without zoneinfo/;
+// site is a variant's site-packages (a local build's site-packages/), else
+// nil.
+func load(dir string) (wasm []byte, lib, tz, site experimentalsys.FS, b Build, err error) {
 	b = Build{Dir: dir, ABIVersion: abi.Version}
 	if dir != "" {
 		wasm, err := os.ReadFile(filepath.Join(dir, "python.wasm"))
 		if err != nil {
-			return nil, nil, nil, b, fmt.Errorf("snakepit: %w", err)
+			return nil, nil, nil, nil, b, fmt.Errorf("snakepit: %w", err)
 		}
 		sum := sha256.Sum256(wasm)
 		b.SHA256 = hex.EncodeToString(sum[:])
@@ -91,26 +96,30 @@ func load(dir string) (wasm []byte, lib, tz experimentalsys.FS, b Build, err err
 			if info, err := embedded.ParseManifest(string(m)); err == nil {
 				b.PythonVersion = info.PythonVersion
 			}
+			b.Variant = manifestVariant(string(m))
 		}
 		if fi, err := os.Stat(filepath.Join(dir, "zoneinfo")); err == nil && fi.IsDir() {
 			tz = sysfs.DirFS(filepath.Join(dir, "zoneinfo"))
 		}
-		return wasm, sysfs.DirFS(filepath.Join(dir, "lib", "python3.13")), tz, b, nil
+		if fi, err := os.Stat(filepath.Join(dir, "site-packages")); err == nil && fi.IsDir() {
+			site = sysfs.DirFS(filepath.Join(dir, "site-packages"))
+		}
+		return wasm, sysfs.DirFS(filepath.Join(dir, "lib", "python3.13")), tz, site, b, nil
 	}
 	info, err := embedded.Manifest()
 	if err != nil {
-		return nil, nil, nil, b, err
+		return nil, nil, nil, nil, b, err
 	}
 	zlib, err := embedded.Stdlib()
 	if err != nil {
-		return nil, nil, nil, b, err
+		return nil, nil, nil, nil, b, err
 	}
 	ztz, err := embedded.Zoneinfo()
 	if err != nil {
-		return nil, nil, nil, b, err
+		return nil, nil, nil, nil, b, err
 	}
 	b.Embedded, b.PythonVersion, b.SHA256 = true, info.PythonVersion, info.SHA256
-	return nil, &sysfs.AdaptFS{FS: seekableZip{zlib}}, &sysfs.AdaptFS{FS: seekableZip{ztz}}, b, nil // embeddedWasm reads the wasm
+	return nil, &sysfs.AdaptFS{FS: seekableZip{zlib}}, &sysfs.AdaptFS{FS: seekableZip{ztz}}, nil, b, nil // embeddedWasm reads the wasm
 }
 
 // embeddedWasm returns the embedded python.wasm. Decompressing it costs about
@@ -118,13 +127,15 @@ func load(dir string) (wasm []byte, lib, tz experimentalsys.FS, b Build, err err
 // start leaves a decompressed copy beside the compiled code (a directory
 // named by this sha256) and later ones read that. The copy is trusted as
 // the compiled code beside it is; one of the wrong size is replaced.
-func embeddedWasm(cacheDir, sum string) ([]byte, error) {
+//
+// size and unpack are the decompressed size and the decompression, of the
+// default interpreter (package embedded) or of a Variant.
+func embeddedWasm(cacheDir, sum string, size int64, unpack func() ([]byte, error)) ([]byte, error) {
 	p := filepath.Join(cacheDir, "python-"+sum[:16]+".wasm")
-	size := embedded.WasmSize()
 	if b, err := os.ReadFile(p); err == nil && int64(len(b)) == size {
 		return b, nil
 	}
-	wasm, err := embedded.Wasm()
+	wasm, err := unpack()
 	if err != nil {
 		return nil, err
 	}

@@ -119,7 +119,7 @@ func (o Options) check() error {
 	}
 	for _, m := range o.Mounts {
 		if reservedPath(m.GuestPath) {
-			return fmt.Errorf("%w: mount path %q is taken (%s and %s are the runtime's)", ErrBadOptions, m.GuestPath, abi.GuestLibPath, PackagesPath)
+			return fmt.Errorf("%w: mount path %q is taken (%s, %s and %s are the runtime's)", ErrBadOptions, m.GuestPath, abi.GuestLibPath, PackagesPath, SitePackagesPath)
 		}
 	}
 	return nil
@@ -129,7 +129,7 @@ func (o Options) check() error {
 // mounts itself.
 func reservedPath(p string) bool {
 	p = path.Clean(p)
-	for _, r := range []string{PackagesPath, abi.GuestLibPath} {
+	for _, r := range []string{PackagesPath, abi.GuestLibPath, SitePackagesPath} {
 		if p == r || strings.HasPrefix(p, r+"/") {
 			return true
 		}

@@ -71,6 +71,12 @@
 // binary's own data. Config.Dir or $SNAKEPIT_PYTHON_DIR select a local build
 // instead (`make python-wasm`). Runtime.Build says which one runs.
 //
+// Config.Variant selects an interpreter variant that its own package
+// embeds: numpy.Variant() of package wasm/numpy is CPython with numpy built
+// in, its Python files at SitePackagesPath. A program that does not import
+// that package does not carry it. A local build of the variant is a Dir
+// like any other (python-wasm/numpy/current).
+//
 // # Files
 //
 // The guest sees three kinds of file system, and nothing else of the host:
@@ -180,6 +186,7 @@ import (
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
+	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -232,6 +239,13 @@ type Config struct {
 	// means $SNAKEPIT_PYTHON_DIR, and when that is unset too, the
 	// interpreter embedded in the module.
 	Dir string
+	// Variant selects an interpreter variant embedded by its own package
+	// (numpy.Variant() of package wasm/numpy: CPython with numpy built
+	// in); nil means the default interpreter. A local build of a variant
+	// is selected by Dir instead (the recipe's python-wasm/numpy/current),
+	// so Dir and Variant are not both set; $SNAKEPIT_PYTHON_DIR is ignored
+	// when Variant is set.
+	Variant *Variant
 	// CompilationCacheDir keeps compiled machine code between processes.
 	// "" means a directory per python.wasm build under
 	// <user cache dir>/snakepit-wasm/wazero, of which the keepCompiled most
@@ -253,6 +267,7 @@ type Runtime struct {
 	build     Build
 	stdlib    experimentalsys.FS // shared by every instance, mounted read-only
 	zoneinfo  experimentalsys.FS // likewise; nil if the build has none
+	site      experimentalsys.FS // a variant's packages, at SitePackagesPath; nil for the default interpreter
 	interrupt Interrupt
 	budget    int32
 	wr        wazero.Runtime
@@ -284,15 +299,34 @@ type Runtime struct {
 // ErrNotBuilt (wrapped, with the command to run) when the artifacts are
 // missing; ErrABIVersion is reported later, by NewInstance.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	dir, err := Locate(cfg.Dir)
-	if err != nil {
-		return nil, err
+	var (
+		dir                    string
+		wasm                   []byte
+		stdlib, zoneinfo, site experimentalsys.FS
+		build                  Build
+		err                    error
+		wasmSize               int64
+		unpack                 func() ([]byte, error)
+	)
+	if cfg.Variant != nil {
+		if cfg.Dir != "" {
+			return nil, fmt.Errorf("%w: Config.Dir and Config.Variant are both set", ErrBadOptions)
+		}
+		var vf variantFiles
+		if stdlib, zoneinfo, site, vf, build, err = loadVariant(cfg.Variant); err != nil {
+			return nil, err
+		}
+		wasmSize, unpack = gzSize(vf.wasmGz), func() ([]byte, error) { return gunzip(vf.wasmGz) }
+	} else {
+		if dir, err = Locate(cfg.Dir); err != nil {
+			return nil, err
+		}
+		if wasm, stdlib, zoneinfo, site, build, err = load(dir); err != nil {
+			return nil, err
+		}
+		wasmSize, unpack = embedded.WasmSize(), embedded.Wasm
 	}
-	wasm, stdlib, zoneinfo, build, err := load(dir)
-	if err != nil {
-		return nil, err
-	}
-	r := &Runtime{dir: dir, build: build, stdlib: stdlib, zoneinfo: zoneinfo, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
+	r := &Runtime{dir: dir, build: build, stdlib: stdlib, zoneinfo: zoneinfo, site: site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}
@@ -301,7 +335,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		cacheDir = compiledCacheDir(compiledCacheBase(), build.SHA256)
 	}
 	if wasm == nil {
-		if wasm, err = embeddedWasm(cacheDir, build.SHA256); err != nil {
+		if wasm, err = embeddedWasm(cacheDir, build.SHA256, wasmSize, unpack); err != nil {
 			return nil, err
 		}
 	}

@@ -174,6 +174,18 @@ _unseeded = True
 _STDIO = sys.stdout, sys.stderr
 
 
+def _seed_numpy(seed):
+    # numpy.random's global generator (np.random.rand, ...) is seeded at its
+    # import: in a snapshot that imported it, every clone would draw the
+    # same numbers. Only when numpy is loaded: never import it here.
+    mtrand = sys.modules.get("numpy.random.mtrand")
+    if mtrand is not None:
+        words = [int.from_bytes(seed[i : i + 4], "little") for i in range(0, len(seed) - 3, 4)]
+        # Called from a frame whose globals have __builtins__ (this module's,
+        # run by sp_init, have none; numpy's array seeding looks it up).
+        eval("seed(words)", {"seed": mtrand.seed, "words": words})
+
+
 def _dispatch(kind, a, b):
     global _unseeded
     try:
@@ -181,6 +193,7 @@ def _dispatch(kind, a, b):
             seed = _snakepit.take_seed()
             if seed is not None:
                 random.seed(int.from_bytes(seed, "little"))  # no sha512 to import
+                _seed_numpy(seed)
                 _unseeded = False
         if kind == EXEC:
             return _value(_exec(a), printable=True)

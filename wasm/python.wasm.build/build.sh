@@ -25,6 +25,7 @@ out=$base/out/$h2
 if [ -f "$out/MANIFEST" ]; then
   ln -sfn "out/$h2" "$base/current"
   progress "python.wasm up to date ($out)"
+  "$here/numpy/stage.sh" "$base" "$stage" "$CACHE/downloads" "$h1"
   exit 0
 fi
 # One build at a time per cache directory.
@@ -42,5 +43,6 @@ ln -sfn "out/$h2" "$base/current"
 # Old outputs of this cache are dead weight once a new one is current.
 find "$base/out" -mindepth 1 -maxdepth 1 ! -name "$h2" -exec rm -rf {} +
 find "$base/stage" -mindepth 1 -maxdepth 1 ! -name "$h1" -exec rm -rf {} +
+"$here/numpy/stage.sh" "$base" "$stage" "$CACHE/downloads" "$h1"
 progress "done"
 cat "$out/MANIFEST" | tail -4
