@@ -16,7 +16,7 @@ SYSROOT=$STAGE/sysroot/usr
 SRC=$STAGE/src
 WB=$STAGE/wasm-build
 DEPS=$STAGE/deps
-STACK=${PYTHON_WASM_STACK:-2097152}
+STACK=${PYTHON_WASM_STACK:-4194304} # as stage2.sh
 T=$OUT.tmp
 rm -rf "$T" && mkdir -p "$T/embed" "$T/work"
 WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT -ffile-prefix-map=$STAGE=/build -ffile-prefix-map=$root=/src -ffile-prefix-map=$T=/out"
