@@ -373,6 +373,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	i.mod = m
 	i.errno, _ = m.ExportedGlobal(errnoExport).(api.MutableGlobal)
 	fns, err := exported(m, abi.ExportVersion, abi.ExportRun, abi.ExportBuffer, abi.ExportRelease, abi.ExportInitialize, abi.ExportInit)
+	var more []api.Function
 	if err == nil {
 		var v []uint64
 		// Not through i.call: this is the runtime's own entry (enter is held),
@@ -381,13 +382,11 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 			err = fmt.Errorf("%w: python.wasm speaks ABI v%d, this package v%d; rebuild python.wasm with `make`", ErrABIVersion, int32(v[0]), abi.Version)
 		}
 	}
-	if err != nil {
-		i.Close(context.WithoutCancel(ctx))
-		return nil, err
+	if err == nil {
+		// Asked for once the version is known to be ours: a python.wasm of
+		// another ABI gets the version error, not a missing export's.
+		more, err = exported(m, abi.ExportFdsIntact)
 	}
-	// Asked for once the version is known to be ours: a python.wasm of
-	// another ABI gets the version error, not a missing export's.
-	more, err := exported(m, abi.ExportFdsIntact)
 	if err != nil {
 		i.Close(context.WithoutCancel(ctx))
 		return nil, err
@@ -783,7 +782,8 @@ func (i *Instance) Reset(ctx context.Context) error {
 	ok, err := i.mem.restore()
 	switch {
 	case err != nil:
-		return fmt.Errorf("%w: reading the page table: %w", ErrNotReset, err)
+		// The page table is read a chunk at a time: pages may be restored.
+		return i.breakWith(fmt.Errorf("%w: reading the page table: %w", ErrNotReset, err))
 	case !ok:
 		return fmt.Errorf("%w: memory grew past the snapshot's", ErrNotReset)
 	}

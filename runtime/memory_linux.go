@@ -26,7 +26,6 @@ type linearMemory struct {
 	hitLimit bool
 	snap     *snapshotMemory // a clone's snapshot, which may take the reservation back on Free
 	cow      bool            // mapped copy-on-write, not a recycled copy
-	pagemap  []byte          // restore's buffer
 }
 
 const pageSize = 65536
@@ -80,42 +79,63 @@ func (m *linearMemory) Reallocate(size uint64) []byte {
 // read.
 var pagemap = sync.OnceValues(func() (*os.File, error) { return os.Open("/proc/self/pagemap") })
 
-// private counts the accessible pages that this memory owns: written
-// (a copy-on-write copy of a snapshot page, or a page of growth) and not
-// shared with the snapshot's memfd. /proc/self/pagemap says so per page:
-// bit 63 present, 62 swapped, 61 a file page (the snapshot's, unwritten).
-func (m *linearMemory) private() (uint64, error) {
+// pagemapBufs holds buffers for reading the page table, 8192 pages at a
+// time: shared, so that no memory keeps one.
+var pagemapBufs = sync.Pool{New: func() any { b := make([]byte, 8*8192); return &b }}
+
+// ownPages calls each for every run [first, end) of accessible pages that
+// this memory owns: written (a copy-on-write copy of a snapshot page, or a
+// page of growth) and not shared with the snapshot's memfd.
+// /proc/self/pagemap says so per page: bit 63 present, 62 swapped, 61 a
+// file page (the snapshot's, unwritten).
+func (m *linearMemory) ownPages(each func(first, end uint64)) error {
 	f, err := pagemap()
 	if err != nil {
-		return 0, err
+		return err
 	}
+	bp := pagemapBufs.Get().(*[]byte)
+	defer pagemapBufs.Put(bp)
+	buf := *bp
 	sys := uint64(os.Getpagesize())
 	start := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))) / sys
 	pages := m.size / sys
-	buf := make([]byte, 8*min(pages, 8192))
-	var n uint64
+	run := uint64(0) // where the current run of owned pages began
 	for done := uint64(0); done < pages; {
 		chunk := buf[:8*min(pages-done, uint64(len(buf)/8))]
 		if _, err := f.ReadAt(chunk, int64(8*(start+done))); err != nil {
-			return 0, err
+			return err
 		}
 		for k := 0; k < len(chunk); k += 8 {
-			e := binary.LittleEndian.Uint64(chunk[k:])
-			if e&(3<<62) != 0 && e&(1<<61) == 0 {
-				n++
+			if e := binary.LittleEndian.Uint64(chunk[k:]); e&(3<<62) != 0 && e&(1<<61) == 0 {
+				continue
 			}
+			p := done + uint64(k/8)
+			if run < p {
+				each(run, p)
+			}
+			run = p + 1
 		}
 		done += uint64(len(chunk) / 8)
 	}
-	return n * sys, nil
+	if run < pages {
+		each(run, pages)
+	}
+	return nil
+}
+
+// private counts the bytes of the pages this memory owns (ownPages).
+func (m *linearMemory) private() (uint64, error) {
+	var n uint64
+	err := m.ownPages(func(first, end uint64) { n += end - first })
+	return n * uint64(os.Getpagesize()), err
 }
 
 // restore gives a clone's memory its snapshot's content again, in place:
 // the pages it owns keep their place in memory, so the next call takes no
 // page fault on them. A copy-on-write clone owns only the pages it wrote
-// (the page table says which), so only those are copied; a recycled copy
-// owns every page. It returns false, changing nothing, when the memory
-// grew past the snapshot: wazero's view of its size cannot shrink.
+// (ownPages), so only those are copied; a recycled copy owns every page. It
+// returns false, changing nothing, when the memory grew past the snapshot:
+// wazero's view of its size cannot shrink.
 func (m *linearMemory) restore() (bool, error) {
 	if m.snap == nil || m.size != m.snap.size {
 		return false, nil
@@ -129,34 +149,9 @@ func (m *linearMemory) restore() (bool, error) {
 		copy(m.mem[:m.size], m.snap.data)
 		return true, nil
 	}
-	f, err := pagemap()
-	if err != nil {
-		return false, err
-	}
 	sys := uint64(os.Getpagesize())
-	pages := m.size / sys
-	if uint64(len(m.pagemap)) < 8*pages {
-		m.pagemap = make([]byte, 8*pages)
-	}
-	start := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))) / sys
-	if _, err := f.ReadAt(m.pagemap[:8*pages], int64(8*start)); err != nil {
-		return false, err
-	}
-	// Copied a run of written pages at a time.
-	run := uint64(0)
-	for p := uint64(0); p <= pages; p++ {
-		if p < pages {
-			e := binary.LittleEndian.Uint64(m.pagemap[8*p:])
-			if e&(3<<62) != 0 && e&(1<<61) == 0 {
-				continue
-			}
-		}
-		if run < p {
-			copy(m.mem[run*sys:p*sys], m.snap.data[run*sys:p*sys])
-		}
-		run = p + 1
-	}
-	return true, nil
+	err := m.ownPages(func(first, end uint64) { copy(m.mem[first*sys:end*sys], m.snap.data[first*sys:end*sys]) })
+	return err == nil, err
 }
 
 func (m *linearMemory) Free() {

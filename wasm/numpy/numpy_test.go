@@ -17,15 +17,17 @@ import (
 
 var ctx = context.Background()
 
-func TestMain(m *testing.M) {
-	testrt.Main(m, func() {
-		if snap != nil {
-			snap.Close()
-		}
-		if rt != nil {
-			rt.Close(ctx)
-		}
-	})
+// TestMain checks for leaked goroutines (testrt.Main, with goleak) once
+// the variant's snapshot and Runtime are closed.
+func TestMain(m *testing.M) { testrt.Main(m, closeVariant) }
+
+func closeVariant() {
+	if snap != nil {
+		snap.Close()
+	}
+	if rt != nil {
+		rt.Close(ctx)
+	}
 }
 
 // EnvDir selects a local build of the numpy variant for the tests; the
