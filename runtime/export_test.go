@@ -7,3 +7,10 @@ func WithAllLoops(cfg Config) Config {
 	cfg.allLoops = true
 	return cfg
 }
+
+// WithInLoopYield returns cfg set to check loops as before they were split:
+// the yield call inside each loop.
+func WithInLoopYield(cfg Config) Config {
+	cfg.inLoop = true
+	return cfg
+}

@@ -30,6 +30,7 @@ func BenchmarkInterrupt(b *testing.B) {
 		{"none", runtime.Config{Interrupt: runtime.InterruptNone}},
 		{"loops", runtime.Config{Interrupt: runtime.InterruptLoops}},
 		{"loops-all", runtime.WithAllLoops(runtime.Config{Interrupt: runtime.InterruptLoops})},
+		{"loops-inloop", runtime.WithInLoopYield(runtime.Config{Interrupt: runtime.InterruptLoops})},
 		{"close-on-done", runtime.Config{Interrupt: runtime.InterruptCloseOnDone}},
 	})
 }

@@ -258,6 +258,7 @@ type Config struct {
 	YieldBudget int32
 
 	allLoops bool // tests: check the dispatch loop too, as before the tick import
+	inLoop   bool // tests: the yield calls inside the loops they check, as before
 }
 
 // Runtime compiles python.wasm once and creates instances from it. It is
@@ -339,7 +340,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 			return nil, err
 		}
 	}
-	if wasm, err = r.edit(wasm, cfg.allLoops); err != nil {
+	if wasm, err = r.edit(wasm, cfg); err != nil {
 		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
 	}
 	r.wasm = wasm
@@ -374,12 +375,12 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 // those calls into budget checks and leaves the per-bytecode dispatch loop
 // unchecked; the other mechanisms turn them into nops. A python.wasm without
 // the import (ABI v1, refused by NewInstance) gets checks at every loop.
-func (r *Runtime) edit(wasm []byte, allLoops bool) ([]byte, error) {
+func (r *Runtime) edit(wasm []byte, cfg Config) ([]byte, error) {
 	ticks, err := wasmedit.ImportsFunc(wasm, abi.ImportModule, abi.ImportTick)
 	if err != nil {
 		return nil, err
 	}
-	count := ticks && r.interrupt == InterruptLoops && !allLoops
+	count := ticks && r.interrupt == InterruptLoops && !cfg.allLoops
 	if ticks && !count {
 		if wasm, err = wasmedit.NopCalls(wasm, abi.ImportModule, abi.ImportTick); err != nil {
 			return nil, err
@@ -391,7 +392,7 @@ func (r *Runtime) edit(wasm []byte, allLoops bool) ([]byte, error) {
 	if r.interrupt != InterruptLoops {
 		return wasmedit.GuardImports(wasm, guards)
 	}
-	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget, GuardOptions: guards}
+	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget, InLoopYield: cfg.inLoop, GuardOptions: guards}
 	if count {
 		o.TickName = abi.ImportTick
 	}

@@ -407,6 +407,28 @@ func (p *Pool) Memory() (rss, pss uint64, err error) {
 	return rss, pss, nil
 }
 
+// CPUTime returns the CPU time the live worker processes have used, from
+// /proc/<pid>/schedstat (nanoseconds; Linux only; a worker is one thread).
+func (p *Pool) CPUTime() (time.Duration, error) {
+	var total time.Duration
+	for _, pid := range p.pids() {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
+		if err != nil {
+			return 0, err
+		}
+		f := strings.Fields(string(b))
+		if len(f) == 0 {
+			return 0, fmt.Errorf("native: /proc/%d/schedstat: %q", pid, b)
+		}
+		ns, err := strconv.ParseInt(f[0], 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("native: /proc/%d/schedstat: %w", pid, err)
+		}
+		total += time.Duration(ns)
+	}
+	return total, nil
+}
+
 func (p *Pool) pids() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

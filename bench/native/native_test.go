@@ -326,6 +326,22 @@ func TestMemory(t *testing.T) {
 	t.Logf("2 idle workers: rss %.1f MiB, pss %.1f MiB", float64(rss)/(1<<20), float64(pss)/(1<<20))
 }
 
+func TestCPUTime(t *testing.T) {
+	p := newPool(t, 1, "import time\ndef spin(s):\n    end = time.process_time() + s\n    while time.process_time() < end: pass\n    return 0\n")
+	before, err := p.CPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	call(t, p, "spin", "[0.05]")
+	after, err := p.CPUTime()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := after - before; d < 50*time.Millisecond || d > 5*time.Second {
+		t.Errorf("a call spinning 50 ms of CPU time measured %v", d)
+	}
+}
+
 func TestClose(t *testing.T) {
 	p, err := New(context.Background(), python(t), 3)
 	if err != nil {

@@ -1,6 +1,9 @@
 package wasmedit
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Immediate kinds of one-byte opcodes. The zero value marks opcodes this
 // package does not decode, so a new proposal fails loudly instead of being
@@ -79,24 +82,32 @@ type body struct {
 	loops, ticks     int
 	edits            int // sites replaced whatever the checks: bulk memory, redirected calls
 	callInLoop       bool
+	tight            int // loops with no call inside them, nested loops included
 }
 
 // Site kinds.
 const (
-	siteLoop = iota // a loop header: insert after at
-	siteTick        // a call to the tick import: replace its del bytes
-	siteCall        // any other call: its del bytes, replaced by a call to `to` if not 0
-	siteExit        // return, the final end, or a branch out of the function: insert before at
-	siteCopy        // memory.copy: its del bytes, replaced by a call
-	siteFill        // memory.fill: likewise
+	siteLoop    = iota // a loop header: insert after at
+	siteTick           // a call to the tick import: replace its del bytes
+	siteCall           // any other call: its del bytes, replaced by a call to `to` if not 0
+	siteExit           // return, the final end, or a branch out of the function: insert before at
+	siteCopy           // memory.copy: its del bytes, replaced by a call
+	siteFill           // memory.fill: likewise
+	siteLoopEnd        // the end of a plain loop: insert after at
+	siteBr             // br, br_if or br_table across plain loops: its del bytes, re-encoded with depths adjusted
 )
 
 // site is a place to edit.
 type site struct {
 	at, del int
 	kind    uint8
-	skip    bool   // the dispatch loop of a function with ticks
-	to      uint32 // siteCall: the function to call instead, 0 to keep the call
+	skip    bool // the dispatch loop of a function with ticks
+	calls   bool // siteLoop: the loop's body makes a call
+	plain   bool // siteLoop: the loop's block type is empty (0x40)
+	// siteCall: the function to call instead, 0 to keep the call. siteBr:
+	// for br and br_if, the plain loops between the branch and its target;
+	// for br_table, the index in codeScan.adjust of its first target's.
+	to uint32
 }
 
 // want says what scanCode records. Without record it only decodes (and
@@ -127,11 +138,15 @@ type codeScan struct {
 	fills   int // memory.fill sites recorded
 
 	// Per body: the innermost loop (a site index, -1 for none) around
-	// each open block, and the largest br_table so far.
+	// each open block, the plain loops among the open blocks up to and
+	// including each, and the largest br_table so far.
 	inner      []int
+	plainCum   []uint32
+	adjust     []uint32 // siteBr of br_table: the depth adjustment of each target, default last
 	ticks      int
 	edits      int
 	callInLoop bool
+	tight      int
 	tableSize  uint32
 	tableInner int
 }
@@ -178,7 +193,7 @@ func (m *module) scanCode(funcBase uint32, w want) (*codeScan, error) {
 		}
 		end := p + int(size)
 		first, loops := len(s.sites), s.loops
-		s.inner, s.ticks, s.edits, s.callInLoop, s.tableSize, s.tableInner = s.inner[:0], 0, 0, false, 0, -1
+		s.inner, s.plainCum, s.ticks, s.edits, s.callInLoop, s.tight, s.tableSize, s.tableInner = s.inner[:0], s.plainCum[:0], 0, 0, false, 0, 0, -1
 		code, locals, err := readLocals(b, p, end)
 		q := code
 		if err == nil {
@@ -200,7 +215,7 @@ func (m *module) scanCode(funcBase uint32, w want) (*codeScan, error) {
 			s.sites = s.sites[:first] // nothing to check or replace: the calls and exits need no edit
 		}
 		s.bodies = append(s.bodies, body{start: p, code: code, end: end, locals: locals,
-			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks, edits: s.edits, callInLoop: s.callInLoop})
+			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks, edits: s.edits, callInLoop: s.callInLoop, tight: s.tight})
 		pos = end
 	}
 	if pos != sec.end {
@@ -279,9 +294,14 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 						s.edits++
 					}
 					s.sites = append(s.sites, st)
-					s.callInLoop = s.callInLoop || s.innermost() >= 0
-				case int(idx) == depth: // a branch to the function's own label
-					s.sites = append(s.sites, site{at: at, kind: siteExit})
+					s.call()
+				default:
+					if int(idx) == depth { // a branch to the function's own label
+						s.sites = append(s.sites, site{at: at, kind: siteExit})
+					}
+					if n := s.plainBetween(idx); n > 0 {
+						s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteBr, to: n})
+					}
 				}
 				break
 			}
@@ -300,21 +320,24 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 			depth--
 			if s.sites != nil {
-				s.inner = s.inner[:len(s.inner)-1]
+				s.closeBlock(pos)
 			}
 		case immBlock:
 			pos, err = s.blockType(b, pos, end)
 			depth++
 			if s.sites != nil {
 				s.inner = append(s.inner, s.innermost())
+				s.plainCum = append(s.plainCum, s.plainOpen())
 			}
 		case immLoop:
 			pos, err = s.blockType(b, pos, end)
 			depth++
 			s.loops++
-			if s.sites != nil {
+			if s.sites != nil && err == nil {
+				plain := b[at+1] == 0x40
 				s.inner = append(s.inner, len(s.sites))
-				s.sites = append(s.sites, site{at: pos})
+				s.plainCum = append(s.plainCum, s.plainOpen()+b2u(plain))
+				s.sites = append(s.sites, site{at: pos, plain: plain})
 			}
 		case immMemarg:
 			if end-pos >= 2 && b[pos] < 0x40 && b[pos+1] < 0x80 {
@@ -340,7 +363,7 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 			if op == 0x11 && s.sites != nil { // call_indirect
 				s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
-				s.callInLoop = s.callInLoop || s.innermost() >= 0
+				s.call()
 			}
 		case immBrTable:
 			if s.sites == nil {
@@ -349,7 +372,8 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 			var n uint32
 			var out bool
-			if n, pos, out, err = brTable(b, pos, end, depth); err != nil {
+			first := len(s.adjust)
+			if n, pos, out, err = s.brTable(b, pos, end, depth); err != nil {
 				break
 			}
 			if n > s.tableSize {
@@ -357,6 +381,11 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 			if out {
 				s.sites = append(s.sites, site{at: at, kind: siteExit})
+			}
+			if slices.ContainsFunc(s.adjust[first:], func(a uint32) bool { return a > 0 }) {
+				s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteBr, to: uint32(first)})
+			} else {
+				s.adjust = s.adjust[:first]
 			}
 		case immSelectT:
 			pos, err = skipSelectT(b, pos, end)
@@ -382,6 +411,64 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 		}
 	}
 	return pos, malformed(pos, "expression has no final end")
+}
+
+// call notes a call at the current position: in a loop, the loop and
+// every loop around it are not tight.
+func (s *codeScan) call() {
+	if i := s.innermost(); i >= 0 {
+		s.callInLoop = true
+		s.sites[i].calls = true
+	}
+}
+
+// closeBlock pops the innermost open block, whose end is just before pos; a
+// loop hands whether it made a call to the loop around it, and counts as
+// tight if it made none.
+func (s *codeScan) closeBlock(pos int) {
+	top := s.innermost()
+	s.inner = s.inner[:len(s.inner)-1]
+	s.plainCum = s.plainCum[:len(s.plainCum)-1]
+	if parent := s.innermost(); top >= 0 && top != parent {
+		switch {
+		case !s.sites[top].calls:
+			s.tight++
+		case parent >= 0:
+			s.sites[parent].calls = true
+		}
+		if s.sites[top].plain {
+			s.sites = append(s.sites, site{at: pos, kind: siteLoopEnd})
+		}
+	}
+}
+
+// plainOpen is the number of plain loops among the open blocks.
+func (s *codeScan) plainOpen() uint32 {
+	if len(s.plainCum) == 0 {
+		return 0
+	}
+	return s.plainCum[len(s.plainCum)-1]
+}
+
+// plainBetween is the number of plain loops a branch to relative depth d
+// leaves: those open inside its target. A depth past the function's label
+// (which the engine rejects) counts none.
+func (s *codeScan) plainBetween(d uint32) uint32 {
+	k := len(s.plainCum)
+	switch {
+	case uint64(d) > uint64(k):
+		return 0
+	case int(d) == k:
+		return s.plainOpen()
+	}
+	return s.plainOpen() - s.plainCum[k-1-int(d)]
+}
+
+func b2u(v bool) uint32 {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 func (s *codeScan) innermost() int {
@@ -428,9 +515,14 @@ func skipMemarg(b []byte, pos, end int) (int, error) {
 
 // brTable decodes a br_table's targets and reports their number (without
 // the default) and whether one of them is the function's label, at depth.
-func brTable(b []byte, pos, end, depth int) (n uint32, next int, out bool, err error) {
+// brTable decodes a br_table's targets, appending each one's depth
+// adjustment to s.adjust, and reports whether one is the function's label.
+func (s *codeScan) brTable(b []byte, pos, end, depth int) (n uint32, next int, out bool, err error) {
 	if n, pos, err = readU32(b, pos, end); err != nil {
 		return 0, pos, false, err
+	}
+	if uint64(n) >= uint64(end-pos) { // each target takes a byte at least
+		return 0, pos, false, malformed(pos, "truncated br_table")
 	}
 	for i := uint64(0); i <= uint64(n); i++ {
 		var l uint32
@@ -438,6 +530,7 @@ func brTable(b []byte, pos, end, depth int) (n uint32, next int, out bool, err e
 			return 0, pos, false, err
 		}
 		out = out || int(l) == depth
+		s.adjust = append(s.adjust, s.plainBetween(l))
 	}
 	return n, pos, out, nil
 }
@@ -525,7 +618,7 @@ func (s *codeScan) bulkOp(b []byte, at, pos, end int, sub uint32) (int, error) {
 	}
 	s.sites = append(s.sites, site{at: at, del: pos - at, kind: kind})
 	s.edits++
-	s.callInLoop = s.callInLoop || s.innermost() >= 0
+	s.call()
 	return pos, nil
 }
 

@@ -245,6 +245,10 @@ type Options struct {
 	// between two budget checks (0: DefaultBulkChunk, at most 1 GiB); see
 	// Instrument.
 	BulkChunk uint32
+	// InLoopYield puts every yield inside the loop it checks, and counts in
+	// a local only in functions whose loops make no calls, as before the
+	// loops were split (see Instrument). For measuring the difference only.
+	InLoopYield bool
 	// GuardOptions wraps imports as GuardImports does, in the same pass.
 	GuardOptions
 }
@@ -256,9 +260,11 @@ type Options struct {
 //	global.get $budget; i32.const 0; i32.le_s; if (empty) call $yield end
 //
 // $budget is a new mutable i32 global, appended after the existing globals
-// and exported under o.BudgetExport. A function whose loops make no calls
-// counts in a new local instead and hands the count to $budget around its
-// calls and at its exits, so the count is the same.
+// and exported under o.BudgetExport. A function with a loop that makes no
+// call counts in a new local instead and hands the count to $budget around
+// its calls and at its exits, so the count is the same; there the yield
+// call of a loop with an empty block type is moved out of the loop, into
+// a loop around it that yields when it is entered with the count spent.
 //
 // A single memory.copy or memory.fill can move gigabytes, for seconds,
 // without passing a check, so each one becomes a call to a function that
@@ -285,7 +291,9 @@ type Options struct {
 // such as DWARF or names, are therefore left stale or incomplete.
 //
 // The yield function is called with the budget at or below zero and must
-// reset it through the export, or every later check will call it again.
+// reset it through the export, or every later check will call it again
+// (where the count is local, the count restarts at 1 after such a yield, so
+// that the loop still progresses).
 func Instrument(module []byte, o Options) ([]byte, error) {
 	return rewrite(module, o, true)
 }
@@ -391,7 +399,7 @@ func rewrite(module []byte, o Options, checks bool) ([]byte, error) {
 		addBodies = append(addBodies, wrapperBody(g, len(types[g.typ].params), maxPath, errno))
 	}
 	var typeSec []byte
-	e := emitter{b: m.b, checks: checks, budget: budget, yield: yield}
+	e := emitter{b: m.b, checks: checks, budget: budget, yield: yield, adjust: code.adjust, inLoop: o.InLoopYield}
 	if code.copies+code.fills > 0 {
 		var bulkType uint32
 		if bulkType, typeSec, err = m.typeIndex(types, bulkParams, nil); err != nil {
@@ -647,22 +655,41 @@ type emitter struct {
 	budget, yield uint32
 	copy, fill    uint32 // the functions that replace memory.copy and memory.fill
 	buf           []byte
+	adjust        []uint32 // codeScan.adjust
+	inLoop        bool     // Options.InLoopYield
 }
 
-// body appends bd with its checks and replaced calls. A function whose loops
-// make no calls keeps the budget in a new local, a register in compiled
-// code, and hands it back to the global around its calls and at its exits:
-// the count stays exact across calls, and a tight loop's check costs no
-// memory access. Any other function (with calls in its loops, ticks, or too
-// many locals) decrements the global at each check, which is cheaper than
-// handing it over at every call.
+// countsLocally reports whether body bd, whose budget local would have
+// index local, counts in that local: it has loops and no ticks, and a loop
+// that makes no call (tight loops are where a memory access per check
+// costs), or no call in any loop.
+func (e *emitter) countsLocally(bd body, local uint64) bool {
+	tight := bd.tight > 0 && !e.inLoop || !bd.callInLoop
+	return e.checks && bd.loops > 0 && bd.ticks == 0 && tight && local < maxLocal
+}
+
+// body appends bd with its checks and replaced calls. A function with a
+// tight loop (or no call in any loop) keeps the budget in a new local, a
+// register in compiled code, and hands it back to the global around its
+// calls and at its exits: the count stays exact across calls, and a tight
+// loop's check costs no memory access. Any other function (with calls in
+// all its loops, ticks, or too many locals) decrements the global at each
+// check, which is cheaper than handing it over at every call.
+//
+// In a function that counts locally, each loop with an empty block type is
+// split: the yield moves to the head of a new loop around it, which the
+// check branches to, and every branch inside that leaves the loop is
+// deepened by one. wazero's register allocator keeps a value that is live
+// across a call in memory for its whole life, so a yield call inside the
+// loop cost the loop's carried values a store and a load per iteration
+// (a third of k_mul's time); outside it, they stay in registers.
 func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 	b, B, Y := e.b, e.budget, e.yield
 	if len(sites) == 0 {
 		return append(dst, b[bd.start:bd.end]...)
 	}
 	pos := bd.code
-	if !e.checks || bd.loops == 0 && bd.ticks == 0 || bd.ticks > 0 || bd.callInLoop || local >= maxLocal {
+	if !e.countsLocally(bd, local) {
 		dst = append(dst, b[bd.start:bd.code]...)
 		for _, st := range sites {
 			switch {
@@ -692,8 +719,43 @@ func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 	dst = append(dst, 0x01, 0x7f)
 	dst = appendOp(appendOp(dst, 0x23, B), 0x21, L) // global.get $budget; local.set $l
 	for _, st := range sites {
+		if e.inLoop && (st.kind == siteLoopEnd || st.kind == siteBr) {
+			continue
+		}
+		if st.kind == siteLoop && st.plain && !e.inLoop {
+			// The loop goes inside a second one whose head yields when
+			// the count has run out, and the check at the loop's head
+			// branches there: the loop's body makes no call, so wazero
+			// keeps the values it carries in registers.
+			dst = append(dst, b[pos:st.at-2]...)
+			dst = append(dst, 0x03, 0x40, 0x02, 0x40)       // loop; block
+			dst = appendOp(dst, 0x20, L)                    //   local.get $l
+			dst = append(dst, 0x41, 0x00, 0x4a, 0x0d, 0x00) //   i32.const 0; i32.gt_s; br_if 0
+			dst = appendOp(appendOp(dst, 0x20, L), 0x24, B) //   local.get $l; global.set $budget
+			dst = appendOp(dst, 0x10, Y)                    //   call $yield
+			// max($budget, 1) + 1: the check below takes the 1 back,
+			// and a host that does not refill the budget still sees the
+			// loop progress, a yield every other iteration.
+			dst = appendOp(dst, 0x23, B)                    //   global.get $budget
+			dst = append(dst, 0x41, 0x01)                   //   i32.const 1
+			dst = appendOp(dst, 0x23, B)                    //   global.get $budget
+			dst = append(dst, 0x41, 0x01, 0x4a, 0x1b)       //   i32.const 1; i32.gt_s; select
+			dst = append(dst, 0x41, 0x01, 0x6a)             //   i32.const 1; i32.add
+			dst = appendOp(dst, 0x21, L)                    //   local.set $l
+			dst = append(dst, 0x0b, 0x03, 0x40)             // end; loop (the original)
+			dst = appendOp(dst, 0x20, L)                    //   local.get $l
+			dst = append(dst, 0x41, 0x01, 0x6b)             //   i32.const 1; i32.sub
+			dst = appendOp(dst, 0x22, L)                    //   local.tee $l
+			dst = append(dst, 0x41, 0x00, 0x4c, 0x0d, 0x01) //   i32.const 0; i32.le_s; br_if 1
+			pos = st.at
+			continue
+		}
 		dst = append(dst, b[pos:st.at]...)
 		switch st.kind {
+		case siteLoopEnd:
+			dst = append(dst, 0x0b) // end of the outer loop
+		case siteBr:
+			dst = e.branch(dst, st)
 		case siteLoop:
 			dst = appendOp(dst, 0x20, L)                    // local.get $l
 			dst = append(dst, 0x41, 0x01, 0x6b)             // i32.const 1; i32.sub
@@ -713,6 +775,26 @@ func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 		pos = st.at + st.del
 	}
 	return append(dst, b[pos:bd.end]...)
+}
+
+// branch appends the branch at site st with the depth of each target
+// deepened by the plain loops it leaves, each now inside a loop of its own.
+func (e *emitter) branch(dst []byte, st site) []byte {
+	b := e.b
+	op := b[st.at]
+	dst = append(dst, op)
+	if op != 0x0e { // br, br_if
+		d, _, _ := readU32(b, st.at+1, st.at+st.del)
+		return appendU32(dst, d+st.to)
+	}
+	n, pos, _ := readU32(b, st.at+1, st.at+st.del)
+	dst = appendU32(dst, n)
+	for i := uint32(0); i <= n; i++ {
+		var d uint32
+		d, pos, _ = readU32(b, pos, st.at+st.del)
+		dst = appendU32(dst, d+e.adjust[st.to+i])
+	}
+	return dst
 }
 
 // call appends the call that site st becomes: the original one, or a call

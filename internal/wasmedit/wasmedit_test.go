@@ -108,12 +108,13 @@ func TestInstrumentLoopsYieldCount(t *testing.T) {
 		assert.Equal(t, int(tc.n/tc.budget), yields, "n=%d budget=%d", tc.n, tc.budget)
 		assert.Equal(t, tc.budget-tc.n%tc.budget, api.DecodeI32(budget(t, mod).Get()), "n=%d budget=%d", tc.n, tc.budget)
 
-		// Without a refill the budget stays spent and every later header yields.
+		// Without a refill the budget stays spent and every later header
+		// yields; the local count restarts at 1 after each such yield.
 		yields = 0
 		mod = instantiate(t, instrument(t, "loops.wasm", "env", tc.budget), func(api.Module) { yields++ })
 		call(t, mod, "count", api.EncodeI32(tc.n))
 		assert.Equal(t, int(max(0, tc.n-tc.budget+1)), yields, "n=%d budget=%d", tc.n, tc.budget)
-		assert.Equal(t, tc.budget-tc.n, api.DecodeI32(budget(t, mod).Get()))
+		assert.Equal(t, max(1, tc.budget-tc.n), api.DecodeI32(budget(t, mod).Get()))
 	}
 }
 
@@ -183,6 +184,7 @@ func TestInstrumentLoopsPreservesResults(t *testing.T) {
 	} {
 		orig := testdata(t, tc.file)
 		edited := instrument(t, tc.file, tc.yieldModule, 7)
+		assert.Positive(t, splitLoops(t, orig, Options{YieldModule: tc.yieldModule, YieldName: "yield"}), "%s: no loop split", tc.file)
 		var total int
 		for _, r := range tc.runs {
 			// Fresh instances, because several functions keep state in memory, tables or globals.
@@ -201,6 +203,7 @@ func TestInstrumentLoopsPreservesResults(t *testing.T) {
 func TestInstrumentLoopsZlib(t *testing.T) {
 	orig := testdata(t, "zlib.wasm")
 	edited := instrument(t, "zlib.wasm", "snakepit", 100)
+	assert.Greater(t, splitLoops(t, orig, Options{YieldModule: "snakepit", YieldName: "yield"}), 20, "zlib's tight loops are split")
 	run := func(wasm []byte, onYield func(api.Module)) []uint64 {
 		mod := instantiate(t, wasm, onYield)
 		call(t, mod, "_initialize")
@@ -237,7 +240,7 @@ func TestInstrumentLoopsInsertsMissingSections(t *testing.T) {
 	var yields int
 	mod := instantiate(t, instrument(t, "bare.wasm", "env", 3), func(api.Module) { yields++ })
 	assert.Equal(t, 10-3+1, yields)
-	assert.EqualValues(t, 3-10, api.DecodeI32(budget(t, mod).Get()))
+	assert.EqualValues(t, 1, api.DecodeI32(budget(t, mod).Get()), "the local count restarts at 1 after a yield that does not refill")
 }
 
 func TestInstrumentLoopsCopiesOtherSections(t *testing.T) {
@@ -250,7 +253,8 @@ func TestInstrumentLoopsCopiesOtherSections(t *testing.T) {
 		if name == "data.wasm" {
 			in = withYieldImport(t, in)
 		}
-		out, err := Instrument(in, Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 1})
+		o := Options{YieldModule: yieldModule, YieldName: "yield", BudgetExport: budgetName, Budget: 1}
+		out, err := Instrument(in, o)
 		require.NoError(t, err, name)
 		assert.Equal(t, unedited(t, in), unedited(t, out), name)
 		assertAppends(t, in, out)
@@ -264,12 +268,15 @@ func TestInstrumentLoopsCopiesOtherSections(t *testing.T) {
 		added := after.Functions - stats.Functions
 		ops := bulkOpsByFunction(t, out)
 		assert.Zero(t, sum(ops[:stats.Functions]), name)
+		// Each split loop gets a loop around it.
+		split := splitLoops(t, in, o)
 		if stats.BulkOps == 0 {
 			assert.Zero(t, added, name)
+			stats.Loops += split
 			assert.Equal(t, stats, after, name)
 		} else {
 			assert.Equal(t, 2, added, "%s: copy and fill", name)
-			stats.Functions, stats.Loops, stats.BulkOps = after.Functions, stats.Loops+3, 4+3
+			stats.Functions, stats.Loops, stats.BulkOps = after.Functions, stats.Loops+split+3, 4+3
 			assert.Equal(t, stats, after, name)
 		}
 		if stats.Loops == 0 && stats.BulkOps == 0 {
@@ -638,4 +645,33 @@ func yieldModule(types, imports []byte, code ...byte) []byte {
 		sec(secFunction, vec([]byte{0})),
 		sec(secCode, vec(fnBody(code...))),
 	)
+}
+
+// splitLoops counts the loops Instrument splits in module: those with an
+// empty block type in the functions that count in a local.
+func splitLoops(t testing.TB, module []byte, o Options) int {
+	t.Helper()
+	m, err := parseModule(module)
+	require.NoError(t, err)
+	im, err := m.scanImports(o.YieldModule, o.YieldName)
+	require.NoError(t, err)
+	code, err := m.scanCode(im.funcs, want{record: true, checks: true, tick: -1, bulk: true})
+	require.NoError(t, err)
+	types, err := m.types()
+	require.NoError(t, err)
+	ftypes, err := m.funcTypes()
+	require.NoError(t, err)
+	e := emitter{checks: true, inLoop: o.InLoopYield}
+	n := 0
+	for i, bd := range code.bodies {
+		if !e.countsLocally(bd, uint64(len(types[ftypes[i]].params))+bd.locals) {
+			continue
+		}
+		for _, st := range code.sites[bd.first : bd.first+bd.n] {
+			if st.kind == siteLoop && st.plain {
+				n++
+			}
+		}
+	}
+	return n
 }

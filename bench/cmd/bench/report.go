@@ -19,15 +19,16 @@ import (
 // Results is everything measured; results.json is its encoding. Times are
 // in microseconds, memory in bytes.
 type Results struct {
-	Meta      Meta
-	Latency   []*LatencyResult // workloads 1-3
-	Samples   []*Sample        // workloads 5, 6 and 7
-	CPU       []*CPUResult     // workload 4
-	CPUGeo    float64          // geometric mean of the CPU ratios ours/native
-	ColdStart []*Sample
-	Memory    []*MemoryResult
-	Notes     []string
-	Preloaded []string // modules in a fresh snakepit interpreter but not in a fresh native one
+	Meta       Meta
+	Latency    []*LatencyResult // workloads 1-3
+	Samples    []*Sample        // workloads 5, 6 and 7
+	CPU        []*CPUResult     // workload 4
+	CPUGeo     float64          // geometric mean of the CPU suite's ratios ours/native (CPU time)
+	CPUGeoWall float64          // the same of wall time
+	ColdStart  []*Sample
+	Memory     []*MemoryResult
+	Notes      []string
+	Preloaded  []string // modules in a fresh snakepit interpreter but not in a fresh native one
 }
 
 // PyInfo is a CPython's version and build.
@@ -86,9 +87,14 @@ type Sample struct {
 
 type CPUResult struct {
 	Program                      string
-	OursUs, NativeUs             []float64
+	OursUs, NativeUs             []float64 // wall time of each call
 	OursMedianUs, NativeMedianUs float64
-	Ratio                        float64 // ours / native
+	// CPU time of each call: ours is the whole measuring process's,
+	// native the worker process's.
+	OursCPUUs, NativeCPUUs             []float64
+	OursCPUMedianUs, NativeCPUMedianUs float64
+	Ratio                              float64 // ours / native, CPU time medians
+	WallRatio                          float64 // ours / native, wall time medians
 	// Interrupt holds the runs under each stop mechanism (the default
 	// too), measured in turns after the main repetitions.
 	Interrupt map[string][]float64
@@ -149,11 +155,11 @@ func (b *bench) finish() {
 	m := &b.res.Meta
 	m.LoadEnd = loadAvg()
 	m.Seconds = time.Since(m.start).Seconds()
-	var ratios []float64
+	var ratios, wall []float64
 	for _, r := range b.res.CPU {
-		ratios = append(ratios, r.Ratio)
+		ratios, wall = append(ratios, r.Ratio), append(wall, r.WallRatio)
 	}
-	b.res.CPUGeo = geomean(ratios)
+	b.res.CPUGeo, b.res.CPUGeoWall = geomean(ratios), geomean(wall)
 	if b.cfg.ShortenNote != "" {
 		b.res.Notes = append(b.res.Notes, b.cfg.ShortenNote)
 	}
@@ -367,19 +373,19 @@ func markdown(r *Results) string {
 
 	p("## Workload 4: CPU-bound suite")
 	p("")
-	p("Each program's `run()` on a warm worker (snakepit: a ModeWarm pool of 1 worker; native: a pool of 1 process), loaded by the same setup source on both sides; the checksums `run()` returns must agree. Time of one `run()` call, median of %d repetitions after one warm-up pass.", cfg.CPUReps)
+	p("Each program's `run()` on a warm worker (snakepit: a ModeWarm pool of 1 worker; native: a pool of 1 process), loaded by the same setup source on both sides, the two sides in turns; the checksums `run()` returns must agree. Time of one `run()` call, median of %d repetitions after one warm-up pass. The ratio is of CPU time: snakepit's is the whole measuring process's (guest, pool, Go runtime), native's the worker process's; wall time, which on a shared VM also counts the time a side waited for a CPU, is in the next columns.", cfg.CPUReps)
 	variants := cfg.VariantReps > 0 && len(r.CPU) > 0 && r.CPU[0].Interrupt != nil
 	vmed := func(c *CPUResult, m string) float64 { return median(c.Interrupt[m]) }
 	if variants {
-		p("The last two columns are snakepit under the other stop mechanisms, median of %d run(s) each, measured in turns with as many runs of the default (`%s`), which are the reference of their geometric-mean row: `none` compiles no stop mechanism (a guest can then be neither stopped nor preempted), `close-on-done` is wazero's `WithCloseOnContextDone` (a check at every loop and function entry).", cfg.VariantReps, m.Interrupt)
+		p("The last two columns are snakepit under the other stop mechanisms, median CPU time of %d run(s) each, measured in turns with as many runs of the default (`%s`), which are the reference of their geometric-mean row: `none` compiles no stop mechanism (a guest can then be neither stopped nor preempted), `close-on-done` is wazero's `WithCloseOnContextDone` (a check at every loop and function entry).", cfg.VariantReps, m.Interrupt)
 	}
 	p("")
 	if variants {
-		p("| program | snakepit | native | ratio | interrupt=none | interrupt=close-on-done | checksums |")
-		p("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
+		p("| program | snakepit CPU | native CPU | ratio | snakepit wall | native wall | wall ratio | interrupt=none | interrupt=close-on-done | checksums |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	} else {
-		p("| program | snakepit | native | ratio | checksums |")
-		p("| --- | ---: | ---: | ---: | --- |")
+		p("| program | snakepit CPU | native CPU | ratio | snakepit wall | native wall | wall ratio | checksums |")
+		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
 	}
 	var noneR, codR []float64
 	for _, c := range r.CPU {
@@ -390,16 +396,18 @@ func markdown(r *Results) string {
 		if variants {
 			def := vmed(c, m.Interrupt)
 			noneR, codR = append(noneR, vmed(c, "none")/def), append(codR, vmed(c, "close-on-done")/def)
-			p("| %s | %s | %s | %s | %s | %s | %s |", c.Program, fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.Ratio),
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", c.Program, fmtUs(c.OursCPUMedianUs), fmtUs(c.NativeCPUMedianUs), fmtRatio(c.Ratio),
+				fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.WallRatio),
 				fmtUs(vmed(c, "none")), fmtUs(vmed(c, "close-on-done")), ok)
 		} else {
-			p("| %s | %s | %s | %s | %s |", c.Program, fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.Ratio), ok)
+			p("| %s | %s | %s | %s | %s | %s | %s | %s |", c.Program, fmtUs(c.OursCPUMedianUs), fmtUs(c.NativeCPUMedianUs), fmtRatio(c.Ratio),
+				fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.WallRatio), ok)
 		}
 	}
 	if variants {
-		p("| **geometric mean** | | | **%s** | %s of %s | %s of %s | |", fmtRatio(r.CPUGeo), fmtRatio(geomean(noneR)), m.Interrupt, fmtRatio(geomean(codR)), m.Interrupt)
+		p("| **geometric mean** | | | **%s** | | | %s | %s of %s | %s of %s | |", fmtRatio(r.CPUGeo), fmtRatio(r.CPUGeoWall), fmtRatio(geomean(noneR)), m.Interrupt, fmtRatio(geomean(codR)), m.Interrupt)
 	} else {
-		p("| **geometric mean** | | | **%s** | |", fmtRatio(r.CPUGeo))
+		p("| **geometric mean** | | | **%s** | | | %s | |", fmtRatio(r.CPUGeo), fmtRatio(r.CPUGeoWall))
 	}
 	p("")
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -584,10 +585,21 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 		return err
 	}
 
-	run := func(ctx context.Context, side string, p *pool.Pool, prog string) (float64, string, error) {
+	// Each call's wall time and CPU time: ours is our whole process's (the
+	// guest, the pool, the Go runtime), native the worker process's.
+	cpuOf := func(side string) (time.Duration, error) {
+		if side == nat {
+			return np.CPUTime()
+		}
+		return processCPU(), nil
+	}
+	run := func(ctx context.Context, side string, p *pool.Pool, prog string) (wall, cpu float64, sum string, err error) {
+		c0, err := cpuOf(side)
+		if err != nil {
+			return 0, 0, "", err
+		}
 		t := time.Now()
 		var v []byte
-		var err error
 		if side == nat {
 			v, err = np.Call(ctx, "_run_"+prog, nil)
 		} else {
@@ -596,7 +608,9 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 				v = r.Value
 			}
 		}
-		return us(time.Since(t)), canonical(v), err
+		wall = us(time.Since(t))
+		c1, cerr := cpuOf(side)
+		return wall, us(c1 - c0), canonical(v), cmp.Or(err, cerr)
 	}
 	rows := map[string]*CPUResult{}
 	for _, prog := range b.progs {
@@ -608,7 +622,7 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 		for i, prog := range b.progs {
 			row := rows[prog.Name]
 			for _, side := range inTurn(sides, rep+1+i) {
-				t, sum, err := run(ctx, side, p, prog.Name)
+				t, cpu, sum, err := run(ctx, side, p, prog.Name)
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", prog.Name, side, err)
 				}
@@ -623,22 +637,24 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 					continue
 				}
 				if side == nat {
-					row.NativeUs = append(row.NativeUs, t)
+					row.NativeUs, row.NativeCPUUs = append(row.NativeUs, t), append(row.NativeCPUUs, cpu)
 				} else {
-					row.OursUs = append(row.OursUs, t)
+					row.OursUs, row.OursCPUUs = append(row.OursUs, t), append(row.OursCPUUs, cpu)
 				}
 			}
 			if rep < 0 {
 				b.logf("warm-up %s done", prog.Name)
 			} else {
-				b.logf("rep %d/%d %-15s ours %s  native %s", rep+1, b.cfg.CPUReps, prog.Name,
-					fmtUs(row.OursUs[rep]), fmtUs(row.NativeUs[rep]))
+				b.logf("rep %d/%d %-15s ours %s (CPU %s)  native %s (CPU %s)", rep+1, b.cfg.CPUReps, prog.Name,
+					fmtUs(row.OursUs[rep]), fmtUs(row.OursCPUUs[rep]), fmtUs(row.NativeUs[rep]), fmtUs(row.NativeCPUUs[rep]))
 			}
 		}
 	}
 	for _, row := range b.res.CPU {
 		row.OursMedianUs, row.NativeMedianUs = median(row.OursUs), median(row.NativeUs)
-		row.Ratio = row.OursMedianUs / row.NativeMedianUs
+		row.OursCPUMedianUs, row.NativeCPUMedianUs = median(row.OursCPUUs), median(row.NativeCPUUs)
+		row.Ratio = row.OursCPUMedianUs / row.NativeCPUMedianUs
+		row.WallRatio = row.OursMedianUs / row.NativeMedianUs
 	}
 	if err := b.memory(ctx, "1 warm worker, after the CPU suite", 1, base, np); err != nil {
 		return err
@@ -677,7 +693,7 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 				row.Interrupt = map[string][]float64{}
 			}
 			for _, m := range inTurn(mechs, rep+i) {
-				t, sum, err := run(ctx, ours, pools[m], prog.Name)
+				_, t, sum, err := run(ctx, ours, pools[m], prog.Name)
 				if err != nil {
 					return fmt.Errorf("%s with interrupt=%s: %w", prog.Name, m, err)
 				}

@@ -4,7 +4,7 @@
 // module's name section: give it a python.wasm linked with --strip-debug
 // rather than --strip-all (`make profile` does all of this).
 //
-//	wasmprof -dir BUILD [-rounds N] [-program NAME]
+//	wasmprof -dir BUILD [-rounds N] [-program NAME] [-none] [-budget N]
 package main
 
 import (
@@ -23,6 +23,8 @@ func main() {
 	dir := flag.String("dir", "", "a local build whose python.wasm keeps its name section")
 	rounds := flag.Int("rounds", 3, "runs of each program")
 	only := flag.String("program", "", "run only this program")
+	budget := flag.Int("budget", 0, "the yield budget (runtime.Config.YieldBudget; 0: the default)")
+	none := flag.Bool("none", false, "compile no stop mechanism (runtime.InterruptNone), to see what the checks cost")
 	flag.Parse()
 	ctx := context.Background()
 	// A fresh compilation cache: wazero names functions in the perf map only
@@ -32,7 +34,12 @@ func main() {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(cache)
-	rt, err := runtime.New(ctx, runtime.Config{Dir: *dir, CompilationCacheDir: cache})
+	cfg := runtime.Config{Dir: *dir, CompilationCacheDir: cache}
+	cfg.YieldBudget = int32(*budget)
+	if *none {
+		cfg.Interrupt = runtime.InterruptNone
+	}
+	rt, err := runtime.New(ctx, cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
