@@ -83,6 +83,8 @@ type body struct {
 	edits            int // sites replaced whatever the checks: bulk memory, redirected calls
 	callInLoop       bool
 	tight            int // loops with no call inside them, nested loops included
+	indirect         bool
+	callFirst, callN int // its direct callees: codeScan.callees[callFirst:callFirst+callN]
 }
 
 // Site kinds.
@@ -101,9 +103,10 @@ const (
 type site struct {
 	at, del int
 	kind    uint8
-	skip    bool // the dispatch loop of a function with ticks
-	calls   bool // siteLoop: the loop's body makes a call
-	plain   bool // siteLoop: the loop's block type is empty (0x40)
+	skip    bool   // the dispatch loop of a function with ticks
+	calls   bool   // siteLoop: the loop's body makes a call
+	plain   bool   // siteLoop: the loop's block type is empty (0x40)
+	fn      uint32 // siteCall: the callee's index + 1, 0 for call_indirect
 	// siteCall: the function to call instead, 0 to keep the call. siteBr:
 	// for br and br_if, the plain loops between the branch and its target;
 	// for br_table, the index in codeScan.adjust of its first target's.
@@ -143,6 +146,8 @@ type codeScan struct {
 	inner      []int
 	plainCum   []uint32
 	adjust     []uint32 // siteBr of br_table: the depth adjustment of each target, default last
+	callees    []uint32 // every body's direct callees, in body order
+	indirect   bool
 	ticks      int
 	edits      int
 	callInLoop bool
@@ -192,8 +197,8 @@ func (m *module) scanCode(funcBase uint32, w want) (*codeScan, error) {
 			return nil, malformed(pos, "body of function %d runs past the code section", funcBase+i)
 		}
 		end := p + int(size)
-		first, loops := len(s.sites), s.loops
-		s.inner, s.plainCum, s.ticks, s.edits, s.callInLoop, s.tight, s.tableSize, s.tableInner = s.inner[:0], s.plainCum[:0], 0, 0, false, 0, 0, -1
+		first, loops, calls := len(s.sites), s.loops, len(s.callees)
+		s.inner, s.plainCum, s.ticks, s.edits, s.callInLoop, s.tight, s.indirect, s.tableSize, s.tableInner = s.inner[:0], s.plainCum[:0], 0, 0, false, 0, false, 0, -1
 		code, locals, err := readLocals(b, p, end)
 		q := code
 		if err == nil {
@@ -215,7 +220,8 @@ func (m *module) scanCode(funcBase uint32, w want) (*codeScan, error) {
 			s.sites = s.sites[:first] // nothing to check or replace: the calls and exits need no edit
 		}
 		s.bodies = append(s.bodies, body{start: p, code: code, end: end, locals: locals,
-			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks, edits: s.edits, callInLoop: s.callInLoop, tight: s.tight})
+			first: first, n: len(s.sites) - first, loops: s.loops - loops, ticks: s.ticks, edits: s.edits, callInLoop: s.callInLoop, tight: s.tight,
+			indirect: s.indirect, callFirst: calls, callN: len(s.callees) - calls})
 		pos = end
 	}
 	if pos != sec.end {
@@ -288,7 +294,8 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 					s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteTick})
 					s.ticks++
 				case op == 0x10:
-					st := site{at: at, del: pos - at, kind: siteCall}
+					st := site{at: at, del: pos - at, kind: siteCall, fn: idx + 1}
+					s.callees = append(s.callees, idx)
 					if idx < uint32(len(s.redirect)) && s.redirect[idx] != 0 {
 						st.to = s.redirect[idx]
 						s.edits++
@@ -363,6 +370,7 @@ func (s *codeScan) expr(b []byte, pos, end int) (int, error) {
 			}
 			if op == 0x11 && s.sites != nil { // call_indirect
 				s.sites = append(s.sites, site{at: at, del: pos - at, kind: siteCall})
+				s.indirect = true
 				s.call()
 			}
 		case immBrTable:
@@ -440,6 +448,58 @@ func (s *codeScan) closeBlock(pos int) {
 			s.sites = append(s.sites, site{at: pos, kind: siteLoopEnd})
 		}
 	}
+}
+
+// checkers reports, by function index, which functions may reach a budget
+// check: every import (the host may call back into the guest), and every
+// function that has a check (loops, ticks, bulk memory), calls through a
+// table, or calls one that may.
+func (s *codeScan) checkers(imports uint32) []bool {
+	n := uint64(imports) + uint64(len(s.bodies))
+	may := make([]bool, n)
+	// The callers of each function, as offsets into one array.
+	count := make([]uint32, n+1)
+	for _, c := range s.callees {
+		if uint64(c) < n {
+			count[c+1]++
+		}
+	}
+	for i := uint64(1); i <= n; i++ {
+		count[i] += count[i-1]
+	}
+	callers, fill := make([]uint32, count[n]), slices.Clone(count[:n])
+	var queue []uint32
+	for i := range imports {
+		may[i] = true
+		queue = append(queue, i)
+	}
+	for j, bd := range s.bodies {
+		f := imports + uint32(j)
+		self := bd.loops > 0 || bd.ticks > 0 || bd.edits > 0 || bd.indirect
+		for _, c := range s.callees[bd.callFirst : bd.callFirst+bd.callN] {
+			if uint64(c) >= n { // the engine rejects the module; assume the worst
+				self = true
+				continue
+			}
+			callers[fill[c]] = f
+			fill[c]++
+		}
+		if self {
+			may[f] = true
+			queue = append(queue, f)
+		}
+	}
+	for len(queue) > 0 {
+		f := queue[len(queue)-1]
+		queue = queue[:len(queue)-1]
+		for _, c := range callers[count[f]:count[f+1]] {
+			if !may[c] {
+				may[c] = true
+				queue = append(queue, c)
+			}
+		}
+	}
+	return may
 }
 
 // plainOpen is the number of plain loops among the open blocks.

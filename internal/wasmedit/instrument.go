@@ -262,7 +262,9 @@ type Options struct {
 // $budget is a new mutable i32 global, appended after the existing globals
 // and exported under o.BudgetExport. A function with a loop that makes no
 // call counts in a new local instead and hands the count to $budget around
-// its calls and at its exits, so the count is the same; there the yield
+// its calls (those that may reach a check: an import, a call through a
+// table, a function with checks or calling one) and at its exits, so the
+// count is the same; there the yield
 // call of a loop with an empty block type is moved out of the loop, into
 // a loop around it that yields when it is entered with the count spent.
 //
@@ -400,6 +402,9 @@ func rewrite(module []byte, o Options, checks bool) ([]byte, error) {
 	}
 	var typeSec []byte
 	e := emitter{b: m.b, checks: checks, budget: budget, yield: yield, adjust: code.adjust, inLoop: o.InLoopYield}
+	if checks {
+		e.mayCheck = code.checkers(im.funcs)
+	}
 	if code.copies+code.fills > 0 {
 		var bulkType uint32
 		if bulkType, typeSec, err = m.typeIndex(types, bulkParams, nil); err != nil {
@@ -656,6 +661,7 @@ type emitter struct {
 	copy, fill    uint32 // the functions that replace memory.copy and memory.fill
 	buf           []byte
 	adjust        []uint32 // codeScan.adjust
+	mayCheck      []bool   // codeScan.checkers, by function index
 	inLoop        bool     // Options.InLoopYield
 }
 
@@ -671,10 +677,12 @@ func (e *emitter) countsLocally(bd body, local uint64) bool {
 // body appends bd with its checks and replaced calls. A function with a
 // tight loop (or no call in any loop) keeps the budget in a new local, a
 // register in compiled code, and hands it back to the global around its
-// calls and at its exits: the count stays exact across calls, and a tight
-// loop's check costs no memory access. Any other function (with calls in
-// all its loops, ticks, or too many locals) decrements the global at each
-// check, which is cheaper than handing it over at every call.
+// calls and at its exits (not around a call to a function that never
+// reaches a check, see codeScan.checkers): the count stays exact across
+// calls, and a tight loop's check costs no memory access. Any other
+// function (with calls in all its loops, ticks, or too many locals)
+// decrements the global at each check, which is cheaper than handing it
+// over at every call.
 //
 // In a function that counts locally, each loop with an empty block type is
 // split: the yield moves to the head of a new loop around it, which the
@@ -766,6 +774,10 @@ func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 			dst = appendOp(appendOp(dst, 0x23, B), 0x21, L) //   global.get $budget; local.set $l
 			dst = append(dst, 0x0b)                         // end
 		case siteCall, siteCopy, siteFill:
+			if st.kind == siteCall && st.to == 0 && st.fn != 0 && int64(st.fn-1) < int64(len(e.mayCheck)) && !e.mayCheck[st.fn-1] {
+				dst = e.call(dst, st) // a callee that never checks needs no handover
+				break
+			}
 			dst = appendOp(appendOp(dst, 0x20, L), 0x24, B)
 			dst = e.call(dst, st)
 			dst = appendOp(appendOp(dst, 0x23, B), 0x21, L)

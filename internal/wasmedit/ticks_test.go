@@ -112,8 +112,29 @@ func TestInstrumentCountIsExactAcrossCallsAndExits(t *testing.T) {
 		var yields int
 		mod := instantiate(t, instrument(t, "nested.wasm", "env", tc.budget), resetEvery(t, tc.budget, &yields))
 		headers := int32(call(t, mod, "outer", api.EncodeI32(tc.n), api.EncodeI32(tc.k)))
-		require.Equal(t, tc.n*(1+5*tc.k), headers, "%+v", tc)
+		require.Equal(t, tc.n*(1+7*tc.k), headers, "%+v", tc)
 		assert.Equal(t, int(headers/tc.budget), yields, "%+v", tc)
 		assert.Equal(t, tc.budget-headers%tc.budget, api.DecodeI32(budget(t, mod).Get()), "%+v", tc)
 	}
+}
+
+// A function that counts in a local hands the count over around a call only
+// when the callee may check: nested.wat's $withleaf calls $leaf (no loop, no
+// call) bare and $inner (a loop) with the handover.
+func TestInstrumentHandsOverOnlyToCheckers(t *testing.T) {
+	out := instrument(t, "nested.wasm", "env", 10)
+	m, err := parseModule(out)
+	require.NoError(t, err)
+	im, err := m.scanImports("env", "yield")
+	require.NoError(t, err)
+	nglobals, _, err := m.globals(nil)
+	require.NoError(t, err)
+	budget := byte(im.globals + nglobals - 1) // the global Instrument added, the last
+	code, err := m.scanCode(im.funcs, want{tick: -1})
+	require.NoError(t, err)
+	const inner, leaf, withleaf = 1, 5, 6 // function indices: the import, then nested.wat's order
+	body := out[code.bodies[withleaf-im.funcs].code:code.bodies[withleaf-im.funcs].end]
+	assert.Contains(t, string(body), string([]byte{0x10, leaf}), "$withleaf calls $leaf")
+	assert.NotContains(t, string(body), string([]byte{0x24, budget, 0x10, leaf}), "no handover before the call to $leaf")
+	assert.Contains(t, string(body), string([]byte{0x24, budget, 0x10, inner}), "a handover before the call to $inner")
 }

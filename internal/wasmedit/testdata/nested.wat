@@ -46,7 +46,20 @@
       (br_if $l (i32.lt_u (local.get $i) (local.get $k))))
     (i32.add (local.get $sub) (local.get $i)))
 
-  ;; n headers, each iteration calling the four above (directly and through
+  ;; No loop, no call: it never checks, so a call to it needs no handover.
+  (func $leaf (param $x i32) (result i32)
+    (i32.add (local.get $x) (i32.const 0)))
+
+  ;; k headers in a tight loop, then a call to $leaf and one to $inner (which
+  ;; checks): the count is handed over around the second call only.
+  (func $withleaf (param $k i32) (result i32)
+    (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $k))))
+    (i32.add (call $leaf (local.get $i)) (call $inner (local.get $k))))
+
+  ;; n headers, each iteration calling the five above (directly and through
   ;; the table) with k.
   (func (export "outer") (param $n i32) (param $k i32) (result i32)
     (local $i i32) (local $total i32)
@@ -56,6 +69,7 @@
       (local.set $total (i32.add (local.get $total) (call_indirect (type $i2i) (local.get $k) (i32.const 0))))
       (local.set $total (i32.add (local.get $total) (call $bybranch (local.get $k))))
       (local.set $total (i32.add (local.get $total) (call $prefixed (local.get $k))))
+      (local.set $total (i32.add (local.get $total) (call $withleaf (local.get $k))))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
     (local.get $total)))
