@@ -21,21 +21,22 @@
 //     RESUME, after calls) and at every Python frame entry; each call becomes
 //     a check, and the eval loop's dispatch loop, which runs once per
 //     bytecode, gets none.
-//   - at every other loop header. A function whose loops make no calls keeps
-//     the budget in a local (a register once compiled) and hands it back to
-//     the budget global around its calls and at its exits; the others
+//   - at every other loop header. A function with a loop that makes no call
+//     keeps the budget in a local (a register once compiled) and hands it
+//     back to the budget global around its calls (those that may reach a
+//     check) and at its exits, and its loops yield from outside their body,
+//     so that wazero keeps the values they carry in registers; the others
 //     decrement the global in place.
 //
 // When a call's context ends, the host also sets the budget to zero, so the
 // guest yields at its next check.
 //
 // Measured on a 2-core VM (RATIONALE.md has the method and tables):
-//   - compute cost against no mechanism: 1.07x (geometric mean of the
-//     11-program suite, CPU time): nbody 1.00, loops 1.03, interp 1.04,
-//     wordcount 1.04, generators 1.04, fib 1.05, strings 1.08, sort 1.08,
-//     bigint 1.12, regex 1.13, json_roundtrip 1.13 (C-heavy programs pay
-//     most: a check per iteration of tight C loops). wazero's
-//     WithCloseOnContextDone ([InterruptCloseOnDone]): 4.9x.
+//   - compute cost against no mechanism: 1.03-1.065x (geometric mean of the
+//     11-program suite, CPU time, in runs side by side): 1.00-1.02 for
+//     fib, loops, nbody and wordcount, up to 1.09-1.14 for regex, sort and
+//     interp, bigint 1.09 (C-heavy programs pay most). wazero's
+//     WithCloseOnContextDone ([InterruptCloseOnDone]): 4.7-5.0x.
 //   - a call returns 0.2-0.6 ms (p50) and under 5 ms (p99) after its
 //     deadline, in each program of the suite and in Python loops, regex
 //     backtracking, sorted(), big-integer power, an exponential tree of
