@@ -32,10 +32,10 @@
 // guest yields at its next check.
 //
 // Measured on a 2-core VM (RATIONALE.md has the method and tables):
-//   - compute cost against no mechanism: 1.03-1.065x (geometric mean of the
-//     11-program suite, CPU time, in runs side by side): 1.00-1.02 for
-//     fib, loops, nbody and wordcount, up to 1.09-1.14 for regex, sort and
-//     interp, bigint 1.09 (C-heavy programs pay most). wazero's
+//   - compute cost against no mechanism: 1.06x (geometric mean of the
+//     11-program suite, CPU time; 1.056-1.065 in three runs side by side):
+//     1.00-1.02 for fib, loops, nbody and wordcount, up to 1.09-1.14 for
+//     regex, sort and interp, bigint 1.09 (C-heavy programs pay most). wazero's
 //     WithCloseOnContextDone ([InterruptCloseOnDone]): 4.7-5.0x.
 //   - a call returns 0.2-0.6 ms (p50) and under 5 ms (p99) after its
 //     deadline, in each program of the suite and in Python loops, regex
