@@ -264,9 +264,9 @@ type Options struct {
 // call counts in a new local instead and hands the count to $budget around
 // its calls (those that may reach a check: an import, a call through a
 // table, a function with checks or calling one) and at its exits, so the
-// count is the same; there the yield
-// call of a loop with an empty block type is moved out of the loop, into
-// a loop around it that yields when it is entered with the count spent.
+// count is the same. There the yield call of a loop with an empty block
+// type is moved out of the loop, into a loop around it that yields when it
+// is entered with the count spent.
 //
 // A single memory.copy or memory.fill can move gigabytes, for seconds,
 // without passing a check, so each one becomes a call to a function that
@@ -743,7 +743,7 @@ func (e *emitter) body(dst []byte, bd body, sites []site, local uint64) []byte {
 			dst = appendOp(dst, 0x10, Y)                    //   call $yield
 			// max($budget, 1) + 1: the check below takes the 1 back,
 			// and a host that does not refill the budget still sees the
-			// loop progress, a yield every other iteration.
+			// loop progress, with a yield at every later header.
 			dst = appendOp(dst, 0x23, B)                    //   global.get $budget
 			dst = append(dst, 0x41, 0x01)                   //   i32.const 1
 			dst = appendOp(dst, 0x23, B)                    //   global.get $budget
