@@ -429,6 +429,9 @@ func (p *Pool) CPUTime() (time.Duration, error) {
 	return total, nil
 }
 
+// PIDs returns the process ids of the live workers.
+func (p *Pool) PIDs() []int { return p.pids() }
+
 func (p *Pool) pids() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()

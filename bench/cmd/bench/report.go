@@ -373,7 +373,7 @@ func markdown(r *Results) string {
 
 	p("## Workload 4: CPU-bound suite")
 	p("")
-	p("Each program's `run()` on a warm worker (snakepit: a ModeWarm pool of 1 worker; native: a pool of 1 process), loaded by the same setup source on both sides, the two sides in turns; the checksums `run()` returns must agree. Time of one `run()` call, median of %d repetitions after one warm-up pass. The ratio is of CPU time: snakepit's is the whole measuring process's (guest, pool, Go runtime), native's the worker process's; wall time, which on a shared VM also counts the time a side waited for a CPU, is in the next columns.", cfg.CPUReps)
+	p("Each program's `run()` on a warm worker (snakepit: a ModeWarm pool of 1 worker; native: a pool of 1 process), loaded by the same setup source on both sides, the two sides in turns and, in each repetition, on the same one CPU (the next CPU each repetition: a VM's virtual CPUs need not be equally fast); the checksums `run()` returns must agree. Time of one `run()` call, median of %d repetitions after one warm-up pass. The ratio is of CPU time: snakepit's is the whole measuring process's (guest, pool, Go runtime), native's the worker process's; wall time, which on a shared VM also counts the time a side waited for a CPU, is in the next columns.", cfg.CPUReps)
 	variants := cfg.VariantReps > 0 && len(r.CPU) > 0 && r.CPU[0].Interrupt != nil
 	vmed := func(c *CPUResult, m string) float64 { return median(c.Interrupt[m]) }
 	if variants {

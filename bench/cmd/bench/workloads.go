@@ -619,11 +619,22 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 	}
 	sides := []string{ours, nat}
 	for rep := -1; rep < b.cfg.CPUReps; rep++ { // rep -1 is the warm-up pass
+		// Both sides on one CPU, the same for both, the next one each
+		// repetition: the two virtual CPUs of the VM this was written
+		// on differ in speed from time to time, and a side that stayed
+		// on the slower one made the ratio swing between runs.
+		cpu := (rep + 1) % b.ncpu
+		unpin, err := pinTo(cpu, np.PIDs()...)
+		if err != nil {
+			return err
+		}
+		b.logf("rep %d/%d on CPU %d", rep+1, b.cfg.CPUReps, cpu)
 		for i, prog := range b.progs {
 			row := rows[prog.Name]
 			for _, side := range inTurn(sides, rep+1+i) {
-				t, cpu, sum, err := run(ctx, side, p, prog.Name)
+				t, cpuT, sum, err := run(ctx, side, p, prog.Name)
 				if err != nil {
+					unpin()
 					return fmt.Errorf("%s on %s: %w", prog.Name, side, err)
 				}
 				switch {
@@ -637,9 +648,9 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 					continue
 				}
 				if side == nat {
-					row.NativeUs, row.NativeCPUUs = append(row.NativeUs, t), append(row.NativeCPUUs, cpu)
+					row.NativeUs, row.NativeCPUUs = append(row.NativeUs, t), append(row.NativeCPUUs, cpuT)
 				} else {
-					row.OursUs, row.OursCPUUs = append(row.OursUs, t), append(row.OursCPUUs, cpu)
+					row.OursUs, row.OursCPUUs = append(row.OursUs, t), append(row.OursCPUUs, cpuT)
 				}
 			}
 			if rep < 0 {
@@ -649,6 +660,7 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 					fmtUs(row.OursUs[rep]), fmtUs(row.OursCPUUs[rep]), fmtUs(row.NativeUs[rep]), fmtUs(row.NativeCPUUs[rep]))
 			}
 		}
+		unpin()
 	}
 	for _, row := range b.res.CPU {
 		row.OursMedianUs, row.NativeMedianUs = median(row.OursUs), median(row.NativeUs)

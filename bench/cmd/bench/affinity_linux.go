@@ -1,0 +1,58 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// pinTo runs every thread of this process, and the processes pids (each one
+// thread), on cpu alone, so that both sides of a comparison share a core:
+// on a VM the virtual CPUs need not be equally fast. Threads started later
+// inherit the pinning from the thread that starts them. The returned
+// function gives every thread, those started since included, the CPUs this
+// process had before.
+func pinTo(cpu int, pids ...int) (restore func(), err error) {
+	var all, one unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &all); err != nil {
+		return nil, err
+	}
+	one.Set(cpu)
+	set := func(s *unix.CPUSet) error {
+		tids, err := threads()
+		if err != nil {
+			return err
+		}
+		for _, tid := range append(tids, pids...) {
+			if err := unix.SchedSetaffinity(tid, s); err != nil && err != unix.ESRCH { // ESRCH: exited since listed
+				return fmt.Errorf("setting the CPUs of thread %d: %w", tid, err)
+			}
+		}
+		return nil
+	}
+	restore = func() { _ = set(&all) }
+	if err := set(&one); err != nil {
+		restore()
+		return nil, err
+	}
+	return restore, nil
+}
+
+// threads lists this process's thread ids.
+func threads() ([]int, error) {
+	ents, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return nil, err
+	}
+	var tids []int
+	for _, e := range ents {
+		if tid, err := strconv.Atoi(e.Name()); err == nil {
+			tids = append(tids, tid)
+		}
+	}
+	return tids, nil
+}
