@@ -318,7 +318,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		if stdlib, zoneinfo, site, vf, build, err = loadVariant(cfg.Variant); err != nil {
 			return nil, err
 		}
-		wasmSize, unpack = gzSize(vf.wasmGz), func() ([]byte, error) { return gunzip(vf.wasmGz) }
+		wasmSize, unpack = embedded.GzipSize(vf.wasmGz), func() ([]byte, error) { return embedded.Gunzip(vf.wasmGz) }
 	} else {
 		if dir, err = Locate(cfg.Dir); err != nil {
 			return nil, err

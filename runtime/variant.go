@@ -3,11 +3,8 @@ package runtime
 import (
 	"archive/zip"
 	"bytes"
-	"compress/gzip"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"strings"
 
@@ -77,22 +74,6 @@ func (v *Variant) open() (variantFiles, error) {
 		return f, fmt.Errorf("snakepit: variant %s: site-packages.zip: %w", v.Name, err)
 	}
 	return f, nil
-}
-
-// gzSize is the decompressed size gzip -n records in its trailer.
-func gzSize(gz []byte) int64 {
-	if len(gz) < 4 {
-		return -1
-	}
-	return int64(binary.LittleEndian.Uint32(gz[len(gz)-4:]))
-}
-
-func gunzip(gz []byte) ([]byte, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
 }
 
 // loadVariant is load for an embedded variant: its python.wasm (read by

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
@@ -46,4 +47,20 @@ func Main(m *testing.M, cleanups ...func()) {
 		}
 	}
 	os.Exit(code)
+}
+
+// StopsAtDeadline runs setup in i, then src under a 200 ms deadline, and
+// requires the call to end with context.DeadlineExceeded. The 5 s bound is
+// not a latency assertion (BenchmarkCancelLatency measures that): a stop
+// mechanism that missed src's loops would take the test's whole timeout.
+func StopsAtDeadline(t testing.TB, i *runtime.Instance, setup, src string) {
+	t.Helper()
+	_, err := i.Exec(context.Background(), setup)
+	require.NoError(t, err)
+	c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = i.Exec(c, src)
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 5*time.Second)
 }

@@ -13,6 +13,7 @@ package embedded
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	_ "embed"
 	"encoding/binary"
@@ -68,26 +69,44 @@ func ParseManifest(text string) (Info, error) {
 }
 
 // WasmSize returns the size of python.wasm, decompressed, from the gzip
-// trailer (gzip -n writes one member whose last four bytes are the size).
-func WasmSize() int64 {
-	n := len(wasmGz)
-	if n < 4 {
-		return -1
-	}
-	return int64(binary.LittleEndian.Uint32([]byte(wasmGz[n-4:])))
-}
+// trailer.
+func WasmSize() int64 { return GzipSize(wasmGz) }
 
 // Wasm returns python.wasm, decompressed (about 7 MB).
 func Wasm() ([]byte, error) {
-	zr, err := gzip.NewReader(strings.NewReader(wasmGz))
-	if err != nil {
-		return nil, fmt.Errorf("snakepit: embedded python.wasm: %w", err)
-	}
-	b, err := io.ReadAll(zr)
+	b, err := Gunzip(wasmGz)
 	if err != nil {
 		return nil, fmt.Errorf("snakepit: embedded python.wasm: %w", err)
 	}
 	return b, nil
+}
+
+// GzipSize returns the decompressed size that a gzip stream of one member
+// (what gzip -n writes) records in its last four bytes, -1 if gz is too
+// short to have them. It serves this package's python.wasm.gz and an
+// interpreter variant's.
+func GzipSize[T string | []byte](gz T) int64 {
+	n := len(gz)
+	if n < 4 {
+		return -1
+	}
+	return int64(binary.LittleEndian.Uint32([]byte(gz[n-4:])))
+}
+
+// Gunzip decompresses gz.
+func Gunzip[T string | []byte](gz T) ([]byte, error) {
+	var r io.Reader
+	switch gz := any(gz).(type) { // no copy of a variant's megabytes
+	case string:
+		r = strings.NewReader(gz)
+	case []byte:
+		r = bytes.NewReader(gz)
+	}
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 // zipOnce opens an embedded zip archive once, on first use.
