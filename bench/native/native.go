@@ -396,7 +396,7 @@ func (p *Pool) Close() error {
 // splits pages shared between workers, such as the interpreter's code, so it
 // is the fair measure of what the pool costs.
 func (p *Pool) Memory() (rss, pss uint64, err error) {
-	for _, pid := range p.pids() {
+	for _, pid := range p.PIDs() {
 		r, s, err := smapsRollup(pid)
 		if err != nil {
 			return 0, 0, err
@@ -411,7 +411,7 @@ func (p *Pool) Memory() (rss, pss uint64, err error) {
 // /proc/<pid>/schedstat (nanoseconds; Linux only; a worker is one thread).
 func (p *Pool) CPUTime() (time.Duration, error) {
 	var total time.Duration
-	for _, pid := range p.pids() {
+	for _, pid := range p.PIDs() {
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/schedstat", pid))
 		if err != nil {
 			return 0, err
@@ -430,9 +430,7 @@ func (p *Pool) CPUTime() (time.Duration, error) {
 }
 
 // PIDs returns the process ids of the live workers.
-func (p *Pool) PIDs() []int { return p.pids() }
-
-func (p *Pool) pids() []int {
+func (p *Pool) PIDs() []int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pids := make([]int, 0, len(p.live))

@@ -350,7 +350,7 @@ func TestClose(t *testing.T) {
 	if err := p.Exec(context.Background(), "def spin():\n    while True: pass\n"); err != nil {
 		t.Fatal(err)
 	}
-	pids := p.pids()
+	pids := p.PIDs()
 
 	// A call still running is killed after the grace period.
 	done := make(chan error)

@@ -380,35 +380,41 @@ func markdown(r *Results) string {
 		p("The last two columns are snakepit under the other stop mechanisms, median CPU time of %d run(s) each, measured in turns with as many runs of the default (`%s`), which are the reference of their geometric-mean row: `none` compiles no stop mechanism (a guest can then be neither stopped nor preempted), `close-on-done` is wazero's `WithCloseOnContextDone` (a check at every loop and function entry).", cfg.VariantReps, m.Interrupt)
 	}
 	p("")
-	if variants {
-		p("| program | snakepit CPU | native CPU | ratio | snakepit wall | native wall | wall ratio | interrupt=none | interrupt=close-on-done | checksums |")
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
-	} else {
-		p("| program | snakepit CPU | native CPU | ratio | snakepit wall | native wall | wall ratio | checksums |")
-		p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+	// The interrupt columns sit before the last (checksums) when measured.
+	row := func(cells []string, extra ...string) {
+		last := len(cells) - 1
+		if variants {
+			cells = append(slices.Clone(cells[:last]), append(extra, cells[last])...)
+		}
+		line := "|"
+		for _, c := range cells {
+			line += strings.TrimSuffix(" "+c, " ") + " |"
+		}
+		p("%s", line)
 	}
+	row([]string{"program", "snakepit CPU", "native CPU", "ratio", "snakepit wall", "native wall", "wall ratio", "checksums"},
+		"interrupt=none", "interrupt=close-on-done")
+	row([]string{"---", "---:", "---:", "---:", "---:", "---:", "---:", "---"}, "---:", "---:")
 	var noneR, codR []float64
 	for _, c := range r.CPU {
 		ok := "match"
 		if !c.Match {
 			ok = "**MISMATCH**"
 		}
+		var extra []string
 		if variants {
 			def := vmed(c, m.Interrupt)
 			noneR, codR = append(noneR, vmed(c, "none")/def), append(codR, vmed(c, "close-on-done")/def)
-			p("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |", c.Program, fmtUs(c.OursCPUMedianUs), fmtUs(c.NativeCPUMedianUs), fmtRatio(c.Ratio),
-				fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.WallRatio),
-				fmtUs(vmed(c, "none")), fmtUs(vmed(c, "close-on-done")), ok)
-		} else {
-			p("| %s | %s | %s | %s | %s | %s | %s | %s |", c.Program, fmtUs(c.OursCPUMedianUs), fmtUs(c.NativeCPUMedianUs), fmtRatio(c.Ratio),
-				fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.WallRatio), ok)
+			extra = []string{fmtUs(vmed(c, "none")), fmtUs(vmed(c, "close-on-done"))}
 		}
+		row([]string{c.Program, fmtUs(c.OursCPUMedianUs), fmtUs(c.NativeCPUMedianUs), fmtRatio(c.Ratio),
+			fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.WallRatio), ok}, extra...)
 	}
+	var extra []string
 	if variants {
-		p("| **geometric mean** | | | **%s** | | | %s | %s of %s | %s of %s | |", fmtRatio(r.CPUGeo), fmtRatio(r.CPUGeoWall), fmtRatio(geomean(noneR)), m.Interrupt, fmtRatio(geomean(codR)), m.Interrupt)
-	} else {
-		p("| **geometric mean** | | | **%s** | | | %s | |", fmtRatio(r.CPUGeo), fmtRatio(r.CPUGeoWall))
+		extra = []string{fmtRatio(geomean(noneR)) + " of " + m.Interrupt, fmtRatio(geomean(codR)) + " of " + m.Interrupt}
 	}
+	row([]string{"**geometric mean**", "", "", "**" + fmtRatio(r.CPUGeo) + "**", "", "", fmtRatio(r.CPUGeoWall), ""}, extra...)
 	p("")
 	var fastest []float64
 	for _, c := range r.CPU {
