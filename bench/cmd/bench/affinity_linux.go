@@ -11,15 +11,25 @@ import (
 )
 
 // pinTo runs every thread of this process, and the processes pids (each one
-// thread), on cpu alone, so that both sides of a comparison share a core:
-// on a VM the virtual CPUs need not be equally fast. Threads started later
-// inherit the pinning from the thread that starts them. The returned
-// function gives every thread, those started since included, the CPUs this
-// process had before.
-func pinTo(cpu int, pids ...int) (restore func(), err error) {
+// thread), on one CPU alone, so that both sides of a comparison share a
+// core: on a VM the virtual CPUs need not be equally fast. The CPU is the
+// k-th, modulo their number, of those this process may run on (which need
+// not be 0 to n-1: taskset, a container's cpuset), and is returned. Threads
+// started later inherit the pinning from the thread that starts them. The
+// returned function gives every thread, those started since included, the
+// CPUs this process had before.
+func pinTo(k int, pids ...int) (cpu int, restore func(), err error) {
 	var all, one unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &all); err != nil {
-		return nil, err
+		return 0, nil, err
+	}
+	for n := k % all.Count(); ; cpu++ {
+		if all.IsSet(cpu) {
+			if n == 0 {
+				break
+			}
+			n--
+		}
 	}
 	one.Set(cpu)
 	set := func(s *unix.CPUSet) error {
@@ -37,9 +47,9 @@ func pinTo(cpu int, pids ...int) (restore func(), err error) {
 	restore = func() { _ = set(&all) }
 	if err := set(&one); err != nil {
 		restore()
-		return nil, err
+		return 0, nil, err
 	}
-	return restore, nil
+	return cpu, restore, nil
 }
 
 // threads lists this process's thread ids.

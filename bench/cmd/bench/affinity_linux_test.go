@@ -16,13 +16,16 @@ func TestPinToMovesThisProcessAndTheOthersAndBack(t *testing.T) {
 	child := exec.Command("sleep", "30")
 	require.NoError(t, child.Start())
 	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	cpu := 0
-	for !before.IsSet(cpu) {
-		cpu++
+	first := 0
+	for !before.IsSet(first) {
+		first++
 	}
 
-	restore, err := pinTo(cpu, child.Process.Pid)
+	// The k-th allowed CPU, counted modulo their number: 0 and Count()
+	// both name the first.
+	cpu, restore, err := pinTo(before.Count(), child.Process.Pid)
 	require.NoError(t, err)
+	require.Equal(t, first, cpu)
 	tids, err := threads()
 	require.NoError(t, err)
 	for _, tid := range append(tids, child.Process.Pid) {

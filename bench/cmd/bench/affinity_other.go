@@ -3,4 +3,4 @@
 package main
 
 // pinTo does nothing where Linux's affinity calls are missing.
-func pinTo(cpu int, pids ...int) (restore func(), err error) { return func() {}, nil }
+func pinTo(k int, pids ...int) (cpu int, restore func(), err error) { return k, func() {}, nil }

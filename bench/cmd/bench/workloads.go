@@ -623,8 +623,7 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 		// repetition: the two virtual CPUs of the VM this was written
 		// on differ in speed from time to time, and a side that stayed
 		// on the slower one made the ratio swing between runs.
-		cpu := (rep + 1) % b.ncpu
-		unpin, err := pinTo(cpu, np.PIDs()...)
+		cpu, unpin, err := pinTo(rep+1, np.PIDs()...)
 		if err != nil {
 			return err
 		}
