@@ -14,7 +14,7 @@ EMBED_NUMPY := wasm/numpy/blob
 EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench clean-cache
+.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
 
 all: python-wasm example
 
@@ -84,6 +84,12 @@ sandbox-slow: python-wasm
 # its test/ variant when it has one); STDLIB_FLAGS adds the command's flags
 # (-modules test_json,test_re, -timeout 10m, -memory 1024, -logs DIR).
 STDLIB_FLAGS ?=
+# Retrains the profile-guided build's profile (wasm/python.wasm.build/pgo.sh,
+# about an hour: an instrumented stage 1 and CPython's PGO task under wazero);
+# then `make python-wasm embedded` and commit the profile with the interpreter.
+pgo-profile: deps
+	@wasm/python.wasm.build/pgo.sh
+
 stdlib-tests: python-wasm
 	nice -n 15 $(GO) run ./internal/stdlibtest/cmd/stdlib-tests -parallel 2 $(STDLIB_FLAGS)
 

@@ -51,3 +51,11 @@ LLVM_VERSION=19
 # compileall writes checked-hash .pyc files instead of timestamped ones).
 # 2025-06-11, CPython 3.13.5's release day.
 SOURCE_DATE_EPOCH=1749600000
+
+# Only for pgo.sh, which makes pgo/python.profdata (the profile-guided build's
+# profile, committed): compiler-rt's profile runtime, from LLVM's source of
+# the same version as the compiler.
+LLVM_ORIG=llvm-toolchain-19_19.1.7.orig.tar.xz
+LLVM_SRCPKG=llvm-toolchain-19
+LLVM_SUITE=bookworm
+LLVM_ORIG_SHA256=ae498f3bc58ae2d9f64ef5f0c035c4240152bf015a5b7738b15c22e93bdc97ce

@@ -121,7 +121,20 @@ rm -rf "$WB" && mkdir -p "$WB"
 # bitcode, which wasm-ld optimises across files when stage 2 links the
 # reactor: 3-4% faster on the CPU suite (RATIONALE.md, the lever table).
 # configure wants llvm-ar by its full path for it.
+# Profile-guided (pgo.sh, RATIONALE.md): CPython's own code is compiled with
+# the profile committed beside this script, or instrumented to count one when
+# pgo.sh sets PGO_GENERATE to the profile runtime it built. Functions the
+# training never ran are compiled as before, without a warning each. The
+# profile is read from the stage directory: the flags end up in sysconfig,
+# where the stage's path is rewritten below and the checkout's would not be.
+if [ -n "${PGO_GENERATE:-}" ]; then
+  PGO_CFLAGS=-fprofile-generate PGO_LDFLAGS=$PGO_GENERATE
+else
+  cp "$here/pgo/python.profdata" "$STAGE/python.profdata"
+  PGO_CFLAGS="-fprofile-use=$STAGE/python.profdata -Wno-profile-instr-unprofiled -Wno-profile-instr-out-of-date" PGO_LDFLAGS=
+fi
 ( cd "$WB" && CONFIG_SITE="$SRC/Tools/wasm/config.site-wasm32-wasi" CC="$WCC" \
+  CFLAGS_NODIST="$PGO_CFLAGS" LDFLAGS_NODIST="$PGO_LDFLAGS" \
   ac_cv_func_clock_nanosleep=no ac_cv_lib_rt_clock_nanosleep=no \
   AR="$AR" RANLIB="$RANLIB" LLVM_AR="$(command -v "$AR")" PKG_CONFIG=false \
   ZLIB_CFLAGS="-I$DEPS/include" ZLIB_LIBS="-L$DEPS/lib -lz" \

@@ -35,13 +35,18 @@ type Results struct {
 type PyInfo struct {
 	Version string
 	CC, Opt string
-	PGO     bool // built with --enable-optimizations
+	PGO     bool // built with --enable-optimizations or a -fprofile-use of its own
 	LTO     bool // built with --with-lto
 }
 
+// builtWith says which of PGO and LTO p was built with, for a sentence.
+func (p PyInfo) builtWith() string {
+	opts := map[[2]bool]string{{false, false}: "without PGO or LTO", {false, true}: "with LTO, without PGO", {true, false}: "with PGO, without LTO", {true, true}: "with PGO and LTO"}
+	return opts[[2]bool{p.PGO, p.LTO}]
+}
+
 func (p PyInfo) String() string {
-	opts := map[[2]bool]string{{false, false}: "no PGO/LTO", {false, true}: "LTO, no PGO", {true, false}: "PGO, no LTO", {true, true}: "PGO and LTO"}
-	return fmt.Sprintf("CPython %s, built by %s %s, %s", firstField(p.Version), p.CC, p.Opt, opts[[2]bool{p.PGO, p.LTO}])
+	return fmt.Sprintf("CPython %s, built by %s %s %s", firstField(p.Version), p.CC, p.Opt, p.builtWith())
 }
 
 // Meta describes the run and the machine.
@@ -486,7 +491,7 @@ func markdown(r *Results) string {
 	p("")
 	p("## Fairness notes")
 	p("")
-	p("- Both interpreters are CPython %s from the same source, both `-O3` without PGO; python.wasm is built with ThinLTO, the native baseline without LTO (see the table at the top); a distribution's PGO+LTO native build would be faster than this baseline.", firstField(m.Native.Version))
+	p("- Both interpreters are CPython %s from the same source, both `-O3`; python.wasm is built %s, the native baseline %s (see the table at the top); a distribution's PGO+LTO native build would be faster than this baseline.", firstField(m.Native.Version), m.Ours.builtWith(), m.Native.builtWith())
 	p("- Latencies are measured in a closed loop (each caller calls again as soon as its call returns). A ModeFresh pool's ready clones are then used up at once, so its replacement clone (made in the background) is on the call path; with gaps between calls it would not be.")
 	p("- snakepit runs in the measuring process: its garbage collector and the harness share the CPUs with the guests. The native workers are separate processes, whose Go driver is in the same process as snakepit's; on %d cores neither side has a core to itself.", m.Cores)
 	p("- A fresh native interpreter is a new process (`fork`/`exec`, dynamic loading, interpreter start-up); a fresh snakepit interpreter is a clone of a snapshot taken after start-up (by default its memory is the snapshot copied into a reservation recycled from a closed clone; `SnapshotOptions.CopyOnWrite` maps it copy-on-write instead, smaller but paying page faults on the first call). A ModeFresh pool's clones are copy-on-write and, once used, reset in place: the pages a call wrote are copied back from the snapshot, and the next call takes no page fault.")

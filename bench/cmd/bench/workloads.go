@@ -100,7 +100,8 @@ const pyInfoSource = `import sys, sysconfig
 _a = sysconfig.get_config_var('CONFIG_ARGS') or ''
 _info = {'Version': sys.version, 'CC': (sysconfig.get_config_var('CC') or '?').split()[0],
          'Opt': sysconfig.get_config_var('OPT') or '',
-         'PGO': '--enable-optimizations' in _a, 'LTO': '--with-lto' in _a}
+         'PGO': '--enable-optimizations' in _a or '-fprofile-use' in (sysconfig.get_config_var('PY_CFLAGS_NODIST') or ''),
+         'LTO': '--with-lto' in _a}
 `
 
 // versions records both CPython versions and builds, and warns if the
