@@ -45,7 +45,9 @@ func TestInstrumentPython(t *testing.T) {
 	assertPythonEdits(t, in, guarded, stats, false)
 
 	// CPython's eval loop marks its preemption points with the tick import:
-	// the dispatch loop around them is the one loop left unchecked.
+	// the dispatch loop around them is the one loop left unchecked. The
+	// profile-guided build also inlines the eval loop into its hot caller,
+	// _PyEval_Vector: a second copy, with the same ticks.
 	if ok, err := ImportsFunc(in, "snakepit", "tick"); err == nil && ok {
 		m, err := parseModule(in)
 		require.NoError(t, err)
@@ -54,6 +56,7 @@ func TestInstrumentPython(t *testing.T) {
 		code, err := m.scanCode(uint32(stats.Imports), want{record: true, tick: tick})
 		require.NoError(t, err)
 		var ticks, skipped, bodies int
+		perBody := map[int]bool{} // tick counts of the functions with ticks
 		for _, bd := range code.bodies {
 			n := 0
 			for _, st := range code.sites[bd.first : bd.first+bd.n] {
@@ -66,12 +69,14 @@ func TestInstrumentPython(t *testing.T) {
 			}
 			if n > 0 {
 				bodies++
+				perBody[n] = true
 			}
 			ticks += n
 		}
 		t.Logf("ticks: %d calls in %d function(s), %d loop(s) left unchecked", ticks, bodies, skipped)
-		require.Equal(t, 1, bodies, "only the eval loop ticks")
-		require.Equal(t, 1, skipped)
+		require.NotZero(t, bodies)
+		require.Len(t, perBody, 1, "only copies of the eval loop tick, each with all its ticks")
+		require.Equal(t, bodies, skipped, "one dispatch loop unchecked per copy")
 		o.TickName = "tick"
 		withTicks, err := Instrument(in, o)
 		require.NoError(t, err)
