@@ -184,6 +184,10 @@ var spinners = []struct{ name, setup, src string }{
 	{"bigint", "", "x = 3 ** 100000000"},
 	// No backward jump: an exponential tree of calls, stopped at frame entries.
 	{"recursion-tree", "def f():\n    try:\n        f()\n    except RecursionError:\n        f()", "f()"},
+	// Calls the eval loop makes inline (no C frame, no eval-breaker check)
+	// and nothing else: only RESUME_CHECK's tick stops it. The profile-guided
+	// build, without that tick, ran this past every deadline.
+	{"call-tree", "def f(n):\n    return n if n < 2 else f(n - 1) + f(n - 2)", "f(100)"},
 	// A C loop (sum) resuming a Python generator.
 	{"generator", "def g():\n    while True:\n        yield 1", "sum(g())"},
 }

@@ -18,7 +18,9 @@ DEPS=$STAGE/deps
 # The wasm stack: CPython's own C recursion limit for WASI keeps well inside it
 # (runtime tests prove a clean RecursionError); smaller means fewer pages.
 # ThinLTO's inlining made frames larger: at 2 MiB, recursion through C
-# overflowed the stack (a trap) before the limit was reached.
+# overflowed the stack (a trap) before the limit was reached. PGO made them
+# larger again, and the limit came down instead (patches/c-recursion-limit):
+# a 12 MiB stack only moved the overflow into wazero's own stack.
 STACK=${PYTHON_WASM_STACK:-4194304}
 
 rm -rf "$OUT.tmp" && mkdir -p "$OUT.tmp/test" "$OUT.tmp/profile"
