@@ -24,6 +24,10 @@ for t in clang-$LLVM_VERSION llvm-ar-$LLVM_VERSION llvm-profdata-$LLVM_VERSION g
 done
 rm -rf "$work" && mkdir -p "$work/rt" "$work/train/tmp" "$DL"
 
+# The pinned inputs first: the runtime is compiled against stage 1's
+# wasi-libc, before stage 1 (which fetches them too) has run.
+progress "fetching inputs"
+fetch_inputs "$DL"
 progress "compiler-rt's profile runtime for wasm32-wasi (LLVM $LLVM_VERSION source)"
 if ! check_sha "$DL/$LLVM_ORIG" "$LLVM_ORIG_SHA256"; then
   apt_private "$DL/apt"
