@@ -66,6 +66,13 @@ const (
 	KindOther           ErrorKind = "other"             // anything else, e.g. the error of a request's OnChunk
 )
 
+// ErrorKinds returns every kind KindOf can return but KindNone, for a
+// schema's enum or a metric's label values.
+func ErrorKinds() []ErrorKind {
+	return []ErrorKind{KindPython, KindMemoryLimit, KindCrash, KindDeadline, KindQueueTimeout, KindCanceled, KindSaturated, KindClosed,
+		KindSessionLost, KindTooManySessions, KindResultTooLarge, KindStreamLimit, KindWrongMode, KindBadRequest, KindScratchFull, KindOther}
+}
+
 // KindOf classifies an error returned by the pool.
 func KindOf(err error) ErrorKind {
 	var pe *runtime.PythonError

@@ -27,10 +27,10 @@ func snakepit(t *testing.T, stdin string, args ...string) (code int, stdout, std
 }
 
 // runJSON runs `snakepit run --json` with more args and decodes its result.
-func runJSON(t *testing.T, stdin string, args ...string) (int, outcome) {
+func runJSON(t *testing.T, stdin string, args ...string) (int, runOutcome) {
 	t.Helper()
 	code, stdout, stderr := snakepit(t, stdin, append([]string{"run", "--json"}, args...)...)
-	var o outcome
+	o := runOutcome{outcome: &outcome{}}
 	require.NoError(t, json.Unmarshal([]byte(stdout), &o), "stdout: %s\nstderr: %s", stdout, stderr)
 	return code, o
 }
@@ -49,9 +49,7 @@ func TestRunJSONHasValueOutputAndTimings(t *testing.T) {
 	require.Equal(t, "out\n", o.Stdout)
 	require.Equal(t, "err\n", o.Stderr)
 	require.Nil(t, o.Error)
-	v, err := json.Marshal(o.Value)
-	require.NoError(t, err)
-	require.JSONEq(t, `{"big": 1180591620717411303424, "l": [1, null]}`, string(v))
+	require.JSONEq(t, `{"big": 1180591620717411303424, "l": [1, null]}`, string(o.Value))
 	require.NotNil(t, o.Timings)
 	require.Positive(t, o.Timings.Runtime)
 	require.Positive(t, o.Timings.Instance)
@@ -264,4 +262,21 @@ func (l *lockedBuffer) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.b.Reset()
+}
+
+func TestRunOutWritesTheCallsFilesAndRefusesUnsafeNames(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := snakepit(t, "", "run", "--out", dir, "-c", "import os\nos.mkdir('d')\nopen('d/x.txt', 'w').write('y')\nopen('r.txt', 'w').write('hi')")
+	require.Equal(t, exitOK, code, stderr)
+	b, err := os.ReadFile(filepath.Join(dir, "d", "x.txt"))
+	require.NoError(t, err)
+	require.Equal(t, "y", string(b))
+
+	dir = t.TempDir()
+	code, _, stderr = snakepit(t, "", "run", "--out", dir, "-c", "open('ok.txt', 'w').write('x')\nopen('..\\\\..\\\\evil.txt', 'w').write('x')")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "unsafe file name")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "nothing is written when a name is unsafe")
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	goruntime "runtime"
 	"runtime/debug"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -36,6 +38,8 @@ func mcpCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.BoolVar(&o.stateful, "stateful", false, "keep each client session's Python state between calls")
 	fs.IntVar(&o.workers, "workers", goruntime.NumCPU(), "`number` of interpreters, hence of calls running at once")
 	fs.DurationVar(&o.ttl, "session-ttl", time.Hour, "with --stateful, end a session idle this long")
+	o.maxAnswer = defaultMaxAnswer
+	fs.Var(&o.maxAnswer, "max-answer", "cap on one answer's size (`size`); longer values and output are cut, with a note")
 	o.limits.timeout = 30 * time.Second
 	o.limits.register(fs, "stop a call after this `duration`; 0 means no limit")
 	if st := fs.parse(args, stdout); st >= 0 {
@@ -46,6 +50,8 @@ func mcpCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return fs.usageError("takes no arguments")
 	case o.workers < 1:
 		return fs.usageError("--workers must be at least 1")
+	case o.maxAnswer < minMaxAnswer:
+		return fs.usageError("--max-answer must be at least %d bytes", minMaxAnswer)
 	}
 	rt, err := startRuntime(ctx, stderr)
 	if err != nil {
@@ -59,35 +65,52 @@ func mcpCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return exitFailure
 	}
 	defer s.close(context.WithoutCancel(ctx))
-	err = s.serve(ctx, &mcp.IOTransport{Reader: io.NopCloser(stdin), Writer: nopCloser{stdout}})
-	if err != nil && ctx.Err() == nil {
+	t := &lineTransport{in: stdin, out: stdout}
+	err = s.serve(ctx, t)
+	lost := 0
+	if t.conn != nil {
+		lost = t.conn.Lost()
+	}
+	switch {
+	case lost > 0:
+		fmt.Fprintf(stderr, "snakepit mcp: stopped with %d requests unfinished (each answered with an error)\n", lost)
+		return exitFailure
+	case err != nil && ctx.Err() == nil && !errors.Is(err, io.EOF):
 		fmt.Fprintf(stderr, "snakepit mcp: %v\n", err)
 		return exitFailure
 	}
 	return exitOK
 }
 
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
+// The answer's cap: the official TypeScript client refuses a line over its
+// 10 MiB read buffer, and closes the connection with it.
+const (
+	defaultMaxAnswer byteSize = 1 << 20
+	minMaxAnswer     byteSize = 16 << 10
+)
 
 type mcpOptions struct {
-	limits   limits
-	stateful bool
-	workers  int
-	ttl      time.Duration
+	limits    limits
+	stateful  bool
+	workers   int
+	ttl       time.Duration
+	maxAnswer byteSize
 }
 
 // mcpServer is the MCP server and the pool its tool runs on.
 type mcpServer struct {
-	srv      *mcp.Server
-	pool     *pool.Pool
-	stateful bool
+	srv       *mcp.Server
+	pool      *pool.Pool
+	stateful  bool
+	workers   int
+	maxAnswer int
 
 	mu   sync.Mutex
 	keys map[*mcp.ServerSession]string // pool session keys, in stateful mode
 	next int
-	lost map[string]bool // sessions whose interpreter a call broke, until that call reports it
+	// lost holds, by session, why a call replaced its interpreter, until a
+	// call that the client reads has said so.
+	lost map[string]string
 }
 
 // onEvent notes the sessions that a call broke. The pool reports it before
@@ -95,17 +118,23 @@ type mcpServer struct {
 func (s *mcpServer) onEvent(e pool.Event) {
 	if e.Type == pool.SessionEnded && e.Reason != pool.RecycleSessionEnded && e.Reason != pool.RecycleSessionExpired {
 		s.mu.Lock()
-		s.lost[e.Session] = true
+		s.lost[e.Session] = string(e.Reason)
 		s.mu.Unlock()
 	}
 }
 
-func (s *mcpServer) takeLost(key string) bool {
+func (s *mcpServer) takeLost(key string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	lost := s.lost[key]
+	why := s.lost[key]
 	delete(s.lost, key)
-	return lost
+	return why
+}
+
+func (s *mcpServer) setLost(key, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lost[key] = why
 }
 
 func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpServer, error) {
@@ -113,12 +142,16 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	if popts.CallTimeout == 0 {
 		popts.CallTimeout = -1 // none
 	}
-	state := "Every call runs in a fresh interpreter: nothing persists between calls."
+	if o.maxAnswer == 0 {
+		o.maxAnswer = defaultMaxAnswer
+	}
+	state := "Every call runs in a fresh interpreter: nothing persists between calls, files in /tmp included."
 	if o.stateful {
 		popts.Mode, popts.SessionTTL = pool.ModeSession, o.ttl
-		state = "Variables, functions and imports persist between the calls of this session."
+		state = "Variables, functions, imports and files in /tmp persist between the calls of this session, " +
+			"until a call hits the time limit or the memory cap: that replaces the interpreter, and the state is gone (the next call says so)."
 	}
-	s := &mcpServer{stateful: o.stateful, keys: map[*mcp.ServerSession]string{}, lost: map[string]bool{}}
+	s := &mcpServer{stateful: o.stateful, workers: o.workers, maxAnswer: int(o.maxAnswer), keys: map[*mcp.ServerSession]string{}, lost: map[string]string{}}
 	popts.OnEvent = s.onEvent
 	p, err := pool.New(ctx, rt, popts)
 	if err != nil {
@@ -127,25 +160,57 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	s.pool = p
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "snakepit", Version: version()}, nil)
 	// The description is what the model knows of the sandbox.
-	files := "Nothing of the host's files is visible."
+	files := "Nothing of the host's files is visible; /tmp is writable (in memory)."
 	if len(o.limits.mounts) > 0 {
 		var dirs []string
 		for _, m := range o.limits.mounts {
 			dirs = append(dirs, m.GuestPath)
 		}
-		files = "Read-only directories: " + strings.Join(dirs, ", ") + "."
+		files = "Read-only directories: " + strings.Join(dirs, ", ") + "; /tmp is writable (in memory)."
 	}
 	limit := "no time limit"
 	if o.limits.timeout > 0 {
 		limit = "a time limit of " + o.limits.timeout.String()
 	}
+	schema, err := outputSchema()
+	if err != nil {
+		p.Close(ctx)
+		return nil, err
+	}
 	mcp.AddTool(s.srv, &mcp.Tool{
 		Name: "run_python",
 		Description: fmt.Sprintf("Run Python %s code in a sandbox and return its stdout, stderr, the value of its last expression (as in a notebook cell) and its error. "+
 			"%s The sandbox has the standard library (no pip packages), no network, no subprocesses and no threads. %s "+
-			"Each call has %s and a memory cap of %s.", pythonVersion(rt), state, files, limit, o.limits.memory.String()),
+			"Each call has %s and a memory cap of %s; stdout and stderr are kept up to %s and %s, and the whole answer up to %s (longer values and output are cut, with a note).",
+			pythonVersion(rt), state, files, limit, o.limits.memory.String(), o.limits.stdout.String(), o.limits.stderr.String(), o.maxAnswer.String()),
+		OutputSchema: schema,
+		Annotations: &mcp.ToolAnnotations{
+			Title:           "Run Python in a sandbox",
+			ReadOnlyHint:    !o.stateful, // a stateful call changes its session
+			DestructiveHint: new(false),
+			IdempotentHint:  !o.stateful,
+			OpenWorldHint:   new(false), // no network
+		},
 	}, s.runPython)
 	return s, nil
+}
+
+// outputSchema is run_python's output schema: the value is any JSON (the
+// schema inferred for json.RawMessage would be a list of bytes), and the
+// error kinds are an enum.
+func outputSchema() (*jsonschema.Schema, error) {
+	sch, err := jsonschema.For[outcome](&jsonschema.ForOptions{TypeSchemas: map[reflect.Type]*jsonschema.Schema{
+		reflect.TypeFor[json.RawMessage](): {},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	kinds := []any{}
+	for _, v := range pool.ErrorKinds() {
+		kinds = append(kinds, string(v))
+	}
+	sch.Properties["error"].Properties["kind"].Enum = kinds
+	return sch, nil
 }
 
 type runInput struct {
@@ -155,26 +220,41 @@ type runInput struct {
 func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in runInput) (*mcp.CallToolResult, *outcome, error) {
 	r := runtime.Request{Op: runtime.OpExec, Code: in.Code}
 	var (
-		res *runtime.Result
-		err error
+		res         *runtime.Result
+		err         error
+		before, now string
 	)
-	lost := false
 	if s.stateful {
 		key := s.key(req.Session)
+		// A call whose reply the client never read (it cancelled) may
+		// have replaced the interpreter: this one says so.
+		before = s.takeLost(key)
 		res, err = s.pool.RunSession(ctx, key, r)
 		if errors.Is(err, pool.ErrSessionLost) {
-			// The call that broke the session's interpreter has told the
-			// client already; this one starts a new session.
 			res, err = s.pool.RunSession(ctx, key, r)
 		}
-		lost = s.takeLost(key)
+		if now = s.takeLost(key); now != "" && ctx.Err() != nil {
+			s.setLost(key, now) // this reply goes unread
+		}
 	} else {
 		res, err = s.pool.Run(ctx, r)
 	}
 	out := newOutcome(res, err)
-	if out.Error != nil && lost {
-		out.Error.Message += " (the interpreter was replaced: the variables and imports of this session are gone)"
+	if before != "" {
+		out.Note = fmt.Sprintf("An earlier call of this session ended its interpreter (%s): the variables, imports and files from before it are gone; this call ran in a new one.", before)
 	}
+	if e := out.Error; e != nil {
+		switch pool.ErrorKind(e.Kind) {
+		case pool.KindSaturated, pool.KindQueueTimeout:
+			e.Message = fmt.Sprintf("The sandbox is busy: all %d interpreters are running other calls. Retry in a few seconds. (%s)", s.workers, e.Message)
+		}
+		if now != "" {
+			e.Message += " (the interpreter was replaced: the variables, imports and files of this session are gone)"
+		}
+	}
+	// The answer carries the outcome twice, as text and as structured
+	// content; a little room is kept for the text's headings and JSON's.
+	out.fit(s.maxAnswer/2 - 1024)
 	return &mcp.CallToolResult{IsError: err != nil, Content: []mcp.Content{&mcp.TextContent{Text: out.text()}}}, out, nil
 }
 
@@ -197,12 +277,11 @@ func (o *outcome) text() string {
 			fmt.Fprintf(&b, "[%s cut at its cap]\n", title)
 		}
 	}
+	section("note", o.Note, false)
 	section("stdout", o.Stdout, o.StdoutTruncated)
 	section("stderr", o.Stderr, o.StderrTruncated)
-	if o.Value != nil {
-		v, _ := json.Marshal(o.Value)
-		section("value", string(v), false)
-	}
+	section("value", string(o.Value), false)
+	section("value", o.ValuePreview, o.ValueTruncated)
 	if e := o.Error; e != nil {
 		body := e.Message
 		if e.Traceback != "" {

@@ -77,7 +77,7 @@ func TestMCPFreshRunsEachCallInANewInterpreter(t *testing.T) {
 	isErr, o, text := call(t, cs, "x = 6\nprint(x * 7)\nx + 1")
 	require.False(t, isErr)
 	require.Equal(t, "42\n", o.Stdout)
-	require.Equal(t, 7.0, o.Value)
+	require.JSONEq(t, "7", string(o.Value))
 	require.Equal(t, "42\n[value]\n7\n", text)
 
 	isErr, o, text = call(t, cs, "x")
@@ -94,22 +94,22 @@ func TestMCPStatefulKeepsStatePerClientAndEndsItWhenTheClientGoes(t *testing.T) 
 	call(t, a, "x = 'a'")
 	call(t, b, "x = 'b'")
 	_, o, _ := call(t, a, "x")
-	require.Equal(t, "a", o.Value)
+	require.JSONEq(t, `"a"`, string(o.Value))
 	_, o, _ = call(t, b, "x")
-	require.Equal(t, "b", o.Value, "each client has its own interpreter")
+	require.JSONEq(t, `"b"`, string(o.Value), "each client has its own interpreter")
 	require.Equal(t, 2, s.pool.Stats().Sessions)
 
 	isErr, o, _ := call(t, a, "1/0")
 	require.True(t, isErr)
 	require.NotContains(t, o.Error.Message, "gone", "a Python error keeps the session")
 	_, o, _ = call(t, a, "x")
-	require.Equal(t, "a", o.Value)
+	require.JSONEq(t, `"a"`, string(o.Value))
 
 	require.NoError(t, b.Close())
 	require.Eventually(t, func() bool { return s.pool.Stats().Sessions == 1 }, 5*time.Second, 10*time.Millisecond,
 		"the pool session ends with its client")
 	_, o, _ = call(t, a, "x")
-	require.Equal(t, "a", o.Value)
+	require.JSONEq(t, `"a"`, string(o.Value))
 }
 
 // A deadline and the memory cap are tool errors; the server lives on and
@@ -135,7 +135,7 @@ func TestMCPLimitsAreToolErrors(t *testing.T) {
 				require.Equal(t, c.kind, out.Error.Kind, out.Error.Message)
 				require.Contains(t, text, "[error: "+c.kind+"]")
 				if stateful {
-					require.Contains(t, out.Error.Message, "the variables and imports of this session are gone")
+					require.Contains(t, out.Error.Message, "the variables, imports and files of this session are gone")
 				}
 				isErr, out, _ = call(t, cs, "print(1)")
 				require.False(t, isErr, "the next call works: %+v", out.Error)
@@ -162,7 +162,7 @@ func TestMCPCommandServesStdio(t *testing.T) {
 	require.NoError(t, err)
 	call(t, cs, "import math\nr = 2")
 	_, o, _ := call(t, cs, "math.pi * r ** 2")
-	require.Equal(t, 12.566370614359172, o.Value)
+	require.JSONEq(t, "12.566370614359172", string(o.Value))
 	require.NoError(t, cs.Close())
 	require.Equal(t, exitOK, <-exited, stderr.String())
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -19,22 +19,33 @@ import (
 // outcome is one call's result, as `run --json` prints it and the MCP tool
 // run_python returns it.
 type outcome struct {
-	Value           any        `json:"value,omitempty" jsonschema:"the value of the code's last expression, if it is one and not None"`
-	Stdout          string     `json:"stdout"`
-	Stderr          string     `json:"stderr"`
-	StdoutTruncated bool       `json:"stdout_truncated,omitempty" jsonschema:"stdout passed its cap and was cut"`
-	StderrTruncated bool       `json:"stderr_truncated,omitempty" jsonschema:"stderr passed its cap and was cut"`
-	Error           *callError `json:"error,omitempty" jsonschema:"why the call failed; absent on success"`
-	Timings         *timings   `json:"timings,omitempty"`
+	// Note says what happened to the session before this call (stateful MCP).
+	Note string `json:"note,omitempty" jsonschema:"something to know before reading the result, e.g. that this session's earlier state is gone"`
+	// Value is the guest's JSON as it came: decoding it (into any) and
+	// encoding it again cost the MCP server about 80 times a large value.
+	Value           json.RawMessage `json:"value,omitempty" jsonschema:"the value of the code's last expression, if it is one and not None"`
+	ValueTruncated  bool            `json:"value_truncated,omitempty" jsonschema:"the value did not fit in the answer: value_preview holds the start of its JSON text"`
+	ValuePreview    string          `json:"value_preview,omitempty" jsonschema:"the start of the value's JSON text, when value_truncated"`
+	Stdout          string          `json:"stdout"`
+	Stderr          string          `json:"stderr"`
+	StdoutTruncated bool            `json:"stdout_truncated,omitempty" jsonschema:"stdout passed its cap and was cut"`
+	StderrTruncated bool            `json:"stderr_truncated,omitempty" jsonschema:"stderr passed its cap and was cut"`
+	Error           *callError      `json:"error,omitempty" jsonschema:"why the call failed; absent on success"`
 }
 
 type callError struct {
-	// Kind is pool.KindOf's classification: python, deadline,
-	// memory_limit, crash, ...
-	Kind      string `json:"kind" jsonschema:"python (an exception), deadline, memory_limit, crash, result_too_large, saturated, ..."`
+	// Kind is kindOf's classification: python, deadline, memory_limit,
+	// crash, ...
+	Kind      string `json:"kind" jsonschema:"the kind of failure: python is an exception the code raised; the others are limits and conditions of the sandbox"`
 	Type      string `json:"type,omitempty" jsonschema:"the Python exception's type, for kind python"`
 	Message   string `json:"message"`
 	Traceback string `json:"traceback,omitempty"`
+}
+
+// runOutcome is what `run --json` prints: the outcome and its timings.
+type runOutcome struct {
+	*outcome
+	Timings *timings `json:"timings,omitempty"`
 }
 
 // timings are in milliseconds.
@@ -52,14 +63,7 @@ func newOutcome(res *runtime.Result, err error) *outcome {
 	if res != nil {
 		o.Stdout, o.Stderr = string(res.Stdout), string(res.Stderr)
 		o.StdoutTruncated, o.StderrTruncated = res.StdoutTruncated, res.StderrTruncated
-		if res.Value != nil {
-			// UseNumber: a big Python int keeps its digits.
-			d := json.NewDecoder(bytes.NewReader(res.Value))
-			d.UseNumber()
-			if d.Decode(&o.Value) != nil {
-				o.Value = string(res.Value)
-			}
-		}
+		o.Value = res.Value
 	}
 	if err != nil {
 		o.Error = &callError{Kind: string(kindOf(err)), Message: err.Error()}
@@ -69,6 +73,71 @@ func newOutcome(res *runtime.Result, err error) *outcome {
 		}
 	}
 	return o
+}
+
+// cutNote ends a field that fit cut.
+const cutNote = "\n[cut: the answer's cap is --max-answer]"
+
+// fit cuts the outcome so that its fields take at most budget bytes as JSON
+// text. The error goes first (it says what happened), then the value,
+// stdout and stderr, each taking what the ones before left.
+func (o *outcome) fit(budget int) {
+	left := budget
+	take := func(s *string) bool {
+		n := jsonLen(*s)
+		if n <= left {
+			left -= n
+			return false
+		}
+		*s = cutJSON(*s, max(left-jsonLen(cutNote), 0)) + cutNote
+		left = 0
+		return true
+	}
+	if e := o.Error; e != nil {
+		take(&e.Message)
+		take(&e.Traceback)
+	}
+	if len(o.Value) > left {
+		// A prefix of left bytes is enough: escaping only lengthens.
+		o.ValuePreview, o.ValueTruncated, o.Value = string(o.Value[:max(left, 0)]), true, nil
+		take(&o.ValuePreview)
+	} else {
+		left -= len(o.Value)
+	}
+	o.StdoutTruncated = take(&o.Stdout) || o.StdoutTruncated
+	o.StderrTruncated = take(&o.Stderr) || o.StderrTruncated
+}
+
+// jsonLen is the length of s encoded as a JSON string's content, as
+// encoding/json writes it (HTML characters escaped).
+func jsonLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += runeJSONLen(r)
+	}
+	return n
+}
+
+func runeJSONLen(r rune) int {
+	switch {
+	case r == '"' || r == '\\' || r == '\n' || r == '\r' || r == '\t':
+		return 2
+	case r < 0x20 || r == '<' || r == '>' || r == '&' || r == 0x2028 || r == 0x2029 || r == utf8.RuneError:
+		return 6
+	}
+	return utf8.RuneLen(r)
+}
+
+// cutJSON returns the longest prefix of s, whole runes, whose JSON encoding
+// takes at most n bytes.
+func cutJSON(s string, n int) string {
+	used := 0
+	for i, r := range s {
+		if used += runeJSONLen(r); used > n {
+			return s[:i]
+		}
+	}
+	return s
 }
 
 // kindOf is pool.KindOf, which also knows a trap outside a pool.

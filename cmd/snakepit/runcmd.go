@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -29,6 +30,7 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs := newFlagSet("run", "[flags] [-c CODE | FILE | -]", runDoc, stderr)
 	code := fs.String("c", "", "the `code` to run")
 	asJSON := fs.Bool("json", false, "print the whole result as one JSON object")
+	outDir := fs.String("out", "", "write the files the code created or changed in its scratch directory (/tmp) into `dir`")
 	var lim limits
 	lim.timeout = time.Minute
 	lim.register(fs, "stop the code after this `duration`; 0 means no limit")
@@ -61,7 +63,13 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		src = b
 	}
 
-	out, err := runOnce(ctx, string(src), lim, *asJSON, stdout, stderr)
+	out, files, err := runOnce(ctx, string(src), lim, *asJSON, stdout, stderr)
+	if *outDir != "" {
+		if werr := writeFiles(*outDir, files); werr != nil {
+			fmt.Fprintf(stderr, "snakepit run: %v\n", werr)
+			return exitFailure
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -77,17 +85,17 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 
 // runOnce runs src in a new instance. Without asJSON its output streams to
 // stdout and stderr as the guest writes it.
-func runOnce(ctx context.Context, src string, lim limits, asJSON bool, stdout, stderr io.Writer) (*outcome, error) {
+func runOnce(ctx context.Context, src string, lim limits, asJSON bool, stdout, stderr io.Writer) (runOutcome, map[string][]byte, error) {
 	t0 := time.Now()
 	rt, err := startRuntime(ctx, stderr)
 	if err != nil {
-		return newOutcome(nil, err), err
+		return runOutcome{outcome: newOutcome(nil, err)}, nil, err
 	}
 	defer rt.Close(context.WithoutCancel(ctx))
 	t1 := time.Now()
 	inst, err := rt.NewInstance(ctx, lim.options())
 	if err != nil {
-		return newOutcome(nil, err), err
+		return runOutcome{outcome: newOutcome(nil, err)}, nil, err
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
 	t2 := time.Now()
@@ -109,10 +117,36 @@ func runOnce(ctx context.Context, src string, lim limits, asJSON bool, stdout, s
 		defer cancel()
 	}
 	res, err := inst.Run(cctx, req)
-	out := newOutcome(res, err)
+	out := runOutcome{outcome: newOutcome(res, err)}
 	out.Timings = &timings{Runtime: ms(t1.Sub(t0)), Instance: ms(t2.Sub(t1)), Exec: ms(time.Since(t2))}
 	if !asJSON && (out.StdoutTruncated || out.StderrTruncated) {
 		fmt.Fprintln(stderr, "snakepit: output cut at its cap (--max-stdout, --max-stderr)")
 	}
-	return out, err
+	var files map[string][]byte
+	if res != nil {
+		files = res.Files
+	}
+	return out, files, err
+}
+
+// writeFiles writes a call's files under dir. Their names are the guest's
+// choice: each is checked for this host before anything is written.
+func writeFiles(dir string, files map[string][]byte) error {
+	paths := map[string]string{}
+	for name := range files {
+		p, err := runtime.HostPath(dir, name)
+		if err != nil {
+			return err
+		}
+		paths[name] = p
+	}
+	for name, p := range paths {
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, files[name], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
