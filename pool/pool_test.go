@@ -423,6 +423,12 @@ func TestSetupErrorFailsNew(t *testing.T) {
 	}
 }
 
+func TestNewWithANilRuntimeIsAnError(t *testing.T) {
+	p, err := pool.New(ctx, nil, pool.Options{})
+	require.ErrorContains(t, err, "pool: nil runtime")
+	require.NoError(t, p.Close(ctx)) // as `defer p.Close(ctx)` before checking err
+}
+
 func TestWrongMode(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1})
 	_, err := p.RunSession(ctx, "k", exec("pass"))
