@@ -129,3 +129,11 @@ func brokenReason(err, ctxErr error, closing bool) (RecycleReason, error) {
 	}
 	return RecycleCrash, &crashError{err}
 }
+
+// closedErr marks err with ErrClosed too when Close is what ended ctx.
+func closedErr(ctx context.Context, err error) error {
+	if context.Cause(ctx) == ErrClosed {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
+}

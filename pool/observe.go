@@ -143,3 +143,62 @@ type Stats struct {
 	// (for every call that got one); Exec the time the worker ran it.
 	QueueWait, Exec Histogram
 }
+
+func (p *Pool) countLocked(err error, ran bool, wait, exec time.Duration) {
+	p.stats.Calls++
+	if err != nil {
+		p.stats.Errors[KindOf(err)]++
+	}
+	if ran {
+		p.stats.QueueWait.observe(wait)
+		p.stats.Exec.observe(exec)
+	}
+}
+
+// Stats returns a snapshot of the pool's state and counters.
+func (p *Pool) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.stats
+	st.Errors = make(map[ErrorKind]uint64, len(p.stats.Errors))
+	for k, v := range p.stats.Errors {
+		st.Errors[k] = v
+	}
+	st.Recycles = make(map[RecycleReason]uint64, len(p.stats.Recycles))
+	for k, v := range p.stats.Recycles {
+		st.Recycles[k] = v
+	}
+	st.QueueWait, st.Exec = p.stats.QueueWait.clone(), p.stats.Exec.clone()
+	for w := range p.workers {
+		switch {
+		case w.busy:
+			st.Busy++
+		case w.sess != nil:
+			st.Parked++
+		default:
+			st.Idle++
+		}
+	}
+	st.Starting, st.Sessions, st.Queued, st.SessionMemory = p.starting, p.nsessions, p.nwait, p.sessionMem
+	return st
+}
+
+// note adds e to evs, for emitting once the lock is released.
+func (p *Pool) note(evs *[]Event, e Event) {
+	if p.opts.OnEvent != nil {
+		*evs = append(*evs, e)
+	}
+}
+
+func (p *Pool) emit(evs ...Event) {
+	if p.opts.OnEvent == nil {
+		return
+	}
+	now := time.Now()
+	for _, e := range evs {
+		if e.Time.IsZero() {
+			e.Time = now
+		}
+		p.opts.OnEvent(e)
+	}
+}

@@ -43,47 +43,6 @@ func newPool(t testing.TB, opts pool.Options) *pool.Pool {
 func exec(code string) runtime.Request { return runtime.Request{Op: runtime.OpExec, Code: code} }
 func eval(code string) runtime.Request { return runtime.Request{Op: runtime.OpEval, Code: code} }
 
-// gate is a host tool that blocks the guest until opened (or the call's
-// context ends), so tests control which workers are busy.
-type gate struct {
-	entered chan struct{}
-	open    chan struct{}
-	deaf    bool // ignores the call's context
-}
-
-func newGate() *gate { return &gate{entered: make(chan struct{}, 100), open: make(chan struct{})} }
-
-func (g *gate) req(code string) runtime.Request {
-	return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nsnakepit.call('gate')\n" + code,
-		Host: map[string]runtime.HostFunc{"gate": func(ctx context.Context, _ json.RawMessage) (any, error) {
-			g.entered <- struct{}{}
-			done := ctx.Done()
-			if g.deaf {
-				done = nil
-			}
-			select {
-			case <-g.open:
-				return nil, nil
-			case <-done:
-				return nil, ctx.Err()
-			}
-		}}}
-}
-
-// hold runs a gated call in the background and returns once the guest is
-// inside the gate; the returned channel yields the call's error.
-func (g *gate) hold(t testing.TB, run func(runtime.Request) error, code string) <-chan error {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- run(g.req(code)) }()
-	select {
-	case <-g.entered:
-	case <-time.After(hang):
-		t.Fatal("gated call never started")
-	}
-	return done
-}
-
 func runner(p *pool.Pool) func(runtime.Request) error {
 	return func(r runtime.Request) error { _, err := p.Run(ctx, r); return err }
 }
@@ -119,8 +78,8 @@ func TestFIFO(t *testing.T) {
 	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm} {
 		t.Run(mode.String(), func(t *testing.T) {
 			p := newPool(t, pool.Options{Size: 1, Mode: mode})
-			g := newGate()
-			held := g.hold(t, runner(p), "")
+			g := testrt.NewGate()
+			held := g.Hold(t, runner(p), "")
 
 			var mu sync.Mutex
 			var order []int
@@ -142,7 +101,7 @@ func TestFIFO(t *testing.T) {
 				// Each caller is in the queue before the next arrives.
 				waitFor(t, "queued", queued(p, i+1))
 			}
-			close(g.open)
+			g.Open()
 			require.NoError(t, <-held)
 			wg.Wait()
 			want := make([]int, n)
@@ -156,8 +115,8 @@ func TestFIFO(t *testing.T) {
 
 func TestSaturated(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1, QueueLimit: 2, Mode: pool.ModeWarm})
-	g := newGate()
-	held := g.hold(t, runner(p), "")
+	g := testrt.NewGate()
+	held := g.Hold(t, runner(p), "")
 	var waiting []chan error
 	for i := range 2 {
 		c := make(chan error, 1)
@@ -168,7 +127,7 @@ func TestSaturated(t *testing.T) {
 	_, err := p.Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrSaturated)
 	require.Equal(t, pool.KindSaturated, pool.KindOf(err))
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	for _, c := range waiting {
 		require.NoError(t, <-c)
@@ -179,24 +138,24 @@ func TestSaturated(t *testing.T) {
 
 	// With a negative QueueLimit nobody waits.
 	p2 := newPool(t, pool.Options{Size: 1, QueueLimit: -1, Mode: pool.ModeFresh})
-	g2 := newGate()
-	held = g2.hold(t, runner(p2), "")
+	g2 := testrt.NewGate()
+	held = g2.Hold(t, runner(p2), "")
 	_, err = p2.Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrSaturated)
-	close(g2.open)
+	g2.Open()
 	require.NoError(t, <-held)
 }
 
 func TestQueueTimeout(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1, QueueTimeout: 100 * time.Millisecond})
-	g := newGate()
-	held := g.hold(t, runner(p), "")
+	g := testrt.NewGate()
+	held := g.Hold(t, runner(p), "")
 	_, err := p.Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrQueueTimeout)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Equal(t, pool.KindQueueTimeout, pool.KindOf(err))
 	require.Zero(t, p.Stats().Queued)
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	// The used clone's replacement starts in the background; on a loaded
 	// machine that can take longer than this pool's 100 ms queue timeout.
@@ -207,8 +166,8 @@ func TestQueueTimeout(t *testing.T) {
 
 func TestCallerCancelWhileQueued(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1})
-	g := newGate()
-	held := g.hold(t, runner(p), "")
+	g := testrt.NewGate()
+	held := g.Hold(t, runner(p), "")
 	c, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { _, err := p.Run(c, exec("pass")); done <- err }()
@@ -218,7 +177,7 @@ func TestCallerCancelWhileQueued(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Equal(t, pool.KindCanceled, pool.KindOf(err))
 	require.Zero(t, p.Stats().Queued)
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	_, err = p.Run(ctx, exec("pass"))
 	require.NoError(t, err)
@@ -259,14 +218,14 @@ func TestCallDeadline(t *testing.T) {
 // CallTimeout covers the time queued, not only the execution.
 func TestCallDeadlineCoversQueueWait(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1, CallTimeout: 300 * time.Millisecond, QueueTimeout: hang})
-	g := newGate()
-	g.deaf = true // the worker stays busy past every deadline
-	held := g.hold(t, runner(p), "")
+	g := testrt.NewGate()
+	g.Deaf = true // the worker stays busy past every deadline
+	held := g.Hold(t, runner(p), "")
 	_, err := p.Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NotErrorIs(t, err, pool.ErrQueueTimeout)
 	require.Equal(t, pool.KindDeadline, pool.KindOf(err))
-	close(g.open)
+	g.Open()
 	<-held
 }
 
@@ -464,6 +423,12 @@ func TestSetupErrorFailsNew(t *testing.T) {
 	}
 }
 
+func TestNewWithANilRuntimeIsAnError(t *testing.T) {
+	p, err := pool.New(ctx, nil, pool.Options{})
+	require.ErrorContains(t, err, "pool: nil runtime")
+	require.NoError(t, p.Close(ctx)) // as `defer p.Close(ctx)` before checking err
+}
+
 func TestWrongMode(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1})
 	_, err := p.RunSession(ctx, "k", exec("pass"))
@@ -511,8 +476,8 @@ func TestCrashUnderLoad(t *testing.T) {
 func TestCloseWaitsForCallsInFlight(t *testing.T) {
 	p, err := pool.New(ctx, rt(t), pool.Options{Size: 1, Mode: pool.ModeWarm})
 	require.NoError(t, err)
-	g := newGate()
-	held := g.hold(t, runner(p), "print('finished')")
+	g := testrt.NewGate()
+	held := g.Hold(t, runner(p), "print('finished')")
 	queuedErr := make(chan error, 1)
 	go func() { _, err := p.Run(ctx, exec("pass")); queuedErr <- err }()
 	waitFor(t, "queued", queued(p, 1))
@@ -527,7 +492,7 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 		t.Fatalf("Close returned with a call in flight: %v", err)
 	case <-time.After(50 * time.Millisecond):
 	}
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	require.NoError(t, <-closed)
 	require.NoError(t, p.Close(ctx))
@@ -550,10 +515,10 @@ func TestCloseStopsCallsAtItsDeadline(t *testing.T) {
 				return err
 			}
 			// One call spins in Python, one waits in a host tool.
-			g := newGate()
+			g := testrt.NewGate()
 			spin := make(chan error, 1)
 			go func() { spin <- run(0, exec("while True:\n    pass")) }()
-			held := g.hold(t, func(r runtime.Request) error { return run(1, r) }, "")
+			held := g.Hold(t, func(r runtime.Request) error { return run(1, r) }, "")
 			waitFor(t, "both busy", func() bool { return p.Stats().Busy == 2 })
 
 			c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
@@ -665,15 +630,15 @@ func TestStatsAndEvents(t *testing.T) {
 			mu.Unlock()
 		}})
 	pp.Store(p)
-	g := newGate()
-	held := g.hold(t, runner(p), "")
+	g := testrt.NewGate()
+	held := g.Hold(t, runner(p), "")
 	queuedErr := make(chan error, 1)
 	go func() { _, err := p.Run(ctx, exec("raise ValueError")); queuedErr <- err }()
 	waitFor(t, "queued", queued(p, 1))
 	st := p.Stats()
 	require.Equal(t, 1, st.Busy)
 	require.Equal(t, 1, st.Queued)
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	require.Error(t, <-queuedErr)
 	waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
@@ -48,14 +49,14 @@ func TestSessionAffinity(t *testing.T) {
 
 func TestSessionBusyCallWaits(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession})
-	g := newGate()
-	held := g.hold(t, sessionRunner(p, "a"), "x = 'set while gated'")
+	g := testrt.NewGate()
+	held := g.Hold(t, sessionRunner(p, "a"), "x = 'set while gated'")
 	done := make(chan string, 1)
 	go func() { done <- evalSession(t, p, "a", "x") }()
 	waitFor(t, "queued behind its session", queued(p, 1))
 	// Another key is not held up by a's busy worker.
 	require.JSONEq(t, "2", evalSession(t, p, "b", "1 + 1"))
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	require.JSONEq(t, `"set while gated"`, <-done)
 }
@@ -120,8 +121,8 @@ func TestSessionLostTellsWaiters(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
 	_, err := p.RunSession(ctx, "a", exec("x = 1"))
 	require.NoError(t, err)
-	g := newGate()
-	held := g.hold(t, sessionRunner(p, "a"), "import os\nos.abort()")
+	g := testrt.NewGate()
+	held := g.Hold(t, sessionRunner(p, "a"), "import os\nos.abort()")
 	var waiting []chan error
 	for i := range 2 {
 		c := make(chan error, 1)
@@ -129,7 +130,7 @@ func TestSessionLostTellsWaiters(t *testing.T) {
 		waiting = append(waiting, c)
 		waitFor(t, "queued", queued(p, i+1))
 	}
-	close(g.open)
+	g.Open()
 	require.ErrorIs(t, <-held, pool.ErrWorkerCrashed)
 	for _, c := range waiting {
 		require.ErrorIs(t, <-c, pool.ErrSessionLost)
@@ -165,15 +166,15 @@ func TestNewSessionWaitsForWorker(t *testing.T) {
 	require.JSONEq(t, "3", evalSession(t, p, "b", "1 + 2"))
 
 	// A caller that gives up while its new session waits leaves no session.
-	g := newGate()
-	held := g.hold(t, sessionRunner(p, "b"), "")
+	g := testrt.NewGate()
+	held := g.Hold(t, sessionRunner(p, "b"), "")
 	require.True(t, p.EndSession("b"))
 	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
 	_, err = p.RunSession(c, "c", exec("pass"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Zero(t, p.Stats().Sessions)
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	require.JSONEq(t, "3", evalSession(t, p, "c", "1 + 2"))
 }
@@ -237,8 +238,8 @@ func TestParkedSessionsTakeTurns(t *testing.T) {
 		_, err := p.RunSession(ctx, k, exec("log = []"))
 		require.NoError(t, err)
 	}
-	g := newGate()
-	held := g.hold(t, sessionRunner(p, "c"), "")
+	g := testrt.NewGate()
+	held := g.Hold(t, sessionRunner(p, "c"), "")
 	// Each call notes when it ran by the host's monotonic clock, which all
 	// interpreters share: the order the callers' goroutines return in is
 	// not the order the calls ran in.
@@ -262,7 +263,7 @@ func TestParkedSessionsTakeTurns(t *testing.T) {
 	}
 	go call("b", 0)
 	waitFor(t, "queued", queued(p, 4))
-	close(g.open)
+	g.Open()
 	require.NoError(t, <-held)
 	for range 4 {
 		<-done
@@ -299,4 +300,52 @@ func TestMaxSessionMemory(t *testing.T) {
 	require.Less(t, p.Stats().SessionMemory, uint64(8<<20))
 	_, err = p.RunSession(ctx, "new", exec("pass"))
 	require.NoError(t, err)
+}
+
+func TestSessionEventsCarryTheSessionsWorker(t *testing.T) {
+	var mu sync.Mutex
+	var evs []pool.Event
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, OnEvent: func(e pool.Event) {
+		switch e.Type {
+		case pool.SessionStarted, pool.SessionEnded, pool.CallStarted:
+			mu.Lock()
+			evs = append(evs, e)
+			mu.Unlock()
+		}
+	}})
+	_, err := p.RunSession(ctx, "a", exec("pass"))
+	require.NoError(t, err)
+	require.True(t, p.EndSession("a"))
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, evs, 3)
+	require.Equal(t, []pool.EventType{pool.SessionStarted, pool.CallStarted, pool.SessionEnded},
+		[]pool.EventType{evs[0].Type, evs[1].Type, evs[2].Type})
+	w := evs[1].Worker
+	require.NotZero(t, w)
+	for _, e := range evs {
+		require.Equal(t, w, e.Worker, e.Type)
+		require.Equal(t, "a", e.Session)
+	}
+}
+
+func TestRunSessionRefusesAnEmptyKey(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
+	_, err := p.RunSession(ctx, "", exec("pass"))
+	require.ErrorIs(t, err, runtime.ErrBadRequest)
+	require.ErrorContains(t, err, "empty session key")
+	require.Zero(t, p.Stats().Sessions)
+}
+
+// The package doc said a new key waits for a worker; it is refused at once
+// once every worker holds a session.
+func TestThirdSessionOnTwoWorkersIsRefusedAtOnce(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession})
+	for _, k := range []string{"a", "b"} {
+		_, err := p.RunSession(ctx, k, exec("pass"))
+		require.NoError(t, err)
+	}
+	_, err := p.RunSession(ctx, "c", exec("pass"))
+	require.ErrorIs(t, err, pool.ErrTooManySessions)
+	require.Zero(t, p.Stats().Queued)
 }

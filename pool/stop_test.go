@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/stretchr/testify/require"
 )
@@ -33,9 +34,11 @@ func TestSleepingCallsEndAtCallTimeoutAndCloseReturns(t *testing.T) {
 			require.NoError(t, err)
 			require.JSONEq(t, "42", string(res.Value))
 
-			// A sleeper running into Close is stopped; Close returns within its context.
-			go p.Run(context.Background(), exec("import time\ntime.sleep(1e9)"))
-			time.Sleep(100 * time.Millisecond)
+			// A sleeper running into Close is stopped; Close returns within
+			// its context. The open gate tells when the sleeper has started.
+			g := testrt.NewGate()
+			g.Open()
+			g.Hold(t, runner(p), "import time\ntime.sleep(1e9)")
 			c, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
 			start := time.Now()

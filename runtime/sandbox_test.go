@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -124,13 +125,20 @@ func TestSleepsEndAtTheDeadline(t *testing.T) {
 	}
 }
 
+// runner runs requests on i with no deadline: only a Close stops them.
+func runner(i *runtime.Instance) func(runtime.Request) error {
+	return func(r runtime.Request) error { _, err := i.Run(context.Background(), r); return err }
+}
+
 func TestInstanceCloseStopsASleepingOrSpinningCall(t *testing.T) {
 	for _, code := range []string{"import time\ntime.sleep(1e9)", "while True:\n    pass"} {
 		i, err := rt(t).NewInstance(ctx, runtime.Options{})
 		require.NoError(t, err)
-		done := make(chan error, 1)
-		go func() { _, err := i.Exec(context.Background(), code); done <- err }()
-		time.Sleep(100 * time.Millisecond)
+		// The open gate tells when the call has started: it passes the gate,
+		// then sleeps or spins.
+		g := testrt.NewGate()
+		g.Open()
+		done := g.Hold(t, runner(i), code)
 		require.NoError(t, i.Close(ctx))
 		select {
 		case err := <-done:
@@ -147,20 +155,21 @@ func TestRuntimeCloseDuringCallsStopsThemWithoutAFault(t *testing.T) {
 	r, err := runtime.New(ctx, runtime.Config{})
 	require.NoError(t, err)
 	codes := []string{"while True:\n    pass", "import time\ntime.sleep(1e9)", "import select\nselect.select([], [], [], 1e9)"}
-	var wg sync.WaitGroup
-	errs := make([]error, len(codes))
+	// Each call passes an open gate, which tells it has started, then
+	// spins or sleeps.
+	g := testrt.NewGate()
+	g.Open()
+	dones := make([]<-chan error, len(codes))
 	for k, code := range codes {
 		i, err := r.NewInstance(ctx, runtime.Options{})
 		require.NoError(t, err)
-		wg.Go(func() { _, errs[k] = i.Exec(context.Background(), code) })
+		dones[k] = g.Hold(t, runner(i), code)
 	}
-	time.Sleep(200 * time.Millisecond)
 	c, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	require.NoError(t, r.Close(c))
-	wg.Wait()
-	for k, err := range errs {
-		require.ErrorIs(t, err, runtime.ErrClosed, "call %d", k)
+	for k, done := range dones {
+		require.ErrorIs(t, <-done, runtime.ErrClosed, "call %d", k)
 	}
 	_, err = r.NewInstance(ctx, runtime.Options{})
 	require.ErrorIs(t, err, runtime.ErrClosed)

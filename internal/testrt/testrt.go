@@ -1,6 +1,7 @@
 // Package testrt is what the test packages that run python.wasm share: one
 // Runtime per test binary (compiling python.wasm once), closed before goleak
-// looks for leaked goroutines.
+// looks for leaked goroutines, and a Gate, a host tool that lets a test wait
+// for a call to start instead of sleeping.
 package testrt
 
 import (

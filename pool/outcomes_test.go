@@ -1,12 +1,8 @@
 package pool_test
 
-// Regressions of issue #19 ("Holes found by attacking the sandbox and by a
-// first use"), each test named after the behaviour that was missing.
-
 import (
 	"encoding/json"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/snakepit-wasm/snakepit/pool"
@@ -60,63 +56,9 @@ func TestBadRequestIsRefusedBeforeTakingAWorker(t *testing.T) {
 	require.EqualValues(t, 2, st.Errors[pool.KindBadRequest])
 }
 
-func TestNewWithANilRuntimeIsAnError(t *testing.T) {
-	p, err := pool.New(ctx, nil, pool.Options{})
-	require.ErrorContains(t, err, "pool: nil runtime")
-	require.NoError(t, p.Close(ctx)) // as `defer p.Close(ctx)` before checking err
-}
-
 func TestErrWrongModeHasItsOwnKind(t *testing.T) {
 	require.Equal(t, pool.KindWrongMode, pool.KindOf(pool.ErrWrongMode))
 	p := newPool(t, pool.Options{Size: 1})
 	_, err := p.RunSession(ctx, "k", exec("pass"))
 	require.Equal(t, pool.KindWrongMode, pool.KindOf(err))
-}
-
-func TestSessionEventsCarryTheSessionsWorker(t *testing.T) {
-	var mu sync.Mutex
-	var evs []pool.Event
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, OnEvent: func(e pool.Event) {
-		switch e.Type {
-		case pool.SessionStarted, pool.SessionEnded, pool.CallStarted:
-			mu.Lock()
-			evs = append(evs, e)
-			mu.Unlock()
-		}
-	}})
-	_, err := p.RunSession(ctx, "a", exec("pass"))
-	require.NoError(t, err)
-	require.True(t, p.EndSession("a"))
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, evs, 3)
-	require.Equal(t, []pool.EventType{pool.SessionStarted, pool.CallStarted, pool.SessionEnded},
-		[]pool.EventType{evs[0].Type, evs[1].Type, evs[2].Type})
-	w := evs[1].Worker
-	require.NotZero(t, w)
-	for _, e := range evs {
-		require.Equal(t, w, e.Worker, e.Type)
-		require.Equal(t, "a", e.Session)
-	}
-}
-
-func TestRunSessionRefusesAnEmptyKey(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
-	_, err := p.RunSession(ctx, "", exec("pass"))
-	require.ErrorIs(t, err, runtime.ErrBadRequest)
-	require.ErrorContains(t, err, "empty session key")
-	require.Zero(t, p.Stats().Sessions)
-}
-
-// The package doc said a new key waits for a worker; it is refused at once
-// once every worker holds a session.
-func TestThirdSessionOnTwoWorkersIsRefusedAtOnce(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession})
-	for _, k := range []string{"a", "b"} {
-		_, err := p.RunSession(ctx, k, exec("pass"))
-		require.NoError(t, err)
-	}
-	_, err := p.RunSession(ctx, "c", exec("pass"))
-	require.ErrorIs(t, err, pool.ErrTooManySessions)
-	require.Zero(t, p.Stats().Queued)
 }
