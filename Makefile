@@ -14,7 +14,7 @@ EMBED_NUMPY := wasm/numpy/blob
 EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
+.PHONY: mcp-ts-check all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
 
 all: python-wasm example
 
@@ -137,3 +137,10 @@ bench-quick: python-wasm
 
 clean-cache:
 	rm -rf "$(CACHE)"
+
+# The official MCP TypeScript client (npm, pinned by package-lock.json)
+# against `snakepit mcp`: every answer, capped large ones included, reaches
+# it and the session lives on. Needs node and npm.
+mcp-ts-check:
+	$(GO) build -o cmd/snakepit/testdata/tsclient/snakepit ./cmd/snakepit
+	cd cmd/snakepit/testdata/tsclient && npm ci --no-audit --no-fund --silent && node check.mjs ./snakepit

@@ -216,7 +216,9 @@ type Result struct {
 	// renamed (or that sit under a directory it renamed), by name relative
 	// to the scratch root, with their content at the call's end; nil when
 	// there are none or the collection is off (Options.Scratch.MaxOutput).
-	// Files the call deleted are not in it.
+	// Files the call deleted are not in it. The names are the guest's
+	// choice, untrusted: check each with HostPath before using it as a
+	// path on the host.
 	Files map[string][]byte
 	// FilesOmitted names the changed files that did not fit in MaxOutput,
 	// in path order (the first 1,000); Instance.Scratch can still read them.

@@ -29,7 +29,14 @@ a memory cap reached is the tool's error result, and the next call works.
 Every call runs in a fresh interpreter, unless --stateful: then each client
 session keeps its own interpreter, whose variables and imports persist
 from call to call until the client goes, the session idles past
---session-ttl, or a call breaks it (a deadline, the memory cap).
+--session-ttl, or a call breaks it (a deadline, the memory cap); the call
+that broke it says so, and so does the session's next call when the client
+cancelled the one that broke it.
+
+An answer longer than --max-answer is cut, with a note. A line that is not
+JSON-RPC gets a JSON-RPC error and the server reads on. When input ends,
+the calls still running are answered first; the exit status is 1 if any
+could not be.
 `
 
 func mcpCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {

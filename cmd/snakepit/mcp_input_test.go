@@ -192,32 +192,35 @@ func TestMCPStateLostToACancelIsReportedOnTheNextCall(t *testing.T) {
 // to 1.46 GB and went out twice in one 29.8 MB line, which the official
 // TypeScript client refuses (its buffer is 10 MiB).
 func TestMCPLargeValueIsCutToTheAnswerCapAndCostsLittle(t *testing.T) {
-	s := newTestServer(t, mcpOptions{})
-	cs := connect(t, s)
-	call(t, cs, "1") // warm
+	m := startRawMCP(t)
+	m.initialize()
+	m.send(m.callLine(1, "1")) // warm
+	m.answer()
 	var before, after goruntime.MemStats
 	goruntime.ReadMemStats(&before)
-	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "run_python", Arguments: map[string]any{"code": "'x' * 15_900_000"}})
+	m.send(m.callLine(2, "'x' * 15_900_000"))
+	line, err := m.out.ReadBytes('\n')
 	goruntime.ReadMemStats(&after)
 	require.NoError(t, err)
-	require.False(t, res.IsError)
-	line, err := json.Marshal(res)
-	require.NoError(t, err)
+	// Every allocation of the server's (and this reader's) for the call.
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("allocated %.1f MB for a 15.9 MB value; the answer is %d bytes", float64(alloc)/1e6, len(line))
+	require.Less(t, alloc, uint64(3*15_900_000))
 	require.Less(t, len(line), int(defaultMaxAnswer), "the answer, both copies, within --max-answer")
+
+	var a struct {
+		Result mcp.CallToolResult `json:"result"`
+	}
+	require.NoError(t, json.Unmarshal(line, &a))
+	require.False(t, a.Result.IsError)
 	var o outcome
-	b, _ := json.Marshal(res.StructuredContent)
+	b, _ := json.Marshal(a.Result.StructuredContent)
 	require.NoError(t, json.Unmarshal(b, &o))
 	require.True(t, o.ValueTruncated)
 	require.Nil(t, o.Value)
 	require.True(t, strings.HasPrefix(o.ValuePreview, `"xxxx`))
 	require.True(t, strings.HasSuffix(o.ValuePreview, cutNote))
-	text := res.Content[0].(*mcp.TextContent).Text
-	require.Contains(t, text, "[value cut at its cap]")
-	// Every allocation of the call, client and server together: the
-	// result read out of the guest once, the answer, the client's decoding.
-	alloc := after.TotalAlloc - before.TotalAlloc
-	t.Logf("allocated %.1f MB for a 15.9 MB value", float64(alloc)/1e6)
-	require.Less(t, alloc, uint64(3*15_900_000))
+	require.Contains(t, a.Result.Content[0].(*mcp.TextContent).Text, "[value cut at its cap]")
 }
 
 func TestFitCutsEveryFieldToTheBudget(t *testing.T) {

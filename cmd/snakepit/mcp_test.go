@@ -23,7 +23,7 @@ func newTestServer(t testing.TB, o mcpOptions) *mcpServer {
 		o.workers = 1
 	}
 	if o.limits.memory == 0 {
-		o.limits.memory = 256 << 20
+		o.limits.memory, o.limits.stdout, o.limits.stderr = 256<<20, 1<<20, 1<<20 // as the flags' defaults
 	}
 	s, err := newMCPServer(context.Background(), testrt.Runtime(t), o)
 	require.NoError(t, err)
@@ -68,7 +68,7 @@ func TestMCPListsRunPython(t *testing.T) {
 	require.Len(t, tools.Tools, 1)
 	require.Equal(t, "run_python", tools.Tools[0].Name)
 	require.Contains(t, tools.Tools[0].Description, "fresh interpreter")
-	require.Contains(t, tools.Tools[0].Description, "Read-only directories: /data.")
+	require.Contains(t, tools.Tools[0].Description, "Read-only directories: /data;")
 	require.Contains(t, tools.Tools[0].Description, "a memory cap of 256M")
 }
 
