@@ -177,6 +177,9 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 	}
 	defer s.rt.exit()
 	i, err := s.rt.instantiate(ctx, o, mod, s.mem, s.scratch)
+	if errors.Is(err, cowmem.ErrClosed) {
+		return nil, ErrClosed // Close ran since the check above
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -224,8 +227,9 @@ func sameFS(a, b fs.FS) bool {
 	return false
 }
 
-// Close releases the snapshot's memory; live clones keep working. It is
-// safe to call more than once and on a nil Snapshot.
+// Close releases the snapshot's memory; live clones keep working, and a
+// clone being started meanwhile comes out whole or fails with ErrClosed. It
+// is safe to call more than once and on a nil Snapshot.
 func (s *Snapshot) Close() error {
 	if s == nil {
 		return nil

@@ -2,7 +2,10 @@ package cowmem
 
 import (
 	"bytes"
+	"errors"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -143,5 +146,43 @@ func TestCloseKeepsClonesAndRefusesNewOnes(t *testing.T) {
 		require.False(t, ok, "recycle %v: nothing to restore from", recycle)
 		m.Free()
 		m.Free()
+	}
+}
+
+// Close may run while clones are being made: each must come out whole, with
+// the snapshot's content, or fail with ErrClosed.
+func TestSnapshotCloseRacingNewMemory(t *testing.T) {
+	for round := range 20 {
+		for _, recycle := range []bool{false, true} {
+			s, err := New(snapshotData(), recycle)
+			require.NoError(t, err)
+			errs := make([]error, 4)
+			var wg sync.WaitGroup
+			for k := range errs {
+				wg.Go(func() {
+					for {
+						m, err := NewMemory(1<<20, s)
+						if err != nil {
+							errs[k] = err
+							return
+						}
+						b := m.Allocator().Allocate(PageSize, 1<<32).Reallocate(PageSize)
+						if !bytes.Equal(b, snapshotData()) {
+							errs[k] = errors.New("a clone does not hold its snapshot")
+							m.Free()
+							return
+						}
+						b[0] = 0
+						m.Free()
+					}
+				})
+			}
+			time.Sleep(time.Duration(round) * 50 * time.Microsecond)
+			s.Close()
+			wg.Wait()
+			for _, err := range errs {
+				require.ErrorIs(t, err, ErrClosed, "round %d, recycle %v", round, recycle)
+			}
+		}
 	}
 }
