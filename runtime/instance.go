@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -123,7 +124,7 @@ func (o Options) withDefaults() Options {
 	if o.MemoryLimit == 0 {
 		o.MemoryLimit = 256 << 20
 	}
-	o.MemoryLimit &^= pageSize - 1
+	o.MemoryLimit &^= cowmem.PageSize - 1
 	def(&o.StdoutLimit, 1<<20)
 	def(&o.StderrLimit, 1<<20)
 	def(&o.MaxResult, 16<<20)
@@ -245,7 +246,7 @@ type Instance struct {
 	rt   *Runtime
 	opts Options
 	mod  api.Module
-	mem  *linearMemory
+	mem  *cowmem.Memory
 
 	run, buffer, release api.Function
 	fdsIntact            api.Function
@@ -317,7 +318,7 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 
 // instantiate creates an instance of mod; a snapshot clone passes the
 // snapshot's memory and scratch file system.
-func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.CompiledModule, snap *snapshotMemory, base *scratchFS) (*Instance, error) {
+func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.CompiledModule, snap *cowmem.Snapshot, base *scratchFS) (*Instance, error) {
 	if !r.enter() {
 		return nil, ErrClosed
 	}
@@ -363,12 +364,14 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		i.closeRoots()
 		return nil, fmt.Errorf("%w: MemoryLimit of %d bytes (whole 64 KiB pages) is below the %d MiB python.wasm starts with", ErrBadOptions, opts.MemoryLimit, r.minMemory>>20)
 	}
-	actx := experimental.WithMemoryAllocator(ctx, newAllocator(opts.MemoryLimit, snap, &i.mem))
+	if i.mem, err = cowmem.NewMemory(opts.MemoryLimit, snap); err != nil {
+		i.closeRoots()
+		return nil, fmt.Errorf("snakepit: %w", err)
+	}
+	actx := experimental.WithMemoryAllocator(ctx, i.mem.Allocator())
 	m, err := r.wr.InstantiateModule(actx, mod, mc)
 	if err != nil {
-		if i.mem != nil {
-			i.mem.Free()
-		}
+		i.mem.Free()
 		i.closeRoots()
 		return nil, fmt.Errorf("snakepit: instantiating python.wasm: %w", err)
 	}
@@ -554,7 +557,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ctx.Err()))
 	case errors.Is(err, ErrClosed):
 		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ErrClosed))
-	case i.mem != nil && i.mem.hitLimit:
+	case i.mem != nil && i.mem.HitLimit():
 		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.MemoryLimit>>20))
 	case err != nil:
 		return res, i.breakWith(fmt.Errorf("%w: %s", ErrTrap, firstLine(err.Error())))
@@ -619,7 +622,7 @@ func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
 	if uint32(n) > i.bufCap {
 		ret, err := i.call(ctx, nil, i.buffer, n)
 		if err != nil || uint32(ret[0]) == 0 {
-			if i.mem != nil && i.mem.hitLimit {
+			if i.mem != nil && i.mem.HitLimit() {
 				return fmt.Errorf("%w: no room for a request of %d bytes", ErrMemoryLimit, n)
 			}
 			return fmt.Errorf("%w: sp_buffer(%d) failed: %v", ErrTrap, n, err)
@@ -743,7 +746,7 @@ func (i *Instance) PrivateBytes() (uint64, error) {
 	if i.closed || i.mem == nil {
 		return 0, nil
 	}
-	n, err := i.mem.private()
+	n, err := i.mem.Private()
 	if err != nil {
 		return 0, fmt.Errorf("snakepit: reading the page table: %w", err)
 	}
@@ -781,7 +784,7 @@ func (i *Instance) Reset(ctx context.Context) error {
 		// the last one's data through it.
 		return fmt.Errorf("%w: %d files left open", ErrNotReset, n)
 	}
-	ok, err := i.mem.restore()
+	ok, err := i.mem.Restore()
 	switch {
 	case err != nil:
 		// The page table is read a chunk at a time: pages may be restored.

@@ -186,6 +186,7 @@ import (
 	"sync/atomic"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	"github.com/tetratelabs/wazero"
@@ -366,7 +367,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("snakepit: compiling python.wasm: %w", err)
 	}
 	for _, md := range r.compiled.ExportedMemories() {
-		r.minMemory = uint64(md.Min()) * pageSize
+		r.minMemory = uint64(md.Min()) * cowmem.PageSize
 	}
 	return r, nil
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 )
 
 // ErrSnapshotMismatch means a clone was asked for mounts or an environment
@@ -65,7 +66,7 @@ type Snapshot struct {
 	rt               *Runtime
 	opts             Options // with Packages resolved to Mounts
 	given            Options // as given, for comparing a clone's
-	mem              *snapshotMemory
+	mem              *cowmem.Snapshot
 	bufPtr, bufCap   uint32
 	seedPtr, flagPtr uint32
 	scratch          *scratchFS // frozen: the clones' starting tree; nil when disabled
@@ -133,14 +134,14 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	if !ok {
 		return nil, errors.New("snakepit: snapshot: reading memory")
 	}
-	if s.mem, err = newSnapshotMemory(data, !so.CopyOnWrite); err != nil {
+	if s.mem, err = cowmem.New(data, !so.CopyOnWrite); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 // Bytes returns the size of the snapshot's memory.
-func (s *Snapshot) Bytes() uint64 { return s.mem.size }
+func (s *Snapshot) Bytes() uint64 { return s.mem.Size() }
 
 // NewInstance starts a clone with the snapshot's options, or with opts when
 // not nil. opts may change limits and host tools; its Mounts and Env must
@@ -176,6 +177,9 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 	}
 	defer s.rt.exit()
 	i, err := s.rt.instantiate(ctx, o, mod, s.mem, s.scratch)
+	if errors.Is(err, cowmem.ErrClosed) {
+		return nil, ErrClosed // Close ran since the check above
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -223,8 +227,9 @@ func sameFS(a, b fs.FS) bool {
 	return false
 }
 
-// Close releases the snapshot's memory; live clones keep working. It is
-// safe to call more than once and on a nil Snapshot.
+// Close releases the snapshot's memory; live clones keep working, and a
+// clone being started meanwhile comes out whole or fails with ErrClosed. It
+// is safe to call more than once and on a nil Snapshot.
 func (s *Snapshot) Close() error {
 	if s == nil {
 		return nil
@@ -233,7 +238,7 @@ func (s *Snapshot) Close() error {
 	defer s.mu.Unlock()
 	if !s.closed {
 		s.closed = true
-		s.mem.close()
+		s.mem.Close()
 	}
 	return nil
 }

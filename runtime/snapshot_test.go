@@ -2,10 +2,13 @@ package runtime_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
@@ -173,4 +176,49 @@ func TestPrivateBytesCountsTheClonesOwnPages(t *testing.T) {
 	n, err := c.PrivateBytes()
 	require.NoError(t, err)
 	require.Zero(t, n)
+}
+
+// Close may run while clones are being made: each must come out a working
+// clone of the snapshot or an error wrapping ErrClosed, never another error,
+// and no clone may map the snapshot's descriptor after Close closed it (a
+// data race, and its number may by then be another file's).
+func TestSnapshotCloseRacingNewInstance(t *testing.T) {
+	rounds := 8
+	if testing.Short() {
+		rounds = 2
+	}
+	for round := range rounds {
+		for _, cow := range []bool{false, true} {
+			s, err := rt(t).NewSnapshot(ctx, runtime.SnapshotOptions{CopyOnWrite: cow, Setup: "x = 42"})
+			require.NoError(t, err)
+			errs := make([][]error, 3)
+			var wg sync.WaitGroup
+			for k := range errs {
+				wg.Go(func() {
+					for {
+						c, err := s.NewInstance(ctx, nil)
+						if err != nil {
+							errs[k] = append(errs[k], err)
+							return
+						}
+						r, err := c.Eval(ctx, "x")
+						if err == nil && string(r.Value) != "42" {
+							err = fmt.Errorf("x is %s", r.Value)
+						}
+						errs[k] = append(errs[k], err, c.Close(ctx))
+					}
+				})
+			}
+			time.Sleep(time.Duration(round) * time.Millisecond)
+			require.NoError(t, s.Close())
+			wg.Wait()
+			for _, es := range errs {
+				last := len(es) - 1
+				for _, err := range es[:last] {
+					require.NoError(t, err, "round %d, copy-on-write %v: a clone made before Close", round, cow)
+				}
+				require.ErrorIs(t, es[last], runtime.ErrClosed, "round %d, copy-on-write %v", round, cow)
+			}
+		}
+	}
 }

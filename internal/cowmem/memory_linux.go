@@ -1,6 +1,6 @@
 //go:build linux
 
-package runtime
+package cowmem
 
 import (
 	"encoding/binary"
@@ -13,52 +13,62 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// linearMemory backs one instance's wasm memory with a reservation of its
-// whole cap: PROT_NONE until grown, so the slice never moves and growth past
-// the cap fails inside the guest (memory.grow returns -1, Python raises
-// MemoryError) instead of harming the host. A clone's memory starts as a
-// private copy-on-write mapping of its snapshot: only pages it writes cost
-// memory.
-type linearMemory struct {
+// Memory backs one instance's wasm memory with a reservation of its whole
+// cap: PROT_NONE until grown, so the slice never moves and growth past the
+// cap fails inside the guest instead of harming the host. A clone's memory
+// starts as a private copy-on-write mapping of its snapshot: only pages it
+// writes cost memory.
+type Memory struct {
 	mem      []byte // the whole reservation
 	size     uint64 // bytes currently accessible
 	limit    uint64
 	hitLimit bool
-	snap     *snapshotMemory // a clone's snapshot, which may take the reservation back on Free
-	cow      bool            // mapped copy-on-write, not a recycled copy
+	snap     *Snapshot // a clone's snapshot, which may take the reservation back on Free
+	cow      bool      // mapped copy-on-write, not a recycled copy
 }
 
-const pageSize = 65536
+// maxReserve bounds a reservation: a wasm32 memory never passes 4 GiB.
+const maxReserve = 1 << 32
 
-func newAllocator(limit uint64, snap *snapshotMemory, out **linearMemory) experimental.MemoryAllocator {
-	return experimental.MemoryAllocatorFunc(func(capacity, maxBytes uint64) experimental.LinearMemory {
-		res := min(maxBytes, limit)
-		if snap != nil {
-			res = max(res, snap.size)
-			if mem := snap.reuse(res); mem != nil {
-				m := &linearMemory{mem: mem, limit: res, size: snap.size, snap: snap}
-				*out = m
-				return m
-			}
+// NewMemory reserves a memory of at most limit bytes, or of a clone of snap
+// when snap is not nil (at least snap's size then). Everything that can fail
+// happens here: wazero's allocator cannot report an error (it dereferences
+// a nil memory).
+func NewMemory(limit uint64, snap *Snapshot) (*Memory, error) {
+	res := min(limit, maxReserve)
+	if snap != nil {
+		res = max(res, snap.size)
+		if mem := snap.reuse(res); mem != nil {
+			return &Memory{mem: mem, limit: res, size: snap.size, snap: snap}, nil
 		}
-		mem, err := unix.Mmap(-1, 0, int(res), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
-		if err != nil {
-			return nil // wazero then fails the instantiation
+	}
+	mem, err := unix.Mmap(-1, 0, int(res), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("cowmem: reserving %d bytes: %w", res, err)
+	}
+	m := &Memory{mem: mem, limit: res}
+	if snap != nil {
+		if err := snap.mapInto(mem); err != nil {
+			_ = unix.Munmap(mem)
+			return nil, err
 		}
-		m := &linearMemory{mem: mem, limit: res}
-		if snap != nil {
-			if err := snap.mapInto(mem); err != nil {
-				_ = unix.Munmap(mem)
-				return nil
-			}
-			m.size, m.snap, m.cow = snap.size, snap, true
-		}
-		*out = m
+		m.size, m.snap, m.cow = snap.size, snap, true
+	}
+	return m, nil
+}
+
+// Allocator hands m to wazero for one instantiation, capped at the module's
+// maximum as well.
+func (m *Memory) Allocator() experimental.MemoryAllocator {
+	return experimental.MemoryAllocatorFunc(func(_, maxBytes uint64) experimental.LinearMemory {
+		m.limit = max(min(maxBytes, m.limit), m.size)
 		return m
 	})
 }
 
-func (m *linearMemory) Reallocate(size uint64) []byte {
+// Reallocate makes the first size bytes accessible (wazero's growth); nil,
+// and HitLimit, past the cap.
+func (m *Memory) Reallocate(size uint64) []byte {
 	if size > m.limit {
 		m.hitLimit = true
 		return nil
@@ -88,7 +98,7 @@ var pagemapBufs = sync.Pool{New: func() any { b := make([]byte, 8*8192); return 
 // page of growth) and not shared with the snapshot's memfd.
 // /proc/self/pagemap says so per page: bit 63 present, 62 swapped, 61 a
 // file page (the snapshot's, unwritten).
-func (m *linearMemory) ownPages(each func(first, end uint64)) error {
+func (m *Memory) ownPages(each func(first, end uint64)) error {
 	f, err := pagemap()
 	if err != nil {
 		return err
@@ -123,25 +133,27 @@ func (m *linearMemory) ownPages(each func(first, end uint64)) error {
 	return nil
 }
 
-// private counts the bytes of the pages this memory owns (ownPages).
-func (m *linearMemory) private() (uint64, error) {
+// Private counts the bytes of the pages this memory owns: those it wrote
+// (copy-on-write copies of its snapshot's, and growth), or all of a
+// recycled clone's.
+func (m *Memory) Private() (uint64, error) {
 	var n uint64
 	err := m.ownPages(func(first, end uint64) { n += end - first })
 	return n * uint64(os.Getpagesize()), err
 }
 
-// restore gives a clone's memory its snapshot's content again, in place:
+// Restore gives a clone's memory its snapshot's content again, in place:
 // the pages it owns keep their place in memory, so the next call takes no
 // page fault on them. A copy-on-write clone owns only the pages it wrote
 // (ownPages), so only those are copied; a recycled copy owns every page. It
 // returns false, changing nothing, when the memory grew past the snapshot:
 // wazero's view of its size cannot shrink.
-func (m *linearMemory) restore() (bool, error) {
+func (m *Memory) Restore() (bool, error) {
 	if m.snap == nil || m.size != m.snap.size {
 		return false, nil
 	}
-	m.snap.view.RLock()
-	defer m.snap.view.RUnlock()
+	m.snap.mu.RLock()
+	defer m.snap.mu.RUnlock()
 	if m.snap.data == nil {
 		return false, nil // the snapshot is closed
 	}
@@ -154,7 +166,9 @@ func (m *linearMemory) restore() (bool, error) {
 	return err == nil, err
 }
 
-func (m *linearMemory) Free() {
+// Free releases the memory, or gives it back to a recycling snapshot.
+// wazero calls it when the module closes; it is safe to call again.
+func (m *Memory) Free() {
 	if m.mem == nil {
 		return
 	}
@@ -164,22 +178,25 @@ func (m *linearMemory) Free() {
 	m.mem = nil
 }
 
-// snapshotMemory is the linear memory of an initialised interpreter, kept
-// once per process in a sealed memfd that clones map copy-on-write.
-type snapshotMemory struct {
-	once sync.Once
-	f    *os.File
+// Snapshot is a memory frozen for clones, kept once in a sealed memfd that
+// they map copy-on-write.
+type Snapshot struct {
 	size uint64
-
 	// With recycle, released clones' reservations are kept and refilled by
 	// copying the snapshot into them: pages already faulted in stay so,
 	// which wins where page faults are dear (tens of µs on some VMs).
 	recycle bool
-	data    []byte // the snapshot, mapped read-only (what reuse and restore copy)
-	// view guards data's mapping: clones outlive their snapshot's Close,
-	// and a restore must not read it unmapped.
-	view   sync.RWMutex
-	mu     sync.Mutex
+
+	// mu guards f and data, both nil once closed. A clone being mapped, and
+	// a copy from data, hold it shared; Close holds it alone, so it waits for
+	// them, and those after it find nothing. Clones outlive the snapshot, but
+	// a file closed under a mapping in progress would fail it, or map
+	// whatever file had taken its number by then.
+	mu   sync.RWMutex
+	f    *os.File
+	data []byte // the snapshot, mapped read-only (what reuse and Restore copy)
+
+	freeMu sync.Mutex // guards free and closed
 	free   [][]byte
 	closed bool
 }
@@ -187,11 +204,11 @@ type snapshotMemory struct {
 // Each kept reservation holds the snapshot's size in memory.
 const maxRecycled = 16
 
-func (s *snapshotMemory) reuse(res uint64) []byte {
+func (s *Snapshot) reuse(res uint64) []byte {
 	if !s.recycle {
 		return nil
 	}
-	s.mu.Lock()
+	s.freeMu.Lock()
 	var mem []byte
 	for k := len(s.free) - 1; k >= 0; k-- {
 		if uint64(len(s.free[k])) == res {
@@ -200,12 +217,12 @@ func (s *snapshotMemory) reuse(res uint64) []byte {
 			break
 		}
 	}
-	s.mu.Unlock()
+	s.freeMu.Unlock()
 	if mem == nil {
 		return nil
 	}
-	s.view.RLock()
-	defer s.view.RUnlock()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	if s.data == nil { // closed meanwhile
 		_ = unix.Munmap(mem)
 		return nil
@@ -217,7 +234,7 @@ func (s *snapshotMemory) reuse(res uint64) []byte {
 // keep takes back a released clone's reservation: what it grew beyond the
 // snapshot is dropped (zero and inaccessible again); the rest is overwritten
 // by the next reuse.
-func (s *snapshotMemory) keep(mem []byte, size uint64) bool {
+func (s *Snapshot) keep(mem []byte, size uint64) bool {
 	if !s.recycle {
 		return false
 	}
@@ -227,8 +244,8 @@ func (s *snapshotMemory) keep(mem []byte, size uint64) bool {
 			return false
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.freeMu.Lock()
+	defer s.freeMu.Unlock()
 	if s.closed || len(s.free) >= maxRecycled {
 		return false
 	}
@@ -236,7 +253,9 @@ func (s *snapshotMemory) keep(mem []byte, size uint64) bool {
 	return true
 }
 
-func newSnapshotMemory(data []byte, recycle bool) (*snapshotMemory, error) {
+// New keeps data, a memory between two calls, for clones to start from.
+// With recycle, freed clones' memory is kept and refilled by copying.
+func New(data []byte, recycle bool) (*Snapshot, error) {
 	fd, err := unix.MemfdCreate("snakepit-snapshot", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: memfd_create: %w", err)
@@ -251,7 +270,7 @@ func newSnapshotMemory(data []byte, recycle bool) (*snapshotMemory, error) {
 		f.Close()
 		return nil, fmt.Errorf("snapshot: seal: %w", err)
 	}
-	s := &snapshotMemory{f: f, size: uint64(len(data)), recycle: recycle}
+	s := &Snapshot{f: f, size: uint64(len(data)), recycle: recycle}
 	if s.data, err = unix.Mmap(int(f.Fd()), 0, len(data), unix.PROT_READ, unix.MAP_SHARED); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("snapshot: mmap: %w", err)
@@ -296,27 +315,39 @@ func allZero(b []byte) bool {
 	return true
 }
 
-func (s *snapshotMemory) mapInto(mem []byte) error {
+// Size returns the snapshot's size in bytes.
+func (s *Snapshot) Size() uint64 { return s.size }
+
+func (s *Snapshot) mapInto(mem []byte) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.f == nil {
+		return ErrClosed
+	}
 	_, err := unix.MmapPtr(int(s.f.Fd()), 0, unsafe.Pointer(unsafe.SliceData(mem)), uintptr(s.size),
 		unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_FIXED)
-	return err
+	if err != nil {
+		return fmt.Errorf("cowmem: mapping the snapshot: %w", err)
+	}
+	return nil
 }
 
-func (s *snapshotMemory) close() {
-	s.once.Do(func() {
+// Close releases the snapshot; clones already made keep their memory. It
+// is safe to call more than once.
+func (s *Snapshot) Close() {
+	s.freeMu.Lock()
+	s.closed = true
+	free := s.free
+	s.free = nil
+	s.freeMu.Unlock()
+	for _, mem := range free {
+		_ = unix.Munmap(mem)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.f != nil {
 		s.f.Close()
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		s.closed = true
-		for _, mem := range s.free {
-			_ = unix.Munmap(mem)
-		}
-		s.free = nil
-		s.view.Lock()
-		defer s.view.Unlock()
-		if s.data != nil {
-			_ = unix.Munmap(s.data)
-			s.data = nil
-		}
-	})
+		_ = unix.Munmap(s.data)
+		s.f, s.data = nil, nil
+	}
 }
