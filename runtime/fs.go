@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
@@ -23,9 +24,6 @@ const (
 )
 
 const errnoExport = "sp_errno"
-
-// maxPathLen is Linux's PATH_MAX: a longer path gets ENAMETOOLONG.
-const maxPathLen = 4096
 
 // openFiles counts the files and directories an instance holds open, across
 // all its mounts. Each costs the host a file descriptor or memory (an open
@@ -192,7 +190,7 @@ type guestScratch struct {
 }
 
 func (g guestScratch) tr(errno experimentalsys.Errno) experimentalsys.Errno {
-	if errno == errNoSpace {
+	if errno == scratchfs.ErrNoSpace {
 		return g.inst.refuse(wasiENOSPC)
 	}
 	return errno

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -333,9 +334,9 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	i.open.max = int32(min(opts.MaxOpenFiles, 1<<30))
 	if sc := opts.Scratch; !sc.Disabled {
 		if base != nil {
-			i.scratch = cloneScratch(base, sc.MaxBytes, sc.MaxFiles)
+			i.scratch = scratchfs.Clone(base, sc.MaxBytes, sc.MaxFiles)
 		} else {
-			i.scratch = newScratchFS(sc.MaxBytes, sc.MaxFiles)
+			i.scratch = scratchfs.New(sc.MaxBytes, sc.MaxFiles)
 		}
 	}
 	fsc, err := i.fsConfig()
@@ -523,9 +524,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 		if err := i.putFiles(req.Files); err != nil {
 			return nil, err
 		}
-		i.scratch.mu.Lock()
-		gen = i.scratch.gen
-		i.scratch.mu.Unlock()
+		gen = i.scratch.Gen()
 	} else if len(req.Files) > 0 {
 		return nil, fmt.Errorf("%w: Files given, but the scratch file system is disabled", ErrBadRequest)
 	}
@@ -545,7 +544,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
 	i.out.buf, i.errOut.buf = nil, nil
 	if i.scratch != nil && i.opts.Scratch.MaxOutput >= 0 {
-		res.Files, res.FilesOmitted = i.scratch.changedSince(gen, i.opts.Scratch.MaxOutput)
+		res.Files, res.FilesOmitted = i.scratch.ChangedSince(gen, i.opts.Scratch.MaxOutput)
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -792,7 +791,7 @@ func (i *Instance) Reset(ctx context.Context) error {
 		return i.breakWith(fmt.Errorf("%w: a descriptor of the snapshot's was closed (%v)", ErrNotReset, err))
 	}
 	if i.scratch != nil {
-		i.scratch.resetTo(i.snap.scratch)
+		i.scratch.ResetTo(i.snap.scratch)
 		if errno := i.open.resetScratch(); errno != 0 {
 			return i.breakWith(fmt.Errorf("%w: reopening the scratch root: %w", ErrNotReset, errno))
 		}
@@ -834,7 +833,7 @@ func (i *Instance) Close(ctx context.Context) error {
 	if i.scratch != nil {
 		// Views of it (Scratch, pool.SessionFiles) may outlive the
 		// instance; its content must not.
-		i.scratch.release()
+		i.scratch.Release()
 	}
 	return err
 }
