@@ -15,6 +15,19 @@ import (
 // scratchFS is the instance's scratch file system (package scratchfs).
 type scratchFS = scratchfs.FS
 
+// errnoExport is the guest's errno global, through which refuse passes
+// the errnos wazero cannot express (see package mountfs).
+const errnoExport = "sp_errno"
+
+// refuse makes the guest's current WASI call fail with errno (a
+// mountfs.Refuse).
+func (i *Instance) refuse(errno uint32) experimentalsys.Errno {
+	if i.errno != nil {
+		i.errno.Set(uint64(errno))
+	}
+	return experimentalsys.EIO
+}
+
 // errnoErr turns an errno of the scratch file system into an error for the
 // host.
 func errnoErr(op, name string, errno experimentalsys.Errno) error {

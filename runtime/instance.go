@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -264,7 +265,7 @@ type Instance struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 
-	open    openFiles
+	open    mountfs.OpenFiles
 	paths   []string          // Packages' guest paths, for sys.path
 	roots   []*os.Root        // HostDir mounts, closed with the instance
 	scratch *scratchFS        // nil when Options.Scratch.Disabled
@@ -330,8 +331,8 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		paths = append([]string{SitePackagesPath}, paths...)
 	}
 	i := &Instance{rt: r, opts: opts, paths: paths, stopCh: make(chan struct{})}
-	i.open.inst = i
-	i.open.max = int32(min(opts.MaxOpenFiles, 1<<30))
+	i.open.Max = int32(min(opts.MaxOpenFiles, 1<<30))
+	i.open.Refuse = i.refuse
 	if sc := opts.Scratch; !sc.Disabled {
 		if base != nil {
 			i.scratch = scratchfs.Clone(base, sc.MaxBytes, sc.MaxFiles)
@@ -403,13 +404,9 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 // MaxOpenFiles.
 func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	fsc := wazero.NewFSConfig()
-	counted := func(f experimentalsys.FS, scratch bool) countFS {
-		i.open.roots = append(i.open.roots, 0)
-		return countFS{FS: f, open: &i.open, mount: len(i.open.roots) - 1, scratch: scratch}
-	}
 	mount := func(f experimentalsys.FS, guestPath string) {
-		ro := readOnlyFS{&sysfs.ReadFS{FS: f}} // changes fail with EROFS
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(counted(ro, false), guestPath)
+		ro := mountfs.ReadOnly(f) // changes fail with EROFS
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(ro, false), guestPath)
 	}
 	mount(i.rt.stdlib, StdlibPath)
 	mount(guestLib, abi.GuestLibPath)
@@ -426,7 +423,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath || reservedPath(i.opts.Scratch.Path) {
 			return nil, fmt.Errorf("%w: scratch path %q is taken", ErrBadOptions, i.opts.Scratch.Path)
 		}
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(counted(guestScratch{scratchFS: i.scratch, inst: i}, true), i.opts.Scratch.Path)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(mountfs.Scratch(i.scratch, i.refuse), true), i.opts.Scratch.Path)
 	}
 	for _, m := range i.opts.Mounts {
 		if !path.IsAbs(m.GuestPath) {
@@ -437,7 +434,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		}
 		switch {
 		case m.HostDir != "":
-			f, root, err := hostDirFS(m.HostDir)
+			f, root, err := mountfs.HostDir(m.HostDir)
 			if err != nil {
 				return nil, fmt.Errorf("snakepit: mount %q: %w", m.GuestPath, err)
 			}
@@ -772,7 +769,7 @@ func (i *Instance) Reset(ctx context.Context) error {
 	case i.broken != nil:
 		return fmt.Errorf("%w: %w", ErrNotReset, &brokenError{i.broken})
 	}
-	if n := i.open.guestOpen(); n != 0 {
+	if n := i.open.GuestOpen(); n != 0 {
 		// wazero's table of descriptors is out of our reach: a file left
 		// open there would outlive the reset, and the next call could read
 		// the last one's data through it.
@@ -792,7 +789,7 @@ func (i *Instance) Reset(ctx context.Context) error {
 	}
 	if i.scratch != nil {
 		i.scratch.ResetTo(i.snap.scratch)
-		if errno := i.open.resetScratch(); errno != 0 {
+		if errno := i.open.ReopenScratch(); errno != 0 {
 			return i.breakWith(fmt.Errorf("%w: reopening the scratch root: %w", ErrNotReset, errno))
 		}
 	}
