@@ -17,6 +17,8 @@ import (
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/mountfs"
+	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	"github.com/tetratelabs/wazero/experimental"
@@ -266,7 +268,7 @@ type Instance struct {
 	stopCh   chan struct{}
 	stopOnce sync.Once
 
-	open    openFiles
+	open    mountfs.OpenFiles
 	paths   []string          // Packages' guest paths, for sys.path
 	roots   []*os.Root        // HostDir mounts, closed with the instance
 	scratch *scratchFS        // nil when Options.Scratch.Disabled
@@ -332,13 +334,13 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		paths = append([]string{SitePackagesPath}, paths...)
 	}
 	i := &Instance{rt: r, opts: opts, paths: paths, stopCh: make(chan struct{})}
-	i.open.inst = i
-	i.open.max = int32(min(opts.MaxOpenFiles, 1<<30))
+	i.open.Max = int32(min(opts.MaxOpenFiles, 1<<30))
+	i.open.Refuse = i.refuse
 	if sc := opts.Scratch; !sc.Disabled {
 		if base != nil {
-			i.scratch = cloneScratch(base, sc.MaxBytes, sc.MaxFiles)
+			i.scratch = scratchfs.Clone(base, sc.MaxBytes, sc.MaxFiles)
 		} else {
-			i.scratch = newScratchFS(sc.MaxBytes, sc.MaxFiles)
+			i.scratch = scratchfs.New(sc.MaxBytes, sc.MaxFiles)
 		}
 	}
 	fsc, err := i.fsConfig()
@@ -407,13 +409,9 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 // MaxOpenFiles.
 func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	fsc := wazero.NewFSConfig()
-	counted := func(f experimentalsys.FS, scratch bool) countFS {
-		i.open.roots = append(i.open.roots, 0)
-		return countFS{FS: f, open: &i.open, mount: len(i.open.roots) - 1, scratch: scratch}
-	}
 	mount := func(f experimentalsys.FS, guestPath string) {
-		ro := readOnlyFS{&sysfs.ReadFS{FS: f}} // changes fail with EROFS
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(counted(ro, false), guestPath)
+		ro := mountfs.ReadOnly(f) // changes fail with EROFS
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(ro, false), guestPath)
 	}
 	mount(i.rt.stdlib, StdlibPath)
 	mount(guestLib, abi.GuestLibPath)
@@ -430,7 +428,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath || reservedPath(i.opts.Scratch.Path) {
 			return nil, fmt.Errorf("%w: scratch path %q is taken", ErrBadOptions, i.opts.Scratch.Path)
 		}
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(counted(guestScratch{scratchFS: i.scratch, inst: i}, true), i.opts.Scratch.Path)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(mountfs.Scratch(i.scratch, i.refuse), true), i.opts.Scratch.Path)
 	}
 	for _, m := range i.opts.Mounts {
 		if !path.IsAbs(m.GuestPath) {
@@ -441,7 +439,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		}
 		switch {
 		case m.HostDir != "":
-			f, root, err := hostDirFS(m.HostDir)
+			f, root, err := mountfs.HostDir(m.HostDir)
 			if err != nil {
 				return nil, fmt.Errorf("snakepit: mount %q: %w", m.GuestPath, err)
 			}
@@ -528,9 +526,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 		if err := i.putFiles(req.Files); err != nil {
 			return nil, err
 		}
-		i.scratch.mu.Lock()
-		gen = i.scratch.gen
-		i.scratch.mu.Unlock()
+		gen = i.scratch.Gen()
 	} else if len(req.Files) > 0 {
 		return nil, fmt.Errorf("%w: Files given, but the scratch file system is disabled", ErrBadRequest)
 	}
@@ -550,7 +546,7 @@ func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
 	i.out.buf, i.errOut.buf = nil, nil
 	if i.scratch != nil && i.opts.Scratch.MaxOutput >= 0 {
-		res.Files, res.FilesOmitted = i.scratch.changedSince(gen, i.opts.Scratch.MaxOutput)
+		res.Files, res.FilesOmitted = i.scratch.ChangedSince(gen, i.opts.Scratch.MaxOutput)
 	}
 	switch {
 	case err != nil && ctx.Err() != nil:
@@ -778,7 +774,7 @@ func (i *Instance) Reset(ctx context.Context) error {
 	case i.broken != nil:
 		return fmt.Errorf("%w: %w", ErrNotReset, &brokenError{i.broken})
 	}
-	if n := i.open.guestOpen(); n != 0 {
+	if n := i.open.GuestOpen(); n != 0 {
 		// wazero's table of descriptors is out of our reach: a file left
 		// open there would outlive the reset, and the next call could read
 		// the last one's data through it.
@@ -797,8 +793,8 @@ func (i *Instance) Reset(ctx context.Context) error {
 		return i.breakWith(fmt.Errorf("%w: a descriptor of the snapshot's was closed (%v)", ErrNotReset, err))
 	}
 	if i.scratch != nil {
-		i.scratch.resetTo(i.snap.scratch)
-		if errno := i.open.resetScratch(); errno != 0 {
+		i.scratch.ResetTo(i.snap.scratch)
+		if errno := i.open.ReopenScratch(); errno != 0 {
 			return i.breakWith(fmt.Errorf("%w: reopening the scratch root: %w", ErrNotReset, errno))
 		}
 	}
@@ -839,7 +835,7 @@ func (i *Instance) Close(ctx context.Context) error {
 	if i.scratch != nil {
 		// Views of it (Scratch, pool.SessionFiles) may outlive the
 		// instance; its content must not.
-		i.scratch.release()
+		i.scratch.Release()
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
@@ -119,7 +120,7 @@ func load(dir string) (wasm []byte, lib, tz, site experimentalsys.FS, b Build, e
 		return nil, nil, nil, nil, b, err
 	}
 	b.Embedded, b.PythonVersion, b.SHA256 = true, info.PythonVersion, info.SHA256
-	return nil, &sysfs.AdaptFS{FS: seekableZip{zlib}}, &sysfs.AdaptFS{FS: seekableZip{ztz}}, nil, b, nil // embeddedWasm reads the wasm
+	return nil, mountfs.Zip(zlib), mountfs.Zip(ztz), nil, b, nil // embeddedWasm reads the wasm
 }
 
 // embeddedWasm returns the embedded python.wasm. Decompressing it costs about

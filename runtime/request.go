@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 )
 
 func (o Op) String() string {
@@ -59,7 +60,7 @@ func (r Request) Validate() error {
 		if name == "" || strings.IndexByte(name, 0) >= 0 {
 			return bad("Files: the name %q is empty or holds a NUL byte", name)
 		}
-		if _, _, errno := splitPath(name); errno != 0 {
+		if scratchfs.CheckPath(name) != 0 {
 			return bad("Files: the name %q is too long or climbs out (..)", name)
 		}
 	}

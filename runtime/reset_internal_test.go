@@ -28,8 +28,8 @@ func TestResetPointsTheScratchRootAtTheResetTree(t *testing.T) {
 	_, err = c.Run(ctx, Request{Op: OpExec, Code: "import os\nos.stat('in.txt')", Files: map[string][]byte{"in.txt": []byte("x")}})
 	require.NoError(t, err)
 	list := func() []string {
-		require.Len(t, c.open.scratchRoots, 1)
-		f := c.open.scratchRoots[0]
+		require.Len(t, c.open.ScratchRoots(), 1)
+		f := c.open.ScratchRoots()[0]
 		_, errno := f.Seek(0, io.SeekStart) // as fd_readdir does for cookie 0
 		require.Zero(t, errno)
 		ents, errno := f.Readdir(-1)

@@ -187,6 +187,7 @@ import (
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	"github.com/tetratelabs/wazero"
@@ -390,7 +391,7 @@ func (r *Runtime) edit(wasm []byte, cfg Config) ([]byte, error) {
 	}
 	// Every mechanism refuses over-long paths before wazero copies them and
 	// passes the errnos wazero cannot express (see refuse).
-	guards := wasmedit.GuardOptions{Guards: wasmedit.WASIPathGuards, MaxPathLen: maxPathLen, ErrnoExport: errnoExport}
+	guards := wasmedit.GuardOptions{Guards: wasmedit.WASIPathGuards, MaxPathLen: scratchfs.MaxPathLen, ErrnoExport: errnoExport}
 	if r.interrupt != InterruptLoops {
 		return wasmedit.GuardImports(wasm, guards)
 	}

@@ -117,7 +117,7 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	}
 	s := &Snapshot{rt: r, opts: t.opts, given: so.Options, bufPtr: t.bufPtr, bufCap: t.bufCap}
 	if t.scratch != nil {
-		s.scratch = t.scratch.freeze()
+		s.scratch = t.scratch.Freeze()
 	}
 	fns, err := exported(t.mod, abi.ExportSeed, abi.ExportSeedFlag)
 	if err != nil {

@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
-	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
 // SitePackagesPath is where the guest sees an interpreter variant's own
@@ -91,7 +91,7 @@ func loadVariant(v *Variant) (lib, tz, site experimentalsys.FS, vf variantFiles,
 		return nil, nil, nil, vf, b, fmt.Errorf("snakepit: variant %s is CPython %s, the embedded stdlib %s", v.Name, vf.info.PythonVersion, def.PythonVersion)
 	}
 	b = Build{Embedded: true, Variant: manifestVariant(string(vf.manifest)), ABIVersion: abi.Version, PythonVersion: vf.info.PythonVersion, SHA256: vf.info.SHA256}
-	return lib, tz, &sysfs.AdaptFS{FS: seekableZip{vf.site}}, vf, b, nil
+	return lib, tz, mountfs.Zip(vf.site), vf, b, nil
 }
 
 // manifestVariant reads the "variant NAME" line of a variant's MANIFEST.

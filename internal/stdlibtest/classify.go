@@ -41,7 +41,7 @@ var notes = map[string]Note{
 	"test_runpy":       {CauseOurs, erofs, ""},
 	"test_support":     {CauseOurs, erofs, ""},
 	"test_trace":       {CauseOurs, erofs, ""},
-	"test_os":          {CauseOurs, "test_blocking: os.set_blocking on a mounted file failed ENOSYS (wazero refuses O_NONBLOCK on files that are not pollable); fixed in runtime/fs.go, passes since", ""},
+	"test_os":          {CauseOurs, "test_blocking: os.set_blocking on a mounted file failed ENOSYS (wazero refuses O_NONBLOCK on files that are not pollable); fixed in internal/mountfs, passes since", ""},
 	"test_inspect":     {CauseUpstream, "test_threading_module_has_signatures (excepthook): inspect.signature of _thread._excepthook is invalid; fails natively too", ""},
 	"test_importlib":   {CauseWASI, "os.stat('/tmp/x/../../etc/...') fails EPERM: wasi-libc resolves a path against the preopen it starts in without normalizing '..', and a path climbing out of it is refused (wasmtime does the same)", ""},
 	"test_io":          {CauseOurs, "test_large_file_ops (C and Python): the scratch file system has no sparse files, so a write at 2 GiB passes its cap (ENOSPC); tmpfs would hold it (by design: scratch lives in the host's memory)", ""},
@@ -60,7 +60,7 @@ var notes = map[string]Note{
 	"test_fstring":     {CauseSlow, "test_many_expressions compiles an f-string of 65,280 expressions: quadratic inside wasm (128 × 255 took 38 s, native 1.5 s; 256 × 255 passes the deadline), cause not found yet (realloc without mremap in wasi-libc's malloc is a suspect)", ""},
 }
 
-const erofs = "unlinking a missing file on a read-only mount failed EROFS (test.support's cleanup unlinks caches on every sys.path entry and ignores only ENOENT); fixed in runtime/fs.go (readOnlyFS), passes since"
+const erofs = "unlinking a missing file on a read-only mount failed EROFS (test.support's cleanup unlinks caches on every sys.path entry and ignores only ENOENT); fixed in internal/mountfs (readOnlyFS), passes since"
 
 var rules = []struct {
 	re    *regexp.Regexp

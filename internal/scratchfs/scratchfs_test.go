@@ -1,22 +1,24 @@
-package runtime
+package scratchfs
 
 import (
 	"fmt"
 	"io"
 	"io/fs"
 	"testing"
-	"testing/fstest"
 
 	"github.com/stretchr/testify/require"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
+	"go.uber.org/goleak"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
 	rdwr   = experimentalsys.O_RDWR
 	create = experimentalsys.O_CREAT
 )
 
-func writeAll(t *testing.T, s *scratchFS, name, data string, flag experimentalsys.Oflag) {
+func writeAll(t *testing.T, s *FS, name, data string, flag experimentalsys.Oflag) {
 	t.Helper()
 	f, errno := s.OpenFile(name, flag|create|experimentalsys.O_WRONLY, 0o644)
 	require.Zero(t, errno, name)
@@ -25,7 +27,7 @@ func writeAll(t *testing.T, s *scratchFS, name, data string, flag experimentalsy
 	require.Zero(t, f.Close())
 }
 
-func readAll(t *testing.T, s *scratchFS, name string) string {
+func readAll(t *testing.T, s *FS, name string) string {
 	t.Helper()
 	f, errno := s.OpenFile(name, experimentalsys.O_RDONLY, 0)
 	require.Zero(t, errno, name)
@@ -37,7 +39,7 @@ func readAll(t *testing.T, s *scratchFS, name string) string {
 }
 
 func TestScratchFSOpenFlags(t *testing.T) {
-	s := newScratchFS(1<<20, 100)
+	s := New(1<<20, 100)
 	writeAll(t, s, "a", "hello", 0)
 	writeAll(t, s, "a", "HE", 0) // no O_TRUNC: overwrite in place
 	require.Equal(t, "HEllo", readAll(t, s, "a"))
@@ -85,7 +87,7 @@ func TestScratchFSOpenFlags(t *testing.T) {
 }
 
 func TestScratchFSReaddirSurvivesChanges(t *testing.T) {
-	s := newScratchFS(1<<20, 100)
+	s := New(1<<20, 100)
 	for _, n := range []string{"c", "a", "e"} {
 		writeAll(t, s, n, n, 0)
 	}
@@ -117,7 +119,7 @@ func direntNames(ents []experimentalsys.Dirent) []string {
 }
 
 func TestScratchFSRenameRules(t *testing.T) {
-	s := newScratchFS(1<<20, 100)
+	s := New(1<<20, 100)
 	require.Zero(t, s.Mkdir("d", 0o755))
 	require.Zero(t, s.Mkdir("d/sub", 0o755))
 	require.Zero(t, s.Mkdir("e", 0o755))
@@ -145,13 +147,13 @@ func TestScratchFSRenameRules(t *testing.T) {
 }
 
 func TestScratchFSCapsCountOpenUnlinkedFiles(t *testing.T) {
-	s := newScratchFS(10, 3)
+	s := New(10, 3)
 	f, errno := s.OpenFile("a", create|rdwr, 0)
 	require.Zero(t, errno)
 	_, errno = f.Write([]byte("0123456789"))
 	require.Zero(t, errno)
 	_, errno = f.Write([]byte("x"))
-	require.Equal(t, errNoSpace, errno, "all or nothing")
+	require.Equal(t, ErrNoSpace, errno, "all or nothing")
 	require.Zero(t, s.Unlink("a"))
 	require.EqualValues(t, 10, s.bytes, "held open: still counted")
 	_, errno = s.OpenFile("b", create|rdwr, 0)
@@ -161,22 +163,22 @@ func TestScratchFSCapsCountOpenUnlinkedFiles(t *testing.T) {
 	require.Equal(t, 1, s.entries)
 	require.Zero(t, s.Mkdir("c", 0))
 	require.Zero(t, s.Mkdir("d", 0))
-	require.Equal(t, errNoSpace, s.Mkdir("e", 0))
+	require.Equal(t, ErrNoSpace, s.Mkdir("e", 0))
 }
 
 func TestScratchFSClonesShareUntilWritten(t *testing.T) {
-	tmpl := newScratchFS(1<<20, 100)
+	tmpl := New(1<<20, 100)
 	require.Zero(t, tmpl.Mkdir("d", 0o755))
 	writeAll(t, tmpl, "d/big", string(make([]byte, 100000)), 0)
 	writeAll(t, tmpl, "small", "s", 0)
 	held, _ := tmpl.OpenFile("small", rdwr, 0) // open in the template at the freeze
-	base := tmpl.freeze()
+	base := tmpl.Freeze()
 	require.Zero(t, held.Close())
 	require.EqualValues(t, 100001, base.bytes)
 	require.Equal(t, 3, base.entries)
 
-	a := cloneScratch(base, 1<<20, 100)
-	b := cloneScratch(base, 1<<20, 100)
+	a := Clone(base, 1<<20, 100)
+	b := Clone(base, 1<<20, 100)
 	require.Same(t, base.root, a.root, "nothing copied before a change")
 	orig := base.root.child("d").child("big")
 	// Reading copies nothing; opening for writing copies the node, not the data.
@@ -199,10 +201,10 @@ func TestScratchFSClonesShareUntilWritten(t *testing.T) {
 	require.Zero(t, errno)
 	require.EqualValues(t, 100000, a.bytes)
 	require.EqualValues(t, 100001, b.bytes)
-	files, _ := a.changedSince(base.gen, 1<<20)
+	files, _ := a.ChangedSince(base.gen, 1<<20)
 	require.Contains(t, files, "d2/big")
 	// Changing the root's times or mode copies the root first.
-	c := cloneScratch(base, 1<<20, 100)
+	c := Clone(base, 1<<20, 100)
 	mtime := base.root.mtime
 	require.Zero(t, c.Utimens(".", 1, 2))
 	require.Zero(t, c.Chmod(".", 0o700))
@@ -210,22 +212,10 @@ func TestScratchFSClonesShareUntilWritten(t *testing.T) {
 	require.NotEqual(t, fs.FileMode(0o700), base.root.mode)
 }
 
-func TestScratchViewIsAnFS(t *testing.T) {
-	i := &Instance{scratch: newScratchFS(1<<20, 100), opts: Options{}.withDefaults()}
-	require.NoError(t, i.WriteFile("a/b.txt", []byte("b")))
-	require.NoError(t, i.WriteFile("/tmp/c.txt", []byte("cc")))
-	require.NoError(t, fstest.TestFS(i.Scratch(), "a/b.txt", "c.txt"))
-	got, err := fs.ReadFile(i.Scratch(), "c.txt")
-	require.NoError(t, err)
-	require.Equal(t, "cc", string(got))
-	_, err = fs.ReadFile(i.Scratch(), "nope")
-	require.ErrorIs(t, err, fs.ErrNotExist)
-}
-
 func TestScratchFSShrinkingReleasesRoom(t *testing.T) {
 	// The count is of lengths; a truncated file must not keep its old
 	// capacity, or files truncated to 0 would hold MaxBytes each.
-	s := newScratchFS(64<<20, 100)
+	s := New(64<<20, 100)
 	f, _ := s.OpenFile("a", create|rdwr, 0)
 	defer f.Close()
 	for range 100 {
@@ -242,7 +232,7 @@ func TestScratchFSShrinkingReleasesRoom(t *testing.T) {
 }
 
 func TestScratchFSEmptiedDirectoriesGiveTheirRoomBack(t *testing.T) {
-	s := newScratchFS(1<<20, 2000)
+	s := New(1<<20, 2000)
 	require.Zero(t, s.Mkdir("d", 0o755))
 	for k := range 1000 {
 		f, errno := s.OpenFile(fmt.Sprintf("d/%04d", k), create|rdwr, 0)

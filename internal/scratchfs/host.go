@@ -1,64 +1,43 @@
-package runtime
+package scratchfs
 
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"io/fs"
-	"maps"
 	"path"
 	"slices"
-	"strings"
 	"time"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 )
 
-// The host's side of the scratch file system: files in before a call, the
-// changed files out after it, and a read-only fs.FS view between calls.
+// The host's side: files in before a call, the changed files out after it,
+// and a read-only fs.FS view between calls.
 
-// errnoErr turns an errno of the scratch core into an error for the host.
-func errnoErr(op, name string, errno experimentalsys.Errno) error {
-	var err error
-	switch errno {
-	case errNoSpace:
-		err = ErrScratchFull
-	case experimentalsys.ENOENT:
-		err = fs.ErrNotExist
-	case experimentalsys.EEXIST:
-		err = fs.ErrExist
-	case experimentalsys.EPERM:
-		err = fs.ErrPermission
-	default:
-		err = errno
-	}
-	return fmt.Errorf("snakepit: scratch: %s %q: %w", op, name, err)
+// CheckPath reports why p, a slash-separated path relative to the root, is
+// not a name the tree could hold (ENAMETOOLONG, EPERM for ".."), or 0.
+func CheckPath(p string) experimentalsys.Errno {
+	_, _, errno := splitPath(p)
+	return errno
 }
 
-// scratchParts resolves a host-given name: relative to the scratch root,
-// or absolute under the guest path root. Nothing may climb out ("..").
-func scratchParts(root, name string) ([]string, error) {
-	if strings.HasPrefix(name, "/") {
-		rel, ok := strings.CutPrefix(path.Clean(name), root)
-		if !ok || (rel != "" && rel[0] != '/') {
-			return nil, fmt.Errorf("snakepit: scratch: %q is not under %s", name, root)
-		}
-		name = rel
-	}
-	if strings.IndexByte(name, 0) >= 0 {
-		return nil, fmt.Errorf("snakepit: scratch: %q holds a NUL byte", name)
-	}
-	parts, _, errno := splitPath(name)
+// Gen returns s's generation: ChangedSince(Gen()) reports what changes
+// after this call.
+func (s *FS) Gen() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// WriteFile creates or replaces the file at p (relative to the root) with
+// data, creating the directories above it. Past a cap it fails with
+// ErrNoSpace and leaves an existing file's content as it was.
+func (s *FS) WriteFile(p string, data []byte) experimentalsys.Errno {
+	parts, _, errno := splitPath(p)
 	if errno != 0 {
-		return nil, errnoErr("resolve", name, errno)
+		return errno
 	}
-	return parts, nil
-}
-
-// writeFile creates or replaces the file at parts with data, creating the
-// directories above it.
-func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno {
 	if len(parts) == 0 {
 		return experimentalsys.EISDIR
 	}
@@ -74,7 +53,7 @@ func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno
 		switch {
 		case c == nil:
 			if !s.takeEntry() {
-				return errNoSpace
+				return ErrNoSpace
 			}
 			c = s.newNode(true, 0o755)
 			s.touch(d)
@@ -91,7 +70,7 @@ func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno
 	switch {
 	case n == nil:
 		if !s.takeEntry() {
-			return errNoSpace
+			return ErrNoSpace
 		}
 		n = s.newNode(false, 0o644)
 		d.setChild(name, n)
@@ -104,7 +83,7 @@ func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno
 	}
 	// Checked first, so that a file too large leaves the old content.
 	if size := int64(len(data)); size > s.maxBytes || size-int64(len(n.data)) > s.maxBytes-s.bytes {
-		return errNoSpace
+		return ErrNoSpace
 	}
 	s.resize(n, 0)
 	if errno := s.resize(n, int64(len(data))); errno != 0 {
@@ -118,12 +97,13 @@ func (s *scratchFS) writeFile(parts []string, data []byte) experimentalsys.Errno
 // maxOmitted bounds Result.FilesOmitted.
 const maxOmitted = 1000
 
-// changedSince collects the files whose content changed, or that were
-// created or moved, after gen: path (relative to the root) to a copy of the
-// content, in path order, while their paths and contents fit in maxOut; the
-// paths of the files left out are in omitted (the first maxOmitted). Paths longer than maxPathLen are
-// skipped: the guest cannot name them either.
-func (s *scratchFS) changedSince(gen uint64, maxOut int64) (files map[string][]byte, omitted []string) {
+// ChangedSince collects the files whose content changed, or that were
+// created or moved, after gen (from Gen): path (relative to the root) to a
+// copy of the content, in path order, while their paths and contents fit in
+// maxOut; the paths of the files left out are in omitted (the first
+// maxOmitted). Paths longer than MaxPathLen are skipped: the guest cannot
+// name them either.
+func (s *FS) ChangedSince(gen uint64, maxOut int64) (files map[string][]byte, omitted []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.gen == gen {
@@ -166,7 +146,7 @@ func (s *scratchFS) changedSince(gen uint64, maxOut int64) (files map[string][]b
 			if it.path != "" {
 				p = it.path + "/" + e.name
 			}
-			if len(p) <= maxPathLen {
+			if len(p) <= MaxPathLen {
 				stack = append(stack, item{n: e.n, path: p, moved: moved})
 			}
 		}
@@ -174,25 +154,31 @@ func (s *scratchFS) changedSince(gen uint64, maxOut int64) (files map[string][]b
 	return files, omitted
 }
 
-// scratchView is an instance's scratch as a read-only fs.FS for the host.
-type scratchView struct {
-	i *Instance
+// View returns a read-only fs.FS of a tree for the host, with names
+// relative to its root. get, called at each use, returns the tree, or the
+// error the use fails with (say, its owner has closed): the view may
+// outlive the tree. A use sees the tree as it is then; an Open'ed file or
+// directory holds its content as it was at Open.
+func View(get func() (*FS, error)) fs.FS { return view{get} }
+
+type view struct {
+	get func() (*FS, error)
 }
 
 var (
-	_ fs.ReadFileFS = scratchView{}
-	_ fs.ReadDirFS  = scratchView{}
-	_ fs.StatFS     = scratchView{}
+	_ fs.ReadFileFS = view{}
+	_ fs.ReadDirFS  = view{}
+	_ fs.StatFS     = view{}
 )
 
 // node finds name (an fs.FS name) under the view's lock; the caller unlocks.
-func (v scratchView) node(op, name string) (*scratchFS, *node, error) {
+func (v view) node(op, name string) (*FS, *node, error) {
 	if !fs.ValidPath(name) {
 		return nil, nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
-	s := v.i.scratch
-	if s == nil || v.i.stopping.Load() {
-		return nil, nil, &fs.PathError{Op: op, Path: name, Err: ErrClosed}
+	s, err := v.get()
+	if err != nil {
+		return nil, nil, &fs.PathError{Op: op, Path: name, Err: err}
 	}
 	parts, _, errno := splitPath(name)
 	if errno != 0 {
@@ -207,7 +193,7 @@ func (v scratchView) node(op, name string) (*scratchFS, *node, error) {
 	return s, n, nil
 }
 
-func (v scratchView) ReadFile(name string) ([]byte, error) {
+func (v view) ReadFile(name string) ([]byte, error) {
 	s, n, err := v.node("read", name)
 	if err != nil {
 		return nil, err
@@ -219,7 +205,7 @@ func (v scratchView) ReadFile(name string) ([]byte, error) {
 	return bytes.Clone(n.data), nil
 }
 
-func (v scratchView) Stat(name string) (fs.FileInfo, error) {
+func (v view) Stat(name string) (fs.FileInfo, error) {
 	s, n, err := v.node("stat", name)
 	if err != nil {
 		return nil, err
@@ -228,7 +214,7 @@ func (v scratchView) Stat(name string) (fs.FileInfo, error) {
 	return infoOf(n, path.Base(name)), nil
 }
 
-func (v scratchView) ReadDir(name string) ([]fs.DirEntry, error) {
+func (v view) ReadDir(name string) ([]fs.DirEntry, error) {
 	s, n, err := v.node("readdir", name)
 	if err != nil {
 		return nil, err
@@ -246,7 +232,7 @@ func (v scratchView) ReadDir(name string) ([]fs.DirEntry, error) {
 
 // Open returns the file's content or the directory's entries as they are
 // now: later changes by the guest do not show through it.
-func (v scratchView) Open(name string) (fs.File, error) {
+func (v view) Open(name string) (fs.File, error) {
 	s, n, err := v.node("open", name)
 	if err != nil {
 		return nil, err
@@ -321,49 +307,4 @@ func (f *viewFile) ReadDir(n int) ([]fs.DirEntry, error) {
 	out := slices.Clone(f.ents[:k])
 	f.ents = f.ents[k:]
 	return out, nil
-}
-
-// putFiles writes a request's files, in name order.
-func (i *Instance) putFiles(files map[string][]byte) error {
-	for _, name := range slices.Sorted(maps.Keys(files)) {
-		parts, err := scratchParts(i.opts.Scratch.Path, name)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBadRequest, err)
-		}
-		if errno := i.scratch.writeFile(parts, files[name]); errno != 0 {
-			return errnoErr("write", name, errno)
-		}
-	}
-	return nil
-}
-
-// Scratch returns the instance's scratch file system as a read-only fs.FS,
-// with names relative to its root ("report.json", "out/chart.svg"); use
-// fs.ReadFile, fs.WalkDir, fs.Glob. It shows the files as they are at each
-// use, also while a call runs; an Open'ed file or directory holds its
-// content as it was at Open. After Close, and when the scratch file system
-// is disabled, every use fails.
-func (i *Instance) Scratch() fs.FS { return scratchView{i} }
-
-// WriteFile creates or replaces a file in the instance's scratch file
-// system, creating the directories above it; name is relative to its root
-// or absolute under Options.Scratch.Path. It counts against the caps
-// (ErrScratchFull past them, the old content then left in place). It is
-// safe while a call runs, which then sees the file appear (and lists it in
-// its Result.Files, as a file created during the call).
-func (i *Instance) WriteFile(name string, data []byte) error {
-	if i.scratch == nil {
-		return fmt.Errorf("snakepit: scratch: write %q: the scratch file system is disabled", name)
-	}
-	if i.stopping.Load() {
-		return ErrClosed
-	}
-	parts, err := scratchParts(i.opts.Scratch.Path, name)
-	if err != nil {
-		return err
-	}
-	if errno := i.scratch.writeFile(parts, data); errno != 0 {
-		return errnoErr("write", name, errno)
-	}
-	return nil
 }

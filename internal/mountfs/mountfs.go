@@ -1,4 +1,16 @@
-package runtime
+// Package mountfs holds the wrappers around the file systems an instance
+// mounts in its guest: a count of the files open at once against a cap,
+// read-only mounts that fail as POSIX says, host directories through
+// os.Root, the scratch file system's ENOSPC, and seekable files from a zip
+// archive (the stdlib). It knows nothing of Python: what it needs of the
+// instance comes as a function (Refuse).
+//
+// Errnos wazero cannot express: wazero's sys.Errno has no EMFILE or
+// ENOSPC. A wrapper that needs one calls Refuse with the WASI errno; the
+// instance stores it in its guest's errno global (added by
+// internal/wasmedit) and returns EIO, and the rewritten import returns the
+// stored value instead of EIO.
+package mountfs
 
 import (
 	"archive/zip"
@@ -9,60 +21,68 @@ import (
 	"slices"
 	"sync/atomic"
 
+	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
-// WASI errnos that wazero's sys.Errno cannot express. A file system of ours
-// that needs one stores it in the instance's errno global (added by
-// internal/wasmedit) and returns EIO; the rewritten import returns the
-// stored value instead of EIO.
+// Refuse makes the guest's current WASI call fail with wasiErrno, which
+// wazero's sys.Errno cannot express (see the package doc), and returns the
+// errno the file system returns in its place.
+type Refuse func(wasiErrno uint32) experimentalsys.Errno
+
+// WASI errnos that wazero's sys.Errno cannot express.
 const (
 	wasiEMFILE = 33
 	wasiENOSPC = 51
 )
 
-const errnoExport = "sp_errno"
-
-// maxPathLen is Linux's PATH_MAX: a longer path gets ENAMETOOLONG.
-const maxPathLen = 4096
-
-// openFiles counts the files and directories an instance holds open, across
+// OpenFiles counts the files and directories an instance holds open, across
 // all its mounts. Each costs the host a file descriptor or memory (an open
 // directory buffers its entries), so a guest must not open them without
 // bound.
-type openFiles struct {
-	n    atomic.Int32
-	max  int32 // set before the instance exists
-	inst *Instance
+type OpenFiles struct {
+	// Max bounds the files open at once; an open past it fails with
+	// EMFILE through Refuse. Both are set before the first Count.
+	Max    int32
+	Refuse Refuse
+
+	n atomic.Int32
 
 	// Directories open at a mount's root, by mount: wazero opens one for
-	// each mount the guest reaches (its preopen) and keeps it. Reset allows
-	// those, and points the scratch file system's at the reset tree.
+	// each mount the guest reaches (its preopen) and keeps it. GuestOpen
+	// leaves those out, and ReopenScratch points the scratch file system's
+	// at its tree after a reset.
 	roots        []int32
 	scratchRoots []*countedFile
 }
 
-func (o *openFiles) take() bool {
-	if o.n.Add(1) > o.max {
+func (o *OpenFiles) take() bool {
+	if o.n.Add(1) > o.Max {
 		o.n.Add(-1)
 		return false
 	}
 	return true
 }
 
-// countFS wraps a mount so that its open files count against the
-// instance's MaxOpenFiles.
+// Count wraps a mount so that its open files count against o. scratch
+// marks the scratch file system, whose root a reset replaces (see
+// ReopenScratch). Mounts are counted before the guest runs.
+func (o *OpenFiles) Count(f experimentalsys.FS, scratch bool) experimentalsys.FS {
+	o.roots = append(o.roots, 0)
+	return countFS{FS: f, open: o, mount: len(o.roots) - 1, scratch: scratch}
+}
+
 type countFS struct {
 	experimentalsys.FS
-	open    *openFiles
+	open    *OpenFiles
 	mount   int  // its index in open.roots
-	scratch bool // the scratch file system, whose root Reset replaces
+	scratch bool // the scratch file system, whose root a reset replaces
 }
 
 func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
 	if !c.open.take() {
-		return nil, c.open.inst.refuse(wasiEMFILE)
+		return nil, c.open.Refuse(wasiEMFILE)
 	}
 	f, errno := c.FS.OpenFile(path, flag, perm)
 	if errno != 0 {
@@ -71,8 +91,8 @@ func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 	}
 	cf := &countedFile{File: f, open: c.open, mount: -1}
 	if path == "." {
-		// Guest calls run one at a time under the instance's lock, as does
-		// Reset: roots and scratchRoots need none of their own.
+		// Guest calls run one at a time under the instance's lock, as do
+		// its resets: roots and scratchRoots need none of their own.
 		cf.mount = c.mount
 		c.open.roots[c.mount]++
 		if c.scratch {
@@ -83,9 +103,9 @@ func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileM
 	return cf, 0
 }
 
-// guestOpen returns how many files the guest holds open beyond wazero's
+// GuestOpen returns how many files the guest holds open beyond wazero's
 // one root directory per mount.
-func (o *openFiles) guestOpen() int32 {
+func (o *OpenFiles) GuestOpen() int32 {
 	n := o.n.Load()
 	for _, r := range o.roots {
 		n -= min(r, 1)
@@ -93,10 +113,10 @@ func (o *openFiles) guestOpen() int32 {
 	return n
 }
 
-// resetScratch points the open handles of the scratch root at the root of
+// ReopenScratch points the open handles of the scratch root at the root of
 // the tree as it is now (after a reset): a handle keeps the directory it
 // was opened on, and the old one lists the last call's files.
-func (o *openFiles) resetScratch() experimentalsys.Errno {
+func (o *OpenFiles) ReopenScratch() experimentalsys.Errno {
 	for _, f := range o.scratchRoots {
 		nf, errno := f.reopen()
 		if errno != 0 {
@@ -108,9 +128,19 @@ func (o *openFiles) resetScratch() experimentalsys.Errno {
 	return 0
 }
 
+// ScratchRoots returns the open handles of the scratch root, those that
+// ReopenScratch replaces (a test looks at them).
+func (o *OpenFiles) ScratchRoots() []experimentalsys.File {
+	out := make([]experimentalsys.File, len(o.scratchRoots))
+	for k, f := range o.scratchRoots {
+		out[k] = f
+	}
+	return out
+}
+
 type countedFile struct {
 	experimentalsys.File
-	open     *openFiles
+	open     *OpenFiles
 	mount    int                                                  // for a root directory, its mount; else -1
 	reopen   func() (experimentalsys.File, experimentalsys.Errno) // for a scratch root
 	closed   bool                                                 // wazero closes a file once; this keeps the count right if not
@@ -165,18 +195,11 @@ func (f *countedFile) Close() experimentalsys.Errno {
 	return f.File.Close()
 }
 
-// refuse makes the guest's current WASI call fail with errno (see wasiEMFILE).
-func (i *Instance) refuse(errno uint32) experimentalsys.Errno {
-	if i.errno != nil {
-		i.errno.Set(uint64(errno))
-	}
-	return experimentalsys.EIO
-}
-
-// hostDirFS serves a host directory read-only through os.Root, which
-// refuses any path, symbolic links included, that leads outside it.
-// wazero's own directory mount follows links wherever they point.
-func hostDirFS(dir string) (experimentalsys.FS, *os.Root, error) {
+// HostDir serves a host directory read-only through os.Root, which refuses any
+// path, symbolic links included, that leads outside it. wazero's own
+// directory mount follows links wherever they point. The caller closes
+// the Root after the instance.
+func HostDir(dir string) (experimentalsys.FS, *os.Root, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, nil, err
@@ -184,22 +207,26 @@ func hostDirFS(dir string) (experimentalsys.FS, *os.Root, error) {
 	return &sysfs.AdaptFS{FS: root.FS()}, root, nil
 }
 
-// guestScratch is the guest's view of the scratch file system: past a cap
-// the guest gets ENOSPC, which wazero's Errno cannot carry (see refuse).
+// Scratch is the guest's view of the scratch file system: past a cap the
+// guest gets ENOSPC, which wazero's Errno cannot carry, through refuse.
+func Scratch(s *scratchfs.FS, refuse Refuse) experimentalsys.FS {
+	return guestScratch{FS: s, refuse: refuse}
+}
+
 type guestScratch struct {
-	*scratchFS
-	inst *Instance
+	*scratchfs.FS
+	refuse Refuse
 }
 
 func (g guestScratch) tr(errno experimentalsys.Errno) experimentalsys.Errno {
-	if errno == errNoSpace {
-		return g.inst.refuse(wasiENOSPC)
+	if errno == scratchfs.ErrNoSpace {
+		return g.refuse(wasiENOSPC)
 	}
 	return errno
 }
 
 func (g guestScratch) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
-	f, errno := g.scratchFS.OpenFile(path, flag, perm)
+	f, errno := g.FS.OpenFile(path, flag, perm)
 	if errno != 0 {
 		return nil, g.tr(errno)
 	}
@@ -207,11 +234,11 @@ func (g guestScratch) OpenFile(path string, flag experimentalsys.Oflag, perm fs.
 }
 
 func (g guestScratch) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
-	return g.tr(g.scratchFS.Mkdir(path, perm))
+	return g.tr(g.FS.Mkdir(path, perm))
 }
 
 func (g guestScratch) Rename(from, to string) experimentalsys.Errno {
-	return g.tr(g.scratchFS.Rename(from, to))
+	return g.tr(g.FS.Rename(from, to))
 }
 
 type guestScratchFile struct {
@@ -233,13 +260,18 @@ func (f guestScratchFile) Truncate(size int64) experimentalsys.Errno {
 	return f.g.tr(f.File.Truncate(size))
 }
 
-// readOnlyFS refuses every change with EROFS, as sysfs.ReadFS does, except
+// ReadOnly serves f read-only: it refuses every change with EROFS, as
+// sysfs.ReadFS does, except
 // that removing or renaming a path that does not exist fails as POSIX
 // describes, with ENOENT (or ENOTDIR), as on macOS and the BSDs; Linux
 // checks the mount first. Code that cleans up "wherever it may be" ignores
 // only ENOENT: CPython's test.support.import_helper.forget unlinks a
 // module's cache in every directory of sys.path, the read-only stdlib
 // included, and failed dozens of the stdlib's tests with EROFS.
+func ReadOnly(f experimentalsys.FS) experimentalsys.FS {
+	return readOnlyFS{&sysfs.ReadFS{FS: f}}
+}
+
 type readOnlyFS struct{ *sysfs.ReadFS }
 
 func (r readOnlyFS) refuse(path string) experimentalsys.Errno {
@@ -255,13 +287,17 @@ func (r readOnlyFS) Rmdir(path string) experimentalsys.Errno { return r.refuse(p
 
 func (r readOnlyFS) Rename(from, _ string) experimentalsys.Errno { return r.refuse(from) }
 
-// seekableZip serves an embedded zip archive (the stdlib, the time zones)
-// with seekable files: a zip entry decompresses as a stream, and Python's
+// Zip serves an embedded zip archive (the stdlib, the time zones) with
+// seekable files: a zip entry decompresses as a stream, and Python's
 // file objects need seek and tell (zoneinfo seeks in every TZif file). A
 // file is decompressed whole at its first read or seek, not at open: wazero
 // opens a file to stat it, and the import system stats far more files than
 // it reads. The archive's files are the module's own, at most a few hundred
 // KB each, and an instance holds at most MaxOpenFiles of them.
+func Zip(r *zip.Reader) experimentalsys.FS {
+	return &sysfs.AdaptFS{FS: seekableZip{r}}
+}
+
 type seekableZip struct{ *zip.Reader }
 
 func (z seekableZip) Open(name string) (fs.File, error) {

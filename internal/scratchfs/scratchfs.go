@@ -1,4 +1,29 @@
-package runtime
+// Package scratchfs is a writable POSIX file tree held in memory: what the
+// guest sees as its scratch directory, and the host reads and fills between
+// calls. It knows nothing of Python or of WebAssembly beyond wazero's file
+// system interfaces (experimental/sys.FS and File), which FS implements.
+//
+// What it promises:
+//
+//   - Caps: the content bytes of every live file (in the tree, or unlinked
+//     but still open) stay within maxBytes, and its files and directories
+//     (the root excepted) within maxFiles. A change past a cap changes
+//     nothing and fails with ErrNoSpace; a write is all or nothing. The
+//     host's memory stays within about twice maxBytes whatever is written
+//     (see growCap).
+//   - Copy-on-write clones: Freeze ends a tree's life as a file system and
+//     returns its frozen state; Clone starts a new FS from it without
+//     copying anything. A clone copies a node before its first change to it
+//     (a file's content at its first write), so no clone sees another's
+//     changes, and the frozen tree is never written.
+//   - Reset: ResetTo makes a clone again what Clone made it, in constant
+//     time.
+//   - Names: no links, no "..", paths up to MaxPathLen bytes and names up to
+//     255; longer ones fail with ENAMETOOLONG.
+//
+// The host side (WriteFile, ChangedSince, View) reports errnos and
+// fs.PathErrors; turning them into an API's errors is the caller's work.
+package scratchfs
 
 import (
 	"io"
@@ -13,26 +38,30 @@ import (
 	"github.com/tetratelabs/wazero/sys"
 )
 
-// errNoSpace is what the scratch file system's core returns past a cap. It
-// never reaches wazero: the guest's view turns it into ENOSPC through the
-// errno global (refuse), the host's API into ErrScratchFull.
-const errNoSpace experimentalsys.Errno = 0xfff0
+// ErrNoSpace is what FS returns past a cap: an errno of its own, outside
+// the range of real ones, so that the caller decides what the guest or the
+// host sees (wazero's Errno has no ENOSPC).
+const ErrNoSpace experimentalsys.Errno = 0xfff0
+
+// MaxPathLen is Linux's PATH_MAX: a longer path gets ENAMETOOLONG.
+const MaxPathLen = 4096
 
 // maxNameLen is Linux's NAME_MAX.
 const maxNameLen = 255
 
-// scratchFS is an instance's writable in-memory file system: a tree of
-// nodes under one mutex, capped in content bytes and in entries.
+// FS is a writable in-memory file system: a tree of nodes under one mutex,
+// capped in content bytes and in entries. Its methods are safe for
+// concurrent use.
 //
-// Copy-on-write: a node belongs to the scratchFS that created it (owner).
-// A snapshot freezes its template's tree, and every clone starts with that
-// tree as its own root: nothing is copied until the clone changes
-// something. Before a clone changes a node it does not own, it copies that
-// node and every directory above it (a directory copy copies its entry
-// list, not its children); a copied file shares its content until its first
-// write. So the snapshot's nodes are never written after the freeze, and
-// clones read them without a lock of the snapshot's.
-type scratchFS struct {
+// Copy-on-write: a node belongs to the FS that created it (owner). Freeze
+// ends its template's tree, and every clone starts with that tree as its
+// own root: nothing is copied until the clone changes something. Before a
+// clone changes a node it does not own, it copies that node and every
+// directory above it (a directory copy copies its entry list, not its
+// children); a copied file shares its content until its first write. So
+// the frozen nodes are never written, and clones read them without a lock
+// of the template's.
+type FS struct {
 	mu       sync.Mutex
 	root     *node
 	maxBytes int64
@@ -41,11 +70,11 @@ type scratchFS struct {
 	entries  int   // files and directories, the root excepted, live as above
 	nextIno  uint64
 	gen      uint64 // bumped by every change; a node records the last that touched its content
-	frozen   bool   // a template after its snapshot: its handles must not touch the shared nodes
+	frozen   bool   // a template after its freeze: its handles must not touch the shared nodes
 }
 
 type node struct {
-	owner *scratchFS
+	owner *FS
 	ino   uint64
 	dir   bool
 	// A directory's entries, sorted by name (binary search; the sorted order
@@ -58,7 +87,7 @@ type node struct {
 
 	mode                fs.FileMode // permission bits only
 	atime, mtime, ctime int64
-	gen                 uint64 // see scratchFS.gen
+	gen                 uint64 // see FS.gen
 	moved               uint64 // the gen of its last rename: what is under it has new paths
 	opens               int    // handles of the owner's guest
 	unlinked            bool   // out of the tree; freed at the last close
@@ -69,26 +98,30 @@ type dirent struct {
 	n    *node
 }
 
-func newScratchFS(maxBytes int64, maxFiles int) *scratchFS {
-	s := &scratchFS{maxBytes: maxBytes, maxFiles: maxFiles, nextIno: 1}
+// New returns an empty FS capped at maxBytes of content and maxFiles files
+// and directories.
+func New(maxBytes int64, maxFiles int) *FS {
+	s := &FS{maxBytes: maxBytes, maxFiles: maxFiles, nextIno: 1}
 	s.root = s.newNode(true, 0o777)
 	return s
 }
 
-// cloneScratch starts a clone's file system from a snapshot's frozen one.
-func cloneScratch(base *scratchFS, maxBytes int64, maxFiles int) *scratchFS {
-	return &scratchFS{root: base.root, maxBytes: maxBytes, maxFiles: maxFiles,
+// Clone returns a new FS that starts as the tree base holds (the result of
+// Freeze), with its own caps. It copies nothing: see FS.
+func Clone(base *FS, maxBytes int64, maxFiles int) *FS {
+	return &FS{root: base.root, maxBytes: maxBytes, maxFiles: maxFiles,
 		bytes: base.bytes, entries: base.entries, nextIno: base.nextIno, gen: base.gen}
 }
 
-// freeze ends s's life as a file system of its own and returns a copy of
-// its bookkeeping for clones to start from: the tree as it is, with the
-// bytes and entries it holds (files unlinked but still open are not in it).
-func (s *scratchFS) freeze() *scratchFS {
+// Freeze ends s's life as a file system of its own (every later change
+// fails with EROFS; its open files' Close does nothing) and returns the
+// base for Clone and ResetTo: the tree as it is, with the bytes and entries
+// it holds (files unlinked but still open are not in it).
+func (s *FS) Freeze() *FS {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frozen = true
-	base := &scratchFS{root: s.root, nextIno: s.nextIno, gen: s.gen}
+	base := &FS{root: s.root, nextIno: s.nextIno, gen: s.gen}
 	stack := []*node{s.root}
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
@@ -104,17 +137,18 @@ func (s *scratchFS) freeze() *scratchFS {
 	return base
 }
 
-// resetTo makes s again what cloneScratch(base) made it. No handle of the
-// guest's may be open (Instance.Reset checks).
-func (s *scratchFS) resetTo(base *scratchFS) {
+// ResetTo makes s again what Clone(base) made it. No file of s's may be
+// open: the caller checks (a handle would keep a node of the old tree).
+func (s *FS) ResetTo(base *FS) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.root, s.bytes, s.entries, s.nextIno, s.gen = base.root, base.bytes, base.entries, base.nextIno, base.gen
 }
 
-// release drops the content once the instance has closed (its guest's
-// handles closed with it) and refuses every later change.
-func (s *scratchFS) release() {
+// Release drops the content, for when the owner has closed (its open files
+// closed with it): views of s may outlive it, its content must not. Every
+// later change fails with EROFS.
+func (s *FS) Release() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.frozen = true
@@ -124,7 +158,7 @@ func (s *scratchFS) release() {
 
 func now() int64 { return time.Now().UnixNano() }
 
-func (s *scratchFS) newNode(dir bool, mode fs.FileMode) *node {
+func (s *FS) newNode(dir bool, mode fs.FileMode) *node {
 	t := now()
 	s.gen++
 	n := &node{owner: s, ino: s.nextIno, dir: dir, mode: mode & fs.ModePerm, atime: t, mtime: t, ctime: t, gen: s.gen}
@@ -134,7 +168,7 @@ func (s *scratchFS) newNode(dir bool, mode fs.FileMode) *node {
 
 // own returns n if s owns it, else s's copy of it (the caller puts the copy
 // where n was).
-func (s *scratchFS) own(n *node) *node {
+func (s *FS) own(n *node) *node {
 	if n.owner == s {
 		return n
 	}
@@ -187,7 +221,7 @@ func (d *node) removeChild(name string) {
 // wazero already refuses paths that climb out: nothing here may depend on
 // that.
 func splitPath(p string) (parts []string, dirOnly bool, errno experimentalsys.Errno) {
-	if len(p) > maxPathLen {
+	if len(p) > MaxPathLen {
 		return nil, false, experimentalsys.ENAMETOOLONG
 	}
 	dirOnly = strings.HasSuffix(p, "/")
@@ -206,7 +240,7 @@ func splitPath(p string) (parts []string, dirOnly bool, errno experimentalsys.Er
 }
 
 // lookup finds the node at parts, read-only.
-func (s *scratchFS) lookup(parts []string) (*node, experimentalsys.Errno) {
+func (s *FS) lookup(parts []string) (*node, experimentalsys.Errno) {
 	n := s.root
 	for _, p := range parts {
 		if !n.dir {
@@ -221,7 +255,7 @@ func (s *scratchFS) lookup(parts []string) (*node, experimentalsys.Errno) {
 
 // ownDir returns the directory at parts, owned by s along with every
 // directory above it.
-func (s *scratchFS) ownDir(parts []string) (*node, experimentalsys.Errno) {
+func (s *FS) ownDir(parts []string) (*node, experimentalsys.Errno) {
 	s.root = s.own(s.root)
 	d := s.root
 	for _, p := range parts {
@@ -243,7 +277,7 @@ func (s *scratchFS) ownDir(parts []string) (*node, experimentalsys.Errno) {
 
 // ownNode returns the node at parts (not the root) owned by s, and its
 // parent directory.
-func (s *scratchFS) ownNode(parts []string) (dir, n *node, errno experimentalsys.Errno) {
+func (s *FS) ownNode(parts []string) (dir, n *node, errno experimentalsys.Errno) {
 	if len(parts) == 0 {
 		s.root = s.own(s.root)
 		return nil, s.root, 0
@@ -262,7 +296,7 @@ func (s *scratchFS) ownNode(parts []string) (dir, n *node, errno experimentalsys
 	return dir, n, 0
 }
 
-func (s *scratchFS) takeEntry() bool {
+func (s *FS) takeEntry() bool {
 	if s.entries >= s.maxFiles {
 		return false
 	}
@@ -272,7 +306,7 @@ func (s *scratchFS) takeEntry() bool {
 
 // drop takes n out of the tree: its entry and bytes are freed now, or at
 // its last close if the guest holds it open.
-func (s *scratchFS) drop(n *node) {
+func (s *FS) drop(n *node) {
 	if n.owner == s && n.opens > 0 {
 		n.unlinked = true
 		return
@@ -281,7 +315,7 @@ func (s *scratchFS) drop(n *node) {
 	s.bytes -= int64(len(n.data))
 }
 
-func (s *scratchFS) stat(n *node) sys.Stat_t {
+func (s *FS) stat(n *node) sys.Stat_t {
 	st := sys.Stat_t{Dev: 1, Ino: n.ino, Mode: n.mode, Nlink: 1, Size: int64(len(n.data)), Atim: n.atime, Mtim: n.mtime, Ctim: n.ctime}
 	if n.dir {
 		st.Mode |= fs.ModeDir
@@ -293,20 +327,20 @@ func (s *scratchFS) stat(n *node) sys.Stat_t {
 
 // resize sets the length of the file n, which s owns, to size, charging
 // the difference; new bytes are zero.
-func (s *scratchFS) resize(n *node, size int64) experimentalsys.Errno {
+func (s *FS) resize(n *node, size int64) experimentalsys.Errno {
 	return s.resizeFor(n, size, false)
 }
 
 // resizeFor is resize for a write that will overwrite all the new bytes
 // (overwrite): they need not be zeroed first.
-func (s *scratchFS) resizeFor(n *node, size int64, overwrite bool) experimentalsys.Errno {
+func (s *FS) resizeFor(n *node, size int64, overwrite bool) experimentalsys.Errno {
 	old := int64(len(n.data))
 	if size > old && (size > s.maxBytes || size-old > s.maxBytes-s.bytes || size > math.MaxInt/2) {
-		return errNoSpace
+		return ErrNoSpace
 	}
 	switch {
 	case n.shared:
-		// The first write to content shared with a snapshot: copy it.
+		// The first write to content shared with a frozen tree: copy it.
 		d := make([]byte, size, growCap(size, 0))
 		copy(d, n.data)
 		n.data, n.shared = d, false
@@ -341,17 +375,18 @@ func growCap(size int64, old int) int {
 	return int(c)
 }
 
-func (s *scratchFS) touch(n *node) {
+func (s *FS) touch(n *node) {
 	s.gen++
 	n.gen = s.gen
 	n.mtime = now()
 	n.ctime = n.mtime
 }
 
-// OpenFile implements experimentalsys.FS (the core: guestScratch turns
-// errNoSpace into the guest's ENOSPC). Every open, read-only ones too, makes
-// the node s's own (see own), so a handle never refers to a snapshot's node.
-func (s *scratchFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+// OpenFile implements experimentalsys.FS; past a cap it fails with
+// ErrNoSpace, which the caller turns into the guest's ENOSPC. Every open,
+// read-only ones too, makes the node s's own (see own), so a handle never
+// refers to a frozen node.
+func (s *FS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
 	parts, dirOnly, errno := splitPath(p)
 	if errno != 0 {
 		return nil, errno
@@ -387,7 +422,7 @@ func (s *scratchFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileM
 			return nil, experimentalsys.EISDIR
 		case n == nil:
 			if !s.takeEntry() {
-				return nil, errNoSpace
+				return nil, ErrNoSpace
 			}
 			n = s.newNode(false, perm)
 			dir.setChild(name, n)
@@ -409,13 +444,13 @@ func (s *scratchFS) OpenFile(p string, flag experimentalsys.Oflag, perm fs.FileM
 		s.touch(n)
 	}
 	n.opens++
-	f := &scratchFile{fs: s, n: n, read: !write || acc == experimentalsys.O_RDWR, write: write,
+	f := &file{fs: s, n: n, read: !write || acc == experimentalsys.O_RDWR, write: write,
 		append: flag&experimentalsys.O_APPEND != 0}
 	f.seeker.f = f
 	return f, 0
 }
 
-func (s *scratchFS) statPath(p string) (sys.Stat_t, experimentalsys.Errno) {
+func (s *FS) statPath(p string) (sys.Stat_t, experimentalsys.Errno) {
 	parts, dirOnly, errno := splitPath(p)
 	if errno != 0 {
 		return sys.Stat_t{}, errno
@@ -433,14 +468,14 @@ func (s *scratchFS) statPath(p string) (sys.Stat_t, experimentalsys.Errno) {
 }
 
 // Lstat implements experimentalsys.FS: there are no links.
-func (s *scratchFS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) { return s.statPath(p) }
+func (s *FS) Lstat(p string) (sys.Stat_t, experimentalsys.Errno) { return s.statPath(p) }
 
 // Stat implements experimentalsys.FS.
-func (s *scratchFS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) { return s.statPath(p) }
+func (s *FS) Stat(p string) (sys.Stat_t, experimentalsys.Errno) { return s.statPath(p) }
 
 // modify runs f on the parent directory of p (owned by s) and p's last
 // component, for the operations that change a directory's entries.
-func (s *scratchFS) modify(p string, f func(dir *node, name string) experimentalsys.Errno) experimentalsys.Errno {
+func (s *FS) modify(p string, f func(dir *node, name string) experimentalsys.Errno) experimentalsys.Errno {
 	parts, _, errno := splitPath(p)
 	if errno != 0 {
 		return errno
@@ -462,13 +497,13 @@ func (s *scratchFS) modify(p string, f func(dir *node, name string) experimental
 }
 
 // Mkdir implements experimentalsys.FS.
-func (s *scratchFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
+func (s *FS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 	return s.modify(p, func(dir *node, name string) experimentalsys.Errno {
 		switch {
 		case dir == nil || dir.child(name) != nil:
 			return experimentalsys.EEXIST
 		case !s.takeEntry():
-			return errNoSpace
+			return ErrNoSpace
 		}
 		dir.setChild(name, s.newNode(true, perm))
 		s.touch(dir)
@@ -477,7 +512,7 @@ func (s *scratchFS) Mkdir(p string, perm fs.FileMode) experimentalsys.Errno {
 }
 
 // Chmod implements experimentalsys.FS: the bits are kept and reported.
-func (s *scratchFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
+func (s *FS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 	return s.modify(p, func(dir *node, name string) experimentalsys.Errno {
 		n := s.root
 		if dir != nil {
@@ -494,7 +529,7 @@ func (s *scratchFS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 }
 
 // Rmdir implements experimentalsys.FS.
-func (s *scratchFS) Rmdir(p string) experimentalsys.Errno {
+func (s *FS) Rmdir(p string) experimentalsys.Errno {
 	return s.modify(p, func(dir *node, name string) experimentalsys.Errno {
 		if dir == nil {
 			return experimentalsys.EINVAL
@@ -516,7 +551,7 @@ func (s *scratchFS) Rmdir(p string) experimentalsys.Errno {
 }
 
 // Unlink implements experimentalsys.FS.
-func (s *scratchFS) Unlink(p string) experimentalsys.Errno {
+func (s *FS) Unlink(p string) experimentalsys.Errno {
 	return s.modify(p, func(dir *node, name string) experimentalsys.Errno {
 		if dir == nil {
 			return experimentalsys.EISDIR
@@ -537,7 +572,7 @@ func (s *scratchFS) Unlink(p string) experimentalsys.Errno {
 
 // Rename implements experimentalsys.FS, with POSIX's rules for what may
 // replace what.
-func (s *scratchFS) Rename(from, to string) experimentalsys.Errno {
+func (s *FS) Rename(from, to string) experimentalsys.Errno {
 	fp, _, errno := splitPath(from)
 	if errno != 0 {
 		return errno
@@ -591,19 +626,19 @@ func (s *scratchFS) Rename(from, to string) experimentalsys.Errno {
 	tdir.setChild(tname, n)
 	s.touch(fdir)
 	s.touch(tdir)
-	// What is under n has new paths: Result.Files reports it as new.
+	// What is under n has new paths: ChangedSince reports it as new.
 	n.moved = s.gen
 	return 0
 }
 
 // Link implements experimentalsys.FS: links are refused.
-func (s *scratchFS) Link(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
+func (s *FS) Link(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
 
 // Symlink implements experimentalsys.FS: links are refused.
-func (s *scratchFS) Symlink(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
+func (s *FS) Symlink(_, _ string) experimentalsys.Errno { return experimentalsys.EPERM }
 
 // Readlink implements experimentalsys.FS: nothing is a link.
-func (s *scratchFS) Readlink(p string) (string, experimentalsys.Errno) {
+func (s *FS) Readlink(p string) (string, experimentalsys.Errno) {
 	if _, errno := s.statPath(p); errno != 0 {
 		return "", errno
 	}
@@ -611,7 +646,7 @@ func (s *scratchFS) Readlink(p string) (string, experimentalsys.Errno) {
 }
 
 // Utimens implements experimentalsys.FS.
-func (s *scratchFS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
+func (s *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 	return s.modify(p, func(dir *node, name string) experimentalsys.Errno {
 		n := s.root
 		if dir != nil {
@@ -636,12 +671,12 @@ func setTimes(n *node, atim, mtim int64) {
 	n.ctime = now()
 }
 
-// scratchFile is an open file or directory of a scratchFS. Its node is
+// file is an open file or directory of a FS. Its node is
 // owned by the file system (OpenFile copies a frozen one first), so writes
 // go to it in place.
-type scratchFile struct {
+type file struct {
 	seeker[int64]       // and through it UnimplementedFile, for methods wazero may add
-	fs                  *scratchFS
+	fs                  *FS
 	n                   *node
 	read, write, append bool
 	off                 int64
@@ -652,15 +687,15 @@ type scratchFile struct {
 	closed bool
 }
 
-func (f *scratchFile) Dev() (uint64, experimentalsys.Errno) { return 1, 0 }
+func (f *file) Dev() (uint64, experimentalsys.Errno) { return 1, 0 }
 
-func (f *scratchFile) Ino() (sys.Inode, experimentalsys.Errno) { return f.n.ino, 0 }
+func (f *file) Ino() (sys.Inode, experimentalsys.Errno) { return f.n.ino, 0 }
 
-func (f *scratchFile) IsDir() (bool, experimentalsys.Errno) { return f.n.dir, 0 }
+func (f *file) IsDir() (bool, experimentalsys.Errno) { return f.n.dir, 0 }
 
-func (f *scratchFile) IsAppend() bool { return f.append }
+func (f *file) IsAppend() bool { return f.append }
 
-func (f *scratchFile) SetAppend(enable bool) experimentalsys.Errno {
+func (f *file) SetAppend(enable bool) experimentalsys.Errno {
 	if f.n.dir {
 		return experimentalsys.EISDIR
 	}
@@ -668,19 +703,19 @@ func (f *scratchFile) SetAppend(enable bool) experimentalsys.Errno {
 	return 0
 }
 
-func (f *scratchFile) Stat() (sys.Stat_t, experimentalsys.Errno) {
+func (f *file) Stat() (sys.Stat_t, experimentalsys.Errno) {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	return f.fs.stat(f.n), 0
 }
 
-func (f *scratchFile) Read(buf []byte) (int, experimentalsys.Errno) {
+func (f *file) Read(buf []byte) (int, experimentalsys.Errno) {
 	n, errno := f.Pread(buf, f.off)
 	f.off += int64(n)
 	return n, errno
 }
 
-func (f *scratchFile) Pread(buf []byte, off int64) (int, experimentalsys.Errno) {
+func (f *file) Pread(buf []byte, off int64) (int, experimentalsys.Errno) {
 	switch {
 	case f.n.dir:
 		return 0, experimentalsys.EISDIR
@@ -697,14 +732,14 @@ func (f *scratchFile) Pread(buf []byte, off int64) (int, experimentalsys.Errno) 
 	return copy(buf, f.n.data[off:]), 0
 }
 
-// seeker gives scratchFile the Seek of sys.File, which returns an Errno
+// seeker gives file the Seek of sys.File, which returns an Errno
 // where io.Seeker returns an error: go vet's stdmethods check reports any
 // method declared as Seek(int64, int) that is not io.Seeker's, and has no
 // way to silence one. A type parameter in place of int64 is not checked;
 // instantiated with int64 it is exactly sys.File's method.
 type seeker[I ~int64] struct {
 	experimentalsys.UnimplementedFile
-	f *scratchFile
+	f *file
 }
 
 func (s seeker[I]) Seek(offset I, whence int) (I, experimentalsys.Errno) {
@@ -712,7 +747,7 @@ func (s seeker[I]) Seek(offset I, whence int) (I, experimentalsys.Errno) {
 	return I(n), errno
 }
 
-func (f *scratchFile) seek(offset int64, whence int) (int64, experimentalsys.Errno) {
+func (f *file) seek(offset int64, whence int) (int64, experimentalsys.Errno) {
 	if f.n.dir {
 		if offset != 0 || whence != io.SeekStart {
 			return 0, experimentalsys.EINVAL
@@ -738,7 +773,7 @@ func (f *scratchFile) seek(offset int64, whence int) (int64, experimentalsys.Err
 	return offset, 0
 }
 
-func (f *scratchFile) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) {
+func (f *file) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.Errno) {
 	if !f.n.dir {
 		return nil, experimentalsys.ENOTDIR
 	}
@@ -765,7 +800,7 @@ func (f *scratchFile) Readdir(n int) ([]experimentalsys.Dirent, experimentalsys.
 	return out, 0
 }
 
-func (f *scratchFile) Write(buf []byte) (int, experimentalsys.Errno) {
+func (f *file) Write(buf []byte) (int, experimentalsys.Errno) {
 	off := f.off
 	if f.append {
 		off = -1
@@ -777,7 +812,7 @@ func (f *scratchFile) Write(buf []byte) (int, experimentalsys.Errno) {
 	return n, errno
 }
 
-func (f *scratchFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
+func (f *file) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno) {
 	if off < 0 {
 		return 0, experimentalsys.EINVAL
 	}
@@ -788,7 +823,7 @@ func (f *scratchFile) Pwrite(buf []byte, off int64) (int, experimentalsys.Errno)
 // pwrite writes all of buf at off (-1: at the end) or, past a cap, nothing:
 // wazero drops the count of a write that fails, so a partial write would
 // leave bytes the guest does not know it wrote.
-func (f *scratchFile) pwrite(buf []byte, off int64) (int, int64, experimentalsys.Errno) {
+func (f *file) pwrite(buf []byte, off int64) (int, int64, experimentalsys.Errno) {
 	switch {
 	case f.n.dir:
 		return 0, 0, experimentalsys.EISDIR
@@ -801,11 +836,16 @@ func (f *scratchFile) pwrite(buf []byte, off int64) (int, int64, experimentalsys
 	if s.frozen {
 		return 0, 0, experimentalsys.EROFS
 	}
+	if len(buf) == 0 {
+		// POSIX: writing nothing has no other result. Before, it moved
+		// the end of the file out to off (FuzzFS found it).
+		return 0, f.off, 0
+	}
 	if off < 0 {
 		off = int64(len(f.n.data))
 	}
 	if off > s.maxBytes || int64(len(buf)) > s.maxBytes-off {
-		return 0, 0, errNoSpace
+		return 0, 0, ErrNoSpace
 	}
 	end := off + int64(len(buf))
 	if end > int64(len(f.n.data)) || f.n.shared {
@@ -819,7 +859,7 @@ func (f *scratchFile) pwrite(buf []byte, off int64) (int, int64, experimentalsys
 	return len(buf), end, 0
 }
 
-func (f *scratchFile) Truncate(size int64) experimentalsys.Errno {
+func (f *file) Truncate(size int64) experimentalsys.Errno {
 	switch {
 	case f.n.dir:
 		return experimentalsys.EISDIR
@@ -841,7 +881,7 @@ func (f *scratchFile) Truncate(size int64) experimentalsys.Errno {
 	return 0
 }
 
-func (f *scratchFile) Utimens(atim, mtim int64) experimentalsys.Errno {
+func (f *file) Utimens(atim, mtim int64) experimentalsys.Errno {
 	f.fs.mu.Lock()
 	defer f.fs.mu.Unlock()
 	if f.fs.frozen {
@@ -851,13 +891,13 @@ func (f *scratchFile) Utimens(atim, mtim int64) experimentalsys.Errno {
 	return 0
 }
 
-func (f *scratchFile) Close() experimentalsys.Errno {
+func (f *file) Close() experimentalsys.Errno {
 	s := f.fs
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if f.closed || s.frozen {
-		// A frozen template's nodes are the snapshot's: its handles,
-		// closed with the template, must not touch them.
+		// A frozen template's nodes are its clones': its handles,
+		// closed after the freeze, must not touch them.
 		f.closed = true
 		return 0
 	}
