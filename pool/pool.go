@@ -81,6 +81,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/life"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
@@ -93,11 +94,9 @@ type Pool struct {
 	log  *slog.Logger
 	ids  atomic.Uint64
 
-	// stopping is closed when Close begins: it ends the janitor and start
-	// retries, and bgCtx (which start uses) ends with it.
-	stopping chan struct{}
-	bgCtx    context.Context
-	bgCancel context.CancelFunc
+	// life ends when Close begins: it ends the janitor and start retries,
+	// and its context is the one worker starts and resets use.
+	life *life.Life
 	// kill stops the calls still running when Close's context ends.
 	kill     context.Context
 	killCall context.CancelCauseFunc
@@ -106,8 +105,7 @@ type Pool struct {
 	inflight sync.WaitGroup // calls holding a worker
 	bg       sync.WaitGroup // worker starts and closes, the janitor
 
-	mu        sync.Mutex
-	closed    bool
+	mu        sync.Mutex           // Close begins p.life under it: a closed pool changes nothing
 	workers   map[*worker]struct{} // ready workers, idle or busy
 	idle      []*worker            // ready, not pinned to a session; LIFO
 	queue     list.List            // FIFO of *waiter and, in ModeSession, *session awaiting a worker
@@ -136,17 +134,16 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 		rt:       rt,
 		opts:     opts,
 		log:      opts.Logger,
-		stopping: make(chan struct{}),
+		life:     life.New(context.Background()),
 		done:     make(chan struct{}),
 		workers:  make(map[*worker]struct{}),
 		sessions: make(map[string]*session),
 		stats: Stats{Mode: opts.Mode, Size: opts.Size, Errors: map[ErrorKind]uint64{},
 			Recycles: map[RecycleReason]uint64{}, QueueWait: newHistogram(), Exec: newHistogram()},
 	}
-	p.bgCtx, p.bgCancel = context.WithCancel(context.Background())
 	p.kill, p.killCall = context.WithCancelCause(context.Background())
 	fail := func(err error) (*Pool, error) {
-		p.bgCancel()
+		p.life.Close(ErrClosed)
 		p.killCall(ErrClosed)
 		if p.snap != nil {
 			p.snap.Close()
@@ -322,7 +319,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		return nil
 	}
 	p.mu.Lock()
-	if p.closed {
+	if !p.life.Close(ErrClosed) {
 		p.mu.Unlock()
 		select {
 		case <-p.done:
@@ -331,9 +328,6 @@ func (p *Pool) Close(ctx context.Context) error {
 			return ctx.Err()
 		}
 	}
-	p.closed = true
-	close(p.stopping)
-	p.bgCancel()
 	for e := p.queue.Front(); e != nil; e = e.Next() {
 		switch x := e.Value.(type) {
 		case *waiter:

@@ -25,7 +25,7 @@ type grant struct {
 // acquire returns an idle worker, waiting in the queue for one if needed.
 func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 	p.mu.Lock()
-	if p.closed {
+	if p.life.Closed() {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}

@@ -48,7 +48,7 @@ func (s *session) parked() bool { return s.w != nil && !s.busy && s.waiters.Len(
 func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *session, error) {
 	var evs []Event
 	p.mu.Lock()
-	if p.closed {
+	if p.life.Closed() {
 		p.mu.Unlock()
 		return nil, nil, ErrClosed
 	}
@@ -124,7 +124,7 @@ func (p *Pool) pinLocked(s *session, evs *[]Event) {
 	p.idle = p.idle[:len(p.idle)-1]
 	s.w, s.wid, w.sess = w, w.id, s
 	p.note(evs, Event{Type: SessionStarted, Worker: w.id, Session: s.key})
-	if !p.closed {
+	if !p.life.Closed() {
 		p.starting++
 		p.bg.Add(1)
 		go p.startLoop(nil)
@@ -246,7 +246,7 @@ func (p *Pool) unqueueLocked(s *session) {
 // waiting leaves the queues, and a new one that has no worker yet is
 // forgotten (having never started, it reports no SessionEnded).
 func (p *Pool) leftLocked(s *session) {
-	if p.closed || s.waiters.Len() > 0 {
+	if p.life.Closed() || s.waiters.Len() > 0 {
 		return
 	}
 	p.unqueueLocked(s)
@@ -265,7 +265,7 @@ func (p *Pool) EndSession(key string) bool {
 	var evs []Event
 	p.mu.Lock()
 	s := p.sessions[key]
-	if s == nil || p.closed {
+	if s == nil || p.life.Closed() {
 		p.mu.Unlock()
 		return false
 	}
@@ -329,7 +329,7 @@ func (p *Pool) SessionFiles(key string) (fs.FS, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed {
+	if p.life.Closed() {
 		return nil, ErrClosed
 	}
 	s := p.sessions[key]
@@ -351,7 +351,7 @@ type sessionFiles struct {
 func (f *sessionFiles) live(op, name string) error {
 	f.p.mu.Lock()
 	defer f.p.mu.Unlock()
-	if f.p.closed || f.s.ended || f.s.lost != nil || f.s.w != f.w {
+	if f.p.life.Closed() || f.s.ended || f.s.lost != nil || f.s.w != f.w {
 		return &fs.PathError{Op: op, Path: name, Err: runtime.ErrClosed}
 	}
 	return nil

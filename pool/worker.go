@@ -49,7 +49,7 @@ func (p *Pool) retireLocked(w *worker, reason RecycleReason, replace bool, evs *
 	// The calls that run into Close still hold inflight, and the janitor
 	// holds bg, so this Add never races with Close's bg.Wait at zero.
 	p.bg.Add(1)
-	if p.closed || !replace {
+	if p.life.Closed() || !replace {
 		go func() {
 			defer p.bg.Done()
 			p.closeInstance(w.inst)
@@ -71,7 +71,7 @@ func (p *Pool) retireLocked(w *worker, reason RecycleReason, replace bool, evs *
 // closed and replaced by a new clone.
 func (p *Pool) renew(inst *runtime.Instance) {
 	start := time.Now()
-	if err := inst.Reset(p.bgCtx); err != nil {
+	if err := inst.Reset(p.life.Context()); err != nil {
 		p.log.Debug("pool: worker not reset", "err", err)
 		p.startLoop(inst)
 		return
@@ -98,7 +98,7 @@ func (p *Pool) startLoop(old *runtime.Instance) {
 	defer p.bg.Done()
 	delay := 50 * time.Millisecond
 	for {
-		w, err := p.startWorker(p.bgCtx)
+		w, err := p.startWorker(p.life.Context())
 		if err == nil {
 			p.addWorker(w)
 		}
@@ -111,7 +111,7 @@ func (p *Pool) startLoop(old *runtime.Instance) {
 		}
 		t := time.NewTimer(delay)
 		select {
-		case <-p.stopping:
+		case <-p.life.Done():
 			t.Stop()
 			p.mu.Lock()
 			p.starting--
@@ -164,7 +164,7 @@ func (p *Pool) addWorker(w *worker) {
 	var evs []Event
 	p.mu.Lock()
 	p.starting--
-	if p.closed {
+	if p.life.Closed() {
 		p.mu.Unlock()
 		p.closeInstance(w.inst)
 		return
@@ -183,7 +183,7 @@ func (p *Pool) janitor(every time.Duration) {
 	defer t.Stop()
 	for {
 		select {
-		case <-p.stopping:
+		case <-p.life.Done():
 			return
 		case now := <-t.C:
 			p.sweep(now)
@@ -194,7 +194,7 @@ func (p *Pool) janitor(every time.Duration) {
 func (p *Pool) sweep(now time.Time) {
 	var evs []Event
 	p.mu.Lock()
-	if p.closed {
+	if p.life.Closed() {
 		p.mu.Unlock()
 		return
 	}

@@ -167,8 +167,7 @@ func (st *callState) asyncWait(arg []byte) uint64 {
 		case <-expire:
 			return st.answer([]byte("[]"))
 		case <-st.ctx.Done():
-		case <-i.stopCh:
-		case <-i.rt.closeCh:
+		case <-i.life.Done():
 		}
 		// The guest's next check stops the call; the error lets Python
 		// unwind (finally blocks run) if it gets that far.

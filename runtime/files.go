@@ -66,18 +66,26 @@ func scratchName(root, name string) (string, error) {
 	return name, nil
 }
 
-// putFiles writes a request's files, in name order.
-func (i *Instance) putFiles(files map[string][]byte) error {
+// putFiles writes a request's files, in name order, and returns the
+// scratch file system's generation after them: the call's changes are
+// those after it.
+func (i *Instance) putFiles(files map[string][]byte) (gen uint64, err error) {
+	if i.scratch == nil {
+		if len(files) > 0 {
+			return 0, fmt.Errorf("%w: Files given, but the scratch file system is disabled", ErrBadRequest)
+		}
+		return 0, nil
+	}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		rel, err := scratchName(i.opts.Scratch.Path, name)
 		if err != nil {
-			return fmt.Errorf("%w: %w", ErrBadRequest, err)
+			return 0, fmt.Errorf("%w: %w", ErrBadRequest, err)
 		}
 		if errno := i.scratch.WriteFile(rel, files[name]); errno != 0 {
-			return errnoErr("write", name, errno)
+			return 0, errnoErr("write", name, errno)
 		}
 	}
-	return nil
+	return i.scratch.Gen(), nil
 }
 
 // Scratch returns the instance's scratch file system as a read-only fs.FS,
@@ -88,7 +96,7 @@ func (i *Instance) putFiles(files map[string][]byte) error {
 // is disabled, every use fails.
 func (i *Instance) Scratch() fs.FS {
 	return scratchfs.View(func() (*scratchfs.FS, error) {
-		if i.scratch == nil || i.stopping.Load() {
+		if i.scratch == nil || i.life.Closed() {
 			return nil, ErrClosed
 		}
 		return i.scratch, nil
@@ -105,7 +113,7 @@ func (i *Instance) WriteFile(name string, data []byte) error {
 	if i.scratch == nil {
 		return fmt.Errorf("snakepit: scratch: write %q: the scratch file system is disabled", name)
 	}
-	if i.stopping.Load() {
+	if i.life.Closed() {
 		return ErrClosed
 	}
 	rel, err := scratchName(i.opts.Scratch.Path, name)

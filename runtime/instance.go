@@ -10,13 +10,12 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/life"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/tetratelabs/wazero"
@@ -242,7 +241,8 @@ func (r *Result) Decode(v any) error {
 }
 
 // Instance is one Python interpreter. It runs one call at a time (concurrent
-// calls wait); an instance that a call left broken fails every later call
+// calls wait; Err, Calls, MemoryBytes and PrivateBytes do not wait for a
+// running call); an instance that a call left broken fails every later call
 // with ErrBroken and should be closed.
 type Instance struct {
 	rt   *Runtime
@@ -262,11 +262,12 @@ type Instance struct {
 
 	// cur is the call in progress, read by sleep on the calling goroutine.
 	cur *callState
-	// stopping is set, and stopCh closed, when Close begins: a running call
-	// stops at its next yield, a sleeping one wakes.
-	stopping atomic.Bool
-	stopCh   chan struct{}
-	stopOnce sync.Once
+	// life ends when Close begins or the runtime's does: a running call
+	// stops at its next yield, a sleeping one wakes. Close waits for what
+	// entered it (a call, a state read) before it releases the memory.
+	life *life.Life
+	// callMu makes calls (Run, Reset) one at a time.
+	callMu sync.Mutex
 
 	open    mountfs.OpenFiles
 	paths   []string          // Packages' guest paths, for sys.path
@@ -274,9 +275,8 @@ type Instance struct {
 	scratch *scratchFS        // nil when Options.Scratch.Disabled
 	errno   api.MutableGlobal // see refuse
 
-	mu     sync.Mutex
+	mu     sync.Mutex // broken and calls, read by state reads during a call
 	broken error
-	closed bool
 	calls  int
 }
 
@@ -321,10 +321,10 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 // instantiate creates an instance of mod; a snapshot clone passes the
 // snapshot's memory and scratch file system.
 func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.CompiledModule, snap *cowmem.Snapshot, base *scratchFS) (*Instance, error) {
-	if !r.enter() {
+	if !r.life.Enter() {
 		return nil, ErrClosed
 	}
-	defer r.exit()
+	defer r.life.Exit()
 	opts = opts.withDefaults()
 	opts, paths, err := resolvePackages(opts)
 	if err != nil {
@@ -333,9 +333,10 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	if r.site != nil {
 		paths = append([]string{SitePackagesPath}, paths...)
 	}
-	i := &Instance{rt: r, opts: opts, paths: paths, stopCh: make(chan struct{})}
+	i := &Instance{rt: r, opts: opts, paths: paths, life: life.New(r.life.Context())}
 	i.open.Max = int32(min(opts.MaxOpenFiles, 1<<30))
 	i.open.Refuse = i.refuse
+	i.open.Host = i.rt.hostFiles
 	if sc := opts.Scratch; !sc.Disabled {
 		if base != nil {
 			i.scratch = scratchfs.Clone(base, sc.MaxBytes, sc.MaxFiles)
@@ -406,13 +407,14 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 }
 
 // fsConfig mounts the stdlib and opts.Mounts, each counted against
-// MaxOpenFiles.
+// MaxOpenFiles, and a host directory's files against Config.MaxHostFiles.
 func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	fsc := wazero.NewFSConfig()
-	mount := func(f experimentalsys.FS, guestPath string) {
+	mountAs := func(f experimentalsys.FS, guestPath string, kind mountfs.Mount) {
 		ro := mountfs.ReadOnly(f) // changes fail with EROFS
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(ro, false), guestPath)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(ro, kind), guestPath)
 	}
+	mount := func(f experimentalsys.FS, guestPath string) { mountAs(f, guestPath, mountfs.MountMemory) }
 	mount(i.rt.stdlib, StdlibPath)
 	mount(guestLib, abi.GuestLibPath)
 	if i.rt.zoneinfo != nil {
@@ -428,7 +430,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath || reservedPath(i.opts.Scratch.Path) {
 			return nil, fmt.Errorf("%w: scratch path %q is taken", ErrBadOptions, i.opts.Scratch.Path)
 		}
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(mountfs.Scratch(i.scratch, i.refuse), true), i.opts.Scratch.Path)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(mountfs.Scratch(i.scratch, i.refuse), mountfs.MountScratch), i.opts.Scratch.Path)
 	}
 	for _, m := range i.opts.Mounts {
 		if !path.IsAbs(m.GuestPath) {
@@ -444,7 +446,7 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 				return nil, fmt.Errorf("snakepit: mount %q: %w", m.GuestPath, err)
 			}
 			i.roots = append(i.roots, root)
-			mount(f, m.GuestPath)
+			mountAs(f, m.GuestPath, mountfs.MountHost)
 		case m.FS != nil:
 			mount(&sysfs.AdaptFS{FS: m.FS}, m.GuestPath)
 		default:
@@ -477,238 +479,24 @@ func (i *Instance) interruptNow() {
 	}
 }
 
-// Exec runs source in the instance's __main__ namespace.
-func (i *Instance) Exec(ctx context.Context, source string) (*Result, error) {
-	return i.Run(ctx, Request{Op: OpExec, Code: source})
-}
-
-// Eval evaluates a Python expression and returns its value.
-func (i *Instance) Eval(ctx context.Context, expr string) (*Result, error) {
-	return i.Run(ctx, Request{Op: OpEval, Code: expr})
-}
-
-// Call calls the Python function fn with positional arguments encoded as JSON.
-func (i *Instance) Call(ctx context.Context, fn string, args ...any) (*Result, error) {
-	if args == nil {
-		args = []any{}
-	}
-	a, err := json.Marshal(args)
-	if err != nil {
-		return nil, fmt.Errorf("snakepit: encoding arguments: %w", err)
-	}
-	return i.Run(ctx, Request{Op: OpCall, Code: fn, Args: a})
-}
-
-// Run performs one request. A Python exception returns the Result (with the
-// output so far) and a *PythonError; the instance stays usable. So do a
-// request that cannot run (ErrBadRequest, before anything runs), a result
-// over MaxResult, a stream stopped by its caps (ErrStreamLimit) or by
-// OnChunk's error. A trap, the memory cap, a stop at the context's end or an
-// ABI violation return an error and leave the instance broken (see Err). An
-// error wrapping the context's error means ctx ended first.
-func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
-	if err := req.Validate(); err != nil {
-		return nil, err
-	}
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.closed {
-		return nil, ErrClosed
-	}
-	if i.broken != nil {
-		return nil, &brokenError{i.broken}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	var gen uint64
-	if i.scratch != nil {
-		if err := i.putFiles(req.Files); err != nil {
-			return nil, err
-		}
-		gen = i.scratch.Gen()
-	} else if len(req.Files) > 0 {
-		return nil, fmt.Errorf("%w: Files given, but the scratch file system is disabled", ErrBadRequest)
-	}
-	i.calls++
-	a, b := []byte(req.Code), req.Args
-	if req.Op == OpCallBytes {
-		b = req.Data
-	}
-	if err := i.writeRequest(ctx, a, b); err != nil {
-		return nil, i.breakWith(err)
-	}
-	st := &callState{ctx: ctx, inst: i, req: &req}
-	i.out.reset(i.opts.StdoutLimit, Stdout, req.OnOutput)
-	i.errOut.reset(i.opts.StderrLimit, Stderr, req.OnOutput)
-	ret, err := i.call(ctx, st, i.run, uint64(req.Op), uint64(len(a)), uint64(len(b)))
-	st.endAsync()
-	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
-	i.out.buf, i.errOut.buf = nil, nil
-	if i.scratch != nil && i.opts.Scratch.MaxOutput >= 0 {
-		res.Files, res.FilesOmitted = i.scratch.ChangedSince(gen, i.opts.Scratch.MaxOutput)
-	}
-	switch {
-	case err != nil && ctx.Err() != nil:
-		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ctx.Err()))
-	case errors.Is(err, ErrClosed):
-		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ErrClosed))
-	case i.mem != nil && i.mem.HitLimit():
-		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.MemoryLimit>>20))
-	case err != nil:
-		return res, i.breakWith(fmt.Errorf("%w: %s", ErrTrap, firstLine(err.Error())))
-	case st.fault != nil:
-		return res, i.breakWith(st.fault)
-	}
-	ptr, n := abi.UnpackPtrLen(ret[0])
-	if ptr == 0 {
-		if n == 1 {
-			return res, i.breakWith(fmt.Errorf("%w: MemoryError while dispatching", ErrMemoryLimit))
-		}
-		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request"})
-	}
-	if int64(n) > int64(i.opts.MaxResult) {
-		i.releaseResult(ctx, st)
-		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.MaxResult)
-	}
-	view, ok := i.mod.Memory().Read(ptr, n)
-	if !ok {
-		return res, i.breakWith(&abi.Error{Reason: fmt.Sprintf("result out of bounds (%d bytes at 0x%x)", n, ptr)})
-	}
-	frames, err := abi.Decode(append([]byte(nil), view...))
-	if n > 1<<16 {
-		i.releaseResult(ctx, st)
-	}
-	if err != nil {
-		return res, i.breakWith(err)
-	}
-	if st.streamErr != nil {
-		// The guest saw its emit fail and may have caught that; the caller
-		// learns why the stream stopped either way.
-		return res, st.streamErr
-	}
-	if frames.Raised() {
-		// A MemoryError with the cap untouched (hitLimit is handled above)
-		// is one the code raised itself, or an allocation refused before it
-		// reached the cap: the interpreter is intact.
-		pe := &PythonError{Type: string(frames.ExcType), Message: string(frames.ExcMessage), Traceback: string(frames.Traceback)}
-		switch {
-		case ctx.Err() != nil:
-			// The deadline passed while Python waited on the host (a host
-			// tool saw ctx end); the interpreter itself is fine.
-			return res, fmt.Errorf("snakepit: call stopped: %w (%w)", ctx.Err(), pe)
-		}
-		return res, pe
-	}
-	if frames.JSON != nil {
-		if !json.Valid(frames.JSON) {
-			return res, i.breakWith(&abi.Error{Reason: "result value is not JSON"})
-		}
-		res.Value = frames.JSON
-	}
-	res.Bytes = frames.Bytes
-	return res, nil
-}
-
-func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
-	n := uint64(len(a)) + uint64(len(b))
-	if n > 1<<30 {
-		return fmt.Errorf("snakepit: request of %d bytes is too large", n)
-	}
-	if uint32(n) > i.bufCap {
-		ret, err := i.call(ctx, nil, i.buffer, n)
-		if err != nil || uint32(ret[0]) == 0 {
-			if i.mem != nil && i.mem.HitLimit() {
-				return fmt.Errorf("%w: no room for a request of %d bytes", ErrMemoryLimit, n)
-			}
-			return fmt.Errorf("%w: sp_buffer(%d) failed: %v", ErrTrap, n, err)
-		}
-		i.bufPtr, i.bufCap = uint32(ret[0]), uint32(n)
-	}
-	mem := i.mod.Memory()
-	if !mem.Write(i.bufPtr, a) || !mem.Write(i.bufPtr+uint32(len(a)), b) {
-		return &abi.Error{Reason: fmt.Sprintf("request buffer out of bounds (0x%x)", i.bufPtr)}
-	}
-	return nil
-}
-
-// call runs fn in the guest under ctx's deadline and the stop mechanism.
-// Every entry into the guest goes through here: guest code can run in any of
-// them (a __del__ when sp_release frees an object, an allocation in
-// sp_buffer), and a call outside the mechanism could neither be stopped nor
-// preempted. st is nil outside a request.
-func (i *Instance) call(ctx context.Context, st *callState, fn api.Function, params ...uint64) ([]uint64, error) {
-	if !i.rt.enter() {
-		return nil, ErrClosed
-	}
-	defer i.rt.exit()
-	if st == nil {
-		// No request: nothing would end tools started here.
-		st = &callState{ctx: ctx, inst: i, req: &Request{}, asyncEnded: true}
-	}
-	i.cur = st
-	defer func() { i.cur = nil }()
-	i.resetBudget()
-	stop := context.AfterFunc(ctx, i.interruptNow)
-	defer stop()
-	return fn.Call(context.WithValue(ctx, stateKey{}, st), params...)
-}
-
-// sleep serves the guest's sleeps (poll_oneoff's clock). When the call's
-// context ends or the instance or runtime closes first, it stops the call
-// there, as yield does: returning early would let the guest go on after a
-// sleep that did not last, and finish with a result after its deadline.
-func (i *Instance) sleep(d time.Duration) {
-	ctx := context.Background()
-	if st := i.cur; st != nil {
-		ctx = st.ctx
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return
-	case <-ctx.Done():
-	case <-i.stopCh:
-	case <-i.rt.closeCh:
-	}
-	if err := i.stopped(ctx); err != nil {
-		panic(errStop{err})
-	}
-}
-
-// stopped says why a running call must stop now, if it must.
-func (i *Instance) stopped(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if i.stopping.Load() || i.rt.closing.Load() {
-		return ErrClosed
-	}
-	return nil
-}
-
-func (i *Instance) releaseResult(ctx context.Context, st *callState) {
-	if _, err := i.call(ctx, st, i.release); err != nil {
-		i.breakWith(fmt.Errorf("%w: sp_release: %v", ErrTrap, err))
-	}
-}
-
-func (i *Instance) breakWith(err error) error {
-	if i.broken == nil {
-		i.broken = err
-	}
-	return err
-}
-
 // Err returns why the instance is unusable, or nil while it is usable.
 func (i *Instance) Err() error {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.closed {
+	if i.life.Closed() {
 		return ErrClosed
 	}
+	i.mu.Lock()
+	defer i.mu.Unlock()
 	return i.broken
+}
+
+// brokenErr is ErrBroken, wrapping why, once a call broke the instance.
+func (i *Instance) brokenErr() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.broken != nil {
+		return &brokenError{i.broken}
+	}
+	return nil
 }
 
 // Calls returns how many calls the instance has run.
@@ -719,32 +507,36 @@ func (i *Instance) Calls() int {
 }
 
 // MemoryBytes returns the size of the guest's linear memory, which never
-// shrinks.
+// shrinks; 0 once the instance is closed.
 func (i *Instance) MemoryBytes() uint64 {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.closed {
+	if !i.life.Enter() {
 		return 0
 	}
-	return uint64(i.mod.Memory().Size())
+	defer i.life.Exit()
+	return i.mem.Size()
 }
 
-// PrivateBytes returns the memory the instance's linear memory holds for
-// itself: the pages it has written, which a snapshot clone owns and does
+// PrivateBytes returns the memory the instance holds for itself: the pages
+// of its linear memory it has written, which a snapshot clone owns and does
 // not share with its snapshot (copy-on-write copies, and growth), or all of
 // it where clones copy their snapshot (other systems, and clones whose
-// snapshot recycles memory). Host-side state (wazero's, the scratch files)
-// is not counted. It reads the page table (tens of µs for a few hundred
-// MiB); 0 once the instance is closed.
+// snapshot recycles memory); and the host memory of its scratch files that
+// it does not share with its snapshot (their content and the room kept for
+// them to grow). wazero's own state and the stdlib files a guest reads
+// (shared by every instance of the Runtime, at most the stdlib's size) are
+// not counted. It reads the page table (tens of µs for a few hundred MiB);
+// 0 once the instance is closed.
 func (i *Instance) PrivateBytes() (uint64, error) {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.closed || i.mem == nil {
+	if !i.life.Enter() {
 		return 0, nil
 	}
+	defer i.life.Exit()
 	n, err := i.mem.Private()
 	if err != nil {
 		return 0, fmt.Errorf("snakepit: reading the page table: %w", err)
+	}
+	if i.scratch != nil {
+		n += uint64(i.scratch.HeldBytes())
 	}
 	return n, nil
 }
@@ -764,15 +556,17 @@ func (i *Instance) PrivateBytes() (uint64, error) {
 // The last is found after the memory is restored, by the snapshot's own
 // code, and leaves the instance broken. No call may run meanwhile.
 func (i *Instance) Reset(ctx context.Context) error {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	switch {
-	case i.closed:
+	i.callMu.Lock()
+	defer i.callMu.Unlock()
+	if !i.life.Enter() {
 		return ErrClosed
+	}
+	defer i.life.Exit()
+	switch err := i.brokenErr(); {
 	case i.snap == nil:
 		return fmt.Errorf("%w: not a snapshot clone", ErrNotReset)
-	case i.broken != nil:
-		return fmt.Errorf("%w: %w", ErrNotReset, &brokenError{i.broken})
+	case err != nil:
+		return fmt.Errorf("%w: %w", ErrNotReset, err)
 	}
 	if n := i.open.GuestOpen(); n != 0 {
 		// wazero's table of descriptors is out of our reach: a file left
@@ -808,29 +602,40 @@ func (i *Instance) Reset(ctx context.Context) error {
 	// heap, grown as the guest recursed and never shrunk: a new one drops
 	// what the last call grew it to (up to about 80 MiB, SECURITY.md).
 	i.run = i.mod.ExportedFunction(abi.ExportRun)
+	i.mu.Lock()
 	i.calls = 0
+	i.mu.Unlock()
 	return nil
 }
 
 // Close releases the instance. A call in progress on another goroutine is
-// stopped (it fails with an error wrapping ErrClosed) and waited for. It is
-// safe to call more than once and on a nil Instance.
+// stopped (it fails with an error wrapping ErrClosed) and waited for. If
+// ctx ends first (a host tool that ignores its context can hold the call),
+// Close returns its error and the release happens when the call stops. It
+// is safe to call more than once and on a nil Instance.
 func (i *Instance) Close(ctx context.Context) error {
-	if i == nil {
+	if i == nil || !i.life.Close(ErrClosed) {
 		return nil
 	}
-	i.stopOnce.Do(func() {
-		i.stopping.Store(true)
-		close(i.stopCh)
-	})
 	i.interruptNow()
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.closed {
-		return nil
+	if err := i.life.Wait(ctx); err != nil {
+		go func() {
+			<-i.life.Idle()
+			i.free(context.Background())
+		}()
+		return fmt.Errorf("snakepit: closing the instance: %w (released once its call stops)", err)
 	}
-	i.closed = true
-	err := i.mod.Close(ctx) // wazero frees the linear memory through the allocator
+	return i.free(ctx)
+}
+
+// free frees what the instance holds, once nothing uses it.
+func (i *Instance) free(ctx context.Context) error {
+	var err error
+	if i.mod != nil {
+		err = i.mod.Close(ctx) // wazero frees the linear memory through the allocator
+	} else if i.mem != nil {
+		i.mem.Free()
+	}
 	i.closeRoots()
 	if i.scratch != nil {
 		// Views of it (Scratch, pool.SessionFiles) may outlive the
@@ -838,42 +643,4 @@ func (i *Instance) Close(ctx context.Context) error {
 		i.scratch.Release()
 	}
 	return err
-}
-
-// firstLine drops the wasm stack trace wazero appends to trap errors.
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
-	}
-	return s
-}
-
-// capWriter keeps the first limit bytes written during one call.
-type capWriter struct {
-	buf       []byte
-	limit     int
-	truncated bool
-	stream    Stream
-	onOutput  func(Stream, []byte)
-}
-
-func (w *capWriter) reset(limit int, s Stream, on func(Stream, []byte)) {
-	*w = capWriter{limit: limit, stream: s, onOutput: on}
-}
-
-// Write never fails: the guest must not learn about, or fight, the cap.
-func (w *capWriter) Write(p []byte) (int, error) {
-	n := len(p)
-	if room := w.limit - len(w.buf); len(p) > room {
-		p, w.truncated = p[:max(room, 0)], true
-	}
-	if len(p) > 0 {
-		w.buf = append(w.buf, p...)
-		if w.onOutput != nil {
-			// p is guest memory, which the next call or a clone reusing it
-			// overwrites, and which is unmapped when the instance closes.
-			w.onOutput(w.stream, bytes.Clone(p))
-		}
-	}
-	return n, nil
 }

@@ -183,10 +183,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"sync/atomic"
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/life"
+	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
@@ -259,6 +260,14 @@ type Config struct {
 	// YieldBudget is the countdown of InterruptLoops; 0 means
 	// DefaultYieldBudget.
 	YieldBudget int32
+	// MaxHostFiles caps the host file descriptors that the instances'
+	// guests hold open together on HostDir mounts; past it a guest's open
+	// fails with OSError EMFILE. Options.MaxOpenFiles caps one instance
+	// only, and a pool's parked sessions keep what they opened. Besides
+	// these, each live instance holds two descriptors per HostDir mount
+	// (its root), which the number of instances bounds. 0 means a quarter
+	// of the process's limit on open files (RLIMIT_NOFILE), at least 64.
+	MaxHostFiles int
 
 	allLoops bool // tests: check the dispatch loop too, as before the tick import
 	inLoop   bool // tests: the yield calls inside the loops they check, as before
@@ -284,15 +293,12 @@ type Runtime struct {
 	cloneMod  wazero.CompiledModule // data segments stripped, for snapshot clones
 	cloneErr  error
 
-	// closing is set, and closeCh closed, when Close begins: running guests
-	// stop at their next yield and sleeping ones wake.
-	closing atomic.Bool
-	closeCh chan struct{}
+	// life ends when Close begins: running guests stop at their next yield
+	// and sleeping ones wake (each instance's lifetime is a child of it),
+	// and Close waits for the calls into wazero in flight.
+	life *life.Life
 
-	mu     sync.Mutex
-	closed bool
-	active int           // calls into the guest and instantiations under way
-	idle   chan struct{} // closed when active drops to zero after Close began
+	hostFiles *mountfs.HostFiles // Config.MaxHostFiles
 }
 
 // New compiles python.wasm (from the compilation cache when possible) and
@@ -330,7 +336,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		}
 		wasmSize, unpack = embedded.WasmSize(), embedded.Wasm
 	}
-	r := &Runtime{dir: dir, build: build, stdlib: stdlib, zoneinfo: zoneinfo, site: site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
+	r := &Runtime{dir: dir, build: build, stdlib: stdlib, zoneinfo: zoneinfo, site: site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, life: life.New(context.Background()), hostFiles: mountfs.NewHostFiles(maxHostFiles(cfg.MaxHostFiles))}
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}
@@ -432,31 +438,17 @@ func (r *Runtime) cloneModule(ctx context.Context) (wazero.CompiledModule, error
 // returns). It is safe to call more than once, concurrently, and on a nil
 // Runtime (as `defer rt.Close(ctx)` does when New failed).
 func (r *Runtime) Close(ctx context.Context) error {
-	if r == nil {
+	if r == nil || !r.life.Close(ErrClosed) {
 		return nil
 	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil
-	}
-	r.closed = true
-	r.closing.Store(true)
-	close(r.closeCh)
-	busy := r.active > 0
-	r.mu.Unlock()
-	if busy {
-		// Releasing wazero's runtime under a running guest frees the code
-		// and memory it executes: the process faults.
-		select {
-		case <-r.idle:
-		case <-ctx.Done():
-			go func() {
-				<-r.idle
-				r.release(context.Background())
-			}()
-			return fmt.Errorf("snakepit: closing the runtime: %w (released once its calls stop)", ctx.Err())
-		}
+	// Releasing wazero's runtime under a running guest frees the code and
+	// memory it executes: the process faults.
+	if err := r.life.Wait(ctx); err != nil {
+		go func() {
+			<-r.life.Idle()
+			r.release(context.Background())
+		}()
+		return fmt.Errorf("snakepit: closing the runtime: %w (released once its calls stop)", err)
 	}
 	return r.release(ctx)
 }
@@ -470,26 +462,6 @@ func (r *Runtime) release(ctx context.Context) error {
 		err = errors.Join(err, r.cache.Close(ctx))
 	}
 	return err
-}
-
-// enter registers a use of wazero's runtime (a call into a guest, an
-// instantiation) that Close must wait for; false once Close has begun.
-func (r *Runtime) enter() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return false
-	}
-	r.active++
-	return true
-}
-
-func (r *Runtime) exit() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.active--; r.active == 0 && r.closed {
-		close(r.idle)
-	}
 }
 
 // exported fetches the functions the host calls, failing on a module that

@@ -11,10 +11,10 @@ import (
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/snakepit-wasm/snakepit/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/life"
 )
 
 // ErrSnapshotMismatch means a clone was asked for mounts or an environment
@@ -70,9 +70,7 @@ type Snapshot struct {
 	bufPtr, bufCap   uint32
 	seedPtr, flagPtr uint32
 	scratch          *scratchFS // frozen: the clones' starting tree; nil when disabled
-
-	mu     sync.Mutex
-	closed bool
+	life             *life.Life // Close waits for the clones being made
 }
 
 // snapshotHeadroom is the free heap a copy-on-write snapshot leaves its
@@ -82,10 +80,10 @@ const snapshotHeadroom = 8 << 20
 // NewSnapshot starts a template interpreter, imports Preload, runs Setup and
 // freezes the result.
 func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapshot, error) {
-	if !r.enter() { // the template's memory is read below: Close must wait
+	if !r.life.Enter() { // the template's memory is read below: Close must wait
 		return nil, ErrClosed
 	}
-	defer r.exit()
+	defer r.life.Exit()
 	if _, err := r.cloneModule(ctx); err != nil {
 		return nil, err
 	}
@@ -115,7 +113,7 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	if _, err := t.Exec(ctx, src.String()); err != nil {
 		return nil, fmt.Errorf("snakepit: snapshot setup: %w", err)
 	}
-	s := &Snapshot{rt: r, opts: t.opts, given: so.Options, bufPtr: t.bufPtr, bufCap: t.bufCap}
+	s := &Snapshot{rt: r, opts: t.opts, given: so.Options, bufPtr: t.bufPtr, bufCap: t.bufCap, life: life.New(context.Background())}
 	if t.scratch != nil {
 		s.scratch = t.scratch.Freeze()
 	}
@@ -147,12 +145,10 @@ func (s *Snapshot) Bytes() uint64 { return s.mem.Size() }
 // not nil. opts may change limits and host tools; its Mounts and Env must
 // equal the snapshot's (ErrSnapshotMismatch otherwise).
 func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, error) {
-	s.mu.Lock()
-	closed := s.closed
-	s.mu.Unlock()
-	if closed {
+	if !s.life.Enter() {
 		return nil, ErrClosed
 	}
+	defer s.life.Exit()
 	o := s.opts
 	if opts != nil {
 		if err := opts.check(); err != nil {
@@ -172,14 +168,11 @@ func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, e
 	if err != nil {
 		return nil, err
 	}
-	if !s.rt.enter() { // the seed is written below: Close must wait
+	if !s.rt.life.Enter() { // the seed is written below: Close must wait
 		return nil, ErrClosed
 	}
-	defer s.rt.exit()
+	defer s.rt.life.Exit()
 	i, err := s.rt.instantiate(ctx, o, mod, s.mem, s.scratch)
-	if errors.Is(err, cowmem.ErrClosed) {
-		return nil, ErrClosed // Close ran since the check above
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -227,18 +220,14 @@ func sameFS(a, b fs.FS) bool {
 	return false
 }
 
-// Close releases the snapshot's memory; live clones keep working, and a
-// clone being started meanwhile comes out whole or fails with ErrClosed. It
+// Close releases the snapshot's memory once the clones being made are; live
+// clones keep working, and one asked for meanwhile fails with ErrClosed. It
 // is safe to call more than once and on a nil Snapshot.
 func (s *Snapshot) Close() error {
-	if s == nil {
+	if s == nil || !s.life.Close(ErrClosed) {
 		return nil
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.closed {
-		s.closed = true
-		s.mem.Close()
-	}
+	<-s.life.Idle()
+	s.mem.Close()
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/tetratelabs/wazero/experimental"
@@ -19,8 +20,11 @@ import (
 // starts as a private copy-on-write mapping of its snapshot: only pages it
 // writes cost memory.
 type Memory struct {
-	mem      []byte // the whole reservation
-	size     uint64 // bytes currently accessible
+	mem  []byte // the whole reservation
+	size uint64 // bytes currently accessible
+	// bytes is size for readers on other goroutines (Size, Private),
+	// which run while the guest grows the memory.
+	bytes    atomic.Uint64
 	limit    uint64
 	hitLimit bool
 	snap     *Snapshot // a clone's snapshot, which may take the reservation back on Free
@@ -39,7 +43,9 @@ func NewMemory(limit uint64, snap *Snapshot) (*Memory, error) {
 	if snap != nil {
 		res = max(res, snap.size)
 		if mem := snap.reuse(res); mem != nil {
-			return &Memory{mem: mem, limit: res, size: snap.size, snap: snap}, nil
+			m := &Memory{mem: mem, limit: res, size: snap.size, snap: snap}
+			m.bytes.Store(snap.size)
+			return m, nil
 		}
 	}
 	mem, err := unix.Mmap(-1, 0, int(res), unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
@@ -53,6 +59,7 @@ func NewMemory(limit uint64, snap *Snapshot) (*Memory, error) {
 			return nil, err
 		}
 		m.size, m.snap, m.cow = snap.size, snap, true
+		m.bytes.Store(snap.size)
 	}
 	return m, nil
 }
@@ -79,6 +86,7 @@ func (m *Memory) Reallocate(size uint64) []byte {
 			return nil
 		}
 		m.size = size
+		m.bytes.Store(size)
 	}
 	// A clone starts with its snapshot's size, above the module's minimum.
 	return m.mem[:m.size:m.size]
@@ -98,7 +106,7 @@ var pagemapBufs = sync.Pool{New: func() any { b := make([]byte, 8*8192); return 
 // page of growth) and not shared with the snapshot's memfd.
 // /proc/self/pagemap says so per page: bit 63 present, 62 swapped, 61 a
 // file page (the snapshot's, unwritten).
-func (m *Memory) ownPages(each func(first, end uint64)) error {
+func (m *Memory) ownPages(size uint64, each func(first, end uint64)) error {
 	f, err := pagemap()
 	if err != nil {
 		return err
@@ -108,7 +116,7 @@ func (m *Memory) ownPages(each func(first, end uint64)) error {
 	buf := *bp
 	sys := uint64(os.Getpagesize())
 	start := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m.mem)))) / sys
-	pages := m.size / sys
+	pages := size / sys
 	run := uint64(0) // where the current run of owned pages began
 	for done := uint64(0); done < pages; {
 		chunk := buf[:8*min(pages-done, uint64(len(buf)/8))]
@@ -133,12 +141,16 @@ func (m *Memory) ownPages(each func(first, end uint64)) error {
 	return nil
 }
 
+// Size returns the bytes currently accessible; it may be called while the
+// memory grows.
+func (m *Memory) Size() uint64 { return m.bytes.Load() }
+
 // Private counts the bytes of the pages this memory owns: those it wrote
 // (copy-on-write copies of its snapshot's, and growth), or all of a
 // recycled clone's.
 func (m *Memory) Private() (uint64, error) {
 	var n uint64
-	err := m.ownPages(func(first, end uint64) { n += end - first })
+	err := m.ownPages(m.Size(), func(first, end uint64) { n += end - first })
 	return n * uint64(os.Getpagesize()), err
 }
 
@@ -162,7 +174,7 @@ func (m *Memory) Restore() (bool, error) {
 		return true, nil
 	}
 	sys := uint64(os.Getpagesize())
-	err := m.ownPages(func(first, end uint64) { copy(m.mem[first*sys:end*sys], m.snap.data[first*sys:end*sys]) })
+	err := m.ownPages(m.size, func(first, end uint64) { copy(m.mem[first*sys:end*sys], m.snap.data[first*sys:end*sys]) })
 	return err == nil, err
 }
 

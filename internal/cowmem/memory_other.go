@@ -4,6 +4,7 @@ package cowmem
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/tetratelabs/wazero/experimental"
 )
@@ -15,6 +16,7 @@ type Memory struct {
 	limit    uint64
 	hitLimit bool
 	snap     *Snapshot
+	bytes    atomic.Uint64 // len(mem), for Size and Private during a call
 }
 
 // NewMemory makes a memory of at most limit bytes, or a copy of snap when
@@ -28,6 +30,7 @@ func NewMemory(limit uint64, snap *Snapshot) (*Memory, error) {
 			return nil, ErrClosed
 		}
 		m.mem, m.snap = append([]byte(nil), snap.data...), snap
+		m.bytes.Store(snap.size)
 	}
 	return m, nil
 }
@@ -50,12 +53,16 @@ func (m *Memory) Reallocate(size uint64) []byte {
 	}
 	if size > uint64(len(m.mem)) {
 		m.mem = append(m.mem, make([]byte, size-uint64(len(m.mem)))...)
+		m.bytes.Store(size)
 	}
 	return m.mem
 }
 
+// Size returns the memory's size; it may be called while the memory grows.
+func (m *Memory) Size() uint64 { return m.bytes.Load() }
+
 // Private is the whole memory: nothing is shared without copy-on-write.
-func (m *Memory) Private() (uint64, error) { return uint64(len(m.mem)), nil }
+func (m *Memory) Private() (uint64, error) { return m.Size(), nil }
 
 // Restore copies the snapshot back, unless the memory grew past it or the
 // snapshot is closed.

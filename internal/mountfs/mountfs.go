@@ -19,7 +19,9 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"sync"
 	"sync/atomic"
+	"weak"
 
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -43,9 +45,12 @@ const (
 // bound.
 type OpenFiles struct {
 	// Max bounds the files open at once; an open past it fails with
-	// EMFILE through Refuse. Both are set before the first Count.
+	// EMFILE through Refuse. Host, when set, bounds the host file
+	// descriptors of host-backed mounts across instances (see HostFiles).
+	// All are set before the first Count.
 	Max    int32
 	Refuse Refuse
+	Host   *HostFiles
 
 	n atomic.Int32
 
@@ -65,37 +70,55 @@ func (o *OpenFiles) take() bool {
 	return true
 }
 
-// Count wraps a mount so that its open files count against o. scratch
-// marks the scratch file system, whose root a reset replaces (see
-// ReopenScratch). Mounts are counted before the guest runs.
-func (o *OpenFiles) Count(f experimentalsys.FS, scratch bool) experimentalsys.FS {
+// A Mount says what a mount's files cost the host.
+type Mount int
+
+const (
+	MountMemory  Mount = iota // the stdlib, an fs.FS: memory, within MaxOpenFiles
+	MountScratch              // the scratch file system, whose root a reset replaces (see ReopenScratch)
+	MountHost                 // a host directory: each open file is a host descriptor (see HostFiles)
+)
+
+// Count wraps a mount so that its open files count against o. Mounts are
+// counted before the guest runs.
+func (o *OpenFiles) Count(f experimentalsys.FS, kind Mount) experimentalsys.FS {
 	o.roots = append(o.roots, 0)
-	return countFS{FS: f, open: o, mount: len(o.roots) - 1, scratch: scratch}
+	return countFS{FS: f, open: o, mount: len(o.roots) - 1, kind: kind}
 }
 
 type countFS struct {
 	experimentalsys.FS
-	open    *OpenFiles
-	mount   int  // its index in open.roots
-	scratch bool // the scratch file system, whose root a reset replaces
+	open  *OpenFiles
+	mount int // its index in open.roots
+	kind  Mount
 }
 
 func (c countFS) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
 	if !c.open.take() {
 		return nil, c.open.Refuse(wasiEMFILE)
 	}
+	// A mount's first root handle is wazero's preopen, one per instance
+	// and mount for its life: the number of instances bounds those.
+	host := c.kind == MountHost && c.open.Host != nil && !(path == "." && c.open.roots[c.mount] == 0)
+	if host && !c.open.Host.Take() {
+		c.open.n.Add(-1)
+		return nil, c.open.Refuse(wasiEMFILE)
+	}
 	f, errno := c.FS.OpenFile(path, flag, perm)
 	if errno != 0 {
 		c.open.n.Add(-1)
+		if host {
+			c.open.Host.Give()
+		}
 		return nil, errno
 	}
-	cf := &countedFile{File: f, open: c.open, mount: -1}
+	cf := &countedFile{File: f, open: c.open, mount: -1, host: host}
 	if path == "." {
 		// Guest calls run one at a time under the instance's lock, as do
 		// its resets: roots and scratchRoots need none of their own.
 		cf.mount = c.mount
 		c.open.roots[c.mount]++
-		if c.scratch {
+		if c.kind == MountScratch {
 			cf.reopen = func() (experimentalsys.File, experimentalsys.Errno) { return c.FS.OpenFile(path, flag, perm) }
 			c.open.scratchRoots = append(c.open.scratchRoots, cf)
 		}
@@ -144,6 +167,7 @@ type countedFile struct {
 	mount    int                                                  // for a root directory, its mount; else -1
 	reopen   func() (experimentalsys.File, experimentalsys.Errno) // for a scratch root
 	closed   bool                                                 // wazero closes a file once; this keeps the count right if not
+	host     bool                                                 // holds a slot of open.Host
 	nonblock bool
 }
 
@@ -185,6 +209,9 @@ func (f *countedFile) Close() experimentalsys.Errno {
 	if !f.closed {
 		f.closed = true
 		f.open.n.Add(-1)
+		if f.host {
+			f.open.Host.Give()
+		}
 		if f.mount >= 0 {
 			f.open.roots[f.mount]--
 		}
@@ -194,6 +221,37 @@ func (f *countedFile) Close() experimentalsys.Errno {
 	}
 	return f.File.Close()
 }
+
+// HostFiles caps the host file descriptors that guests hold together,
+// across the instances of a runtime. Each file a guest opens on a host
+// directory is a real descriptor, and MaxOpenFiles bounds one instance
+// only: a pool of parked sessions, each holding its share, took the process
+// to its own limit, and then the host's own opens failed.
+type HostFiles struct {
+	max int64
+	n   atomic.Int64
+}
+
+// NewHostFiles returns a cap of max descriptors.
+func NewHostFiles(max int) *HostFiles { return &HostFiles{max: int64(max)} }
+
+// Take takes a descriptor's slot; false when all are taken.
+func (h *HostFiles) Take() bool {
+	if h.n.Add(1) > h.max {
+		h.n.Add(-1)
+		return false
+	}
+	return true
+}
+
+// Give gives back a slot that Take took.
+func (h *HostFiles) Give() { h.n.Add(-1) }
+
+// Open returns the slots taken.
+func (h *HostFiles) Open() int { return int(h.n.Load()) }
+
+// Max returns the cap.
+func (h *HostFiles) Max() int { return int(h.max) }
 
 // HostDir serves a host directory read-only through os.Root, which refuses any
 // path, symbolic links included, that leads outside it. wazero's own
@@ -210,7 +268,9 @@ func HostDir(dir string) (experimentalsys.FS, *os.Root, error) {
 // Scratch is the guest's view of the scratch file system: past a cap the
 // guest gets ENOSPC, which wazero's Errno cannot carry, through refuse.
 func Scratch(s *scratchfs.FS, refuse Refuse) experimentalsys.FS {
-	return guestScratch{FS: s, refuse: refuse}
+	// A pointer: wazero compares file systems (a rename across mounts), and
+	// a struct holding a func is not comparable.
+	return &guestScratch{FS: s, refuse: refuse}
 }
 
 type guestScratch struct {
@@ -218,14 +278,14 @@ type guestScratch struct {
 	refuse Refuse
 }
 
-func (g guestScratch) tr(errno experimentalsys.Errno) experimentalsys.Errno {
+func (g *guestScratch) tr(errno experimentalsys.Errno) experimentalsys.Errno {
 	if errno == scratchfs.ErrNoSpace {
 		return g.refuse(wasiENOSPC)
 	}
 	return errno
 }
 
-func (g guestScratch) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
+func (g *guestScratch) OpenFile(path string, flag experimentalsys.Oflag, perm fs.FileMode) (experimentalsys.File, experimentalsys.Errno) {
 	f, errno := g.FS.OpenFile(path, flag, perm)
 	if errno != 0 {
 		return nil, g.tr(errno)
@@ -233,17 +293,17 @@ func (g guestScratch) OpenFile(path string, flag experimentalsys.Oflag, perm fs.
 	return guestScratchFile{File: f, g: g}, 0
 }
 
-func (g guestScratch) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
+func (g *guestScratch) Mkdir(path string, perm fs.FileMode) experimentalsys.Errno {
 	return g.tr(g.FS.Mkdir(path, perm))
 }
 
-func (g guestScratch) Rename(from, to string) experimentalsys.Errno {
+func (g *guestScratch) Rename(from, to string) experimentalsys.Errno {
 	return g.tr(g.FS.Rename(from, to))
 }
 
 type guestScratchFile struct {
 	experimentalsys.File
-	g guestScratch
+	g *guestScratch
 }
 
 func (f guestScratchFile) Write(buf []byte) (int, experimentalsys.Errno) {
@@ -293,12 +353,47 @@ func (r readOnlyFS) Rename(from, _ string) experimentalsys.Errno { return r.refu
 // file is decompressed whole at its first read or seek, not at open: wazero
 // opens a file to stat it, and the import system stats far more files than
 // it reads. The archive's files are the module's own, at most a few hundred
-// KB each, and an instance holds at most MaxOpenFiles of them.
+// KB each.
+//
+// An entry's bytes are shared by every handle open on it, in every instance
+// that mounts the returned FS: decompressed per handle, 250 handles on one
+// .pyc under a 32 MiB memory cap took 144 MB of the host's memory. They
+// are dropped when the last handle closes, so what the host holds is at
+// most the archive's content, once, whatever the guests open.
 func Zip(r *zip.Reader) experimentalsys.FS {
-	return &sysfs.AdaptFS{FS: seekableZip{r}}
+	return &sysfs.AdaptFS{FS: seekableZip{r, &contents{m: map[string]weak.Pointer[[]byte]{}}}}
 }
 
-type seekableZip struct{ *zip.Reader }
+type seekableZip struct {
+	*zip.Reader
+	cache *contents
+}
+
+// contents holds the entries being read, each as long as a handle holds it.
+type contents struct {
+	mu sync.Mutex
+	m  map[string]weak.Pointer[[]byte]
+}
+
+func (c *contents) load(name string, f fs.File) (*[]byte, error) {
+	c.mu.Lock()
+	p := c.m[name].Value()
+	c.mu.Unlock()
+	if p != nil {
+		return p, nil
+	}
+	b, err := io.ReadAll(f)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if q := c.m[name].Value(); q != nil {
+		return q, nil // another handle loaded it meanwhile
+	}
+	c.m[name] = weak.Make(&b)
+	return &b, nil
+}
 
 func (z seekableZip) Open(name string) (fs.File, error) {
 	f, err := z.Reader.Open(name)
@@ -309,22 +404,27 @@ func (z seekableZip) Open(name string) (fs.File, error) {
 	if err != nil || fi.IsDir() {
 		return f, err
 	}
-	return &zipFile{f: f, info: fi}, nil
+	return &zipFile{f: f, name: name, cache: z.cache, info: fi}, nil
 }
 
 // zipFile is a regular file of a seekableZip.
 type zipFile struct {
-	f    fs.File // until loaded
-	info fs.FileInfo
-	r    *bytes.Reader
-	err  error
+	f     fs.File // until loaded
+	name  string
+	cache *contents
+	info  fs.FileInfo
+	data  *[]byte // keeps the shared bytes alive while the handle is open
+	r     *bytes.Reader
+	err   error
 }
 
 func (z *zipFile) load() error {
 	if z.r == nil && z.err == nil {
-		b, err := io.ReadAll(z.f)
+		z.data, z.err = z.cache.load(z.name, z.f)
 		z.f.Close()
-		z.r, z.err = bytes.NewReader(b), err
+		if z.err == nil {
+			z.r = bytes.NewReader(*z.data)
+		}
 	}
 	return z.err
 }
@@ -356,5 +456,6 @@ func (z *zipFile) Close() error {
 	if z.r == nil && z.err == nil {
 		return z.f.Close()
 	}
+	z.data, z.r = nil, nil
 	return nil
 }

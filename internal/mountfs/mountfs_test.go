@@ -29,7 +29,7 @@ func (r *refused) refuse(errno uint32) experimentalsys.Errno {
 func TestOpenFilesCountsAgainstMaxAndLeavesMountRootsOut(t *testing.T) {
 	var r refused
 	o := &OpenFiles{Max: 2, Refuse: r.refuse}
-	m := o.Count(&sysfs.AdaptFS{FS: fstest.MapFS{"a": {Data: []byte("a")}}}, false)
+	m := o.Count(&sysfs.AdaptFS{FS: fstest.MapFS{"a": {Data: []byte("a")}}}, MountMemory)
 	root, errno := m.OpenFile(".", experimentalsys.O_RDONLY, 0)
 	require.Zero(t, errno)
 	a, errno := m.OpenFile("a", experimentalsys.O_RDONLY, 0)
@@ -53,7 +53,7 @@ func TestReopenScratchPointsRootHandlesAtTheResetTree(t *testing.T) {
 	base := scratchfs.New(100, 10).Freeze()
 	s := scratchfs.Clone(base, 100, 10)
 	o := &OpenFiles{Max: 10, Refuse: r.refuse}
-	m := o.Count(Scratch(s, r.refuse), true)
+	m := o.Count(Scratch(s, r.refuse), MountScratch)
 	root, errno := m.OpenFile(".", experimentalsys.O_RDONLY, 0)
 	require.Zero(t, errno)
 	defer root.Close()

@@ -67,6 +67,7 @@ type FS struct {
 	maxBytes int64
 	maxFiles int
 	bytes    int64 // content of every live file: in the tree or held open
+	held     int64 // the host memory of the content s owns (capacity; not what a clone shares with its base)
 	entries  int   // files and directories, the root excepted, live as above
 	nextIno  uint64
 	gen      uint64 // bumped by every change; a node records the last that touched its content
@@ -143,6 +144,7 @@ func (s *FS) ResetTo(base *FS) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.root, s.bytes, s.entries, s.nextIno, s.gen = base.root, base.bytes, base.entries, base.nextIno, base.gen
+	s.held = 0
 }
 
 // Release drops the content, for when the owner has closed (its open files
@@ -153,7 +155,7 @@ func (s *FS) Release() {
 	defer s.mu.Unlock()
 	s.frozen = true
 	s.root = &node{owner: s, dir: true}
-	s.bytes, s.entries = 0, 0
+	s.bytes, s.entries, s.held = 0, 0, 0
 }
 
 func now() int64 { return time.Now().UnixNano() }
@@ -313,6 +315,19 @@ func (s *FS) drop(n *node) {
 	}
 	s.entries--
 	s.bytes -= int64(len(n.data))
+	if n.owner == s && !n.shared {
+		s.held -= int64(cap(n.data))
+	}
+}
+
+// HeldBytes returns the host memory that s's file content takes and s does
+// not share with the base it was cloned from: what the host holds for this
+// guest's files, beyond the content bytes the caps count (room kept for
+// files to grow, up to about as much again).
+func (s *FS) HeldBytes() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.held
 }
 
 func (s *FS) stat(n *node) sys.Stat_t {
@@ -338,6 +353,10 @@ func (s *FS) resizeFor(n *node, size int64, overwrite bool) experimentalsys.Errn
 	if size > old && (size > s.maxBytes || size-old > s.maxBytes-s.bytes || size > math.MaxInt/2) {
 		return ErrNoSpace
 	}
+	if !n.shared {
+		s.held -= int64(cap(n.data))
+	}
+	defer func() { s.held += int64(cap(n.data)) }()
 	switch {
 	case n.shared:
 		// The first write to content shared with a frozen tree: copy it.

@@ -1,0 +1,295 @@
+package runtime
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/tetratelabs/wazero/api"
+)
+
+// Exec runs source in the instance's __main__ namespace.
+func (i *Instance) Exec(ctx context.Context, source string) (*Result, error) {
+	return i.Run(ctx, Request{Op: OpExec, Code: source})
+}
+
+// Eval evaluates a Python expression and returns its value.
+func (i *Instance) Eval(ctx context.Context, expr string) (*Result, error) {
+	return i.Run(ctx, Request{Op: OpEval, Code: expr})
+}
+
+// Call calls the Python function fn with positional arguments encoded as JSON.
+func (i *Instance) Call(ctx context.Context, fn string, args ...any) (*Result, error) {
+	if args == nil {
+		args = []any{}
+	}
+	a, err := json.Marshal(args)
+	if err != nil {
+		return nil, fmt.Errorf("snakepit: encoding arguments: %w", err)
+	}
+	return i.Run(ctx, Request{Op: OpCall, Code: fn, Args: a})
+}
+
+// Run performs one request. A Python exception returns the Result (with the
+// output so far) and a *PythonError; the instance stays usable. So do a
+// request that cannot run (ErrBadRequest, before anything runs), a result
+// over MaxResult, a stream stopped by its caps (ErrStreamLimit) or by
+// OnChunk's error. A trap, the memory cap, a stop at the context's end or an
+// ABI violation return an error and leave the instance broken (see Err). An
+// error wrapping the context's error means ctx ended first.
+func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	i.callMu.Lock()
+	defer i.callMu.Unlock()
+	if !i.life.Enter() {
+		return nil, ErrClosed
+	}
+	defer i.life.Exit()
+	if err := i.brokenErr(); err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	gen, err := i.putFiles(req.Files)
+	if err != nil {
+		return nil, err
+	}
+	st, ret, err := i.invoke(ctx, &req)
+	if st == nil {
+		return nil, err
+	}
+	res := i.collect(gen)
+	return i.result(ctx, st, ret, err, res)
+}
+
+// invoke writes the request into the guest and runs it; st is nil when it
+// never ran.
+func (i *Instance) invoke(ctx context.Context, req *Request) (*callState, []uint64, error) {
+	i.mu.Lock()
+	i.calls++
+	i.mu.Unlock()
+	a, b := []byte(req.Code), req.Args
+	if req.Op == OpCallBytes {
+		b = req.Data
+	}
+	if err := i.writeRequest(ctx, a, b); err != nil {
+		return nil, nil, i.breakWith(err)
+	}
+	st := &callState{ctx: ctx, inst: i, req: req}
+	i.out.reset(i.opts.StdoutLimit, Stdout, req.OnOutput)
+	i.errOut.reset(i.opts.StderrLimit, Stderr, req.OnOutput)
+	ret, err := i.call(ctx, st, i.run, uint64(req.Op), uint64(len(a)), uint64(len(b)))
+	st.endAsync()
+	return st, ret, err
+}
+
+// collect gathers what the call left besides its value: its output, and
+// the scratch files it changed since gen.
+func (i *Instance) collect(gen uint64) *Result {
+	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
+	i.out.buf, i.errOut.buf = nil, nil
+	if i.scratch != nil && i.opts.Scratch.MaxOutput >= 0 {
+		res.Files, res.FilesOmitted = i.scratch.ChangedSince(gen, i.opts.Scratch.MaxOutput)
+	}
+	return res
+}
+
+// result decodes the call's outcome: its value, a Python exception, or what
+// stopped it, which breaks the instance.
+func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err error, res *Result) (*Result, error) {
+	switch {
+	case err != nil && ctx.Err() != nil:
+		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ctx.Err()))
+	case errors.Is(err, ErrClosed):
+		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ErrClosed))
+	case i.mem != nil && i.mem.HitLimit():
+		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.MemoryLimit>>20))
+	case err != nil:
+		return res, i.breakWith(fmt.Errorf("%w: %s", ErrTrap, firstLine(err.Error())))
+	case st.fault != nil:
+		return res, i.breakWith(st.fault)
+	}
+	ptr, n := abi.UnpackPtrLen(ret[0])
+	if ptr == 0 {
+		if n == 1 {
+			return res, i.breakWith(fmt.Errorf("%w: MemoryError while dispatching", ErrMemoryLimit))
+		}
+		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request"})
+	}
+	if int64(n) > int64(i.opts.MaxResult) {
+		i.releaseResult(ctx, st)
+		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.MaxResult)
+	}
+	view, ok := i.mod.Memory().Read(ptr, n)
+	if !ok {
+		return res, i.breakWith(&abi.Error{Reason: fmt.Sprintf("result out of bounds (%d bytes at 0x%x)", n, ptr)})
+	}
+	frames, err := abi.Decode(append([]byte(nil), view...))
+	if n > 1<<16 {
+		i.releaseResult(ctx, st)
+	}
+	if err != nil {
+		return res, i.breakWith(err)
+	}
+	if st.streamErr != nil {
+		// The guest saw its emit fail and may have caught that; the caller
+		// learns why the stream stopped either way.
+		return res, st.streamErr
+	}
+	if frames.Raised() {
+		// A MemoryError with the cap untouched (hitLimit is handled above)
+		// is one the code raised itself, or an allocation refused before it
+		// reached the cap: the interpreter is intact.
+		pe := &PythonError{Type: string(frames.ExcType), Message: string(frames.ExcMessage), Traceback: string(frames.Traceback)}
+		switch {
+		case ctx.Err() != nil:
+			// The deadline passed while Python waited on the host (a host
+			// tool saw ctx end); the interpreter itself is fine.
+			return res, fmt.Errorf("snakepit: call stopped: %w (%w)", ctx.Err(), pe)
+		}
+		return res, pe
+	}
+	if frames.JSON != nil {
+		if !json.Valid(frames.JSON) {
+			return res, i.breakWith(&abi.Error{Reason: "result value is not JSON"})
+		}
+		res.Value = frames.JSON
+	}
+	res.Bytes = frames.Bytes
+	return res, nil
+}
+
+func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
+	n := uint64(len(a)) + uint64(len(b))
+	if n > 1<<30 {
+		return fmt.Errorf("snakepit: request of %d bytes is too large", n)
+	}
+	if uint32(n) > i.bufCap {
+		ret, err := i.call(ctx, nil, i.buffer, n)
+		if err != nil || uint32(ret[0]) == 0 {
+			if i.mem != nil && i.mem.HitLimit() {
+				return fmt.Errorf("%w: no room for a request of %d bytes", ErrMemoryLimit, n)
+			}
+			return fmt.Errorf("%w: sp_buffer(%d) failed: %v", ErrTrap, n, err)
+		}
+		i.bufPtr, i.bufCap = uint32(ret[0]), uint32(n)
+	}
+	mem := i.mod.Memory()
+	if !mem.Write(i.bufPtr, a) || !mem.Write(i.bufPtr+uint32(len(a)), b) {
+		return &abi.Error{Reason: fmt.Sprintf("request buffer out of bounds (0x%x)", i.bufPtr)}
+	}
+	return nil
+}
+
+// call runs fn in the guest under ctx's deadline and the stop mechanism.
+// Every entry into the guest goes through here: guest code can run in any of
+// them (a __del__ when sp_release frees an object, an allocation in
+// sp_buffer), and a call outside the mechanism could neither be stopped nor
+// preempted. st is nil outside a request.
+func (i *Instance) call(ctx context.Context, st *callState, fn api.Function, params ...uint64) ([]uint64, error) {
+	if !i.rt.life.Enter() {
+		return nil, ErrClosed
+	}
+	defer i.rt.life.Exit()
+	if st == nil {
+		// No request: nothing would end tools started here.
+		st = &callState{ctx: ctx, inst: i, req: &Request{}, asyncEnded: true}
+	}
+	i.cur = st
+	defer func() { i.cur = nil }()
+	i.resetBudget()
+	stop := context.AfterFunc(ctx, i.interruptNow)
+	defer stop()
+	return fn.Call(context.WithValue(ctx, stateKey{}, st), params...)
+}
+
+// sleep serves the guest's sleeps (poll_oneoff's clock). When the call's
+// context ends or the instance or runtime closes first, it stops the call
+// there, as yield does: returning early would let the guest go on after a
+// sleep that did not last, and finish with a result after its deadline.
+func (i *Instance) sleep(d time.Duration) {
+	ctx := context.Background()
+	if st := i.cur; st != nil {
+		ctx = st.ctx
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return
+	case <-ctx.Done():
+	case <-i.life.Done():
+	}
+	if err := i.stopped(ctx); err != nil {
+		panic(errStop{err})
+	}
+}
+
+// stopped says why a running call must stop now, if it must.
+func (i *Instance) stopped(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return i.life.Err()
+}
+
+func (i *Instance) releaseResult(ctx context.Context, st *callState) {
+	if _, err := i.call(ctx, st, i.release); err != nil {
+		i.breakWith(fmt.Errorf("%w: sp_release: %v", ErrTrap, err))
+	}
+}
+
+func (i *Instance) breakWith(err error) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.broken == nil {
+		i.broken = err
+	}
+	return err
+}
+
+// firstLine drops the wasm stack trace wazero appends to trap errors.
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// capWriter keeps the first limit bytes written during one call.
+type capWriter struct {
+	buf       []byte
+	limit     int
+	truncated bool
+	stream    Stream
+	onOutput  func(Stream, []byte)
+}
+
+func (w *capWriter) reset(limit int, s Stream, on func(Stream, []byte)) {
+	*w = capWriter{limit: limit, stream: s, onOutput: on}
+}
+
+// Write never fails: the guest must not learn about, or fight, the cap.
+func (w *capWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if room := w.limit - len(w.buf); len(p) > room {
+		p, w.truncated = p[:max(room, 0)], true
+	}
+	if len(p) > 0 {
+		w.buf = append(w.buf, p...)
+		if w.onOutput != nil {
+			// p is guest memory, which the next call or a clone reusing it
+			// overwrites, and which is unmapped when the instance closes.
+			w.onOutput(w.stream, bytes.Clone(p))
+		}
+	}
+	return n, nil
+}
