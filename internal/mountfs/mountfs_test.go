@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"testing/fstest"
+	"weak"
 
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/stretchr/testify/require"
@@ -85,6 +87,18 @@ func TestScratchFullIsENOSPCForTheGuest(t *testing.T) {
 	require.Equal(t, refused{wasiENOSPC, wasiENOSPC}, r)
 }
 
+// wazero compares the mounts of a rename's or a link's two paths: a mount
+// that cannot be compared makes it panic.
+func TestMountsCanBeCompared(t *testing.T) {
+	var r refused
+	o := &OpenFiles{Max: 10, Refuse: r.refuse}
+	m := o.Count(Scratch(scratchfs.New(1, 1), r.refuse), MountScratch)
+	ro := o.Count(ReadOnly(&sysfs.AdaptFS{FS: fstest.MapFS{}}), MountMemory)
+	same := m
+	require.NotPanics(t, func() { require.True(t, m == same) })
+	require.NotPanics(t, func() { require.False(t, m == ro) })
+}
+
 func TestReadOnlyRemovingWhatIsNotThereIsENOENT(t *testing.T) {
 	m := ReadOnly(&sysfs.AdaptFS{FS: fstest.MapFS{"a": {Data: []byte("a")}}})
 	require.Equal(t, experimentalsys.ENOENT, m.Unlink("missing"))
@@ -131,4 +145,72 @@ func TestZipFilesSeek(t *testing.T) {
 	n, errno = f.Pread(b[:2], 1)
 	require.Zero(t, errno)
 	require.Equal(t, "12", string(b[:n]))
+}
+
+// Each handle decompressed its entry for itself; they share one copy now,
+// which goes with the last of them.
+func TestZipHandlesShareTheirEntry(t *testing.T) {
+	var buf bytes.Buffer
+	w := zip.NewWriter(&buf)
+	zw, err := w.Create("f.txt")
+	require.NoError(t, err)
+	_, err = zw.Write(bytes.Repeat([]byte("x"), 1<<20))
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	zr, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	require.NoError(t, err)
+	z := seekableZip{zr, &contents{m: map[string]weak.Pointer[[]byte]{}}}
+	var files []*zipFile
+	for range 3 {
+		f, err := z.Open("f.txt")
+		require.NoError(t, err)
+		zf := f.(*zipFile)
+		_, err = zf.Read(make([]byte, 1))
+		require.NoError(t, err)
+		files = append(files, zf)
+	}
+	require.Same(t, files[0].data, files[1].data)
+	require.Same(t, files[0].data, files[2].data)
+	for _, f := range files {
+		require.NoError(t, f.Close())
+	}
+	files = nil
+	runtime.GC()
+	require.Nil(t, z.cache.m["f.txt"].Value(), "dropped with the last handle")
+}
+
+func TestHostFilesCapsAcrossInstances(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "f"), []byte("x"), 0o644))
+	host := NewHostFiles(3)
+	var r refused
+	mounts := make([]experimentalsys.FS, 2)
+	for k := range mounts {
+		f, root, err := HostDir(dir)
+		require.NoError(t, err)
+		defer root.Close()
+		o := &OpenFiles{Max: 10, Refuse: r.refuse, Host: host}
+		mounts[k] = o.Count(f, MountHost)
+		pre, errno := mounts[k].OpenFile(".", experimentalsys.O_RDONLY, 0)
+		require.Zero(t, errno)
+		defer pre.Close()
+	}
+	require.Zero(t, host.Open(), "a mount's preopen is the instance's, not counted")
+	var open []experimentalsys.File
+	for k := range 3 {
+		f, errno := mounts[k%2].OpenFile("f", experimentalsys.O_RDONLY, 0)
+		require.Zero(t, errno)
+		open = append(open, f)
+	}
+	_, errno := mounts[1].OpenFile("f", experimentalsys.O_RDONLY, 0)
+	require.Equal(t, experimentalsys.EIO, errno)
+	require.Equal(t, refused{wasiEMFILE}, r, "EMFILE for the guest")
+	require.Zero(t, open[0].Close())
+	f, errno := mounts[1].OpenFile("f", experimentalsys.O_RDONLY, 0)
+	require.Zero(t, errno, "a slot given back")
+	f.Close()
+	for _, f := range open[1:] {
+		f.Close()
+	}
+	require.Zero(t, host.Open())
 }

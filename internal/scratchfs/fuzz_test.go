@@ -101,7 +101,7 @@ func (in *input) next() byte {
 
 func (in *input) path() string { return fuzzPaths[int(in.next())%len(fuzzPaths)] }
 
-// mfile is a file of the model.
+// mfile is a file or directory of the model.
 type mfile struct {
 	data   []byte
 	mode   fs.FileMode
@@ -111,19 +111,21 @@ type mfile struct {
 
 type model struct {
 	files   map[string]*mfile
-	dirs    map[string]fs.FileMode // "" is the root
-	orphans map[*mfile]bool        // unlinked, still open: still counted
+	dirs    map[string]*mfile // "" is the root
+	orphans map[*mfile]bool   // removed, still open: still counted
 }
 
 func newModel() *model {
-	return &model{files: map[string]*mfile{}, dirs: map[string]fs.FileMode{"": 0o777}, orphans: map[*mfile]bool{}}
+	return &model{files: map[string]*mfile{}, dirs: map[string]*mfile{"": {mode: 0o777, linked: true}}, orphans: map[*mfile]bool{}}
 }
 
-// frozen copies the tree, as Freeze leaves it for clones: the files held
-// open after an unlink are not in it.
+// frozen copies the tree, as Freeze leaves it for clones: what is held
+// open after its removal is not in it.
 func (m *model) frozen() *model {
 	c := newModel()
-	maps.Copy(c.dirs, m.dirs)
+	for p, d := range m.dirs {
+		c.dirs[p] = &mfile{mode: d.mode, linked: true}
+	}
 	for p, f := range m.files {
 		c.files[p] = &mfile{data: bytes.Clone(f.data), mode: f.mode, linked: true}
 	}
@@ -194,13 +196,18 @@ func parentOf(p string) string {
 	return ""
 }
 
-// unlink takes the file at p out of the tree.
-func (m *model) unlink(p string) {
-	f := m.files[p]
-	delete(m.files, p)
-	f.linked = false
-	if f.opens > 0 {
-		m.orphans[f] = true
+// remove takes the file or directory at p out of the tree.
+func (m *model) remove(p string) {
+	n := m.files[p]
+	if n != nil {
+		delete(m.files, p)
+	} else {
+		n = m.dirs[p]
+		delete(m.dirs, p)
+	}
+	n.linked = false
+	if n.opens > 0 {
+		m.orphans[n] = true
 	}
 }
 
@@ -223,6 +230,7 @@ type frozenTree struct {
 type handle struct {
 	f                   experimentalsys.File
 	file                *mfile // nil for a directory
+	dir                 *mfile // nil for a file
 	read, write, append bool
 	off                 int64
 }
@@ -406,7 +414,7 @@ func (r *run) step(in *input, seed byte) {
 			case m.entries() >= r.maxFiles:
 				want = ErrNoSpace
 			default:
-				m.dirs[q] = 0o750
+				m.dirs[q] = &mfile{mode: 0o750, linked: true}
 			}
 		}
 		r.expect("mkdir "+p, tr.s.Mkdir(p, 0o750), want)
@@ -429,12 +437,10 @@ func (r *run) step(in *input, seed byte) {
 				want = experimentalsys.ENOTDIR
 			case op == opRmdir && len(m.children(q)) > 0:
 				want = experimentalsys.ENOTEMPTY
-			case op == opRmdir:
-				delete(m.dirs, q)
-			case isDir:
+			case isDir && op != opRmdir:
 				want = experimentalsys.EISDIR
 			default:
-				m.unlink(q)
+				m.remove(q)
 			}
 		}
 		var got experimentalsys.Errno
@@ -456,7 +462,7 @@ func (r *run) step(in *input, seed byte) {
 		case len(parts) > 0 && m.parent(parts) != 0:
 			want = m.parent(parts)
 		case isDir:
-			m.dirs[q] = mode
+			m.dirs[q].mode = mode
 		case m.files[q] != nil:
 			m.files[q].mode = mode
 		default:
@@ -478,8 +484,8 @@ func (r *run) step(in *input, seed byte) {
 		if f := m.files[q]; want == 0 && f != nil && (st.Size != int64(len(f.data)) || st.Mode != f.mode) {
 			r.fail("stat %s: size %d mode %v, the model says %d %v", p, st.Size, st.Mode, len(f.data), f.mode)
 		}
-		if mode, ok := m.dirs[q]; want == 0 && ok && st.Mode != mode|fs.ModeDir {
-			r.fail("stat %s: mode %v, the model says %v", p, st.Mode, mode|fs.ModeDir)
+		if d := m.dirs[q]; want == 0 && d != nil && st.Mode != d.mode|fs.ModeDir {
+			r.fail("stat %s: mode %v, the model says %v", p, st.Mode, d.mode|fs.ModeDir)
 		}
 	case opList:
 		p := in.path()
@@ -582,7 +588,10 @@ func (r *run) open(tr *tree, p string, flags byte) {
 		return
 	}
 	h.f = f
-	if !isDir {
+	if isDir {
+		h.dir = m.dirs[q]
+		h.dir.opens++
+	} else {
 		h.file = file
 		file.opens++
 		if trunc && h.write && len(file.data) > 0 {
@@ -597,11 +606,13 @@ func (r *run) closeHandle(tr *tree, k int) {
 	h := tr.handles[k]
 	tr.handles = slices.Delete(tr.handles, k, k+1)
 	r.expect("close", h.f.Close(), 0)
-	if f := h.file; f != nil {
-		f.opens--
-		if f.opens == 0 && !f.linked {
-			delete(tr.m.orphans, f)
-		}
+	n := h.file
+	if n == nil {
+		n = h.dir
+	}
+	n.opens--
+	if n.opens == 0 && !n.linked {
+		delete(tr.m.orphans, n)
 	}
 }
 
@@ -671,7 +682,7 @@ func (r *run) writeFile(tr *tree, p string, b []byte) experimentalsys.Errno {
 		case m.entries() >= r.maxFiles:
 			return ErrNoSpace
 		default:
-			m.dirs[q] = 0o755
+			m.dirs[q] = &mfile{mode: 0o755, linked: true}
 		}
 	}
 	q := strings.Join(parts, "/")
@@ -734,17 +745,15 @@ func (r *run) rename(tr *tree, from, to string) experimentalsys.Errno {
 		return experimentalsys.EISDIR
 	case toDir && len(m.children(tq)) > 0:
 		return experimentalsys.ENOTEMPTY
-	case toDir:
-		delete(m.dirs, tq)
-	case m.files[tq] != nil:
-		m.unlink(tq)
+	case toDir || m.files[tq] != nil:
+		m.remove(tq)
 	}
 	// Move fq and everything under it.
 	for _, p := range slices.Collect(maps.Keys(m.dirs)) {
 		if rest, ok := under(p, fq); ok {
-			mode := m.dirs[p]
+			d := m.dirs[p]
 			delete(m.dirs, p)
-			m.dirs[tq+rest] = mode
+			m.dirs[tq+rest] = d
 		}
 	}
 	for _, p := range slices.Collect(maps.Keys(m.files)) {
@@ -849,7 +858,7 @@ func (r *run) checkTree(s *FS, m *model) {
 		r.fail("%d bytes in %d entries, the model says %d in %d", b, e, m.bytes(), m.entries())
 	}
 	v := View(func() (*FS, error) { return s, nil })
-	for p, mode := range m.dirs {
+	for p, d := range m.dirs {
 		name := p
 		if name == "" {
 			name = "."
@@ -862,8 +871,8 @@ func (r *run) checkTree(s *FS, m *model) {
 		if err != nil || !slices.Equal(names, m.children(p)) {
 			r.fail("readdir %s: %v %v, the model says %v", name, names, err, m.children(p))
 		}
-		if fi, err := fs.Stat(v, name); err != nil || fi.Mode() != mode|fs.ModeDir {
-			r.fail("stat %s: %v, the model says %v", name, fi.Mode(), mode|fs.ModeDir)
+		if fi, err := fs.Stat(v, name); err != nil || fi.Mode() != d.mode|fs.ModeDir {
+			r.fail("stat %s: %v, the model says %v", name, fi.Mode(), d.mode|fs.ModeDir)
 		}
 	}
 	for p, f := range m.files {

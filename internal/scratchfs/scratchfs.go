@@ -7,10 +7,11 @@
 //
 //   - Caps: the content bytes of every live file (in the tree, or unlinked
 //     but still open) stay within maxBytes, and its files and directories
-//     (the root excepted) within maxFiles. A change past a cap changes
-//     nothing and fails with ErrNoSpace; a write is all or nothing. The
-//     host's memory stays within about twice maxBytes whatever is written
-//     (see growCap).
+//     (the root excepted) within maxFiles. An operation past a cap fails
+//     with ErrNoSpace, and a write writes all its bytes or none (WriteFile
+//     keeps the directories it made, and the empty file it created, before
+//     it failed). The host's memory stays within about twice maxBytes
+//     whatever is written (see growCap).
 //   - Copy-on-write clones: Freeze ends a tree's life as a file system and
 //     returns its frozen state; Clone starts a new FS from it without
 //     copying anything. A clone copies a node before its first change to it
