@@ -186,10 +186,10 @@ import (
 	"sync/atomic"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
-	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -303,51 +303,23 @@ type Runtime struct {
 // ErrNotBuilt (wrapped, with the command to run) when the artifacts are
 // missing; ErrABIVersion is reported later, by NewInstance.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	var (
-		dir                    string
-		wasm                   []byte
-		stdlib, zoneinfo, site experimentalsys.FS
-		build                  Build
-		err                    error
-		wasmSize               int64
-		unpack                 func() ([]byte, error)
-	)
-	if cfg.Variant != nil {
-		if cfg.Dir != "" {
-			return nil, fmt.Errorf("%w: Config.Dir and Config.Variant are both set", ErrBadOptions)
-		}
-		var vf variantFiles
-		if stdlib, zoneinfo, site, vf, build, err = loadVariant(cfg.Variant); err != nil {
-			return nil, err
-		}
-		wasmSize, unpack = embedded.GzipSize(vf.wasmGz), func() ([]byte, error) { return embedded.Gunzip(vf.wasmGz) }
-	} else {
-		if dir, err = Locate(cfg.Dir); err != nil {
-			return nil, err
-		}
-		if wasm, stdlib, zoneinfo, site, build, err = load(dir); err != nil {
-			return nil, err
-		}
-		wasmSize, unpack = embedded.WasmSize(), embedded.Wasm
+	if cfg.Variant != nil && cfg.Dir != "" {
+		return nil, fmt.Errorf("%w: Config.Dir and Config.Variant are both set", ErrBadOptions)
 	}
-	r := &Runtime{dir: dir, build: build, stdlib: stdlib, zoneinfo: zoneinfo, site: site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
+	it, err := artifact.Load(cfg.Dir, cfg.Variant, cfg.CompilationCacheDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{dir: it.Build.Dir, build: Build(it.Build), stdlib: it.Stdlib, zoneinfo: it.Zoneinfo, site: it.Site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, closeCh: make(chan struct{}), idle: make(chan struct{})}
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}
-	cacheDir := cfg.CompilationCacheDir
-	if cacheDir == "" {
-		cacheDir = compiledCacheDir(compiledCacheBase(), build.SHA256)
-	}
-	if wasm == nil {
-		if wasm, err = embeddedWasm(cacheDir, build.SHA256, wasmSize, unpack); err != nil {
-			return nil, err
-		}
-	}
-	if wasm, err = r.edit(wasm, cfg); err != nil {
+	wasm, err := r.edit(it.Wasm, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
 	}
 	r.wasm = wasm
-	if r.cache, err = wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
+	if r.cache, err = wazero.NewCompilationCacheWithDir(it.CacheDir); err != nil {
 		return nil, fmt.Errorf("snakepit: compilation cache: %w", err)
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
