@@ -3,12 +3,14 @@ package runtime
 import (
 	"errors"
 	"fmt"
+
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 )
 
 var (
 	// ErrNotBuilt means python.wasm or its stdlib is missing; the message
 	// names the command that builds them.
-	ErrNotBuilt = errors.New("snakepit: python.wasm not built")
+	ErrNotBuilt = artifact.ErrNotBuilt
 	// ErrClosed is returned by calls on a closed Runtime, Snapshot or Instance.
 	ErrClosed = errors.New("snakepit: closed")
 	// ErrBroken is wrapped by the error of every call on an instance that an

@@ -1,181 +1,78 @@
 // Package runtime runs CPython (python.wasm) inside the Go process with
-// wazero: it compiles the module once per process and creates instances
-// with hard limits, each running one call at a time.
+// wazero. A [Runtime] compiles the interpreter once per process; an
+// [Instance] is one interpreter, running one call ([Request]) at a time
+// under hard limits ([Options]); a [Snapshot] is an initialised interpreter
+// frozen between two calls, from which clones start without initialising.
+// Package pool shares instances among concurrent callers. Errors wrap the
+// package's sentinel values, for errors.Is; a Python exception is a
+// *[PythonError]. [Instance.Run] says which outcomes break an instance.
+// RATIONALE.md explains how it works and why, with the measurements.
 //
-// # Stopping and preempting guests
+// The package's name is the standard library's too; a file that needs
+// both renames one of them:
 //
-// Compiled wasm has no preemption point of its own: a guest spinning in a
-// loop would hold its goroutine's thread forever, stall every garbage
-// collection of the process, and ignore its deadline. The default mechanism,
-// [InterruptLoops], counts down a budget and calls the host's yield import
-// when it runs out. Yield refills the budget, stops the call with a trap when
-// its context is done, and otherwise calls runtime.Gosched (at most once a
-// millisecond), which lets the scheduler and a waiting stop-the-world
-// proceed. No host goroutine drives the yields, which matters because a
-// stop-the-world pauses all of them.
+//	import snakepit "github.com/snakepit-wasm/snakepit/runtime" // or goruntime "runtime"
 //
-// The budget is counted where internal/wasmedit puts checks, rewriting
-// python.wasm at load time:
-//   - at CPython's own check points. The recipe patches the eval loop to call
-//     the import snakepit.tick at every eval-breaker check (backward jumps,
-//     RESUME, after calls) and at every Python frame entry; each call becomes
-//     a check, and the eval loop's dispatch loop, which runs once per
-//     bytecode, gets none.
-//   - at every other loop header. A function with a loop that makes no call
-//     keeps the budget in a local (a register once compiled) and hands it
-//     back to the budget global around its calls (those that may reach a
-//     check) and at its exits, and its loops yield from outside their body,
-//     so that wazero keeps the values they carry in registers; the others
-//     decrement the global in place.
+// # Stopping guests
 //
-// When a call's context ends, the host also sets the budget to zero, so the
-// guest yields at its next check.
-//
-// Measured on a 2-core VM (RATIONALE.md has the method and tables):
-//   - compute cost against no mechanism: 1.06x (geometric mean of the
-//     11-program suite, CPU time; 1.056-1.065 in three runs side by side):
-//     1.00-1.02 for fib, loops, nbody and wordcount, up to 1.09-1.14 for
-//     regex, sort and interp, bigint 1.09 (C-heavy programs pay most). wazero's
-//     WithCloseOnContextDone ([InterruptCloseOnDone]): 4.7-5.0x.
-//   - a call returns 0.2-0.6 ms (p50) and under 5 ms (p99) after its
-//     deadline, in each program of the suite and in Python loops, regex
-//     backtracking, sorted(), big-integer power, an exponential tree of
-//     recursive calls and a generator drained by sum().
-//   - with a spinning guest per core, a 1 ms ticker was at most 1.6-3.3 ms
-//     late in eight runs (p99 1.1-1.5 ms; two runs right after a long
-//     benchmark saw one tick 10.2-10.7 ms late). With a full GC forced at
-//     every tick, up to 62 ms: the collection itself, on the ticker's
-//     goroutine. The runtime never waited more than about 1 ms for the
-//     guests to stop for a stop-the-world.
-//
-// A stopped call traps: the instance is unusable afterwards and must be
-// closed (the pool replaces it; a snapshot clone costs well under a
-// millisecond).
-//
-// Every entry into the guest runs under the call's context and this
-// mechanism, including the release of a result (where a destructor can run)
-// and the request buffer's allocation. Bulk memory operations (memory.copy
-// and memory.fill, which wasi-libc uses for large memcpy and memset) are
-// split into chunks that charge the budget by their length, so a guest that
-// copies hundreds of megabytes still yields about every millisecond. The
-// guest's sleeps (time.sleep, select.select's timeout) end when the call's
-// context ends. Instance.Close and Runtime.Close stop a running call at its
-// next yield (it fails with an error wrapping ErrClosed) and wait for it
-// before releasing anything.
+// A call stops when its context ends, wherever the guest is: python.wasm is
+// rewritten at load time to count down a budget at CPython's check points
+// and loop headers and to yield to the host when it runs out or the context
+// ends ([InterruptLoops]). The host then stops the call, or lets the Go
+// scheduler and garbage collector proceed. The guest's sleeps end with the
+// context, and Instance.Close and Runtime.Close stop a running call the
+// same way ([ErrClosed]). A call stops within a few milliseconds of its
+// deadline; the checks cost about 6% of compute.
 //
 // # The interpreter
 //
-// By default a Runtime runs the interpreter embedded in the Go module
-// (package wasm/embedded): python.wasm, decompressed at its first start on a
-// machine (a copy is kept beside the compiled code), and
-// its standard library as sourceless .pyc files served read-only from the
-// binary's own data. Config.Dir or $SNAKEPIT_PYTHON_DIR select a local build
-// instead (`make python-wasm`). Runtime.Build says which one runs.
-//
-// Config.Variant selects an interpreter variant that its own package
-// embeds: numpy.Variant() of package wasm/numpy is CPython with numpy built
-// in, its Python files at SitePackagesPath. A program that does not import
-// that package does not carry it. A local build of the variant is a Dir
-// like any other (python-wasm/numpy/current).
+// By default the interpreter embedded in the module (wasm/embedded) runs;
+// Config.Dir or $SNAKEPIT_PYTHON_DIR select a local build, Config.Variant
+// a variant from its own package (wasm/numpy). Runtime.Build says which.
 //
 // # Files
 //
-// The guest sees three kinds of file system, and nothing else of the host:
+// The guest sees the standard library ([StdlibPath]) and time-zone
+// database ([ZoneinfoPath]), Options.Mounts and Options.Packages, all
+// read-only, and a scratch file system ([ScratchOptions]): writable, held
+// in the host's memory under caps (ENOSPC past them), at /tmp by default,
+// also the working directory (open("out.txt", "w") writes /tmp/out.txt),
+// where tempfile, shutil, zipfile and pathlib work as on a tmpfs. No path
+// leads out: host directories are served through os.Root, and scratch
+// refuses links (EPERM). Open files are capped (Options.MaxOpenFiles) and
+// paths over 4,096 bytes refused (ENAMETOOLONG).
 //
-//   - the standard library at /usr/lib/python3.13, read-only, and the
-//     IANA time-zone database at /usr/share/zoneinfo, where zoneinfo looks;
-//   - Options.Mounts, read-only. A HostDir mount is served through os.Root,
-//     so nothing in it, symbolic links included, leads outside it;
-//   - the scratch file system (Options.Scratch), writable, at /tmp by
-//     default, which is also the guest's working directory: open("out.txt",
-//     "w") writes /tmp/out.txt. It lives in the host's memory, capped in
-//     content bytes (default 64 MiB) and in files and directories together
-//     (default 10,000); past a cap Python gets OSError ENOSPC, and the
-//     instance serves on. Symbolic and hard links are refused (EPERM), so
-//     no path leads out of it. tempfile, shutil, zipfile, csv, os.walk,
-//     pathlib and open(..., "a+") work on it as on a tmpfs.
-//
-// What persists: an Instance keeps its scratch files for its life. A
-// snapshot clone starts with the files its snapshot's Setup left there and
-// nothing else; clones share them copy-on-write (a file is copied when a
-// clone first writes it), so starting a clone copies nothing. In the pool,
-// a ModeFresh call therefore never sees an earlier call's files, a session
-// keeps its files for the session's life, and a warm worker keeps them
-// until it is recycled.
-//
-// Files cross with the calls: Request.Files are written into scratch
-// before the call runs, and Result.Files holds the files the call created
-// or changed (up to Scratch.MaxOutput bytes). Between calls,
-// Instance.Scratch reads the files as an fs.FS and Instance.WriteFile adds
-// some; pool.Pool.SessionFiles does the same for a session. A code
-// interpreter's loop:
-//
-//	res, err := inst.Run(ctx, runtime.Request{
-//		Op:    runtime.OpExec,
-//		Code:  "import csv, json\nrows = list(csv.DictReader(open('data.csv')))\njson.dump({'rows': len(rows)}, open('report.json', 'w'))",
-//		Files: map[string][]byte{"data.csv": csv},
-//	})
-//	report := res.Files["report.json"] // {"rows": ...}
-//
-// The files and directories a guest holds open at once are capped
-// (Options.MaxOpenFiles; Python gets EMFILE past it), and paths longer than
-// 4,096 bytes are refused with ENAMETOOLONG before the host copies them.
+// An Instance keeps its scratch files for its life; a snapshot clone starts
+// with those its snapshot's Setup left (shared copy-on-write), so in the
+// pool a ModeFresh call never sees an earlier call's files, a session keeps
+// them for its life and a warm worker until it is recycled. Request.Files
+// are written before the call, Result.Files holds those it created or
+// changed (see the example of Instance.Run), and Instance.Scratch and
+// Instance.WriteFile reach them between calls.
 //
 // # Inside the guest: the snakepit module
 //
-// Python code in an instance imports the module snakepit to reach its host:
+//   - snakepit.call(name, *args) or (name, **kwargs) calls the host tool
+//     name ([HostFunc]) and returns its answer; the tool's error, an
+//     unknown name and a call past MaxHostCalls or MaxHostPayload raise
+//     RuntimeError.
+//   - await snakepit.acall(name, ...) does the same without blocking
+//     asyncio's loop; tools awaited together run concurrently (up to
+//     Options.MaxAsyncHostCalls), and all have been canceled and have
+//     returned when the call returns.
+//   - snakepit.emit(value) sends a stream chunk to Request.OnChunk (without
+//     one, it raises RuntimeError).
+//   - snakepit.checkpoint() stops the call there if its context has ended.
+//   - @snakepit.export makes a function callable by name: see package adapter.
 //
-//   - snakepit.call(name, *args) or snakepit.call(name, **kwargs) calls the
-//     host tool name (from Options.Host or Request.Host, see [HostFunc])
-//     and returns its answer, decoded from JSON. Positional arguments reach
-//     the tool as a JSON list, keyword arguments as a JSON object; giving
-//     both raises TypeError. The tool's error, an unknown name, an argument
-//     or answer over MaxHostPayload, and a call past MaxHostCalls raise
-//     RuntimeError with the reason.
-//   - snakepit.emit(value) sends value to Request.OnChunk as one JSON
-//     stream chunk; OpStream sends each item of the iterable its function
-//     returns the same way. Once the host has stopped the stream (OnChunk
-//     returned an error, or a chunk passed MaxResult, MaxStreamChunks or
-//     MaxStreamBytes), that emit and every later one in the call raise
-//     RuntimeError, and Run returns the reason. Without OnChunk, emit
-//     raises RuntimeError.
-//   - snakepit.checkpoint() yields to the host, like the checks the guest
-//     passes in its loops: the call stops there if its context has ended.
-//   - await snakepit.acall(name, ...) calls a host tool like snakepit.call
-//     from a coroutine, without blocking asyncio's loop: the tool runs on a
-//     goroutine of its own, and tools awaited together (asyncio.gather) run
-//     concurrently, up to Options.MaxAsyncHostCalls at once (default 1;
-//     past it acall waits for a slot). They count against MaxHostCalls and
-//     MaxHostPayload like snakepit.call, and get the call's context: when
-//     the call returns, whatever the outcome, every tool it started has
-//     been canceled and has returned. asyncio.run and new_event_loop work
-//     (importing asyncio installs an event loop whose idle wait is the
-//     host's: WASI has no socketpair for asyncio's own). Host tool names
-//     starting with "snakepit." are reserved for this machinery.
-//   - @snakepit.export registers a function that the host lists with JSON
-//     Schemas of its arguments and result, and calls by name with checked
-//     arguments: see package adapter.
+// SnapshotOptions.Preload imports Options.Packages ([Package]) into the
+// snapshot; a failed import fails NewSnapshot with the *PythonError.
 //
-// # Packages
-//
-// Options.Packages mounts Python code read-only under /packages and puts
-// it on sys.path, after the standard library: a tree from an fs.FS (an
-// embedded directory), a host directory, a zip archive (a pure-Python
-// wheel) or source given as strings. SnapshotOptions.Preload (and
-// pool.Options.Preload) import it before the snapshot, so that clones
-// start with it loaded; an import that fails fails NewSnapshot with the
-// *PythonError and its traceback.
-//
-// Values cross as JSON: None, booleans, numbers, strings, lists (and
-// tuples) and dicts with string keys. OpEval and OpCall may also return
-// bytes ([Result.Bytes]), and OpCallBytes passes [Request.Data] as one
-// bytes argument. The guest writes strict JSON: NaN and the infinities
-// raise ValueError in Python wherever it encodes (results, stream items,
-// emit, host-call arguments), an ordinary [PythonError] that leaves the
-// instance usable, as does a value JSON cannot hold (TypeError). Only
-// OpExec's value, which the caller did not ask for by name, falls back to
-// its repr(). Going in, Args must be a JSON list or object, and host tools'
-// answers are encoded by encoding/json, which refuses NaN too.
+// Values cross as JSON (None, booleans, numbers, strings, lists, dicts
+// with string keys), and as bytes ([Result.Bytes], [Request.Data]). The
+// guest writes strict JSON: NaN and the infinities raise ValueError, a
+// value JSON cannot hold TypeError, both ordinary [PythonError]s; only
+// OpExec's value falls back to its repr().
 package runtime
 
 import (
@@ -185,12 +82,12 @@ import (
 	"sync"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/snakepit-wasm/snakepit/internal/life"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
-	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -309,51 +206,24 @@ type Runtime struct {
 // ErrNotBuilt (wrapped, with the command to run) when the artifacts are
 // missing; ErrABIVersion is reported later, by NewInstance.
 func New(ctx context.Context, cfg Config) (*Runtime, error) {
-	var (
-		dir                    string
-		wasm                   []byte
-		stdlib, zoneinfo, site experimentalsys.FS
-		build                  Build
-		err                    error
-		wasmSize               int64
-		unpack                 func() ([]byte, error)
-	)
-	if cfg.Variant != nil {
-		if cfg.Dir != "" {
-			return nil, fmt.Errorf("%w: Config.Dir and Config.Variant are both set", ErrBadOptions)
-		}
-		var vf variantFiles
-		if stdlib, zoneinfo, site, vf, build, err = loadVariant(cfg.Variant); err != nil {
-			return nil, err
-		}
-		wasmSize, unpack = embedded.GzipSize(vf.wasmGz), func() ([]byte, error) { return embedded.Gunzip(vf.wasmGz) }
-	} else {
-		if dir, err = Locate(cfg.Dir); err != nil {
-			return nil, err
-		}
-		if wasm, stdlib, zoneinfo, site, build, err = load(dir); err != nil {
-			return nil, err
-		}
-		wasmSize, unpack = embedded.WasmSize(), embedded.Wasm
+	if cfg.Variant != nil && cfg.Dir != "" {
+		return nil, fmt.Errorf("%w: Config.Dir and Config.Variant are both set", ErrBadOptions)
 	}
-	r := &Runtime{dir: dir, build: build, stdlib: stdlib, zoneinfo: zoneinfo, site: site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget, life: life.New(context.Background()), hostFiles: mountfs.NewHostFiles(maxHostFiles(cfg.MaxHostFiles))}
+	it, err := artifact.Load(cfg.Dir, cfg.Variant, cfg.CompilationCacheDir)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{dir: it.Build.Dir, build: Build(it.Build), stdlib: it.Stdlib, zoneinfo: it.Zoneinfo, site: it.Site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget,
+		life: life.New(context.Background()), hostFiles: mountfs.NewHostFiles(maxHostFiles(cfg.MaxHostFiles))}
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}
-	cacheDir := cfg.CompilationCacheDir
-	if cacheDir == "" {
-		cacheDir = compiledCacheDir(compiledCacheBase(), build.SHA256)
-	}
-	if wasm == nil {
-		if wasm, err = embeddedWasm(cacheDir, build.SHA256, wasmSize, unpack); err != nil {
-			return nil, err
-		}
-	}
-	if wasm, err = r.edit(wasm, cfg); err != nil {
+	wasm, err := r.edit(it.Wasm, cfg)
+	if err != nil {
 		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
 	}
 	r.wasm = wasm
-	if r.cache, err = wazero.NewCompilationCacheWithDir(cacheDir); err != nil {
+	if r.cache, err = wazero.NewCompilationCacheWithDir(it.CacheDir); err != nil {
 		return nil, fmt.Errorf("snakepit: compilation cache: %w", err)
 	}
 	rc := wazero.NewRuntimeConfigCompiler().

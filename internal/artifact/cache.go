@@ -1,4 +1,4 @@
-package runtime
+package artifact
 
 import (
 	"encoding/hex"
@@ -13,9 +13,9 @@ import (
 // and a rebuilt python.wasm never uses the old code again.
 const keepCompiled = 4
 
-// DefaultCompilationCacheDir is the directory where a Runtime whose
-// Config.CompilationCacheDir is "" keeps the compiled code of the
-// python.wasm with the given sha256 (Build.SHA256). It does not create it.
+// DefaultCompilationCacheDir is the directory Load picks, given no cache
+// directory, for the python.wasm with the given sha256. It does not create
+// it.
 func DefaultCompilationCacheDir(sha256 string) string {
 	return filepath.Join(compiledCacheBase(), sha256[:min(len(sha256), 16)])
 }

@@ -1,0 +1,98 @@
+package artifact
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/mountfs"
+	"github.com/snakepit-wasm/snakepit/wasm/embedded"
+)
+
+// Variant is an interpreter build other than the default one, embedded by a
+// package of its own (wasm/numpy's); it shares the default interpreter's
+// stdlib and zoneinfo. runtime.Variant is this type, under an alias.
+type Variant struct {
+	Name string // e.g. "numpy"
+	// Files holds what the recipe's variant stage leaves in its embed/
+	// directory: python.wasm.gz (gzip -9n), site-packages.zip (the
+	// variant's Python packages as .pyc files) and MANIFEST.
+	Files fs.FS
+}
+
+// variantFiles is what loadVariant needs of a Variant.
+type variantFiles struct {
+	wasmGz   []byte
+	site     *zip.Reader
+	info     embedded.Info
+	manifest []byte
+}
+
+// open reads v's files; a variant package whose blobs were not copied in
+// (`make embedded`) fails with ErrNotBuilt.
+func (v *Variant) open() (variantFiles, error) {
+	var f variantFiles
+	if v.Files == nil {
+		return f, fmt.Errorf("%w: variant %q has no Files", ErrNotBuilt, v.Name)
+	}
+	read := func(name string) ([]byte, error) {
+		b, err := fs.ReadFile(v.Files, name)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: the %s variant's %s is not in this module (`make embedded` copies it)", ErrNotBuilt, v.Name, name)
+		}
+		return b, err
+	}
+	var err error
+	if f.manifest, err = read("MANIFEST"); err != nil {
+		return f, err
+	}
+	if f.info, err = embedded.ParseManifest(string(f.manifest)); err != nil {
+		return f, fmt.Errorf("snakepit: variant %s: %w", v.Name, err)
+	}
+	if f.wasmGz, err = read("python.wasm.gz"); err != nil {
+		return f, err
+	}
+	z, err := read("site-packages.zip")
+	if err != nil {
+		return f, err
+	}
+	if f.site, err = zip.NewReader(bytes.NewReader(z), int64(len(z))); err != nil {
+		return f, fmt.Errorf("snakepit: variant %s: site-packages.zip: %w", v.Name, err)
+	}
+	return f, nil
+}
+
+// loadVariant is load for an embedded variant: its python.wasm (which Load
+// unpacks) and site-packages, the default interpreter's stdlib and
+// zoneinfo.
+func loadVariant(v *Variant) (*Interpreter, error) {
+	vf, err := v.open()
+	if err != nil {
+		return nil, err
+	}
+	it, err := load("")
+	if err != nil {
+		return nil, err
+	}
+	if it.Build.PythonVersion != vf.info.PythonVersion {
+		return nil, fmt.Errorf("snakepit: variant %s is CPython %s, the embedded stdlib %s", v.Name, vf.info.PythonVersion, it.Build.PythonVersion)
+	}
+	it.Build = Build{Embedded: true, Variant: manifestVariant(string(vf.manifest)), ABIVersion: abi.Version, PythonVersion: vf.info.PythonVersion, SHA256: vf.info.SHA256}
+	it.Site = mountfs.Zip(vf.site)
+	it.wasmSize, it.unpack = embedded.GzipSize(vf.wasmGz), func() ([]byte, error) { return embedded.Gunzip(vf.wasmGz) }
+	return it, nil
+}
+
+// manifestVariant reads the "variant NAME" line of a variant's MANIFEST.
+func manifestVariant(manifest string) string {
+	for line := range strings.Lines(manifest) {
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "variant" {
+			return f[1]
+		}
+	}
+	return ""
+}

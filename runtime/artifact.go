@@ -1,0 +1,68 @@
+package runtime
+
+import "github.com/snakepit-wasm/snakepit/internal/artifact"
+
+// EnvDir names the environment variable, SNAKEPIT_PYTHON_DIR, that selects
+// a local build of the interpreter (a directory with python.wasm and
+// lib/python3.13) instead of the embedded one.
+const EnvDir = artifact.EnvDir
+
+// DefaultDir is where `make python-wasm` leaves the current local build:
+// $SNAKEPIT_CACHE_DIR, else $XDG_CACHE_HOME/snakepit-wasm, else
+// ~/.cache/snakepit-wasm, then python-wasm/current. It holds what the
+// embedded interpreter does not carry: CPython's test suite (testlib/) and
+// the native CPython of the same source (native/).
+func DefaultDir() string { return artifact.DefaultDir() }
+
+// Locate returns the local build selected by dir, else by $SNAKEPIT_PYTHON_DIR,
+// or "" when neither is set: the embedded interpreter is then used. It fails
+// with ErrNotBuilt when python.wasm or the stdlib is missing in the selected
+// directory.
+func Locate(dir string) (string, error) { return artifact.Locate(dir) }
+
+// DefaultCompilationCacheDir is the directory where a Runtime whose
+// Config.CompilationCacheDir is "" keeps the compiled code of the
+// python.wasm with the given sha256 (Build.SHA256). It does not create it.
+func DefaultCompilationCacheDir(sha256 string) string {
+	return artifact.DefaultCompilationCacheDir(sha256)
+}
+
+// Build describes the interpreter a Runtime runs.
+type Build struct {
+	// Embedded is true for the interpreter carried in the Go module
+	// (package wasm/embedded), false for a local build in Dir.
+	Embedded bool
+	Dir      string
+	// PythonVersion is CPython's ("3.13.5"); "" for a local build without
+	// the recipe's embed/MANIFEST.
+	PythonVersion string
+	// ABIVersion is the host's; NewInstance refuses a python.wasm that
+	// speaks another.
+	ABIVersion int
+	// SHA256 is python.wasm's, in hex.
+	SHA256 string
+	// Variant names an interpreter variant ("numpy"): Config.Variant's, or
+	// a local build's whose embed/MANIFEST says so; "" for the default.
+	Variant string
+}
+
+// Build returns which interpreter the Runtime runs.
+func (r *Runtime) Build() Build { return r.build }
+
+// SitePackagesPath is where the guest sees an interpreter variant's own
+// Python packages (numpy's, for the numpy variant), read-only and on
+// sys.path after the standard library.
+const SitePackagesPath = "/usr/local/lib/python3.13/site-packages"
+
+// Variant is an interpreter build other than the default one, carried in
+// the Go binary by a package of its own (wasm/numpy's Variant), so that
+// programs that do not import that package do not carry its size. It
+// shares the default interpreter's standard library and time-zone
+// database (package wasm/embedded): a variant is the same CPython with
+// more modules built in.
+//
+// Its Name is the variant's ("numpy"); its Files hold what the recipe's
+// variant stage leaves in its embed/ directory: python.wasm.gz (gzip -9n),
+// site-packages.zip (the variant's Python packages as .pyc files) and
+// MANIFEST.
+type Variant = artifact.Variant
