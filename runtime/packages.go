@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
-	"maps"
 	"path"
 	"reflect"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
@@ -68,7 +68,7 @@ func resolvePackages(o Options) (Options, []string, error) {
 		case p.Zip != nil:
 			m.FS, err = zip.NewReader(bytes.NewReader(p.Zip), int64(len(p.Zip)))
 		case p.Files != nil:
-			m.FS, err = filesFS(p.Files)
+			m.FS, err = mountfs.Files(p.Files)
 		}
 		if err != nil {
 			return o, nil, fmt.Errorf("%w: package %d: %w", ErrBadOptions, n, err)
@@ -78,29 +78,6 @@ func resolvePackages(o Options) (Options, []string, error) {
 	}
 	o.Mounts, o.Packages = mounts, nil
 	return o, paths, nil
-}
-
-// filesFS serves source files as a zip archive does: zip.Reader is the
-// standard library's read-only tree in memory.
-func filesFS(files map[string]string) (fs.FS, error) {
-	var buf bytes.Buffer
-	w := zip.NewWriter(&buf)
-	for _, name := range slices.Sorted(maps.Keys(files)) {
-		if !fs.ValidPath(name) || name == "." {
-			return nil, fmt.Errorf("file name %q is not a relative slash-separated path", name)
-		}
-		f, err := w.CreateHeader(&zip.FileHeader{Name: name, Method: zip.Store})
-		if err != nil {
-			return nil, err
-		}
-		if _, err := f.Write([]byte(files[name])); err != nil {
-			return nil, err
-		}
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
 }
 
 // extendPath is the source that puts paths on the guest's sys.path.

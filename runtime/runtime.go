@@ -214,7 +214,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, err
 	}
 	r := &Runtime{dir: it.Build.Dir, build: Build(it.Build), stdlib: it.Stdlib, zoneinfo: it.Zoneinfo, site: it.Site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget,
-		life: life.New(context.Background()), hostFiles: mountfs.NewHostFiles(maxHostFiles(cfg.MaxHostFiles))}
+		life: life.New(context.Background()), hostFiles: mountfs.NewHostFiles(mountfs.MaxHostFiles(cfg.MaxHostFiles))}
 	if r.budget <= 0 {
 		r.budget = DefaultYieldBudget
 	}

@@ -6,7 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -307,4 +309,24 @@ func (f *viewFile) ReadDir(n int) ([]fs.DirEntry, error) {
 	out := slices.Clone(f.ents[:k])
 	f.ents = f.ents[k:]
 	return out, nil
+}
+
+// HostName says why name, a scratch file's name as ChangedSince and View
+// give it, is not safe as a path on this host, or returns "" when it is.
+// The guest chooses these names: an ordinary file on Linux ("..\..\x",
+// "C:\x", "con") is a path out of a folder or a device on Windows, and a
+// control character ("a\nb") forges lines in logs and listings.
+func HostName(name string) string {
+	switch {
+	case !fs.ValidPath(name) || name == ".":
+		return "is not a relative slash-separated path"
+	case strings.ContainsAny(name, `\:`):
+		return `holds a \ or a :, which a Windows host reads as a separator or a drive`
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return "holds a control character"
+	case !filepath.IsLocal(filepath.FromSlash(name)):
+		// On Windows this also refuses reserved names (NUL, COM1, ...).
+		return "is not a local path on this host"
+	}
+	return ""
 }
