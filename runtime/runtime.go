@@ -39,8 +39,10 @@
 // also the working directory (open("out.txt", "w") writes /tmp/out.txt),
 // where tempfile, shutil, zipfile and pathlib work as on a tmpfs. No path
 // leads out: host directories are served through os.Root, and scratch
-// refuses links (EPERM). Open files are capped (Options.MaxOpenFiles) and
-// paths over 4,096 bytes refused (ENAMETOOLONG).
+// refuses links (EPERM). Open files are capped (Options.MaxOpenFiles, and
+// host directories' across instances Config.MaxHostFiles) and paths over
+// 4,096 bytes refused (ENAMETOOLONG). Result.Files names are the guest's:
+// check them with [HostPath].
 //
 // An Instance keeps its scratch files for its life; a snapshot clone starts
 // with those its snapshot's Setup left (shared copy-on-write), so in the
