@@ -257,8 +257,8 @@ func encodeArgs(name string, args any) (json.RawMessage, error) {
 
 // classify turns the guest's adapter exceptions into *Error.
 func classify(name string, err error) error {
-	pe, ok := err.(*runtime.PythonError)
-	if !ok {
+	var pe *runtime.PythonError
+	if !errors.As(err, &pe) {
 		return err
 	}
 	switch pe.Type {

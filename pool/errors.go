@@ -87,7 +87,7 @@ func KindOf(err error) ErrorKind {
 		return KindQueueTimeout
 	case errors.Is(err, ErrSessionLost):
 		return KindSessionLost
-	case errors.Is(err, ErrWorkerCrashed):
+	case errors.Is(err, ErrWorkerCrashed), errors.Is(err, runtime.ErrTrap):
 		return KindCrash
 	case errors.Is(err, runtime.ErrMemoryLimit):
 		return KindMemoryLimit

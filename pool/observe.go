@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -64,8 +65,8 @@ const (
 	RecycleSessionExpired RecycleReason = "session_expired" // its session was idle for SessionTTL
 )
 
-// LatencyBuckets are the upper bounds of the Histogram buckets, the same
-// for every pool.
+// LatencyBuckets are the upper bounds of the Histogram buckets. A pool
+// takes its own copy at New: a change affects only pools made after it.
 var LatencyBuckets = []time.Duration{
 	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
 	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
@@ -77,18 +78,24 @@ var LatencyBuckets = []time.Duration{
 // Histogram counts durations in the fixed LatencyBuckets, the way a
 // Prometheus histogram does (but not cumulative).
 type Histogram struct {
-	// Counts[i] counts durations d with LatencyBuckets[i-1] < d <=
-	// LatencyBuckets[i]; the last element counts those above every bound.
+	// Bounds are LatencyBuckets as they were when the pool was made.
+	// Counts[i] counts durations d with Bounds[i-1] < d <= Bounds[i]; the
+	// last element counts those above every bound.
+	Bounds []time.Duration
 	Counts []uint64
 	Count  uint64        // number of observations
 	Sum    time.Duration // their total
 }
 
-func newHistogram() Histogram { return Histogram{Counts: make([]uint64, len(LatencyBuckets)+1)} }
+// newHistogram copies LatencyBuckets: an append to it after New indexed
+// past Counts, a panic with the pool's lock held.
+func newHistogram() Histogram {
+	return Histogram{Bounds: slices.Clone(LatencyBuckets), Counts: make([]uint64, len(LatencyBuckets)+1)}
+}
 
 func (h *Histogram) observe(d time.Duration) {
 	i := 0
-	for i < len(LatencyBuckets) && d > LatencyBuckets[i] {
+	for i < len(h.Bounds) && d > h.Bounds[i] {
 		i++
 	}
 	h.Counts[i]++
@@ -105,7 +112,7 @@ func (h Histogram) clone() Histogram {
 // (0 < q <= 1), an overestimate by at most one bucket; 0 without
 // observations, and the largest bound when it lies above every bound.
 func (h Histogram) Quantile(q float64) time.Duration {
-	if h.Count == 0 {
+	if h.Count == 0 || len(h.Bounds) == 0 {
 		return 0
 	}
 	rank := uint64(q*float64(h.Count) + 0.5)
@@ -113,11 +120,11 @@ func (h Histogram) Quantile(q float64) time.Duration {
 	var seen uint64
 	for i, c := range h.Counts {
 		seen += c
-		if seen >= rank && i < len(LatencyBuckets) {
-			return LatencyBuckets[i]
+		if seen >= rank && i < len(h.Bounds) {
+			return h.Bounds[i]
 		}
 	}
-	return LatencyBuckets[len(LatencyBuckets)-1]
+	return h.Bounds[len(h.Bounds)-1]
 }
 
 // Stats is a snapshot of a pool's state and counters since New.

@@ -3,7 +3,10 @@ package pool_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -61,4 +64,26 @@ func TestErrWrongModeHasItsOwnKind(t *testing.T) {
 	p := newPool(t, pool.Options{Size: 1})
 	_, err := p.RunSession(ctx, "k", exec("pass"))
 	require.Equal(t, pool.KindWrongMode, pool.KindOf(err))
+}
+
+// KindOf missed runtime.ErrTrap, which a trap outside a pool returns (the
+// CLI patched it).
+func TestKindOfATrapIsCrash(t *testing.T) {
+	require.Equal(t, pool.KindCrash, pool.KindOf(fmt.Errorf("%w: unreachable", runtime.ErrTrap)))
+}
+
+// An append to LatencyBuckets after New indexed past the histogram's counts:
+// a panic with the pool's lock held.
+func TestLatencyBucketsChangedAfterNewLeaveThePoolAlone(t *testing.T) {
+	p, err := pool.New(ctx, rt(t), pool.Options{Size: 1})
+	require.NoError(t, err)
+	defer p.Close(ctx)
+	saved := pool.LatencyBuckets
+	pool.LatencyBuckets = append(slices.Clone(saved), 2*time.Minute)
+	defer func() { pool.LatencyBuckets = saved }()
+	_, err = p.Run(ctx, eval("1"))
+	require.NoError(t, err)
+	st := p.Stats()
+	require.Len(t, st.Exec.Counts, len(saved)+1)
+	require.Equal(t, saved, st.Exec.Bounds)
 }

@@ -106,7 +106,7 @@ func (o Options) check() error {
 // mounts itself.
 func reservedPath(p string) bool {
 	p = path.Clean(p)
-	for _, r := range []string{PackagesPath, abi.GuestLibPath, SitePackagesPath} {
+	for _, r := range []string{PackagesPath, abi.GuestLibPath, SitePackagesPath, StdlibPath, ZoneinfoPath} {
 		if p == r || strings.HasPrefix(p, r+"/") {
 			return true
 		}

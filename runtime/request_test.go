@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"testing/fstest"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
@@ -120,4 +121,13 @@ func TestExecReturnsTheLastExpressionsValue(t *testing.T) {
 	_, err = i.Eval(ctx, "float('nan')")
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "ValueError", pe.Type)
+}
+
+// A mount over the stdlib passed validation and failed later, in the
+// guest's start ("sp_init failed with code 3").
+func TestMountOverTheStdlibIsBadOptions(t *testing.T) {
+	for _, p := range []string{runtime.StdlibPath, runtime.StdlibPath + "/json", runtime.ZoneinfoPath} {
+		_, err := rt(t).NewInstance(ctx, runtime.Options{Mounts: []runtime.Mount{{GuestPath: p, FS: fstest.MapFS{}}}})
+		require.ErrorIs(t, err, runtime.ErrBadOptions, p)
+	}
 }

@@ -65,8 +65,6 @@ type limits struct {
 	timeout                time.Duration
 	mounts                 mountList
 	env                    envList
-	// A writable scratch directory (--scratch) belongs here once
-	// runtime.Options has one.
 }
 
 func (l *limits) register(fs *flagSet, timeoutDoc string) {

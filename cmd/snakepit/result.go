@@ -66,7 +66,7 @@ func newOutcome(res *runtime.Result, err error) *outcome {
 		o.Value = res.Value
 	}
 	if err != nil {
-		o.Error = &callError{Kind: string(kindOf(err)), Message: err.Error()}
+		o.Error = &callError{Kind: string(pool.KindOf(err)), Message: err.Error()}
 		var pe *runtime.PythonError
 		if errors.As(err, &pe) {
 			o.Error.Type, o.Error.Message, o.Error.Traceback = pe.Type, pe.Message, pe.Traceback
@@ -140,15 +140,6 @@ func cutJSON(s string, n int) string {
 	return s
 }
 
-// kindOf is pool.KindOf, which also knows a trap outside a pool.
-func kindOf(err error) pool.ErrorKind {
-	k := pool.KindOf(err)
-	if k == pool.KindOther && errors.Is(err, runtime.ErrTrap) {
-		k = pool.KindCrash
-	}
-	return k
-}
-
 // explain is an error's text for people: a Python error's traceback, or the
 // error with a hint for the limits a flag sets.
 func explain(err error) string {
@@ -157,7 +148,7 @@ func explain(err error) string {
 		return strings.TrimSuffix(pe.Traceback, "\n")
 	}
 	msg := "snakepit: " + trimPrefix(err.Error())
-	switch kindOf(err) {
+	switch pool.KindOf(err) {
 	case pool.KindDeadline:
 		msg += " (the time limit is --timeout)"
 	case pool.KindMemoryLimit:

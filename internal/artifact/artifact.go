@@ -38,16 +38,19 @@ const EnvDir = "SNAKEPIT_PYTHON_DIR"
 // DefaultDir is where `make python-wasm` leaves the current local build:
 // $SNAKEPIT_CACHE_DIR, else $XDG_CACHE_HOME/snakepit-wasm, else
 // ~/.cache/snakepit-wasm, then python-wasm/current.
-func DefaultDir() string {
-	c := os.Getenv("SNAKEPIT_CACHE_DIR")
-	if c == "" {
-		base, err := os.UserCacheDir()
-		if err != nil {
-			base = os.TempDir()
-		}
-		c = filepath.Join(base, "snakepit-wasm")
+func DefaultDir() string { return filepath.Join(cacheBase(), "python-wasm", "current") }
+
+// cacheBase is the project's cache directory: $SNAKEPIT_CACHE_DIR, else
+// snakepit-wasm in the user's cache directory.
+func cacheBase() string {
+	if c := os.Getenv("SNAKEPIT_CACHE_DIR"); c != "" {
+		return c
 	}
-	return filepath.Join(c, "python-wasm", "current")
+	base, err := os.UserCacheDir()
+	if err != nil {
+		base = os.TempDir()
+	}
+	return filepath.Join(base, "snakepit-wasm")
 }
 
 // Locate returns the local build selected by dir, else by $SNAKEPIT_PYTHON_DIR,

@@ -20,13 +20,8 @@ func DefaultCompilationCacheDir(sha256 string) string {
 	return filepath.Join(compiledCacheBase(), sha256[:min(len(sha256), 16)])
 }
 
-func compiledCacheBase() string {
-	base, err := os.UserCacheDir()
-	if err != nil {
-		base = os.TempDir()
-	}
-	return filepath.Join(base, "snakepit-wasm", "wazero")
-}
+// compiledCacheBase honours $SNAKEPIT_CACHE_DIR, as DefaultDir does.
+func compiledCacheBase() string { return filepath.Join(cacheBase(), "wazero") }
 
 // compiledCacheDir returns the default cache directory for this python.wasm,
 // base/<16 hex digits of its sha256>, marks it as just used, and removes the builds

@@ -77,3 +77,12 @@ func TestEmbeddedWasmIsDecompressedOnceAndAWrongCopyReplaced(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, want, got, "the torn copy is replaced")
 }
+
+// The compilation cache ignored $SNAKEPIT_CACHE_DIR, which DefaultDir
+// honours.
+func TestCompilationCacheHonoursSnakepitCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("SNAKEPIT_CACHE_DIR", dir)
+	require.Equal(t, filepath.Join(dir, "wazero", "0123456789abcdef"), DefaultCompilationCacheDir("0123456789abcdef0123"))
+	require.Equal(t, filepath.Join(dir, "python-wasm", "current"), DefaultDir())
+}
