@@ -5,8 +5,12 @@
 //
 //	rt, err := runtime.New(ctx, runtime.Config{Variant: numpy.Variant()})
 //
-// Importing this package adds its files to the binary (about 5 MB); a
-// program that does not import it carries only the default interpreter.
+// This copy of the module does not carry the variant's files yet (its blob
+// folder holds only a README: numpy's source is not served where the
+// recipe builds, see README.md), so runtime.New fails with
+// runtime.ErrNotBuilt; a local build is selected with Config.Dir instead.
+// Once carried, a program that does not import this package carries only
+// the default interpreter.
 // The variant shares the default interpreter's standard library and
 // time-zone database (package wasm/embedded).
 //
