@@ -1,8 +1,10 @@
 // Command interpreter is a code interpreter's loop on a snakepit pool: the
 // user uploads a CSV, model-written Python computes with csv and
 // statistics and writes report.json, and the host returns the files the
-// code wrote. A session keeps the upload for the next cell, which draws
-// chart.svg from it.
+// code wrote, saving them with each name checked by runtime.HostPath. A
+// session keeps the upload for the next cell, which draws chart.svg from
+// it; a third cell names a file to escape a Windows host's folder, and is
+// not saved.
 package main
 
 import (
@@ -11,7 +13,9 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -79,6 +83,12 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer p.Close(ctx)
+	// The host saves what the cells write here.
+	saved, err := os.MkdirTemp("", "interpreter-out")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(saved)
 
 	// Cell 1: the upload travels with the request.
 	res, err := p.RunSession(ctx, "conversation-1", runtime.Request{
@@ -89,7 +99,9 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	fmt.Fprint(out, string(res.Stdout))
-	printFiles(out, res)
+	if err := saveFiles(out, saved, res); err != nil {
+		return err
+	}
 	fmt.Fprint(out, string(res.Files["report.json"]), "\n")
 
 	// Cell 2: same session, so sales.csv is still there.
@@ -97,8 +109,20 @@ func run(ctx context.Context, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printFiles(out, res)
+	if err := saveFiles(out, saved, res); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "chart.svg has %d bars\n", strings.Count(string(res.Files["out/chart.svg"]), "<rect"))
+
+	// Cell 3: code that names a file to escape a Windows host's folder. The
+	// names of Result.Files are the guest's: HostPath refuses this one.
+	res, err = p.RunSession(ctx, "conversation-1", runtime.Request{Op: runtime.OpExec, Code: `open("..\\evil.txt", "w").write("x")`})
+	if err != nil {
+		return err
+	}
+	if err := saveFiles(out, saved, res); err != nil {
+		return err
+	}
 
 	// Everything the session holds, read from the host between cells.
 	files, err := p.SessionFiles("conversation-1")
@@ -117,11 +141,26 @@ func run(ctx context.Context, out io.Writer) error {
 	})
 }
 
-func printFiles(out io.Writer, res *runtime.Result) {
+// saveFiles writes the files a cell wrote under dir, each name checked for
+// this host first.
+func saveFiles(out io.Writer, dir string, res *runtime.Result) error {
 	var names []string
-	for name := range res.Files {
+	for _, name := range slices.Sorted(maps.Keys(res.Files)) {
+		p, err := runtime.HostPath(dir, name)
+		if err != nil {
+			fmt.Fprintf(out, "not saved: %q\n", name)
+			continue
+		}
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, res.Files[name], 0o644); err != nil {
+			return err
+		}
 		names = append(names, name)
 	}
-	slices.Sort(names)
-	fmt.Fprintf(out, "written: %s\n", strings.Join(names, ", "))
+	if len(names) > 0 {
+		fmt.Fprintf(out, "written: %s\n", strings.Join(names, ", "))
+	}
+	return nil
 }

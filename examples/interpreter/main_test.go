@@ -32,6 +32,8 @@ written: report.json
 }
 written: out/chart.svg
 chart.svg has 5 bars
+not saved: "..\\evil.txt"
+session file ..\evil.txt (1 bytes)
 session file out/chart.svg (314 bytes)
 session file report.json (153 bytes)
 session file sales.csv (92 bytes)
