@@ -403,6 +403,9 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
 		i.budget = g
 	}
+	// A running guest stops at its next check once the instance's or the
+	// runtime's life ends.
+	context.AfterFunc(i.life.Context(), i.interruptNow)
 	return i, nil
 }
 
@@ -614,18 +617,13 @@ func (i *Instance) Reset(ctx context.Context) error {
 // Close returns its error and the release happens when the call stops. It
 // is safe to call more than once and on a nil Instance.
 func (i *Instance) Close(ctx context.Context) error {
-	if i == nil || !i.life.Close(ErrClosed) {
+	if i == nil {
 		return nil
 	}
-	i.interruptNow()
-	if err := i.life.Wait(ctx); err != nil {
-		go func() {
-			<-i.life.Idle()
-			i.free(context.Background())
-		}()
-		return fmt.Errorf("snakepit: closing the instance: %w (released once its call stops)", err)
+	if err := i.life.End(ctx, ErrClosed, i.free); err != nil {
+		return fmt.Errorf("snakepit: closing the instance: %w", err)
 	}
-	return i.free(ctx)
+	return nil
 }
 
 // free frees what the instance holds, once nothing uses it.

@@ -310,19 +310,15 @@ func (r *Runtime) cloneModule(ctx context.Context) (wazero.CompiledModule, error
 // returns). It is safe to call more than once, concurrently, and on a nil
 // Runtime (as `defer rt.Close(ctx)` does when New failed).
 func (r *Runtime) Close(ctx context.Context) error {
-	if r == nil || !r.life.Close(ErrClosed) {
+	if r == nil {
 		return nil
 	}
 	// Releasing wazero's runtime under a running guest frees the code and
 	// memory it executes: the process faults.
-	if err := r.life.Wait(ctx); err != nil {
-		go func() {
-			<-r.life.Idle()
-			r.release(context.Background())
-		}()
-		return fmt.Errorf("snakepit: closing the runtime: %w (released once its calls stop)", err)
+	if err := r.life.End(ctx, ErrClosed, r.release); err != nil {
+		return fmt.Errorf("snakepit: closing the runtime: %w", err)
 	}
-	return r.release(ctx)
+	return nil
 }
 
 func (r *Runtime) release(ctx context.Context) error {

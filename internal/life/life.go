@@ -10,6 +10,7 @@ package life
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 )
@@ -94,6 +95,24 @@ func (l *Life) Closed() bool { return l.state.Load()&closedBit != 0 }
 // Idle is closed once Close has begun and the operations in flight have
 // ended: what they used may then be released.
 func (l *Life) Idle() <-chan struct{} { return l.idle }
+
+// End closes l with cause and, once nothing is in flight, calls release and
+// returns its error. If ctx ends first, End returns an error wrapping ctx's,
+// and release runs when the last operation exits. Only the first End (or
+// Close) does anything; later ones return nil.
+func (l *Life) End(ctx context.Context, cause error, release func(context.Context) error) error {
+	if !l.Close(cause) {
+		return nil
+	}
+	if err := l.Wait(ctx); err != nil {
+		go func() {
+			<-l.idle
+			release(context.Background())
+		}()
+		return fmt.Errorf("%w (released once what is in flight ends)", err)
+	}
+	return release(ctx)
+}
 
 // Wait waits for Idle or for ctx to end, whichever comes first, and returns
 // ctx's error in the second case.

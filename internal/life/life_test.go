@@ -77,3 +77,21 @@ func TestConcurrentEnterExitAndClose(t *testing.T) {
 		wg.Wait()
 	}
 }
+
+func TestEndReleasesOnceNothingIsInFlight(t *testing.T) {
+	l := New(context.Background())
+	released := make(chan struct{})
+	release := func(context.Context) error { close(released); return nil }
+	require.True(t, l.Enter())
+	c, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, l.End(c, errGone, release), context.Canceled)
+	select {
+	case <-released:
+		t.Fatal("released with an operation in flight")
+	default:
+	}
+	require.NoError(t, l.End(context.Background(), errGone, release), "a second End does nothing")
+	l.Exit()
+	<-released
+}
