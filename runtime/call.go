@@ -1,3 +1,6 @@
+// A request and its call: what a Request asks, its checks, and Run, step
+// by step.
+
 package runtime
 
 import (
@@ -10,8 +13,168 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/tetratelabs/wazero/api"
 )
+
+// Op is what a Request asks of the guest.
+type Op int32
+
+const (
+	// OpExec runs Code as a module body in the instance's __main__, like a
+	// notebook cell: when its last statement is an expression, that
+	// expression's value is the result (None otherwise). A value JSON cannot
+	// hold (NaN, an object, ...) comes back as its repr(), a JSON string.
+	OpExec = Op(abi.KindExec)
+	// OpEval evaluates the expression Code; the value is the result. A
+	// value JSON cannot hold raises TypeError or ValueError in Python.
+	OpEval = Op(abi.KindEval)
+	// OpCall calls the function Code with Args, a JSON list (positional) or
+	// object (keyword arguments); no Args means no arguments. Code is "name"
+	// (looked up in __main__, then among the builtins) or "module.name" (the
+	// module is imported). A missing name raises NameError or
+	// AttributeError in Python.
+	OpCall = Op(abi.KindCallJSON)
+	// OpCallBytes calls the function Code with Data as one bytes argument.
+	OpCallBytes = Op(abi.KindCallBytes)
+	// OpStream calls like OpCall and sends each item of the returned
+	// iterable to OnChunk as it is produced.
+	OpStream = Op(abi.KindCallStream)
+)
+
+// Stream names an output stream.
+type Stream int
+
+const (
+	Stdout Stream = 1
+	Stderr Stream = 2
+)
+
+// Request is one call into the guest.
+type Request struct {
+	Op   Op
+	Code string          // source, expression or function name
+	Args json.RawMessage // OpCall, OpStream
+	Data []byte          // OpCallBytes
+	// Host adds host tools for this call only.
+	Host map[string]HostFunc
+	// OnOutput, if set, sees stdout/stderr as the guest writes it (within the caps).
+	OnOutput func(s Stream, p []byte)
+	// Files are written into the scratch file system before the call runs,
+	// each replacing any file of that name: the name is relative to the
+	// scratch root ("data.csv", "in/a.txt") or absolute under it
+	// ("/tmp/data.csv"); missing directories are created. They count
+	// against the scratch caps (ErrScratchFull past them; files before the
+	// one that failed may have been written). Nothing runs if one fails.
+	Files map[string][]byte
+	// OnChunk receives stream chunks (OpStream items and snakepit.emit);
+	// OpStream requires it. An error stops the stream: OnChunk is not
+	// called again, every later emit raises RuntimeError in Python, and
+	// Run returns that error, wrapped, whatever the guest did next.
+	OnChunk func(chunk json.RawMessage) error
+}
+
+// Result is the outcome of a call that returned, normally or with a Python
+// exception.
+type Result struct {
+	Value json.RawMessage // the returned value as JSON; nil for None or bytes
+	Bytes []byte          // the returned value when it was bytes
+	// Output captured during the call, and whether the caps cut it.
+	Stdout, Stderr                   []byte
+	StdoutTruncated, StderrTruncated bool
+	// Files holds the scratch files the call created, wrote, truncated or
+	// renamed (or that sit under a directory it renamed), by name relative
+	// to the scratch root, with their content at the call's end; nil when
+	// there are none or the collection is off (Options.Scratch.MaxOutput).
+	// Files the call deleted are not in it. The names are the guest's
+	// choice, untrusted: check each with HostPath before using it as a
+	// path on the host.
+	Files map[string][]byte
+	// FilesOmitted names the changed files that did not fit in MaxOutput,
+	// in path order (the first 1,000); Instance.Scratch can still read them.
+	FilesOmitted []string
+}
+
+// Decode unmarshals the returned JSON value into v. A None result decodes
+// as JSON null: v is left as it is, or set to nil if it points to a
+// pointer, map, slice or interface. A bytes result (see Bytes) is an error.
+func (r *Result) Decode(v any) error {
+	if r.Bytes != nil {
+		return errors.New("snakepit: the result is bytes (Result.Bytes), not JSON")
+	}
+	if r.Value == nil {
+		return json.Unmarshal([]byte("null"), v)
+	}
+	return json.Unmarshal(r.Value, v)
+}
+
+func (o Op) String() string {
+	switch o {
+	case OpExec:
+		return "OpExec"
+	case OpEval:
+		return "OpEval"
+	case OpCall:
+		return "OpCall"
+	case OpCallBytes:
+		return "OpCallBytes"
+	case OpStream:
+		return "OpStream"
+	}
+	return fmt.Sprintf("Op(%d)", int32(o))
+}
+
+// Validate reports why r cannot run, as an error wrapping ErrBadRequest, or
+// nil. Instance.Run (and the pool, before it takes a worker) calls it, so
+// that a malformed request fails in Go with its reason instead of as an
+// obscure Python error.
+func (r Request) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+	}
+	switch r.Op {
+	case OpExec, OpEval:
+	case OpCall, OpCallBytes, OpStream:
+		if r.Code == "" {
+			return bad("%v needs a function name in Code", r.Op)
+		}
+	case 0:
+		return bad("no Op set")
+	default:
+		return bad("unknown %v", r.Op)
+	}
+	if r.Op == OpStream && r.OnChunk == nil {
+		return bad("OpStream needs OnChunk")
+	}
+	if r.Data != nil && r.Op != OpCallBytes {
+		return bad("Data is for OpCallBytes, not %v", r.Op)
+	}
+	for name := range r.Host {
+		if strings.HasPrefix(name, abi.ReservedPrefix) {
+			return bad("Host: names starting with %q are reserved", abi.ReservedPrefix)
+		}
+	}
+	for name := range r.Files {
+		if name == "" || strings.IndexByte(name, 0) >= 0 {
+			return bad("Files: the name %q is empty or holds a NUL byte", name)
+		}
+		if scratchfs.CheckPath(name) != 0 {
+			return bad("Files: the name %q is too long or climbs out (..)", name)
+		}
+	}
+	if len(r.Args) > 0 {
+		if r.Op != OpCall && r.Op != OpStream {
+			return bad("Args is for OpCall and OpStream, not %v", r.Op)
+		}
+		// Python's json would also take NaN or a bare value; the guest
+		// must get what the documentation promises.
+		a := bytes.TrimLeft(r.Args, " \t\r\n")
+		if len(a) == 0 || (a[0] != '[' && a[0] != '{') || !json.Valid(a) {
+			return bad("Args must be a JSON list or object")
+		}
+	}
+	return nil
+}
 
 // Exec runs source in the instance's __main__ namespace.
 func (i *Instance) Exec(ctx context.Context, source string) (*Result, error) {
@@ -292,4 +455,30 @@ func (w *capWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+func (i *Instance) resetBudget() {
+	if i.budget != nil {
+		i.budgetMu.Lock()
+		i.budget.Set(uint64(uint32(i.rt.budget)))
+		i.budgetMu.Unlock()
+	}
+}
+
+func (i *Instance) interruptNow() {
+	if i.budget != nil {
+		i.budgetMu.Lock()
+		i.budget.Set(0)
+		i.budgetMu.Unlock()
+	}
+}
+
+// brokenErr is ErrBroken, wrapping why, once a call broke the instance.
+func (i *Instance) brokenErr() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.broken != nil {
+		return &brokenError{i.broken}
+	}
+	return nil
 }

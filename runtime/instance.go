@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -147,97 +146,6 @@ func (o Options) withDefaults() Options {
 		o.Scratch.MaxOutput = 16 << 20
 	}
 	return o
-}
-
-// Op is what a Request asks of the guest.
-type Op int32
-
-const (
-	// OpExec runs Code as a module body in the instance's __main__, like a
-	// notebook cell: when its last statement is an expression, that
-	// expression's value is the result (None otherwise). A value JSON cannot
-	// hold (NaN, an object, ...) comes back as its repr(), a JSON string.
-	OpExec = Op(abi.KindExec)
-	// OpEval evaluates the expression Code; the value is the result. A
-	// value JSON cannot hold raises TypeError or ValueError in Python.
-	OpEval = Op(abi.KindEval)
-	// OpCall calls the function Code with Args, a JSON list (positional) or
-	// object (keyword arguments); no Args means no arguments. Code is "name"
-	// (looked up in __main__, then among the builtins) or "module.name" (the
-	// module is imported). A missing name raises NameError or
-	// AttributeError in Python.
-	OpCall = Op(abi.KindCallJSON)
-	// OpCallBytes calls the function Code with Data as one bytes argument.
-	OpCallBytes = Op(abi.KindCallBytes)
-	// OpStream calls like OpCall and sends each item of the returned
-	// iterable to OnChunk as it is produced.
-	OpStream = Op(abi.KindCallStream)
-)
-
-// Stream names an output stream.
-type Stream int
-
-const (
-	Stdout Stream = 1
-	Stderr Stream = 2
-)
-
-// Request is one call into the guest.
-type Request struct {
-	Op   Op
-	Code string          // source, expression or function name
-	Args json.RawMessage // OpCall, OpStream
-	Data []byte          // OpCallBytes
-	// Host adds host tools for this call only.
-	Host map[string]HostFunc
-	// OnOutput, if set, sees stdout/stderr as the guest writes it (within the caps).
-	OnOutput func(s Stream, p []byte)
-	// Files are written into the scratch file system before the call runs,
-	// each replacing any file of that name: the name is relative to the
-	// scratch root ("data.csv", "in/a.txt") or absolute under it
-	// ("/tmp/data.csv"); missing directories are created. They count
-	// against the scratch caps (ErrScratchFull past them; files before the
-	// one that failed may have been written). Nothing runs if one fails.
-	Files map[string][]byte
-	// OnChunk receives stream chunks (OpStream items and snakepit.emit);
-	// OpStream requires it. An error stops the stream: OnChunk is not
-	// called again, every later emit raises RuntimeError in Python, and
-	// Run returns that error, wrapped, whatever the guest did next.
-	OnChunk func(chunk json.RawMessage) error
-}
-
-// Result is the outcome of a call that returned, normally or with a Python
-// exception.
-type Result struct {
-	Value json.RawMessage // the returned value as JSON; nil for None or bytes
-	Bytes []byte          // the returned value when it was bytes
-	// Output captured during the call, and whether the caps cut it.
-	Stdout, Stderr                   []byte
-	StdoutTruncated, StderrTruncated bool
-	// Files holds the scratch files the call created, wrote, truncated or
-	// renamed (or that sit under a directory it renamed), by name relative
-	// to the scratch root, with their content at the call's end; nil when
-	// there are none or the collection is off (Options.Scratch.MaxOutput).
-	// Files the call deleted are not in it. The names are the guest's
-	// choice, untrusted: check each with HostPath before using it as a
-	// path on the host.
-	Files map[string][]byte
-	// FilesOmitted names the changed files that did not fit in MaxOutput,
-	// in path order (the first 1,000); Instance.Scratch can still read them.
-	FilesOmitted []string
-}
-
-// Decode unmarshals the returned JSON value into v. A None result decodes
-// as JSON null: v is left as it is, or set to nil if it points to a
-// pointer, map, slice or interface. A bytes result (see Bytes) is an error.
-func (r *Result) Decode(v any) error {
-	if r.Bytes != nil {
-		return errors.New("snakepit: the result is bytes (Result.Bytes), not JSON")
-	}
-	if r.Value == nil {
-		return json.Unmarshal([]byte("null"), v)
-	}
-	return json.Unmarshal(r.Value, v)
 }
 
 // Instance is one Python interpreter. It runs one call at a time (concurrent
@@ -466,22 +374,6 @@ func (i *Instance) closeRoots() {
 	i.roots = nil
 }
 
-func (i *Instance) resetBudget() {
-	if i.budget != nil {
-		i.budgetMu.Lock()
-		i.budget.Set(uint64(uint32(i.rt.budget)))
-		i.budgetMu.Unlock()
-	}
-}
-
-func (i *Instance) interruptNow() {
-	if i.budget != nil {
-		i.budgetMu.Lock()
-		i.budget.Set(0)
-		i.budgetMu.Unlock()
-	}
-}
-
 // Err returns why the instance is unusable, or nil while it is usable.
 func (i *Instance) Err() error {
 	if i.life.Closed() {
@@ -490,16 +382,6 @@ func (i *Instance) Err() error {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	return i.broken
-}
-
-// brokenErr is ErrBroken, wrapping why, once a call broke the instance.
-func (i *Instance) brokenErr() error {
-	i.mu.Lock()
-	defer i.mu.Unlock()
-	if i.broken != nil {
-		return &brokenError{i.broken}
-	}
-	return nil
 }
 
 // Calls returns how many calls the instance has run.
