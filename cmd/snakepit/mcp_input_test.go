@@ -278,3 +278,19 @@ func FuzzMCPLines(f *testing.F) {
 		}
 	})
 }
+
+// A request the client cancelled gets no answer (MCP says so), so the end
+// of input must not wait for one.
+func TestMCPInputEndDoesNotWaitForACancelledCall(t *testing.T) {
+	m := startRawMCP(t)
+	m.initialize()
+	m.send(m.callLine(1, "import time\ntime.sleep(3600)"))
+	m.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}`)
+	m.in.Close()
+	select {
+	case code := <-m.exited:
+		require.Equal(t, exitOK, code, m.stderr.String())
+	case <-time.After(30 * time.Second): // not a latency bound: without the fix it waits for the hour
+		t.Fatal("the server waits for a call its client cancelled")
+	}
+}

@@ -137,10 +137,8 @@ func (c *lineConn) Read(ctx context.Context) (jsonrpc.Message, error) {
 			c.reject(idOf(l.line), code, err.Error())
 			continue
 		}
-		if req, ok := msg.(*jsonrpc.Request); ok && req.ID.IsValid() {
-			c.mu.Lock()
-			c.pending[req.ID] = true
-			c.mu.Unlock()
+		if req, ok := msg.(*jsonrpc.Request); ok {
+			c.track(req)
 		}
 		return msg, nil
 	}
@@ -210,17 +208,46 @@ func (c *lineConn) writeLine(b []byte, id jsonrpc.ID) error {
 		if !c.pending[id] && c.eof {
 			return nil // answered already, by drain
 		}
-		delete(c.pending, id)
-		if c.eof && len(c.pending) == 0 {
-			select {
-			case <-c.settled:
-			default:
-				close(c.settled)
-			}
-		}
+		c.settleLocked(id)
 	}
 	_, err := c.out.Write(append(b, '\n'))
 	return err
+}
+
+// track notes a request that awaits an answer, and forgets one the client
+// cancelled: MCP says a cancelled request gets none, and drain must not
+// wait for it.
+func (c *lineConn) track(req *jsonrpc.Request) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if req.ID.IsValid() {
+		c.pending[req.ID] = true
+		return
+	}
+	if req.Method != "notifications/cancelled" {
+		return
+	}
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(req.Params, &p) != nil {
+		return
+	}
+	if id, err := jsonrpc.MakeID(p.RequestID); err == nil {
+		c.settleLocked(id)
+	}
+}
+
+// settleLocked takes id off the pending requests.
+func (c *lineConn) settleLocked(id jsonrpc.ID) {
+	delete(c.pending, id)
+	if c.eof && len(c.pending) == 0 {
+		select {
+		case <-c.settled:
+		default:
+			close(c.settled)
+		}
+	}
 }
 
 // reject answers a line that could not be served.
