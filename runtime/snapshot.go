@@ -224,10 +224,11 @@ func sameFS(a, b fs.FS) bool {
 // clones keep working, and one asked for meanwhile fails with ErrClosed. It
 // is safe to call more than once and on a nil Snapshot.
 func (s *Snapshot) Close() error {
-	if s == nil || !s.life.Close(ErrClosed) {
+	if s == nil {
 		return nil
 	}
-	<-s.life.Idle()
-	s.mem.Close()
-	return nil
+	return s.life.End(context.Background(), ErrClosed, func(context.Context) error {
+		s.mem.Close()
+		return nil
+	})
 }

@@ -92,10 +92,6 @@ func (l *Life) Close(cause error) bool {
 // Closed reports whether Close has begun.
 func (l *Life) Closed() bool { return l.state.Load()&closedBit != 0 }
 
-// Idle is closed once Close has begun and the operations in flight have
-// ended: what they used may then be released.
-func (l *Life) Idle() <-chan struct{} { return l.idle }
-
 // End closes l with cause and, once nothing is in flight, calls release and
 // returns its error. If ctx ends first, End returns an error wrapping ctx's,
 // and release runs when the last operation exits. Only the first End (or
@@ -114,7 +110,7 @@ func (l *Life) End(ctx context.Context, cause error, release func(context.Contex
 	return release(ctx)
 }
 
-// Wait waits for Idle or for ctx to end, whichever comes first, and returns
+// Wait waits until Close has begun and nothing is in flight, or for ctx to end, whichever comes first, and returns
 // ctx's error in the second case.
 func (l *Life) Wait(ctx context.Context) error {
 	select {

@@ -25,7 +25,7 @@ func TestCloseCancelsWithCauseAndWaitsForWhatIsInFlight(t *testing.T) {
 	require.ErrorIs(t, context.Cause(l.Context()), errGone)
 	require.False(t, l.Enter(), "nothing enters once closing")
 	select {
-	case <-l.Idle():
+	case <-l.idle:
 		t.Fatal("idle with an operation in flight")
 	default:
 	}
@@ -43,7 +43,7 @@ func TestCloseWithNothingInFlightIsIdleAtOnce(t *testing.T) {
 	require.False(t, l.Closed())
 	l.Close(errGone)
 	require.True(t, l.Closed())
-	<-l.Idle()
+	<-l.idle
 }
 
 func TestParentEndCancelsButDoesNotClose(t *testing.T) {

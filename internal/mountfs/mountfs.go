@@ -250,9 +250,6 @@ func (h *HostFiles) Give() { h.n.Add(-1) }
 // Open returns the slots taken.
 func (h *HostFiles) Open() int { return int(h.n.Load()) }
 
-// Max returns the cap.
-func (h *HostFiles) Max() int { return int(h.max) }
-
 // HostDir serves a host directory read-only through os.Root, which refuses any
 // path, symbolic links included, that leads outside it. wazero's own
 // directory mount follows links wherever they point. The caller closes
