@@ -34,7 +34,7 @@ python-wasm: deps
 example:
 	$(GO) run ./examples/hello
 
-# Maintainers: after changing the recipe or abi/guest/snakepit.c, copy the
+# Maintainers: after changing the recipe or internal/abi/guest/snakepit.c, copy the
 # rebuilt interpreter into the module (and commit it once the change is done).
 embedded: python-wasm
 	@for f in $(EMBEDDED); do cp "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f; done

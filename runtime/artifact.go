@@ -54,15 +54,3 @@ func (r *Runtime) Build() Build { return r.build }
 // sys.path after the standard library.
 const SitePackagesPath = "/usr/local/lib/python3.13/site-packages"
 
-// Variant is an interpreter build other than the default one, carried in
-// the Go binary by a package of its own (wasm/numpy's Variant), so that
-// programs that do not import that package do not carry its size. It
-// shares the default interpreter's standard library and time-zone
-// database (package wasm/embedded): a variant is the same CPython with
-// more modules built in.
-//
-// Its Name is the variant's ("numpy"); its Files hold what the recipe's
-// variant stage leaves in its embed/ directory: python.wasm.gz (gzip -9n),
-// site-packages.zip (the variant's Python packages as .pyc files) and
-// MANIFEST.
-type Variant = artifact.Variant

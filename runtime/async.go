@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 )
 
 // asyncCalls are the host tools one call started with snakepit.acall (the

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/tetratelabs/wazero/api"
 )

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 

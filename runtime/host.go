@@ -9,7 +9,7 @@ import (
 	goruntime "runtime"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/tetratelabs/wazero/api"
 )
 

@@ -12,7 +12,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )

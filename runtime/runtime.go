@@ -81,9 +81,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"sync"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/snakepit-wasm/snakepit/internal/life"
@@ -142,13 +143,16 @@ type Config struct {
 	// means $SNAKEPIT_PYTHON_DIR, and when that is unset too, the
 	// interpreter embedded in the module.
 	Dir string
-	// Variant selects an interpreter variant embedded by its own package
-	// (numpy.Variant() of package wasm/numpy: CPython with numpy built
-	// in); nil means the default interpreter. A local build of a variant
+	// Variant selects an interpreter variant carried by a package of its
+	// own, so that programs that do not import it do not carry its size:
+	// numpy.Files() of package wasm/numpy (CPython with numpy built in).
+	// The files are what the recipe's variant stage leaves in its embed/
+	// directory; the variant shares the default interpreter's standard
+	// library and time-zone database. nil means the default interpreter. A local build of a variant
 	// is selected by Dir instead (the recipe's python-wasm/numpy/current),
 	// so Dir and Variant are not both set; $SNAKEPIT_PYTHON_DIR is ignored
 	// when Variant is set.
-	Variant *Variant
+	Variant fs.FS
 	// CompilationCacheDir keeps compiled machine code between processes.
 	// "" means a directory per python.wasm build under
 	// <user cache dir>/snakepit-wasm/wazero, of which the keepCompiled most

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/snakepit-wasm/snakepit/internal/life"
 )

@@ -9,7 +9,7 @@ import (
 )
 
 func TestDirAndVariantAreNotBothSet(t *testing.T) {
-	_, err := runtime.New(ctx, runtime.Config{Dir: t.TempDir(), Variant: &runtime.Variant{Name: "x", Files: fstest.MapFS{}}})
+	_, err := runtime.New(ctx, runtime.Config{Dir: t.TempDir(), Variant: fstest.MapFS{}})
 	require.ErrorIs(t, err, runtime.ErrBadOptions)
 }
 

@@ -18,10 +18,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
@@ -105,7 +106,7 @@ type Interpreter struct {
 // not nil (dir is then ignored), else the local build Locate(dir) finds,
 // else the embedded one. cacheDir "" means this build's directory under
 // the default compilation cache, created and pruned (see compiledCacheDir).
-func Load(dir string, v *Variant, cacheDir string) (*Interpreter, error) {
+func Load(dir string, v fs.FS, cacheDir string) (*Interpreter, error) {
 	var it *Interpreter
 	var err error
 	if v != nil {

@@ -8,21 +8,11 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/snakepit-wasm/snakepit/abi"
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 )
 
-// Variant is an interpreter build other than the default one, embedded by a
-// package of its own (wasm/numpy's); it shares the default interpreter's
-// stdlib and zoneinfo. runtime.Variant is this type, under an alias.
-type Variant struct {
-	Name string // e.g. "numpy"
-	// Files holds what the recipe's variant stage leaves in its embed/
-	// directory: python.wasm.gz (gzip -9n), site-packages.zip (the
-	// variant's Python packages as .pyc files) and MANIFEST.
-	Files fs.FS
-}
 
 // variantFiles is what loadVariant needs of a Variant.
 type variantFiles struct {
@@ -30,19 +20,20 @@ type variantFiles struct {
 	site     *zip.Reader
 	info     embedded.Info
 	manifest []byte
+	name     string // from MANIFEST
 }
 
-// open reads v's files; a variant package whose blobs were not copied in
-// (`make embedded`) fails with ErrNotBuilt.
-func (v *Variant) open() (variantFiles, error) {
+// openVariant reads a variant's files: what the recipe's variant stage
+// leaves in its embed/ directory, python.wasm.gz (gzip -9n),
+// site-packages.zip (the variant's Python packages as .pyc files) and
+// MANIFEST, which names the variant. A variant package whose blobs were not
+// copied in (`make embedded`) fails with ErrNotBuilt.
+func openVariant(v fs.FS) (variantFiles, error) {
 	var f variantFiles
-	if v.Files == nil {
-		return f, fmt.Errorf("%w: variant %q has no Files", ErrNotBuilt, v.Name)
-	}
 	read := func(name string) ([]byte, error) {
-		b, err := fs.ReadFile(v.Files, name)
+		b, err := fs.ReadFile(v, name)
 		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%w: the %s variant's %s is not in this module (`make embedded` copies it)", ErrNotBuilt, v.Name, name)
+			return nil, fmt.Errorf("%w: the variant's %s is not in this module (`make embedded` copies it)", ErrNotBuilt, name)
 		}
 		return b, err
 	}
@@ -51,8 +42,9 @@ func (v *Variant) open() (variantFiles, error) {
 		return f, err
 	}
 	if f.info, err = embedded.ParseManifest(string(f.manifest)); err != nil {
-		return f, fmt.Errorf("snakepit: variant %s: %w", v.Name, err)
+		return f, fmt.Errorf("variant: %w", err)
 	}
+	f.name = manifestVariant(string(f.manifest))
 	if f.wasmGz, err = read("python.wasm.gz"); err != nil {
 		return f, err
 	}
@@ -61,7 +53,7 @@ func (v *Variant) open() (variantFiles, error) {
 		return f, err
 	}
 	if f.site, err = zip.NewReader(bytes.NewReader(z), int64(len(z))); err != nil {
-		return f, fmt.Errorf("snakepit: variant %s: site-packages.zip: %w", v.Name, err)
+		return f, fmt.Errorf("variant %s: site-packages.zip: %w", f.name, err)
 	}
 	return f, nil
 }
@@ -69,8 +61,8 @@ func (v *Variant) open() (variantFiles, error) {
 // loadVariant is load for an embedded variant: its python.wasm (which Load
 // unpacks) and site-packages, the default interpreter's stdlib and
 // zoneinfo.
-func loadVariant(v *Variant) (*Interpreter, error) {
-	vf, err := v.open()
+func loadVariant(v fs.FS) (*Interpreter, error) {
+	vf, err := openVariant(v)
 	if err != nil {
 		return nil, err
 	}
@@ -79,9 +71,9 @@ func loadVariant(v *Variant) (*Interpreter, error) {
 		return nil, err
 	}
 	if it.Build.PythonVersion != vf.info.PythonVersion {
-		return nil, fmt.Errorf("snakepit: variant %s is CPython %s, the embedded stdlib %s", v.Name, vf.info.PythonVersion, it.Build.PythonVersion)
+		return nil, fmt.Errorf("variant %s is CPython %s, the embedded stdlib %s", vf.name, vf.info.PythonVersion, it.Build.PythonVersion)
 	}
-	it.Build = Build{Embedded: true, Variant: manifestVariant(string(vf.manifest)), ABIVersion: abi.Version, PythonVersion: vf.info.PythonVersion, SHA256: vf.info.SHA256}
+	it.Build = Build{Embedded: true, Variant: vf.name, ABIVersion: abi.Version, PythonVersion: vf.info.PythonVersion, SHA256: vf.info.SHA256}
 	it.Site = mountfs.Zip(vf.site)
 	it.wasmSize, it.unpack = embedded.GzipSize(vf.wasmGz), func() ([]byte, error) { return embedded.Gunzip(vf.wasmGz) }
 	return it, nil

@@ -14,12 +14,10 @@ func TestVariantWithoutItsFilesIsNotBuilt(t *testing.T) {
 		"only a readme.md": {"README.md": {Data: []byte("copied by make embedded")}},
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := Load("", &Variant{Name: "x", Files: files}, t.TempDir())
+			_, err := Load("", files, t.TempDir())
 			require.ErrorIs(t, err, ErrNotBuilt)
 		})
 	}
-	_, err := Load("", &Variant{Name: "nil files"}, t.TempDir())
-	require.ErrorIs(t, err, ErrNotBuilt)
 }
 
 const sha = "0000000000000000000000000000000000000000000000000000000000000000"

@@ -3,7 +3,7 @@
 // their dotted names, its Python files served read-only from the binary),
 // selected with
 //
-//	rt, err := runtime.New(ctx, runtime.Config{Variant: numpy.Variant()})
+//	rt, err := runtime.New(ctx, runtime.Config{Variant: numpy.Files()})
 //
 // This copy of the module does not carry the variant's files yet (its blob
 // folder holds only a README: numpy's source is not served where the
@@ -25,17 +25,16 @@ package numpy
 import (
 	"embed"
 	"io/fs"
-
-	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
 //go:embed blob
 var blob embed.FS
 
-// Variant returns the numpy variant for runtime.Config.Variant. runtime.New
-// fails with runtime.ErrNotBuilt when this copy of the module does not
-// carry its files.
-func Variant() *runtime.Variant {
+// Files returns the numpy variant's files, for runtime.Config.Variant. The
+// package imports nothing of the engine: it is data. runtime.New fails
+// with runtime.ErrNotBuilt when this copy of the module does not carry
+// them.
+func Files() fs.FS {
 	sub, _ := fs.Sub(blob, "blob") // a constant, valid name
-	return &runtime.Variant{Name: "numpy", Files: sub}
+	return sub
 }

@@ -56,7 +56,7 @@ func variant(t testing.TB) *runtime.Runtime {
 			rt, rtErr = runtime.New(ctx, runtime.Config{Dir: localDir()})
 			return
 		}
-		rt, rtErr = runtime.New(ctx, runtime.Config{Variant: numpy.Variant()})
+		rt, rtErr = runtime.New(ctx, runtime.Config{Variant: numpy.Files()})
 	})
 	if errors.Is(rtErr, runtime.ErrNotBuilt) {
 		t.Skipf("the numpy variant is not built (no %s, and this module does not embed it): %v", localDir(), rtErr)

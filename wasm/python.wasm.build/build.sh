@@ -18,7 +18,7 @@ done
 [ -f /usr/lib/llvm-19/lib/clang/19/lib/wasi/libclang_rt.builtins-wasm32.a ] || die "libclang-rt-19-dev-wasm32 is missing: run 'make deps'"
 
 h1=$(cat "$here/pins.sh" "$here/lib.sh" "$here/stage1.sh" "$here"/patches/*.patch "$here/pgo/python.profdata" | sha256sum | cut -c1-16)
-h2=$( (echo "$h1"; cat "$here/stage2.sh" "$here/embed.py" "$root/abi/guest/snakepit.c") | sha256sum | cut -c1-16)
+h2=$( (echo "$h1"; cat "$here/stage2.sh" "$here/embed.py" "$root/internal/abi/guest/snakepit.c") | sha256sum | cut -c1-16)
 stage=$base/stage/$h1
 out=$base/out/$h2
 

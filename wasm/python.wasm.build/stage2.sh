@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Stage 2 of the python.wasm build: link the reactor from stage 1's static
-# libraries and the guest's C shim (abi/guest/snakepit.c; its Python half is
+# libraries and the guest's C shim (internal/abi/guest/snakepit.c; its Python half is
 # not in the binary: the host hands it to sp_init), strip it, lay out the outputs
 # and write the MANIFEST.
 # Usage: stage2.sh STAGE_DIR OUT_DIR
@@ -28,7 +28,7 @@ WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT -ffile-prefix-m
 # The shipped interpreter's table of built-in modules leaves out CPython's
 # test modules, so the linker does not pull them from libpython.
 grep -vE '(_test[a-z_]*|xxsubtype|_xxtestfuzz)' "$WB/Modules/config.c" >"$OUT.tmp/config.c"
-$WCC -O2 -I"$SRC/Include" -I"$WB" -I"$DEPS/include" -c "$root/abi/guest/snakepit.c" -o "$OUT.tmp/snakepit.o"
+$WCC -O2 -I"$SRC/Include" -I"$WB" -I"$DEPS/include" -c "$root/internal/abi/guest/snakepit.c" -o "$OUT.tmp/snakepit.o"
 $WCC -O2 -I"$SRC/Include" -I"$WB" -c "$OUT.tmp/config.c" -o "$OUT.tmp/config.o"
 # link OUTPUT STRIP [OBJECT...]: the reactor from the guest shim and stage 1's
 # libraries; objects given first take precedence over the archives'. No -O
@@ -74,14 +74,14 @@ gzip -9 -n -c "$OUT.tmp/python.wasm" >"$OUT.tmp/embed/python.wasm.gz"
 "$STAGE/native/bin/python3.13" -I -S "$here/embed.py" "$OUT.tmp/zoneinfo" "$OUT.tmp/embed/zoneinfo.zip"
 {
   echo "cpython $PY_VERSION"
-  echo "abi $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/abi/guest/snakepit.c")"
+  echo "abi $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/internal/abi/guest/snakepit.c")"
   ( cd "$OUT.tmp" && sha256sum python.wasm && cd embed && sha256sum python.wasm.gz stdlib.zip zoneinfo.zip )
 } >"$OUT.tmp/embed/MANIFEST"
 
 {
   echo "python.wasm build"
   echo "cpython $PY_VERSION (debian $PY_DEBIAN_VERSION), wasi-libc $WASI_LIBC_VERSION, clang $LLVM_VERSION ($(clang-$LLVM_VERSION --version | head -1))"
-  echo "abi version $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/abi/guest/snakepit.c")"
+  echo "abi version $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/internal/abi/guest/snakepit.c")"
   echo "stack $STACK"
   echo
   echo "inputs (sha256)"
@@ -93,7 +93,7 @@ gzip -9 -n -c "$OUT.tmp/python.wasm" >"$OUT.tmp/embed/python.wasm.gz"
   echo "$XZ_ORIG_SHA256  $XZ_ORIG"
   echo "$SQLITE_ORIG_SHA256  $SQLITE_ORIG"
   echo "$TZDATA_SHA256  $TZDATA_DEB"
-  ( cd "$root" && sha256sum abi/guest/snakepit.c wasm/python.wasm.build/*.sh wasm/python.wasm.build/*.py wasm/python.wasm.build/patches/*.patch )
+  ( cd "$root" && sha256sum internal/abi/guest/snakepit.c wasm/python.wasm.build/*.sh wasm/python.wasm.build/*.py wasm/python.wasm.build/patches/*.patch )
   echo
   echo "outputs (sha256)"
   ( cd "$OUT.tmp" && sha256sum python.wasm test/python.wasm && echo "$(find lib -type f | LC_ALL=C sort | xargs sha256sum | sha256sum | cut -d' ' -f1)  lib/ (sha256 of the sorted per-file sha256 list)" )

@@ -28,7 +28,7 @@ WCC="clang-$LLVM_VERSION --target=wasm32-wasi --sysroot=$SYSROOT -ffile-prefix-m
 } >"$T/work/config.c"
 { echo '#include "Python.h"'; while read -r name fn; do echo "extern PyObject *$fn(void);"; done <"$NS/modules.txt"; } >"$T/work/decl.h"
 $WCC -O2 -I"$SRC/Include" -I"$WB" -include "$T/work/decl.h" -c "$T/work/config.c" -o "$T/work/config.o"
-$WCC -O2 -I"$SRC/Include" -I"$WB" -I"$DEPS/include" -c "$root/abi/guest/snakepit.c" -o "$T/work/snakepit.o"
+$WCC -O2 -I"$SRC/Include" -I"$WB" -I"$DEPS/include" -c "$root/internal/abi/guest/snakepit.c" -o "$T/work/snakepit.o"
 $WCC -O2 -c "$here/cxa_stubs.c" -o "$T/work/cxa_stubs.o"
 progress "numpy: linking python.wasm with numpy built in"
 $WCC -mexec-model=reactor "$T/work/snakepit.o" "$T/work/config.o" "$T/work/cxa_stubs.o" "$NS/lib/libnumpy.a" \
@@ -54,7 +54,7 @@ gzip -9 -n -c "$T/python.wasm" >"$T/embed/python.wasm.gz"
   echo "cpython $PY_VERSION"
   echo "variant numpy"
   echo "numpy $NUMPY_VERSION"
-  echo "abi $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/abi/guest/snakepit.c")"
+  echo "abi $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/internal/abi/guest/snakepit.c")"
   ( cd "$T" && sha256sum python.wasm && cd embed && sha256sum python.wasm.gz site-packages.zip )
 } >"$T/embed/MANIFEST"
 {

@@ -14,7 +14,7 @@ root=$(cd "$here/../../.." && pwd)
 base=$1 stage=$2 dl=$3 h1=$4
 [ "${SNAKEPIT_NUMPY:-1}" != 0 ] || { progress "numpy variant skipped (SNAKEPIT_NUMPY=0)"; exit 0; }
 hn=$( (echo "$h1"; cat "$here/pins.sh" "$here/compile.sh" "$here/npy_cpu-wasm.patch") | sha256sum | cut -c1-16)
-hl=$( (echo "$hn"; cat "$here/link.sh" "$here/cxa_stubs.c" "$here/../embed.py" "$root/abi/guest/snakepit.c") | sha256sum | cut -c1-16)
+hl=$( (echo "$hn"; cat "$here/link.sh" "$here/cxa_stubs.c" "$here/../embed.py" "$root/internal/abi/guest/snakepit.c") | sha256sum | cut -c1-16)
 nb=$base/numpy
 ns=$nb/stage/$hn
 out=$nb/out/$hl
