@@ -53,4 +53,3 @@ func (r *Runtime) Build() Build { return r.build }
 // Python packages (numpy's, for the numpy variant), read-only and on
 // sys.path after the standard library.
 const SitePackagesPath = "/usr/local/lib/python3.13/site-packages"
-

@@ -13,7 +13,6 @@ import (
 	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 )
 
-
 // variantFiles is what loadVariant needs of a Variant.
 type variantFiles struct {
 	wasmGz   []byte
