@@ -23,8 +23,8 @@
 // docstring describes the parameters. An async function runs on asyncio's
 // loop (where snakepit.acall awaits host tools).
 //
-// Calls go through a [Runner]: a *runtime.Instance, a *pool.Pool (ModeFresh
-// or ModeWarm) or one session of a ModeSession pool ([Session]). The code
+// Calls go through a runtime.Runner: a *runtime.Instance, a *pool.Pool or
+// a *pool.Session. The code
 // defining the functions must have run in the interpreter: in a pool, put
 // the package in runtime.Options.Packages and its module in
 // pool.Options.Preload, so that every worker (in ModeFresh, the snapshot)
@@ -49,44 +49,22 @@ import (
 	"iter"
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
-	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/internal/errkind"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
-// Runner runs a request: *runtime.Instance and *pool.Pool are Runners, and
-// RunnerFunc makes one of a function (to add Request.Host tools or
-// OnOutput, say).
-type Runner interface {
-	Run(ctx context.Context, req runtime.Request) (*runtime.Result, error)
-}
-
-// RunnerFunc is a function as a Runner.
-type RunnerFunc func(ctx context.Context, req runtime.Request) (*runtime.Result, error)
-
-// Run calls f.
-func (f RunnerFunc) Run(ctx context.Context, req runtime.Request) (*runtime.Result, error) {
-	return f(ctx, req)
-}
-
-// Session is the Runner of one session of a ModeSession pool: its calls go
-// to p.RunSession with key.
-func Session(p *pool.Pool, key string) Runner {
-	return RunnerFunc(func(ctx context.Context, req runtime.Request) (*runtime.Result, error) {
-		return p.RunSession(ctx, key, req)
-	})
-}
-
 var (
 	// ErrUnknownFunction means no function is exported under the name.
-	ErrUnknownFunction = errors.New("adapter: unknown function")
+	// Kind bad_request.
+	ErrUnknownFunction = errkind.New(errkind.BadRequest, "unknown function")
 	// ErrArguments means the arguments do not match the function's
 	// signature or type hints (or Go could not encode them); the function
 	// did not run. A function may also raise snakepit.ArgumentError itself
-	// to refuse a value that its hints cannot describe.
-	ErrArguments = errors.New("adapter: bad arguments")
+	// to refuse a value that its hints cannot describe. Kind bad_request.
+	ErrArguments = errkind.New(errkind.BadRequest, "bad arguments")
 	// ErrResult means the result, or a streamed item, does not decode into
 	// the Go type asked for.
-	ErrResult = errors.New("adapter: bad result")
+	ErrResult = errors.New("bad result")
 )
 
 // Error is a call that failed for one of the reasons above.
@@ -100,13 +78,7 @@ type Error struct {
 	Cause error
 }
 
-func (e *Error) Error() string {
-	kind := e.Err.Error()
-	if k, ok := bytes.CutPrefix([]byte(kind), []byte("adapter: ")); ok {
-		kind = string(k)
-	}
-	return fmt.Sprintf("adapter: %s: %s: %s", e.Func, kind, e.Reason)
-}
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s: %s", e.Func, e.Err, e.Reason) }
 
 // Unwrap lets errors.Is match Err and errors.As find Cause.
 func (e *Error) Unwrap() []error {
@@ -144,14 +116,14 @@ type Param struct {
 }
 
 // Catalog lists the functions exported in r's interpreter, by name.
-func Catalog(ctx context.Context, r Runner) ([]Function, error) {
-	res, err := r.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: abi.AdapterCatalog})
+func Catalog(ctx context.Context, r runtime.Runner) ([]Function, error) {
+	res, err := r.Run(ctx, runtime.Call(abi.AdapterCatalog))
 	if err != nil {
 		return nil, err
 	}
 	var fs []Function
 	if err := json.Unmarshal(res.Bytes, &fs); err != nil {
-		return nil, fmt.Errorf("adapter: decoding the catalog: %w", err)
+		return nil, fmt.Errorf("decoding the catalog: %w", err)
 	}
 	return fs, nil
 }
@@ -161,13 +133,13 @@ func Catalog(ctx context.Context, r Runner) ([]Function, error) {
 // object (keyword arguments: a struct or a map) or array (positional
 // arguments: a slice), or a json.RawMessage holding either (as an LLM's
 // tool call gives them).
-func Call[T any](ctx context.Context, r Runner, name string, args any) (T, error) {
+func Call[T any](ctx context.Context, r runtime.Runner, name string, args any) (T, error) {
 	var v T
 	a, err := encodeArgs(name, args)
 	if err != nil {
 		return v, err
 	}
-	res, err := r.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: abi.AdapterCall, Args: a})
+	res, err := r.Run(ctx, runtime.CallJSON(abi.AdapterCall, a))
 	if err != nil {
 		return v, classify(name, err)
 	}
@@ -186,7 +158,7 @@ func Call[T any](ctx context.Context, r Runner, name string, args any) (T, error
 //
 // The function runs while the loop body does: a body that calls the same
 // Instance, or the same session, deadlocks.
-func Stream[T any](ctx context.Context, r Runner, name string, args any) iter.Seq2[T, error] {
+func Stream[T any](ctx context.Context, r runtime.Runner, name string, args any) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
 		a, err := encodeArgs(name, args)
@@ -229,7 +201,7 @@ func Stream[T any](ctx context.Context, r Runner, name string, args any) iter.Se
 	}
 }
 
-var errStopped = errors.New("adapter: stream stopped by its consumer")
+var errStopped = errors.New("stream stopped by its consumer")
 
 // encodeArgs makes the AdapterCall arguments [name, args].
 func encodeArgs(name string, args any) (json.RawMessage, error) {

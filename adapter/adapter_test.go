@@ -38,21 +38,44 @@ func newShop(t *testing.T) *runtime.Instance {
 	inst, err := testrt.Runtime(t).NewInstance(ctx, runtime.Options{Packages: []runtime.Package{shop}, Host: shopTools})
 	require.NoError(t, err)
 	t.Cleanup(func() { inst.Close(ctx) })
-	_, err = inst.Exec(ctx, "import shop")
+	_, err = inst.Run(ctx, runtime.Exec("import shop"))
 	require.NoError(t, err)
 	return inst
+}
+
+func shopOptions(mode pool.Mode) pool.Options {
+	return pool.Options{
+		Size: 1, Mode: mode, Preload: []string{"shop"}, MaxCallTime: time.Minute,
+		Instance: runtime.Options{Limits: runtime.Limits{MaxAsyncHostCalls: 4}, Packages: []runtime.Package{shop}, Host: shopTools},
+	}
 }
 
 func newShopPool(t *testing.T, mode pool.Mode) *pool.Pool {
 	t.Helper()
 	ctx := context.Background()
-	p, err := pool.New(ctx, testrt.Runtime(t), pool.Options{
-		Size: 1, Mode: mode, Preload: []string{"shop"}, CallTimeout: time.Minute,
-		Instance: runtime.Options{Packages: []runtime.Package{shop}, Host: shopTools, MaxAsyncHostCalls: 4},
-	})
+	p, err := pool.New(ctx, testrt.Runtime(t), shopOptions(mode))
 	require.NoError(t, err)
 	t.Cleanup(func() { p.Close(ctx) })
 	return p
+}
+
+// newShopRunner returns a Runner of a pool in mode ("fresh", "warm" or
+// "session") and its stats.
+func newShopRunner(t *testing.T, mode string) (runtime.Runner, func() pool.Stats) {
+	t.Helper()
+	switch mode {
+	case "fresh":
+		p := newShopPool(t, pool.ModeFresh)
+		return p, p.Stats
+	case "warm":
+		p := newShopPool(t, pool.ModeWarm)
+		return p, p.Stats
+	}
+	ctx := context.Background()
+	ss, err := pool.NewSessions(ctx, testrt.Runtime(t), shopOptions(pool.ModeFresh))
+	require.NoError(t, err)
+	t.Cleanup(func() { ss.Close(ctx) })
+	return ss.Session("s"), ss.Stats
 }
 
 func TestCatalogSchemas(t *testing.T) {
@@ -254,7 +277,7 @@ func TestCallErrors(t *testing.T) {
 		require.Equal(t, c.fn, ae.Func)
 		if c.reason != "" {
 			require.Equal(t, c.reason, ae.Reason, "%s %v", c.fn, c.args)
-			require.Contains(t, err.Error(), "adapter: "+c.fn+": ")
+			require.Contains(t, err.Error(), c.fn+": ")
 		}
 	}
 
@@ -268,7 +291,7 @@ func TestCallErrors(t *testing.T) {
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "ValueError", pe.Type)
 	require.Equal(t, "boom", pe.Message)
-	require.Equal(t, pool.KindPython, pool.KindOf(err))
+	require.Equal(t, runtime.KindPython, runtime.KindOf(err))
 
 	// Every failure above left the interpreter usable.
 	s, err := adapter.Call[string](ctx, inst, "echo", []string{"still here"})

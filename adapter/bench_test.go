@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/adapter"
-	"github.com/snakepit-wasm/snakepit/bench/native"
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/native"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -79,7 +79,7 @@ func ioTool(ctx context.Context, args json.RawMessage) (any, error) {
 }
 
 // BenchmarkAdapter compares adapter calls with the native subprocess pool
-// of bench/native (same CPython source, built natively), sub-benchmark by
+// of internal/bench/native (same CPython source, built natively), sub-benchmark by
 // sub-benchmark, so that -count=N interleaves the two sides.
 //
 //   - call-1KB: a typed call whose argument is 1 KB of JSON records
@@ -92,8 +92,11 @@ func ioTool(ctx context.Context, args json.RawMessage) (any, error) {
 func BenchmarkAdapter(b *testing.B) {
 	ctx := context.Background()
 	p, err := pool.New(ctx, testrt.Runtime(b), pool.Options{Size: 1, Mode: pool.ModeWarm, Preload: []string{"bench"},
-		Instance: runtime.Options{MaxAsyncHostCalls: 100, Host: map[string]runtime.HostFunc{"io": ioTool},
-			Packages: []runtime.Package{{Files: map[string]string{"bench.py": benchSrc}}}}})
+		Instance: runtime.Options{
+			Limits:   runtime.Limits{MaxAsyncHostCalls: 100},
+			Host:     map[string]runtime.HostFunc{"io": ioTool},
+			Packages: []runtime.Package{{Files: map[string]string{"bench.py": benchSrc}}},
+		}})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -110,7 +113,7 @@ func BenchmarkAdapter(b *testing.B) {
 	}
 	nativeRun := func(b *testing.B, f func()) {
 		if np == nil {
-			b.Skip("no native python3.13 (bench/native.PythonPath)")
+			b.Skip("no native python3.13 (internal/bench/native.PythonPath)")
 		}
 		for b.Loop() {
 			f()
@@ -147,7 +150,7 @@ func BenchmarkAdapter(b *testing.B) {
 	run("call-1KB/snakepit-untyped", func(b *testing.B) {
 		b.SetBytes(int64(len(arg)))
 		for b.Loop() {
-			res, err := p.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "bench.size_plain", Args: arg})
+			res, err := p.Run(ctx, runtime.CallJSON("bench.size_plain", arg))
 			check(b, err)
 			var n int
 			check(b, res.Decode(&n))

@@ -36,7 +36,7 @@ def count(n: int) -> Iterator[int]:
 	if err != nil {
 		panic(err)
 	}
-	if _, err := inst.Exec(ctx, "import greet"); err != nil {
+	if _, err := inst.Run(ctx, runtime.Exec("import greet")); err != nil {
 		panic(err)
 	}
 	return inst
@@ -62,5 +62,5 @@ func Example() {
 	// count:  {"type":"object","properties":{"n":{"type":"integer"}},"required":["n"],"additionalProperties":false}
 	// greet: Greets someone. {"type":"object","properties":{"name":{"type":"string"},"excited":{"type":"boolean","default":false}},"required":["name"],"additionalProperties":false}
 	// Hello, Ada! <nil>
-	// adapter: greet: bad arguments: argument name: expected string, got integer
+	// greet: bad arguments: argument name: expected string, got integer
 }

@@ -44,14 +44,10 @@ func TestStream(t *testing.T) {
 // An early break closes the generator inside Python (its finally runs)
 // before the loop returns, in every pool mode, and the worker serves on.
 func TestStreamEarlyBreak(t *testing.T) {
-	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, mode := range []string{"fresh", "warm", "session"} {
+		t.Run(mode, func(t *testing.T) {
 			ctx := context.Background()
-			p := newShopPool(t, mode)
-			var r adapter.Runner = p
-			if mode == pool.ModeSession {
-				r = adapter.Session(p, "s")
-			}
+			r, stats := newShopRunner(t, mode)
 			var got []int
 			for v, err := range adapter.Stream[int](ctx, r, "count", map[string]any{"n": 1000000, "label": "broken"}) {
 				require.NoError(t, err)
@@ -61,12 +57,12 @@ func TestStreamEarlyBreak(t *testing.T) {
 				}
 			}
 			require.Equal(t, []int{0, 1, 2}, got)
-			if mode != pool.ModeFresh { // a fresh call's state is gone with its clone
+			if mode != "fresh" { // a fresh call's state is gone with its clone
 				closed, err := adapter.Call[[]string](ctx, r, "closed_so_far", nil)
 				require.NoError(t, err)
 				require.Equal(t, []string{"broken"}, closed)
 			}
-			require.Equal(t, uint64(0), p.Stats().Recycles[pool.RecycleCrash])
+			require.Equal(t, uint64(0), stats().Recycles[pool.RecycleCrash])
 			s, err := adapter.Call[string](ctx, r, "echo", []string{"usable"})
 			require.NoError(t, err)
 			require.Equal(t, "usable", s)

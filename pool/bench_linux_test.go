@@ -27,8 +27,8 @@ func BenchmarkWarmCall(b *testing.B) {
 	}{
 		{"exec-x=1", exec("x = 1")},
 		{"eval-1+1", eval("1 + 1")},
-		{"call-add", runtime.Request{Op: runtime.OpCall, Code: "add", Args: []byte("[1, 2]")}},
-		{"echo-1KB", runtime.Request{Op: runtime.OpCall, Code: "echo", Args: echo}},
+		{"call-add", runtime.CallJSON("add", []byte("[1, 2]"))},
+		{"echo-1KB", runtime.CallJSON("echo", echo)},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			cpu0 := cpuTime()
@@ -69,9 +69,9 @@ func BenchmarkFreshCall(b *testing.B) {
 	}{
 		{"pool-reset", func() error { _, err := p.Run(ctx, exec("x = 1")); return err }},
 		{"new-clone", func() error {
-			i, err := s.NewInstance(ctx, nil)
+			i, err := s.NewInstance(ctx, runtime.CloneOptions{})
 			if err == nil {
-				_, err = i.Exec(ctx, "x = 1")
+				_, err = i.Run(ctx, runtime.Exec("x = 1"))
 				i.Close(ctx)
 			}
 			return err

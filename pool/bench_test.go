@@ -15,14 +15,10 @@ import (
 // the inverse of throughput; p50-µs and p99-µs are the latency each caller
 // sees, queueing included.
 func BenchmarkTrivialCall(b *testing.B) {
-	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
-		b.Run(mode.String(), func(b *testing.B) {
-			p, err := pool.New(ctx, rt(b), pool.Options{Mode: mode})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer p.Close(ctx)
-			size := p.Stats().Size
+	for _, mode := range []string{"fresh", "warm", "session"} {
+		b.Run(mode, func(b *testing.B) {
+			runner, stats := modeRunner(b, mode, pool.Options{})
+			size := stats().Size
 			for _, callers := range []int{1, 2, 4, 16} {
 				b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
 					lat := make([]time.Duration, b.N)
@@ -33,12 +29,7 @@ func BenchmarkTrivialCall(b *testing.B) {
 							key := fmt.Sprint(c % size)
 							for i := c; i < b.N; i += callers {
 								start := time.Now()
-								var err error
-								if mode == pool.ModeSession {
-									_, err = p.RunSession(ctx, key, exec("x = 1"))
-								} else {
-									_, err = p.Run(ctx, exec("x = 1"))
-								}
+								_, err := runner(key).Run(ctx, exec("x = 1"))
 								lat[i] = time.Since(start)
 								if err != nil {
 									b.Error(err)

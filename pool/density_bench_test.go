@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
@@ -57,16 +57,16 @@ func BenchmarkWorkerDensity(b *testing.B) {
 	// The runtime's compilation and the clones' module variant are the
 	// process's, not the workers': done before any measure.
 	newPool(b, pool.Options{Size: 1}).Close(ctx)
-	for _, mode := range []pool.Mode{pool.ModeWarm, pool.ModeSession, pool.ModeFresh} {
-		b.Run(mode.String(), func(b *testing.B) {
+	for _, mode := range []string{"warm", "session", "fresh"} {
+		b.Run(mode, func(b *testing.B) {
 			var newTimes, starts, idle, used []float64
 			for b.Loop() {
 				var mu sync.Mutex
 				var ready []float64
 				base := pss(b)
 				t0 := time.Now()
-				p, err := pool.New(ctx, rt(b), pool.Options{Mode: mode, Size: size, Setup: setup,
-					Instance: runtime.Options{MemoryLimit: 512 << 20},
+				p, err := startAny(b, mode, pool.Options{Size: size, Setup: setup,
+					Instance: runtime.Options{Limits: runtime.Limits{MaxMemory: 512 << 20}},
 					OnEvent: func(e pool.Event) {
 						if e.Type == pool.WorkerReady {
 							mu.Lock()
@@ -80,15 +80,15 @@ func BenchmarkWorkerDensity(b *testing.B) {
 				starts = append(starts, ready...)
 				mu.Unlock()
 				idle = append(idle, float64(pss(b)-base)/size/(1<<20))
-				if mode != pool.ModeFresh {
+				if mode != "fresh" {
 					touchEveryWorker(b, p, size)
 					// In ModeSession the sessions keep their workers and
 					// spares replace them: count every interpreter.
-					waitIdle(p, size)
-					st := p.Stats()
+					waitIdle(p.stats, size)
+					st := p.stats()
 					used = append(used, float64(pss(b)-base)/float64(st.Idle+st.Parked)/(1<<20))
 				}
-				require.NoError(b, p.Close(ctx))
+				require.NoError(b, p.close(ctx))
 			}
 			report := func(xs []float64, unit string) {
 				if len(xs) > 0 {
@@ -106,17 +106,12 @@ func BenchmarkWorkerDensity(b *testing.B) {
 
 // touchEveryWorker runs one small call on each of p's size workers at
 // once (a session per worker in ModeSession).
-func touchEveryWorker(b *testing.B, p *pool.Pool, size int) {
+func touchEveryWorker(b *testing.B, p *anyPool, size int) {
 	req := atOnce(size, "x = sorted(str(i) for i in range(1000))")
 	var wg sync.WaitGroup
 	for k := range size {
 		wg.Go(func() {
-			var err error
-			if p.Stats().Mode == pool.ModeSession {
-				_, err = p.RunSession(ctx, fmt.Sprint(k), req)
-			} else {
-				_, err = p.Run(ctx, req)
-			}
+			_, err := p.run(fmt.Sprint(k)).Run(ctx, req)
 			require.NoError(b, err)
 		})
 	}
@@ -134,13 +129,13 @@ func BenchmarkParkedSessions(b *testing.B) {
 	for b.Loop() {
 		warm := newPool(b, pool.Options{Mode: pool.ModeWarm, Size: 2})
 		base := pss(b)
-		p, err := pool.New(ctx, rt(b), pool.Options{Mode: pool.ModeSession, Size: 2, MaxSessions: n, QueueLimit: n})
+		p, err := pool.NewSessions(ctx, rt(b), pool.Options{Size: 2, MaxSessions: n, MaxQueue: n})
 		require.NoError(b, err)
 		for k := range n {
-			_, err := p.RunSession(ctx, fmt.Sprint(k), exec(fmt.Sprintf("me = %d\nseen = [me] * 10", k)))
+			_, err := p.Session(fmt.Sprint(k)).Run(ctx, exec(fmt.Sprintf("me = %d\nseen = [me] * 10", k)))
 			require.NoError(b, err)
 		}
-		waitIdle(p, 2)
+		waitIdle(p.Stats, 2)
 		perSession := float64(pss(b)-base) / float64(n) / (1 << 20)
 		var parked, one, warmLat []time.Duration
 		timed := func(out *[]time.Duration, f func() error) {
@@ -150,10 +145,10 @@ func BenchmarkParkedSessions(b *testing.B) {
 		}
 		for round := range 5 {
 			for k := range n {
-				timed(&parked, func() error { _, err := p.RunSession(ctx, fmt.Sprint(k), req); return err })
+				timed(&parked, func() error { _, err := p.Session(fmt.Sprint(k)).Run(ctx, req); return err })
 				// Interleaved, so that the machine's load hits all three alike.
 				if k%4 == round%4 {
-					timed(&one, func() error { _, err := p.RunSession(ctx, "0", req); return err })
+					timed(&one, func() error { _, err := p.Session("0").Run(ctx, req); return err })
 					timed(&warmLat, func() error { _, err := warm.Run(ctx, req); return err })
 				}
 			}
@@ -173,9 +168,9 @@ func BenchmarkParkedSessions(b *testing.B) {
 }
 
 // waitIdle waits (a little) for a pool to have w spare workers ready.
-func waitIdle(p *pool.Pool, w int) {
+func waitIdle(stats func() pool.Stats, w int) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if st := p.Stats(); st.Idle >= w && st.Starting == 0 {
+		if st := stats(); st.Idle >= w && st.Starting == 0 {
 			return
 		}
 	}

@@ -29,7 +29,7 @@ func Example() {
 	}
 	defer p.Close(ctx)
 
-	res, err := p.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "double", Args: json.RawMessage(`[21]`)})
+	res, err := p.Run(ctx, runtime.CallJSON("double", json.RawMessage(`[21]`)))
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -37,8 +37,8 @@ func Example() {
 	fmt.Println(string(res.Value))
 
 	// Nothing a call leaves behind is seen by the next one.
-	p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "leftover = 1"})
-	res, _ = p.Run(ctx, runtime.Request{Op: runtime.OpEval, Code: "'leftover' in globals()"})
+	p.Run(ctx, runtime.Exec("leftover = 1"))
+	res, _ = p.Run(ctx, runtime.Eval("'leftover' in globals()"))
 	fmt.Println(string(res.Value))
 	// Output:
 	// 42
@@ -54,23 +54,23 @@ func Example_deadline() {
 		return
 	}
 	defer rt.Close(ctx)
-	p, err := pool.New(ctx, rt, pool.Options{Size: 1, CallTimeout: 100 * time.Millisecond})
+	p, err := pool.New(ctx, rt, pool.Options{Size: 1, MaxCallTime: 100 * time.Millisecond})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer p.Close(ctx)
 
-	_, err = p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "while True:\n    pass"})
-	fmt.Println(errors.Is(err, context.DeadlineExceeded), pool.KindOf(err))
+	_, err = p.Run(ctx, runtime.Exec("while True:\n    pass"))
+	fmt.Println(errors.Is(err, context.DeadlineExceeded), runtime.KindOf(err))
 	fmt.Println(p.Stats().Recycles[pool.RecycleStopped])
 	// Output:
 	// true deadline
 	// 1
 }
 
-// In ModeSession, the calls with one key share a worker and its state.
-func ExamplePool_RunSession() {
+// The calls of one session share an interpreter and its state.
+func ExampleSessions() {
 	ctx := context.Background()
 	rt, err := runtime.New(ctx, runtime.Config{})
 	if err != nil {
@@ -78,26 +78,27 @@ func ExamplePool_RunSession() {
 		return
 	}
 	defer rt.Close(ctx)
-	p, err := pool.New(ctx, rt, pool.Options{Mode: pool.ModeSession, Size: 2, SessionTTL: time.Minute})
+	ss, err := pool.NewSessions(ctx, rt, pool.Options{Size: 2, MaxSessionIdle: time.Minute})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer p.Close(ctx)
+	defer ss.Close(ctx)
 
+	alice := ss.Session("alice")
 	for _, code := range []string{"history = []", "history.append('a')", "history.append('b')"} {
-		if _, err := p.RunSession(ctx, "alice", runtime.Request{Op: runtime.OpExec, Code: code}); err != nil {
+		if _, err := alice.Run(ctx, runtime.Exec(code)); err != nil {
 			fmt.Println(err)
 			return
 		}
 	}
-	res, _ := p.RunSession(ctx, "alice", runtime.Request{Op: runtime.OpEval, Code: "history"})
+	res, _ := alice.Run(ctx, runtime.Eval("history"))
 	fmt.Println(string(res.Value))
-	res, _ = p.RunSession(ctx, "bob", runtime.Request{Op: runtime.OpEval, Code: "'history' in globals()"})
+	res, _ = ss.Session("bob").Run(ctx, runtime.Eval("'history' in globals()"))
 	fmt.Println(string(res.Value))
 
-	p.EndSession("alice")
-	res, _ = p.RunSession(ctx, "alice", runtime.Request{Op: runtime.OpEval, Code: "'history' in globals()"})
+	alice.End()
+	res, _ = alice.Run(ctx, runtime.Eval("'history' in globals()"))
 	fmt.Println(string(res.Value))
 	// Output:
 	// ["a","b"]
@@ -126,7 +127,7 @@ func ExampleOptions_onEvent() {
 	}
 	defer p.Close(ctx)
 
-	p.Run(ctx, runtime.Request{Op: runtime.OpEval, Code: "1 / 0"})
+	p.Run(ctx, runtime.Eval("1 / 0"))
 	e := <-calls
 	fmt.Println(e.Type, e.Kind, e.Err)
 	// Output:
@@ -144,7 +145,7 @@ func ExampleOptions_maxSessions() {
 		return
 	}
 	defer rt.Close(ctx)
-	p, err := pool.New(ctx, rt, pool.Options{Mode: pool.ModeSession, Size: 2,
+	p, err := pool.NewSessions(ctx, rt, pool.Options{Size: 2,
 		MaxSessions: 100, MaxSessionMemory: 256 << 20})
 	if err != nil {
 		fmt.Println(err)
@@ -154,12 +155,12 @@ func ExampleOptions_maxSessions() {
 
 	for k := range 10 {
 		code := fmt.Sprintf("user = %d", k)
-		if _, err := p.RunSession(ctx, fmt.Sprint("user-", k), runtime.Request{Op: runtime.OpExec, Code: code}); err != nil {
+		if _, err := p.Session(fmt.Sprint("user-", k)).Run(ctx, runtime.Exec(code)); err != nil {
 			fmt.Println(err)
 			return
 		}
 	}
-	res, _ := p.RunSession(ctx, "user-7", runtime.Request{Op: runtime.OpEval, Code: "user"})
+	res, _ := p.Session("user-7").Run(ctx, runtime.Eval("user"))
 	st := p.Stats()
 	fmt.Println(string(res.Value), st.Sessions, st.Parked)
 	// Output:

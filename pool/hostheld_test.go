@@ -39,14 +39,14 @@ func TestParkedSessionsCannotTakeTheHostsFileDescriptors(t *testing.T) {
 	if testing.Short() {
 		sessions = 100
 	}
-	p, err := pool.New(ctx, r, pool.Options{Mode: pool.ModeSession, Size: 2, MaxSessions: sessions,
+	p, err := pool.NewSessions(ctx, r, pool.Options{Size: 2, MaxSessions: sessions,
 		Instance: runtime.Options{Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}}}})
 	require.NoError(t, err)
 	defer p.Close(ctx)
 	before := openFDs(t)
 	held := 0
 	for k := range sessions {
-		res, err := p.RunSession(ctx, fmt.Sprint("s", k), exec(`
+		res, err := p.Session(fmt.Sprint("s", k)).Run(ctx, exec(`
 import errno, os
 _keep = []
 try:
@@ -83,13 +83,13 @@ len(_keep)`))
 // refused; this runs at 24 MiB under 96 MiB, to keep -race quick.)
 func TestScratchFilesCountInMaxSessionMemory(t *testing.T) {
 	const budget, per = 96 << 20, 24
-	p, err := pool.New(ctx, rt(t), pool.Options{Mode: pool.ModeSession, Size: 2, MaxSessions: 100, MaxSessionMemory: budget,
-		Instance: runtime.Options{Scratch: runtime.ScratchOptions{MaxBytes: (per + 1) << 20}}})
+	p, err := pool.NewSessions(ctx, rt(t), pool.Options{Size: 2, MaxSessions: 100, MaxSessionMemory: budget,
+		Instance: runtime.Options{Limits: runtime.Limits{MaxScratchBytes: (per + 1) << 20}}})
 	require.NoError(t, err)
 	defer p.Close(ctx)
 	refused := 0
 	for k := range 10 {
-		_, err := p.RunSession(ctx, fmt.Sprint("s", k), exec(fmt.Sprintf("with open('big', 'wb') as f:\n    for _ in range(%d):\n        f.write(b'x' * (1 << 20))", per)))
+		_, err := p.Session(fmt.Sprint("s", k)).Run(ctx, exec(fmt.Sprintf("with open('big', 'wb') as f:\n    for _ in range(%d):\n        f.write(b'x' * (1 << 20))", per)))
 		if err != nil {
 			require.ErrorIs(t, err, pool.ErrTooManySessions)
 			refused++

@@ -2,6 +2,7 @@ package pool
 
 import (
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/runtime"
 	"slices"
 	"time"
 )
@@ -12,7 +13,7 @@ type EventType int
 // The lifecycle steps. Each call produces CallFinished exactly once; it is
 // preceded by CallQueued if the call had to wait and by CallStarted if it
 // got a worker. A session that ends before it got a worker (its callers gave
-// up, or EndSession) reports neither SessionStarted nor SessionEnded.
+// up, or Session.End) reports neither SessionStarted nor SessionEnded.
 const (
 	WorkerStarting    EventType = iota + 1 // a worker is being created
 	WorkerReady                            // it can serve; Duration is its start time
@@ -40,13 +41,13 @@ func (t EventType) String() string {
 type Event struct {
 	Type     EventType
 	Time     time.Time
-	Worker   uint64        // the worker's id (ids are never reused); 0 if none
-	Session  string        // the session key, in ModeSession
-	Reason   RecycleReason // WorkerRecycled, SessionEnded
-	Wait     time.Duration // CallStarted, CallFinished: time spent queued
-	Duration time.Duration // CallFinished: execution time; WorkerReady: start time
-	Err      error         // CallFinished, WorkerCrashed, WorkerStartFailed
-	Kind     ErrorKind     // CallFinished: KindOf(Err)
+	Worker   uint64            // the worker's id (ids are never reused); 0 if none
+	Session  string            // the session key, of a Sessions pool
+	Reason   RecycleReason     // WorkerRecycled, SessionEnded
+	Wait     time.Duration     // CallStarted, CallFinished: time spent queued
+	Duration time.Duration     // CallFinished: execution time; WorkerReady: start time
+	Err      error             // CallFinished, WorkerCrashed, WorkerStartFailed
+	Kind     runtime.ErrorKind // CallFinished: runtime.KindOf(Err)
 }
 
 // RecycleReason says why a worker was closed and replaced.
@@ -58,16 +59,16 @@ const (
 	RecycleCalls          RecycleReason = "calls"           // it reached MaxCalls
 	RecycleAge            RecycleReason = "age"             // it reached MaxAge
 	RecycleMemory         RecycleReason = "memory"          // its memory grew past MaxMemory
-	RecycleMemoryLimit    RecycleReason = "memory_limit"    // a call hit Instance.MemoryLimit
+	RecycleMemoryLimit    RecycleReason = "memory_limit"    // a call hit Instance.Limits.MaxMemory
 	RecycleCrash          RecycleReason = "crash"           // a trap or an ABI violation
 	RecycleStopped        RecycleReason = "stopped"         // a call was stopped at its deadline, cancelled, or by Close
-	RecycleSessionEnded   RecycleReason = "session_ended"   // its session was ended by EndSession
-	RecycleSessionExpired RecycleReason = "session_expired" // its session was idle for SessionTTL
+	RecycleSessionEnded   RecycleReason = "session_ended"   // its session was ended by Session.End
+	RecycleSessionExpired RecycleReason = "session_expired" // its session was idle for MaxSessionIdle
 )
 
-// LatencyBuckets are the upper bounds of the Histogram buckets. A pool
-// takes its own copy at New: a change affects only pools made after it.
-var LatencyBuckets = []time.Duration{
+// latencyBuckets are the upper bounds of the Histogram buckets
+// (Histogram.Bounds).
+var latencyBuckets = [...]time.Duration{
 	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
 	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
 	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
@@ -75,10 +76,10 @@ var LatencyBuckets = []time.Duration{
 	30 * time.Second, time.Minute,
 }
 
-// Histogram counts durations in the fixed LatencyBuckets, the way a
-// Prometheus histogram does (but not cumulative).
+// Histogram counts durations in fixed buckets, from 50 µs to a minute,
+// the way a Prometheus histogram does (but not cumulative).
 type Histogram struct {
-	// Bounds are LatencyBuckets as they were when the pool was made.
+	// Bounds are the buckets' upper bounds; the same in every Histogram.
 	// Counts[i] counts durations d with Bounds[i-1] < d <= Bounds[i]; the
 	// last element counts those above every bound.
 	Bounds []time.Duration
@@ -87,10 +88,10 @@ type Histogram struct {
 	Sum    time.Duration // their total
 }
 
-// newHistogram copies LatencyBuckets: an append to it after New indexed
-// past Counts, a panic with the pool's lock held.
+// newHistogram returns an empty Histogram; Bounds is a copy, so that no
+// caller's change reaches another's.
 func newHistogram() Histogram {
-	return Histogram{Bounds: slices.Clone(LatencyBuckets), Counts: make([]uint64, len(LatencyBuckets)+1)}
+	return Histogram{Bounds: slices.Clone(latencyBuckets[:]), Counts: make([]uint64, len(latencyBuckets)+1)}
 }
 
 func (h *Histogram) observe(d time.Duration) {
@@ -131,17 +132,17 @@ func (h Histogram) Quantile(q float64) time.Duration {
 type Stats struct {
 	Mode Mode
 	Size int
-	// Workers by state: Idle ones are ready (in ModeSession, the spares no
+	// Workers by state: Idle ones are ready (of a Sessions pool, the spares no
 	// session holds), Busy ones run or are handed a call, Parked ones are
-	// idle sessions' (ModeSession), Starting ones are being created.
+	// idle sessions' (Sessions), Starting ones are being created.
 	Idle, Busy, Parked, Starting int
-	Sessions                     int    // live sessions (ModeSession)
+	Sessions                     int    // live sessions (Sessions)
 	SessionMemory                uint64 // their workers' private memory, when MaxSessionMemory is set
 	Queued                       int    // callers waiting for a worker or their session
 	Calls                        uint64
-	Errors                       map[ErrorKind]uint64     // calls that ended in an error, by kind
-	Recycles                     map[RecycleReason]uint64 // workers closed, by reason
-	StartFailures                uint64                   // worker creations that failed
+	Errors                       map[runtime.ErrorKind]uint64 // calls that ended in an error, by kind
+	Recycles                     map[RecycleReason]uint64     // workers closed, by reason
+	StartFailures                uint64                       // worker creations that failed
 	// Resets counts the used ModeFresh workers made new by resetting their
 	// interpreter in place (of Recycles[RecycleUsed]; the others were
 	// replaced by new clones).
@@ -154,7 +155,7 @@ type Stats struct {
 func (p *Pool) countLocked(err error, ran bool, wait, exec time.Duration) {
 	p.stats.Calls++
 	if err != nil {
-		p.stats.Errors[KindOf(err)]++
+		p.stats.Errors[runtime.KindOf(err)]++
 	}
 	if ran {
 		p.stats.QueueWait.observe(wait)
@@ -167,7 +168,7 @@ func (p *Pool) Stats() Stats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := p.stats
-	st.Errors = make(map[ErrorKind]uint64, len(p.stats.Errors))
+	st.Errors = make(map[runtime.ErrorKind]uint64, len(p.stats.Errors))
 	for k, v := range p.stats.Errors {
 		st.Errors[k] = v
 	}

@@ -3,13 +3,16 @@ package pool
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	goruntime "runtime"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
-// Mode is a pool's isolation mode.
+// Mode is the isolation mode of a Pool. A pool of sessions is a type of
+// its own (Sessions), so that a call without a session cannot be made on
+// one, nor a session call on a Pool.
 type Mode int
 
 const (
@@ -17,8 +20,9 @@ const (
 	ModeFresh Mode = iota
 	// ModeWarm reuses workers: state persists between calls.
 	ModeWarm
-	// ModeSession routes calls by session key to the session's worker.
-	ModeSession
+	// modeSession is a Sessions' pool: calls are routed by session key to
+	// the session's worker.
+	modeSession
 )
 
 func (m Mode) String() string {
@@ -27,34 +31,39 @@ func (m Mode) String() string {
 		return "fresh"
 	case ModeWarm:
 		return "warm"
-	case ModeSession:
+	case modeSession:
 		return "session"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
 
-// Options configure a Pool. The zero value is usable: a ModeFresh pool of
-// one worker per CPU with the defaults below.
+// Options configure a Pool or Sessions. The zero value is usable: a
+// ModeFresh pool of one worker per CPU with the defaults below. Every cap is
+// named MaxX: zero means its default, runtime.NoLimit no cap, and below
+// NoLimit is runtime.ErrBadOptions.
 type Options struct {
 	// Size is the number of calls running at once: the number of workers
-	// in ModeFresh and ModeWarm; in ModeSession, where each session has an
-	// interpreter of its own, the number of sessions running a call at
-	// once, and of spare workers kept ready for new sessions. Default
-	// runtime.NumCPU() (Go's).
+	// of a Pool; for Sessions, where each session has an interpreter of its
+	// own, the number of sessions running a call at once, and of spare
+	// workers kept ready for new sessions. Default runtime.NumCPU() (Go's).
 	Size int
-	// QueueLimit caps the callers waiting for a worker (or for their
+	// MaxQueue caps the callers waiting for a worker (or for their
 	// session); past it calls fail at once with ErrSaturated. Default
-	// 64×Size; negative means no waiting at all.
-	QueueLimit int
-	// QueueTimeout caps the time a call waits in the queue (ErrQueueTimeout).
-	// Default 10s; negative means no cap but CallTimeout and the caller's
-	// context.
-	QueueTimeout time.Duration
-	// CallTimeout is each call's deadline, covering its queue wait and its
+	// 64×Size.
+	MaxQueue int
+	// FailFast makes a call that finds no free worker fail at once with
+	// ErrSaturated instead of waiting in the queue.
+	FailFast bool
+	// MaxQueueWait caps the time a call waits in the queue
+	// (ErrQueueTimeout). Default 10s; with NoLimit only MaxCallTime and the
+	// caller's context bound it.
+	MaxQueueWait time.Duration
+	// MaxCallTime is each call's deadline, covering its queue wait and its
 	// execution; a call running past it is stopped and its worker replaced.
-	// Default 60s; negative means none (the caller's context still applies).
-	CallTimeout time.Duration
-	// Mode is the isolation mode; default ModeFresh.
+	// Default 60s; with NoLimit only the caller's context bounds it.
+	MaxCallTime time.Duration
+	// Mode is a Pool's isolation mode; default ModeFresh. Sessions leave it
+	// zero.
 	Mode Mode
 	// Instance holds the workers' limits and grants (memory cap, mounts,
 	// environment, host tools).
@@ -66,37 +75,37 @@ type Options struct {
 	// program goes in Instance.Packages and is imported here.
 	Preload []string
 	Setup   string
-	// MaxCalls recycles a worker after that many calls; 0 means no limit.
-	// (A ModeFresh worker serves a single call anyway.)
+	// MaxCalls recycles a worker after that many calls. Default none. (A
+	// ModeFresh worker serves a single call anyway.)
 	MaxCalls int
 	// MaxAge recycles a worker that old (checked after each call and every
-	// so often while idle); 0 means no limit.
+	// so often while idle). Default none.
 	MaxAge time.Duration
 	// MaxMemory recycles a worker whose linear memory, which never shrinks,
-	// has grown beyond that many bytes after a call; 0 means no limit. The
-	// hard cap is Instance.MemoryLimit. A worker starts at its snapshot's
+	// has grown beyond that many bytes after a call. Default none. The hard
+	// cap is Instance.Limits.MaxMemory. A worker starts at its snapshot's
 	// size, which includes 8 MiB of free heap for its calls (about 16 MiB
 	// for a pool without Preload or Setup).
 	//
-	// In ModeSession, MaxCalls, MaxAge and MaxMemory end the session whose
-	// worker reaches them (its next call gets ErrSessionLost); leave them 0
-	// for sessions that live until they idle out.
-	MaxMemory uint64
-	// SessionTTL ends a session idle that long. Default 10 minutes.
-	SessionTTL time.Duration
+	// For Sessions, MaxCalls, MaxAge and MaxMemory end the session whose
+	// worker reaches them (its next call gets ErrSessionLost); leave them
+	// zero for sessions that live until they idle out.
+	MaxMemory int64
+	// MaxSessionIdle ends a session idle that long. Default 10 minutes.
+	MaxSessionIdle time.Duration
 	// MaxSessions caps the live sessions, running or parked (a new key past
 	// it gets ErrTooManySessions). Default Size. An idle session holds no
 	// slot, only its interpreter's memory: about 1 MiB idle (what its calls
 	// wrote, copy-on-write against the snapshot, plus wazero's own), more
-	// for the state it keeps, up to Instance.MemoryLimit each. Raise it
-	// together with MaxSessionMemory, or MaxMemory, which bound that.
+	// for the state it keeps, up to Instance.Limits.MaxMemory each. Raise
+	// it together with MaxSessionMemory, or MaxMemory, which bound that.
 	MaxSessions int
 	// MaxSessionMemory caps the memory the live sessions' interpreters own
 	// together (runtime.Instance.PrivateBytes, read after each call): a new
 	// key gets ErrTooManySessions while the total is at or above it. Live
 	// sessions are not stopped by it: MaxMemory ends one that grows too
-	// big. 0 means no cap.
-	MaxSessionMemory uint64
+	// big. Default none.
+	MaxSessionMemory int64
 	// OnEvent, if set, is called for every lifecycle step, synchronously and
 	// possibly from several goroutines at once, never with the pool's lock
 	// held. It must be quick and must not call the pool's Run or Close.
@@ -106,25 +115,77 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Validate reports why o cannot start a pool, as an error wrapping
+// runtime.ErrBadOptions (Instance's included), or nil. New and NewSessions
+// call it before anything starts.
+func (o Options) Validate() error {
+	bad := func(what string, v int64) error {
+		return fmt.Errorf("%w: %s of %d (0 is the default, runtime.NoLimit none)", runtime.ErrBadOptions, what, v)
+	}
+	for _, f := range []struct {
+		name string
+		v    int64
+	}{
+		{"MaxQueue", int64(o.MaxQueue)}, {"MaxQueueWait", int64(o.MaxQueueWait)}, {"MaxCallTime", int64(o.MaxCallTime)},
+		{"MaxCalls", int64(o.MaxCalls)}, {"MaxAge", int64(o.MaxAge)}, {"MaxMemory", o.MaxMemory},
+		{"MaxSessionIdle", int64(o.MaxSessionIdle)}, {"MaxSessions", int64(o.MaxSessions)}, {"MaxSessionMemory", o.MaxSessionMemory},
+	} {
+		if f.v < runtime.NoLimit {
+			return bad(f.name, f.v)
+		}
+	}
+	if o.Size < 0 {
+		return bad("Size", int64(o.Size))
+	}
+	if o.Mode != ModeFresh && o.Mode != ModeWarm {
+		return fmt.Errorf("%w: unknown %v", runtime.ErrBadOptions, o.Mode)
+	}
+	return o.Instance.Validate()
+}
+
+// withDefaults fills in the defaults and turns the caps into what the code
+// checks: a count or duration, with 0 (durations, MaxCalls, the memory
+// caps) or the largest int (counts) for none.
 func (o Options) withDefaults() Options {
+	none := func(d *time.Duration) {
+		if *d == runtime.NoLimit {
+			*d = 0
+		}
+	}
 	if o.Size <= 0 {
 		o.Size = goruntime.NumCPU()
 	}
-	if o.QueueLimit == 0 {
-		o.QueueLimit = 64 * o.Size
+	switch {
+	case o.FailFast:
+		o.MaxQueue = 0
+	case o.MaxQueue == 0:
+		o.MaxQueue = 64 * o.Size
+	case o.MaxQueue == runtime.NoLimit:
+		o.MaxQueue = math.MaxInt
 	}
-	o.QueueLimit = max(o.QueueLimit, 0)
-	if o.QueueTimeout == 0 {
-		o.QueueTimeout = 10 * time.Second
+	if o.MaxQueueWait == 0 {
+		o.MaxQueueWait = 10 * time.Second
 	}
-	if o.CallTimeout == 0 {
-		o.CallTimeout = 60 * time.Second
+	if o.MaxCallTime == 0 {
+		o.MaxCallTime = 60 * time.Second
 	}
-	if o.SessionTTL <= 0 {
-		o.SessionTTL = 10 * time.Minute
+	none(&o.MaxQueueWait)
+	none(&o.MaxCallTime)
+	none(&o.MaxAge)
+	o.MaxCalls = max(o.MaxCalls, 0)
+	o.MaxMemory = max(o.MaxMemory, 0)
+	o.MaxSessionMemory = max(o.MaxSessionMemory, 0)
+	switch o.MaxSessionIdle {
+	case 0:
+		o.MaxSessionIdle = 10 * time.Minute
+	case runtime.NoLimit:
+		o.MaxSessionIdle = math.MaxInt64
 	}
-	if o.MaxSessions <= 0 {
+	switch o.MaxSessions {
+	case 0:
 		o.MaxSessions = o.Size
+	case runtime.NoLimit:
+		o.MaxSessions = math.MaxInt
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

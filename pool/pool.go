@@ -25,19 +25,10 @@
 //     between calls on a worker (and which worker serves a call is not
 //     chosen). A warm worker maps the snapshot copy-on-write: idle, it owns
 //     only the pages it has written (about 1 MiB after a small call).
-//   - ModeSession: RunSession sends the calls with the same key to the
-//     session's own interpreter, whose state persists between them. Size
-//     bounds the calls running at once, not the sessions alive: an idle
-//     session is parked (its interpreter kept, copy-on-write against the
-//     snapshot, holding no slot) and runs again on its next call, in
-//     order, with its state. Sessions with calls waiting take the free
-//     slots in turn. MaxSessions (default Size) caps the live sessions, and
-//     MaxSessionMemory the memory their interpreters own together: a new
-//     key past either gets ErrTooManySessions at once, without waiting. A
-//     new session starts from one of Size spare clones kept ready, so it
-//     seldom waits for one to start. A session ends after SessionTTL idle
-//     or at EndSession, and its interpreter is then closed, so that no
-//     state passes from one session to the next.
+//   - Sessions (NewSessions, a type of its own, so that a call cannot go
+//     to the wrong kind of pool): Session(key).Run sends the calls with the
+//     same key to the session's own interpreter, whose state persists
+//     between them (see Sessions).
 //
 // # Files
 //
@@ -47,7 +38,7 @@
 // the call wrote. What a call leaves there follows the mode: in ModeFresh
 // the next call starts from the snapshot's files (those Setup wrote) and
 // never sees another call's; a session keeps its files for its life
-// (SessionFiles reads them between calls); a warm worker keeps them until
+// (Session.Files reads them between calls); a warm worker keeps them until
 // it is recycled.
 //
 // # Outcomes
@@ -55,13 +46,14 @@
 // Every call gets exactly one outcome: a result, or an error that
 // errors.Is/As recognise: ErrSaturated, ErrQueueTimeout (which wraps
 // context.DeadlineExceeded), the caller's context error or the call's
-// deadline (context.DeadlineExceeded), ErrClosed, *runtime.PythonError,
+// deadline (context.DeadlineExceeded), runtime.ErrClosed, *runtime.PythonError,
 // runtime.ErrMemoryLimit, ErrWorkerCrashed (together with the runtime's
-// error), ErrSessionLost, ErrTooManySessions, ErrWrongMode,
+// error), ErrSessionLost, ErrTooManySessions,
 // runtime.ErrBadRequest (refused before taking a worker),
 // runtime.ErrResultTooLarge, runtime.ErrStreamLimit, and the error of the
-// request's OnChunk (wrapped). A Python exception keeps the worker, as do
-// the result and stream caps; any error that broke it recycles it.
+// request's OnChunk (wrapped). runtime.KindOf classifies each. A Python
+// exception keeps the worker, as do the result and stream caps; any error
+// that broke it recycles it.
 //
 // # Observing
 //
@@ -108,7 +100,7 @@ type Pool struct {
 	mu        sync.Mutex           // Close begins p.life under it: a closed pool changes nothing
 	workers   map[*worker]struct{} // ready workers, idle or busy
 	idle      []*worker            // ready, not pinned to a session; LIFO
-	queue     list.List            // FIFO of *waiter and, in ModeSession, *session awaiting a worker
+	queue     list.List            // FIFO of *waiter and, for Sessions, *session awaiting a worker
 	nwait     int                  // callers waiting, in queue or in a session's waiters
 	starting  int
 	sessions  map[string]*session
@@ -126,8 +118,15 @@ type Pool struct {
 // the background; if none can start, New returns the first error. ctx
 // bounds the start only.
 func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	return newPool(ctx, rt, opts)
+}
+
+func newPool(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) {
 	if rt == nil {
-		return nil, errors.New("pool: nil runtime")
+		return nil, fmt.Errorf("%w: nil runtime", runtime.ErrBadOptions)
 	}
 	opts = opts.withDefaults()
 	p := &Pool{
@@ -138,20 +137,17 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 		done:     make(chan struct{}),
 		workers:  make(map[*worker]struct{}),
 		sessions: make(map[string]*session),
-		stats: Stats{Mode: opts.Mode, Size: opts.Size, Errors: map[ErrorKind]uint64{},
+		stats: Stats{Mode: opts.Mode, Size: opts.Size, Errors: map[runtime.ErrorKind]uint64{},
 			Recycles: map[RecycleReason]uint64{}, QueueWait: newHistogram(), Exec: newHistogram()},
 	}
 	p.kill, p.killCall = context.WithCancelCause(context.Background())
 	fail := func(err error) (*Pool, error) {
-		p.life.Close(ErrClosed)
-		p.killCall(ErrClosed)
+		p.life.Close(runtime.ErrClosed)
+		p.killCall(runtime.ErrClosed)
 		if p.snap != nil {
 			p.snap.Close()
 		}
 		return nil, err
-	}
-	if opts.Mode < ModeFresh || opts.Mode > ModeSession {
-		return fail(fmt.Errorf("pool: unknown mode %d", opts.Mode))
 	}
 	// Every worker is a clone of one snapshot, mapped copy-on-write: it
 	// owns only the pages it writes. A ModeFresh worker serves one call and
@@ -159,7 +155,7 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 	snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload,
 		Setup: opts.Setup, CopyOnWrite: true})
 	if err != nil {
-		return fail(fmt.Errorf("pool: %w", err))
+		return fail(fmt.Errorf("snapshot: %w", err))
 	}
 	p.snap = snap
 
@@ -217,9 +213,9 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 	for _, w := range ready {
 		p.emit(Event{Type: WorkerReady, Worker: w.id, Duration: w.startTime})
 	}
-	if opts.Mode == ModeSession || (opts.Mode == ModeWarm && opts.MaxAge > 0) {
-		every := opts.SessionTTL
-		if opts.Mode != ModeSession || (opts.MaxAge > 0 && opts.MaxAge < every) {
+	if opts.Mode == modeSession || (opts.Mode == ModeWarm && opts.MaxAge > 0) {
+		every := opts.MaxSessionIdle
+		if opts.Mode != modeSession || (opts.MaxAge > 0 && opts.MaxAge < every) {
 			every = opts.MaxAge
 		}
 		p.bg.Add(1)
@@ -229,23 +225,11 @@ func New(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, error) 
 }
 
 // Run performs req on a worker, waiting in the queue for one if all are
-// busy. It is for ModeFresh and ModeWarm pools (ErrWrongMode otherwise).
-// A Python exception returns the Result (with the output so far) and a
-// *runtime.PythonError; see the package documentation for the other
+// busy. A Python exception returns the Result (with the output so far) and
+// a *runtime.PythonError; see the package documentation for the other
 // errors.
 func (p *Pool) Run(ctx context.Context, req runtime.Request) (*runtime.Result, error) {
 	return p.do(ctx, false, "", req)
-}
-
-// RunSession performs req on the worker of session key, creating the
-// session if the key has none; it is for ModeSession pools (ErrWrongMode
-// otherwise). Calls with the same key run one at a time, in arrival order,
-// on a worker that keeps its state between them. If the session's worker
-// was lost (a call broke it or it reached a recycling limit), the next call
-// gets ErrSessionLost and the one after starts a new session. An empty key
-// is refused (runtime.ErrBadRequest).
-func (p *Pool) RunSession(ctx context.Context, key string, req runtime.Request) (*runtime.Result, error) {
-	return p.do(ctx, true, key, req)
 }
 
 func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.Request) (*runtime.Result, error) {
@@ -261,15 +245,13 @@ func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.R
 		bad = req.Validate()
 	)
 	switch {
-	case inSession != (p.opts.Mode == ModeSession):
-		err = fmt.Errorf("%w: %s pool", ErrWrongMode, p.opts.Mode)
 	case inSession && key == "":
-		err = fmt.Errorf("pool: %w: empty session key", runtime.ErrBadRequest)
+		err = fmt.Errorf("%w: empty session key", runtime.ErrBadRequest)
 	case bad != nil:
 		err = bad
 	case ctx.Err() != nil:
 		// Not even a ModeFresh clone is spent on a call already given up.
-		err = closedErr(ctx, fmt.Errorf("pool: %w", ctx.Err()))
+		err = closedErr(ctx, ctx.Err())
 	case inSession:
 		w, s, err = p.acquireSession(ctx, key)
 	default:
@@ -280,7 +262,7 @@ func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.R
 		p.mu.Lock()
 		p.countLocked(err, false, 0, 0)
 		p.mu.Unlock()
-		p.emit(Event{Type: CallFinished, Session: key, Wait: wait, Err: err, Kind: KindOf(err)})
+		p.emit(Event{Type: CallFinished, Session: key, Wait: wait, Err: err, Kind: runtime.KindOf(err)})
 		return nil, err
 	}
 	defer p.inflight.Done()
@@ -293,13 +275,13 @@ func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.R
 }
 
 // callContext derives the call's context: CallTimeout, and a stop by Close
-// when its context ends (with ErrClosed as the cause).
+// when its context ends (with runtime.ErrClosed as the cause).
 func (p *Pool) callContext(ctx context.Context) (context.Context, func()) {
 	ctx, cancel := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(p.kill, func() { cancel(ErrClosed) })
+	stop := context.AfterFunc(p.kill, func() { cancel(runtime.ErrClosed) })
 	cancelT := context.CancelFunc(func() {})
-	if p.opts.CallTimeout > 0 {
-		ctx, cancelT = context.WithTimeout(ctx, p.opts.CallTimeout)
+	if p.opts.MaxCallTime > 0 {
+		ctx, cancelT = context.WithTimeout(ctx, p.opts.MaxCallTime)
 	}
 	return ctx, func() {
 		cancelT()
@@ -308,9 +290,9 @@ func (p *Pool) callContext(ctx context.Context) (context.Context, func()) {
 	}
 }
 
-// Close stops the pool: new calls and queued ones fail with ErrClosed at
+// Close stops the pool: new calls and queued ones fail with runtime.ErrClosed at
 // once, calls in flight may finish until ctx ends and are then stopped
-// (their error wraps ErrClosed). Close then closes every worker and the
+// (their error wraps runtime.ErrClosed). Close then closes every worker and the
 // snapshot, and returns ctx's error if it had to stop calls. It does not
 // close the Runtime. Calling it again waits for the first call to finish.
 // It is safe to call on a nil Pool.
@@ -319,7 +301,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		return nil
 	}
 	p.mu.Lock()
-	if !p.life.Close(ErrClosed) {
+	if !p.life.Close(runtime.ErrClosed) {
 		p.mu.Unlock()
 		select {
 		case <-p.done:
@@ -332,14 +314,14 @@ func (p *Pool) Close(ctx context.Context) error {
 		switch x := e.Value.(type) {
 		case *waiter:
 			x.granted = true
-			x.ch <- grant{err: ErrClosed}
+			x.ch <- grant{err: runtime.ErrClosed}
 		case *session:
 			x.elem = nil
 		}
 	}
 	p.queue.Init()
 	for _, s := range p.sessions {
-		p.failWaitersLocked(s, ErrClosed)
+		p.failWaitersLocked(s, runtime.ErrClosed)
 	}
 	p.ready.Init()
 	p.nwait = 0
@@ -355,10 +337,10 @@ func (p *Pool) Close(ctx context.Context) error {
 	case <-finished:
 	case <-ctx.Done():
 		err = ctx.Err()
-		p.killCall(ErrClosed)
+		p.killCall(runtime.ErrClosed)
 		<-finished
 	}
-	p.killCall(ErrClosed)
+	p.killCall(runtime.ErrClosed)
 	p.bg.Wait()
 
 	p.mu.Lock()

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -40,8 +39,59 @@ func newPool(t testing.TB, opts pool.Options) *pool.Pool {
 	return p
 }
 
-func exec(code string) runtime.Request { return runtime.Request{Op: runtime.OpExec, Code: code} }
-func eval(code string) runtime.Request { return runtime.Request{Op: runtime.OpEval, Code: code} }
+func newSessions(t testing.TB, opts pool.Options) *pool.Sessions {
+	t.Helper()
+	ss, err := pool.NewSessions(ctx, rt(t), opts)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		c, cancel := context.WithTimeout(ctx, hang)
+		defer cancel()
+		require.NoError(t, ss.Close(c))
+	})
+	return ss
+}
+
+// anyPool is a Pool or a Sessions, for tests that run in every mode.
+type anyPool struct {
+	run   func(key string) runtime.Runner // the pool itself, or key's session
+	stats func() pool.Stats
+	close func(context.Context) error
+}
+
+// startAny starts a pool in mode: "fresh", "warm" or "session".
+func startAny(t testing.TB, mode string, opts pool.Options) (*anyPool, error) {
+	if mode == "session" {
+		ss, err := pool.NewSessions(ctx, rt(t), opts)
+		if err != nil {
+			return nil, err
+		}
+		return &anyPool{func(key string) runtime.Runner { return ss.Session(key) }, ss.Stats, ss.Close}, nil
+	}
+	opts.Mode = map[string]pool.Mode{"fresh": pool.ModeFresh, "warm": pool.ModeWarm}[mode]
+	p, err := pool.New(ctx, rt(t), opts)
+	if err != nil {
+		return nil, err
+	}
+	return &anyPool{func(string) runtime.Runner { return p }, p.Stats, p.Close}, nil
+}
+
+// modeRunner starts a pool in mode ("fresh", "warm" or "session") and
+// returns its Runner for a session key (the pool itself but for
+// "session") and its stats.
+func modeRunner(t testing.TB, mode string, opts pool.Options) (func(key string) runtime.Runner, func() pool.Stats) {
+	t.Helper()
+	switch mode {
+	case "fresh", "warm":
+		opts.Mode = map[string]pool.Mode{"fresh": pool.ModeFresh, "warm": pool.ModeWarm}[mode]
+		p := newPool(t, opts)
+		return func(string) runtime.Runner { return p }, p.Stats
+	}
+	ss := newSessions(t, opts)
+	return func(key string) runtime.Runner { return ss.Session(key) }, ss.Stats
+}
+
+func exec(code string) runtime.Request { return runtime.Exec(code) }
+func eval(code string) runtime.Request { return runtime.Eval(code) }
 
 func runner(p *pool.Pool) func(runtime.Request) error {
 	return func(r runtime.Request) error { _, err := p.Run(ctx, r); return err }
@@ -52,7 +102,9 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	require.Eventually(t, cond, hang, time.Millisecond, what)
 }
 
-func queued(p *pool.Pool, n int) func() bool { return func() bool { return p.Stats().Queued == n } }
+func queued(p interface{ Stats() pool.Stats }, n int) func() bool {
+	return func() bool { return p.Stats().Queued == n }
+}
 
 // atOnce returns an exec of code that first waits until n calls of it
 // have arrived, so that they run on n workers at once.
@@ -114,7 +166,7 @@ func TestFIFO(t *testing.T) {
 }
 
 func TestSaturated(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, QueueLimit: 2, Mode: pool.ModeWarm})
+	p := newPool(t, pool.Options{Size: 1, MaxQueue: 2, Mode: pool.ModeWarm})
 	g := testrt.NewGate()
 	held := g.Hold(t, runner(p), "")
 	var waiting []chan error
@@ -126,7 +178,7 @@ func TestSaturated(t *testing.T) {
 	}
 	_, err := p.Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrSaturated)
-	require.Equal(t, pool.KindSaturated, pool.KindOf(err))
+	require.Equal(t, runtime.KindSaturated, runtime.KindOf(err))
 	g.Open()
 	require.NoError(t, <-held)
 	for _, c := range waiting {
@@ -134,10 +186,10 @@ func TestSaturated(t *testing.T) {
 	}
 	st := p.Stats()
 	require.EqualValues(t, 4, st.Calls)
-	require.EqualValues(t, 1, st.Errors[pool.KindSaturated])
+	require.EqualValues(t, 1, st.Errors[runtime.KindSaturated])
 
-	// With a negative QueueLimit nobody waits.
-	p2 := newPool(t, pool.Options{Size: 1, QueueLimit: -1, Mode: pool.ModeFresh})
+	// With a negative MaxQueue nobody waits.
+	p2 := newPool(t, pool.Options{Size: 1, FailFast: true, Mode: pool.ModeFresh})
 	g2 := testrt.NewGate()
 	held = g2.Hold(t, runner(p2), "")
 	_, err = p2.Run(ctx, exec("pass"))
@@ -147,13 +199,13 @@ func TestSaturated(t *testing.T) {
 }
 
 func TestQueueTimeout(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, QueueTimeout: 100 * time.Millisecond})
+	p := newPool(t, pool.Options{Size: 1, MaxQueueWait: 100 * time.Millisecond})
 	g := testrt.NewGate()
 	held := g.Hold(t, runner(p), "")
 	_, err := p.Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrQueueTimeout)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
-	require.Equal(t, pool.KindQueueTimeout, pool.KindOf(err))
+	require.Equal(t, runtime.KindQueueTimeout, runtime.KindOf(err))
 	require.Zero(t, p.Stats().Queued)
 	g.Open()
 	require.NoError(t, <-held)
@@ -175,7 +227,7 @@ func TestCallerCancelWhileQueued(t *testing.T) {
 	cancel()
 	err := <-done
 	require.ErrorIs(t, err, context.Canceled)
-	require.Equal(t, pool.KindCanceled, pool.KindOf(err))
+	require.Equal(t, runtime.KindCanceled, runtime.KindOf(err))
 	require.Zero(t, p.Stats().Queued)
 	g.Open()
 	require.NoError(t, <-held)
@@ -187,11 +239,11 @@ func TestCallerCancelWhileQueued(t *testing.T) {
 func TestCallDeadline(t *testing.T) {
 	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm} {
 		t.Run(mode.String(), func(t *testing.T) {
-			p := newPool(t, pool.Options{Size: 1, Mode: mode, CallTimeout: 300 * time.Millisecond})
+			p := newPool(t, pool.Options{Size: 1, Mode: mode, MaxCallTime: 300 * time.Millisecond})
 			start := time.Now()
 			_, err := p.Run(ctx, exec("while True:\n    pass"))
 			require.ErrorIs(t, err, context.DeadlineExceeded)
-			require.Equal(t, pool.KindDeadline, pool.KindOf(err))
+			require.Equal(t, runtime.KindDeadline, runtime.KindOf(err))
 			require.Less(t, time.Since(start), hang)
 			require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleStopped])
 			// (Waiting for the replacement keeps its start out of the next
@@ -215,16 +267,16 @@ func TestCallDeadline(t *testing.T) {
 	}
 }
 
-// CallTimeout covers the time queued, not only the execution.
+// MaxCallTime covers the time queued, not only the execution.
 func TestCallDeadlineCoversQueueWait(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, CallTimeout: 300 * time.Millisecond, QueueTimeout: hang})
+	p := newPool(t, pool.Options{Size: 1, MaxCallTime: 300 * time.Millisecond, MaxQueueWait: hang})
 	g := testrt.NewGate()
 	g.Deaf = true // the worker stays busy past every deadline
 	held := g.Hold(t, runner(p), "")
 	_, err := p.Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.NotErrorIs(t, err, pool.ErrQueueTimeout)
-	require.Equal(t, pool.KindDeadline, pool.KindOf(err))
+	require.Equal(t, runtime.KindDeadline, runtime.KindOf(err))
 	g.Open()
 	<-held
 }
@@ -270,16 +322,16 @@ func TestRecycleAfterBrokenWorker(t *testing.T) {
 		code   string
 		reason pool.RecycleReason
 		is     []error
-		kind   pool.ErrorKind
+		kind   runtime.ErrorKind
 	}{
-		{"memory cap", "", "x = bytearray(500 * 2**20)", pool.RecycleMemoryLimit, []error{runtime.ErrMemoryLimit}, pool.KindMemoryLimit},
-		{"trap", "", "import os\nos.abort()", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrTrap}, pool.KindCrash},
+		{"memory cap", "", "x = bytearray(500 * 2**20)", pool.RecycleMemoryLimit, []error{runtime.ErrMemoryLimit}, runtime.KindMemoryLimit},
+		{"trap", "", "import os\nos.abort()", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrTrap}, runtime.KindCrash},
 		{"abi violation", "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: b'Zgarbage').__code__",
-			"pass", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, abi.ErrMalformed}, pool.KindCrash},
+			"pass", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrMalformed}, runtime.KindCrash},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var crashed atomic.Int32
-			p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, Instance: runtime.Options{MemoryLimit: 64 << 20},
+			p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm, Instance: runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}},
 				OnEvent: func(e pool.Event) {
 					if e.Type == pool.WorkerCrashed {
 						crashed.Add(1)
@@ -291,7 +343,7 @@ func TestRecycleAfterBrokenWorker(t *testing.T) {
 			for _, want := range c.is {
 				require.ErrorIs(t, err, want)
 			}
-			require.Equal(t, c.kind, pool.KindOf(err))
+			require.Equal(t, c.kind, runtime.KindOf(err))
 			st := p.Stats()
 			require.EqualValues(t, 1, st.Recycles[c.reason])
 			require.EqualValues(t, 1, st.Errors[c.kind])
@@ -309,7 +361,7 @@ func TestPythonErrorKeepsWorker(t *testing.T) {
 	var pe *runtime.PythonError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "ValueError", pe.Type)
-	require.Equal(t, pool.KindPython, pool.KindOf(err))
+	require.Equal(t, runtime.KindPython, runtime.KindOf(err))
 	res, err := p.Run(ctx, eval("x"))
 	require.NoError(t, err)
 	require.JSONEq(t, "1", string(res.Value))
@@ -413,9 +465,9 @@ func TestWarmWorkersAreIndependentClones(t *testing.T) {
 }
 
 func TestSetupErrorFailsNew(t *testing.T) {
-	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
-		t.Run(mode.String(), func(t *testing.T) {
-			_, err := pool.New(ctx, rt(t), pool.Options{Size: 3, Mode: mode, Setup: "raise ValueError('no')"})
+	for _, mode := range []string{"fresh", "warm", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			_, err := startAny(t, mode, pool.Options{Size: 3, Setup: "raise ValueError('no')"})
 			var pe *runtime.PythonError
 			require.ErrorAs(t, err, &pe)
 			require.Equal(t, "ValueError", pe.Type)
@@ -425,14 +477,8 @@ func TestSetupErrorFailsNew(t *testing.T) {
 
 func TestNewWithANilRuntimeIsAnError(t *testing.T) {
 	p, err := pool.New(ctx, nil, pool.Options{})
-	require.ErrorContains(t, err, "pool: nil runtime")
+	require.ErrorIs(t, err, runtime.ErrBadOptions)
 	require.NoError(t, p.Close(ctx)) // as `defer p.Close(ctx)` before checking err
-}
-
-func TestWrongMode(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1})
-	_, err := p.RunSession(ctx, "k", exec("pass"))
-	require.ErrorIs(t, err, pool.ErrWrongMode)
 }
 
 // A crash in the middle of load costs only the call that caused it.
@@ -464,7 +510,7 @@ func TestCrashUnderLoad(t *testing.T) {
 			}
 			wg.Wait()
 			st := p.Stats()
-			require.EqualValues(t, crashes.Load(), st.Errors[pool.KindCrash])
+			require.EqualValues(t, crashes.Load(), st.Errors[runtime.KindCrash])
 			require.EqualValues(t, crashes.Load(), st.Recycles[pool.RecycleCrash])
 			require.EqualValues(t, callers*calls, st.Calls)
 			require.NotZero(t, ok.Load())
@@ -485,8 +531,8 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- p.Close(ctx) }()
 	// Queued and new calls fail at once; the call in flight goes on.
-	require.ErrorIs(t, <-queuedErr, pool.ErrClosed)
-	waitFor(t, "closing", func() bool { _, err := p.Run(ctx, exec("pass")); return errors.Is(err, pool.ErrClosed) })
+	require.ErrorIs(t, <-queuedErr, runtime.ErrClosed)
+	waitFor(t, "closing", func() bool { _, err := p.Run(ctx, exec("pass")); return errors.Is(err, runtime.ErrClosed) })
 	select {
 	case err := <-closed:
 		t.Fatalf("Close returned with a call in flight: %v", err)
@@ -496,22 +542,18 @@ func TestCloseWaitsForCallsInFlight(t *testing.T) {
 	require.NoError(t, <-held)
 	require.NoError(t, <-closed)
 	require.NoError(t, p.Close(ctx))
-	require.Equal(t, pool.KindClosed, pool.KindOf(func() error { _, err := p.Run(ctx, exec("pass")); return err }()))
+	require.Equal(t, runtime.KindClosed, runtime.KindOf(func() error { _, err := p.Run(ctx, exec("pass")); return err }()))
 	st := p.Stats()
 	require.Zero(t, st.Idle+st.Busy+st.Starting)
 }
 
 func TestCloseStopsCallsAtItsDeadline(t *testing.T) {
-	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
-		t.Run(mode.String(), func(t *testing.T) {
-			p, err := pool.New(ctx, rt(t), pool.Options{Size: 2, Mode: mode})
+	for _, mode := range []string{"fresh", "warm", "session"} {
+		t.Run(mode, func(t *testing.T) {
+			p, err := startAny(t, mode, pool.Options{Size: 2})
 			require.NoError(t, err)
 			run := func(i int, r runtime.Request) error {
-				if mode == pool.ModeSession {
-					_, err := p.RunSession(ctx, fmt.Sprint(i), r)
-					return err
-				}
-				_, err := p.Run(ctx, r)
+				_, err := p.run(fmt.Sprint(i)).Run(ctx, r)
 				return err
 			}
 			// One call spins in Python, one waits in a host tool.
@@ -519,34 +561,34 @@ func TestCloseStopsCallsAtItsDeadline(t *testing.T) {
 			spin := make(chan error, 1)
 			go func() { spin <- run(0, exec("while True:\n    pass")) }()
 			held := g.Hold(t, func(r runtime.Request) error { return run(1, r) }, "")
-			waitFor(t, "both busy", func() bool { return p.Stats().Busy == 2 })
+			waitFor(t, "both busy", func() bool { return p.stats().Busy == 2 })
 
 			c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 			defer cancel()
-			require.ErrorIs(t, p.Close(c), context.DeadlineExceeded)
+			require.ErrorIs(t, p.close(c), context.DeadlineExceeded)
 			for _, ch := range []<-chan error{spin, held} {
 				err := <-ch
-				require.ErrorIs(t, err, pool.ErrClosed)
-				require.Equal(t, pool.KindClosed, pool.KindOf(err))
+				require.ErrorIs(t, err, runtime.ErrClosed)
+				require.Equal(t, runtime.KindClosed, runtime.KindOf(err))
 			}
-			require.NoError(t, p.Close(ctx))
+			require.NoError(t, p.close(ctx))
 		})
 	}
 }
 
 // Every request gets exactly one answer, and it is its own.
 func TestHammer(t *testing.T) {
-	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession} {
-		t.Run(mode.String(), func(t *testing.T) {
+	for _, mode := range []string{"fresh", "warm", "session"} {
+		t.Run(mode, func(t *testing.T) {
 			callers, calls := 16, 40
-			if mode == pool.ModeFresh {
+			if mode == "fresh" {
 				calls = 10 // each call costs a clone's first request (~20 ms)
 			}
 			if testing.Short() {
 				callers, calls = 8, 5
 			}
 			var finished atomic.Int64
-			p := newPool(t, pool.Options{Size: 2, Mode: mode, QueueLimit: callers, MaxCalls: 25,
+			run, stats := modeRunner(t, mode, pool.Options{Size: 2, MaxQueue: callers, MaxCalls: 25,
 				OnEvent: func(e pool.Event) {
 					if e.Type == pool.CallFinished {
 						finished.Add(1)
@@ -571,13 +613,7 @@ func TestHammer(t *testing.T) {
 						if i%10 == 5 {
 							cancel() // a caller that gives up at once
 						}
-						var res *runtime.Result
-						var err error
-						if mode == pool.ModeSession {
-							res, err = p.RunSession(cctx, fmt.Sprint(c%2), r)
-						} else {
-							res, err = p.Run(cctx, r)
-						}
+						res, err := run(fmt.Sprint(c%2)).Run(cctx, r)
 						cancel()
 						answered.Add(1)
 						switch {
@@ -592,7 +628,7 @@ func TestHammer(t *testing.T) {
 						default:
 							// Crashes, cancellations, and in ModeSession the
 							// sessions lost to them.
-							require.NotEqual(t, pool.KindOther, pool.KindOf(err), "%v", err)
+							require.NotEqual(t, runtime.KindOther, runtime.KindOf(err), "%v", err)
 							require.True(t, i%10 == 5 || i%10 == 7 || errors.Is(err, pool.ErrSessionLost), "%d: %v", i, err)
 							failed.Add(1)
 						}
@@ -603,7 +639,7 @@ func TestHammer(t *testing.T) {
 			total := int64(callers * calls)
 			require.Equal(t, total, answered.Load())
 			require.Equal(t, total, finished.Load())
-			st := p.Stats()
+			st := stats()
 			require.EqualValues(t, total, st.Calls)
 			var errs uint64
 			for _, n := range st.Errors {
@@ -646,13 +682,13 @@ func TestStatsAndEvents(t *testing.T) {
 	st = p.Stats()
 	require.Equal(t, pool.ModeWarm, st.Mode)
 	require.EqualValues(t, 2, st.Calls)
-	require.EqualValues(t, 1, st.Errors[pool.KindPython])
+	require.EqualValues(t, 1, st.Errors[runtime.KindPython])
 	require.EqualValues(t, 1, st.Recycles[pool.RecycleCalls])
 	require.EqualValues(t, 2, st.Exec.Count)
 	require.EqualValues(t, 2, st.QueueWait.Count)
 	require.Positive(t, st.QueueWait.Quantile(1))
 	require.GreaterOrEqual(t, st.QueueWait.Quantile(1), st.QueueWait.Quantile(0.5))
-	require.Len(t, st.Exec.Counts, len(pool.LatencyBuckets)+1)
+	require.Len(t, st.Exec.Counts, len(st.Exec.Bounds)+1)
 
 	// Events are emitted after the state they report changed.
 	waitFor(t, "replacement reported", func() bool {

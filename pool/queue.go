@@ -5,6 +5,7 @@ import (
 	"container/list"
 	"context"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/runtime"
 	"time"
 )
 
@@ -27,7 +28,7 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 	p.mu.Lock()
 	if p.life.Closed() {
 		p.mu.Unlock()
-		return nil, ErrClosed
+		return nil, runtime.ErrClosed
 	}
 	// Idle workers exist only while the queue is empty (a freed worker goes
 	// to the queue's head first), so taking one cannot overtake a waiter.
@@ -38,7 +39,7 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 		p.mu.Unlock()
 		return w, nil
 	}
-	if p.nwait >= p.opts.QueueLimit {
+	if p.nwait >= p.opts.MaxQueue {
 		p.mu.Unlock()
 		return nil, ErrSaturated
 	}
@@ -60,8 +61,8 @@ func (p *Pool) takeLocked(w *worker) {
 // queue timeout. s is the session wt waits for, if any.
 func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error) {
 	var timeout <-chan time.Time
-	if p.opts.QueueTimeout > 0 {
-		t := time.NewTimer(p.opts.QueueTimeout)
+	if p.opts.MaxQueueWait > 0 {
+		t := time.NewTimer(p.opts.MaxQueueWait)
 		defer t.Stop()
 		timeout = t.C
 	}
@@ -70,7 +71,7 @@ func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error
 	case g := <-wt.ch:
 		return g.w, g.err
 	case <-ctx.Done():
-		err = closedErr(ctx, fmt.Errorf("pool: waiting for a worker: %w", ctx.Err()))
+		err = closedErr(ctx, fmt.Errorf("waiting for a worker: %w", ctx.Err()))
 	case <-timeout:
 		err = ErrQueueTimeout
 	}
@@ -95,7 +96,7 @@ func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error
 			g.w.busy = false
 			p.idleLocked(g.w, &evs)
 		} else {
-			p.releaseSessionLocked(s, g.w, "", nil, &evs)
+			p.releaseSessionLocked(s, g.w, "", nil, false, &evs)
 		}
 		p.inflight.Done()
 	}
@@ -108,14 +109,14 @@ func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error
 // reached a limit, counts the call and reports it. It returns the call's
 // error as the caller should see it.
 func (p *Pool) release(ctx context.Context, w *worker, s *session, err error, wait, exec time.Duration) error {
-	closing := context.Cause(ctx) == ErrClosed
+	closing := context.Cause(ctx) == runtime.ErrClosed
 	var reason RecycleReason
 	broken := w.inst.Err()
 	switch {
 	case broken != nil:
 		reason, err = brokenReason(err, ctx.Err(), closing)
 	case closing && err != nil:
-		err = fmt.Errorf("%w: %w", ErrClosed, err)
+		err = fmt.Errorf("%w: %w", runtime.ErrClosed, err)
 	}
 	if reason == "" {
 		reason = p.limitReason(w)
@@ -133,13 +134,19 @@ func (p *Pool) release(ctx context.Context, w *worker, s *session, err error, wa
 		mem, _ = w.inst.PrivateBytes()
 	}
 	p.mu.Lock()
+	// The call that broke its session's worker says so itself, so that its
+	// caller need not wait for the next call to learn it.
+	told := s != nil && broken != nil && s.w == w && !s.ended
+	if told {
+		err = &lostError{err}
+	}
 	p.countLocked(err, true, wait, exec)
 	if s != nil {
 		if s.w == w && !s.ended {
 			p.sessionMem += mem - s.mem
 			s.mem = mem
 		}
-		p.releaseSessionLocked(s, w, reason, broken, &evs)
+		p.releaseSessionLocked(s, w, reason, broken, told, &evs)
 	} else {
 		w.busy = false
 		if reason != "" {
@@ -149,7 +156,7 @@ func (p *Pool) release(ctx context.Context, w *worker, s *session, err error, wa
 		}
 	}
 	p.mu.Unlock()
-	p.note(&evs, Event{Type: CallFinished, Worker: w.id, Session: sessionKey(s), Wait: wait, Duration: exec, Err: err, Kind: KindOf(err)})
+	p.note(&evs, Event{Type: CallFinished, Worker: w.id, Session: sessionKey(s), Wait: wait, Duration: exec, Err: err, Kind: runtime.KindOf(err)})
 	p.emit(evs...)
 	return err
 }

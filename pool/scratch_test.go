@@ -22,18 +22,18 @@ func TestFreshCallsNeverSeeAnEarlierCallsFiles(t *testing.T) {
 }
 
 func TestSessionsKeepTheirFiles(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession})
+	p := newSessions(t, pool.Options{Size: 2})
 	req := exec("open('notes.txt', 'a').write('one;')")
 	req.Files = map[string][]byte{"upload.bin": {0, 1, 2}}
-	_, err := p.RunSession(ctx, "a", req)
+	_, err := p.Session("a").Run(ctx, req)
 	require.NoError(t, err)
-	_, err = p.RunSession(ctx, "b", exec("open('notes.txt', 'a').write('other;')"))
+	_, err = p.Session("b").Run(ctx, exec("open('notes.txt', 'a').write('other;')"))
 	require.NoError(t, err)
-	res, err := p.RunSession(ctx, "a", exec("open('notes.txt', 'a').write('two;')\nopen('upload.bin', 'rb').read()"))
+	res, err := p.Session("a").Run(ctx, exec("open('notes.txt', 'a').write('two;')\nopen('upload.bin', 'rb').read()"))
 	require.NoError(t, err)
 	require.Equal(t, "one;two;", string(res.Files["notes.txt"]))
 
-	files, err := p.SessionFiles("a")
+	files, err := p.Session("a").Files()
 	require.NoError(t, err)
 	got, err := fs.ReadFile(files, "upload.bin")
 	require.NoError(t, err)
@@ -43,18 +43,12 @@ func TestSessionsKeepTheirFiles(t *testing.T) {
 	require.Equal(t, []string{"notes.txt", "upload.bin"}, names)
 
 	// A session's files end with it.
-	require.True(t, p.EndSession("a"))
-	_, err = p.SessionFiles("a")
+	require.True(t, p.Session("a").End())
+	_, err = p.Session("a").Files()
 	require.ErrorIs(t, err, pool.ErrNoSession)
 	_, err = fs.ReadFile(files, "notes.txt")
 	require.ErrorIs(t, err, runtime.ErrClosed)
-	res, err = p.RunSession(ctx, "a", exec("import os\nprint(os.listdir('.'))"))
+	res, err = p.Session("a").Run(ctx, exec("import os\nprint(os.listdir('.'))"))
 	require.NoError(t, err)
 	require.Equal(t, "[]\n", string(res.Stdout))
-}
-
-func TestSessionFilesWrongMode(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1})
-	_, err := p.SessionFiles("a")
-	require.ErrorIs(t, err, pool.ErrWrongMode)
 }

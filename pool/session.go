@@ -50,7 +50,7 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 	p.mu.Lock()
 	if p.life.Closed() {
 		p.mu.Unlock()
-		return nil, nil, ErrClosed
+		return nil, nil, runtime.ErrClosed
 	}
 	slot := p.running < p.opts.Size && p.ready.Len() == 0
 	s := p.sessions[key]
@@ -65,7 +65,7 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 			return nil, nil, err
 		}
 		now := slot && len(p.idle) > 0
-		if !now && p.nwait >= p.opts.QueueLimit {
+		if !now && p.nwait >= p.opts.MaxQueue {
 			p.mu.Unlock()
 			return nil, nil, ErrSaturated
 		}
@@ -75,7 +75,7 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 		if now {
 			p.pinLocked(s, &evs)
 		}
-	case !(slot && s.parked()) && p.nwait >= p.opts.QueueLimit:
+	case !(slot && s.parked()) && p.nwait >= p.opts.MaxQueue:
 		p.mu.Unlock()
 		return nil, nil, ErrSaturated
 	}
@@ -101,7 +101,7 @@ func (p *Pool) roomLocked() error {
 	if p.nsessions >= p.opts.MaxSessions {
 		return fmt.Errorf("%w (%d)", ErrTooManySessions, p.opts.MaxSessions)
 	}
-	if m := p.opts.MaxSessionMemory; m > 0 && p.sessionMem >= m {
+	if m := p.opts.MaxSessionMemory; m > 0 && p.sessionMem >= uint64(m) {
 		return fmt.Errorf("%w (their memory: %d MiB, limit %d MiB)", ErrTooManySessions, p.sessionMem>>20, m>>20)
 	}
 	return nil
@@ -171,8 +171,9 @@ func (p *Pool) dispatchLocked(evs *[]Event) {
 }
 
 // releaseSessionLocked takes w and its slot back from a call on s. A
-// non-empty reason recycles w, and the session's state is lost with it.
-func (p *Pool) releaseSessionLocked(s *session, w *worker, reason RecycleReason, cause error, evs *[]Event) {
+// non-empty reason recycles w, and the session's state is lost with it;
+// told says the call's caller learns that from its error.
+func (p *Pool) releaseSessionLocked(s *session, w *worker, reason RecycleReason, cause error, told bool, evs *[]Event) {
 	w.busy, s.busy = false, false
 	p.running--
 	s.lastUsed = time.Now()
@@ -186,15 +187,15 @@ func (p *Pool) releaseSessionLocked(s *session, w *worker, reason RecycleReason,
 	}
 	p.retireLocked(w, reason, false, evs)
 	if !s.ended {
-		p.loseSessionLocked(s, reason, cause, evs)
+		p.loseSessionLocked(s, reason, cause, told, evs)
 	}
 	p.dispatchLocked(evs)
 }
 
 // loseSessionLocked ends s, whose worker was recycled for reason. The
-// callers waiting for it learn now; if there are none, a tombstone tells
-// the key's next caller.
-func (p *Pool) loseSessionLocked(s *session, reason RecycleReason, cause error, evs *[]Event) {
+// callers waiting for it learn now; if there are none and no caller was
+// told, a tombstone tells the key's next caller.
+func (p *Pool) loseSessionLocked(s *session, reason RecycleReason, cause error, told bool, evs *[]Event) {
 	err := fmt.Errorf("%w: its worker was recycled (%s)", ErrSessionLost, reason)
 	if cause != nil {
 		// The cause's text only: the error must not pass for the cause itself.
@@ -202,7 +203,7 @@ func (p *Pool) loseSessionLocked(s *session, reason RecycleReason, cause error, 
 	}
 	p.uncountLocked(s)
 	p.note(evs, Event{Type: SessionEnded, Worker: s.wid, Session: s.key, Reason: reason})
-	if s.waiters.Len() > 0 {
+	if s.waiters.Len() > 0 || told {
 		p.failWaitersLocked(s, err)
 		delete(p.sessions, s.key)
 		return
@@ -257,11 +258,92 @@ func (p *Pool) leftLocked(s *session) {
 	}
 }
 
-// EndSession ends the session of key, if there is one, and closes its
-// worker (after the call it runs, if any). Calls waiting for the session
-// get ErrSessionLost; the key's next call starts a new session. It reports
+// Sessions is a pool of sessions: the calls of one key run on that
+// session's own interpreter, whose state (variables, imports, scratch
+// files) persists between them. Options.Size bounds the calls running at
+// once, not the sessions alive: an idle session is parked (its interpreter
+// kept, copy-on-write against the snapshot, holding no slot) and runs again
+// on its next call, in order, with its state. Sessions with calls waiting
+// take the free slots in turn. MaxSessions (default Size) caps the live
+// sessions, and MaxSessionMemory the memory their interpreters own
+// together: a new key past either gets ErrTooManySessions at once, without
+// waiting. A new session starts from one of Size spare clones kept ready,
+// so it seldom waits for one to start. A session ends after MaxSessionIdle
+// idle or at Session.End, and its interpreter is then closed, so that no
+// state passes from one session to the next. It is safe for concurrent use.
+type Sessions struct{ p *Pool }
+
+// NewSessions starts a pool of sessions; opts.Mode must be zero. See New
+// for the start.
+func NewSessions(ctx context.Context, rt *runtime.Runtime, opts Options) (*Sessions, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if opts.Mode != ModeFresh {
+		return nil, fmt.Errorf("%w: Mode is for New; Sessions have their own", runtime.ErrBadOptions)
+	}
+	opts.Mode = modeSession
+	p, err := newPool(ctx, rt, opts)
+	if err != nil {
+		return nil, err
+	}
+	return &Sessions{p}, nil
+}
+
+// Session returns the session of key, which starts with its first call.
+// Sessions of the same key are the same session. An empty key's calls fail
+// with runtime.ErrBadRequest.
+func (ss *Sessions) Session(key string) *Session { return &Session{p: ss.p, key: key} }
+
+// Stats returns the pool's counters and histograms.
+func (ss *Sessions) Stats() Stats { return ss.p.Stats() }
+
+// Close stops the pool as Pool.Close does and closes every session's
+// interpreter. It is safe to call on a nil Sessions.
+func (ss *Sessions) Close(ctx context.Context) error {
+	if ss == nil {
+		return nil
+	}
+	return ss.p.Close(ctx)
+}
+
+// Session is the session of one key in a Sessions pool: a runtime.Runner
+// whose calls run one at a time, in arrival order, on an interpreter that
+// keeps its state between them. A call that breaks the interpreter (its
+// deadline, the memory cap, a crash) returns an error that wraps
+// ErrSessionLost as well as the reason; the next call starts a new session.
+// When the state goes without a call being told (a recycling limit, or
+// MaxSessionIdle), the next call gets ErrSessionLost and the one after
+// starts a new session.
+type Session struct {
+	p   *Pool
+	key string
+}
+
+// Key returns the session's key.
+func (s *Session) Key() string { return s.key }
+
+// Run performs req in the session, creating it if the key has none.
+func (s *Session) Run(ctx context.Context, req runtime.Request) (*runtime.Result, error) {
+	return s.p.do(ctx, true, s.key, req)
+}
+
+// End ends the session, if it is live, and closes its interpreter (after
+// the call it runs, if any). Calls waiting for the session get
+// ErrSessionLost; the key's next call starts a new session. It reports
 // whether the key had a session.
-func (p *Pool) EndSession(key string) bool {
+func (s *Session) End() bool { return s.p.endSession(s.key) }
+
+// Files returns the session's scratch file system as a read-only fs.FS
+// (see runtime.Instance.Scratch): the files its calls wrote, and those its
+// requests brought in, for as long as the session lives. It reads the files
+// as they are at each use, also while a call runs; once the session ends or
+// loses its interpreter, every use fails (runtime.ErrClosed). Files go in
+// with Request.Files. It fails with ErrNoSession when the key has no live
+// session.
+func (s *Session) Files() (fs.FS, error) { return s.p.sessionFiles(s.key) }
+
+func (p *Pool) endSession(key string) bool {
 	var evs []Event
 	p.mu.Lock()
 	s := p.sessions[key]
@@ -290,7 +372,7 @@ func (p *Pool) EndSession(key string) bool {
 
 // sweepSessionsLocked expires idle sessions and ages out their workers.
 func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
-	ttl := p.opts.SessionTTL
+	ttl := p.opts.MaxSessionIdle
 	for key, s := range p.sessions {
 		switch {
 		case s.lost != nil:
@@ -310,27 +392,16 @@ func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
 			w := s.w
 			s.w, w.sess = nil, nil
 			p.retireLocked(w, RecycleAge, false, evs)
-			p.loseSessionLocked(s, RecycleAge, nil, evs)
+			p.loseSessionLocked(s, RecycleAge, nil, false, evs)
 		}
 	}
 }
 
-// SessionFiles returns the scratch file system of session key's worker as
-// a read-only fs.FS (see runtime.Instance.Scratch): the files the
-// session's calls wrote, and those its requests brought in, for as long as
-// the session lives. It reads the files as they are at each use, also while
-// a call runs; once the session ends or loses its worker, every use fails
-// (runtime.ErrClosed). Files go in with Request.Files. It fails with
-// ErrWrongMode outside ModeSession, and with ErrNoSession when key has no
-// live session.
-func (p *Pool) SessionFiles(key string) (fs.FS, error) {
-	if p.opts.Mode != ModeSession {
-		return nil, fmt.Errorf("%w: %s pool", ErrWrongMode, p.opts.Mode)
-	}
+func (p *Pool) sessionFiles(key string) (fs.FS, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.life.Closed() {
-		return nil, ErrClosed
+		return nil, runtime.ErrClosed
 	}
 	s := p.sessions[key]
 	if s == nil || s.lost != nil || s.ended || s.w == nil {

@@ -18,23 +18,23 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func sessionRunner(p *pool.Pool, key string) func(runtime.Request) error {
-	return func(r runtime.Request) error { _, err := p.RunSession(ctx, key, r); return err }
+func sessionRunner(p *pool.Sessions, key string) func(runtime.Request) error {
+	return func(r runtime.Request) error { _, err := p.Session(key).Run(ctx, r); return err }
 }
 
-func evalSession(t *testing.T, p *pool.Pool, key, expr string) string {
+func evalSession(t *testing.T, p *pool.Sessions, key, expr string) string {
 	t.Helper()
-	res, err := p.RunSession(ctx, key, eval(expr))
+	res, err := p.Session(key).Run(ctx, eval(expr))
 	require.NoError(t, err)
 	return string(res.Value)
 }
 
 func TestSessionAffinity(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, Setup: "BASE = 1"})
+	p := newSessions(t, pool.Options{Size: 2, Setup: "BASE = 1"})
 	var wg sync.WaitGroup
 	for _, key := range []string{"a", "b"} {
 		wg.Go(func() {
-			_, err := p.RunSession(ctx, key, exec(fmt.Sprintf("me = %q\nn = 0", key)))
+			_, err := p.Session(key).Run(ctx, exec(fmt.Sprintf("me = %q\nn = 0", key)))
 			require.NoError(t, err)
 			for i := 1; i <= 10; i++ {
 				require.JSONEq(t, fmt.Sprintf("[%q, %d, 1]", key, i), evalSession(t, p, key, "(me, (n := n + 1), BASE)"))
@@ -43,12 +43,10 @@ func TestSessionAffinity(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, 2, p.Stats().Sessions)
-	_, err := p.Run(ctx, exec("pass"))
-	require.ErrorIs(t, err, pool.ErrWrongMode)
 }
 
 func TestSessionBusyCallWaits(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession})
+	p := newSessions(t, pool.Options{Size: 2})
 	g := testrt.NewGate()
 	held := g.Hold(t, sessionRunner(p, "a"), "x = 'set while gated'")
 	done := make(chan string, 1)
@@ -64,7 +62,7 @@ func TestSessionBusyCallWaits(t *testing.T) {
 func TestSessionExpiry(t *testing.T) {
 	var mu sync.Mutex
 	var ended []pool.RecycleReason
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, SessionTTL: 200 * time.Millisecond,
+	p := newSessions(t, pool.Options{Size: 1, MaxSessionIdle: 200 * time.Millisecond,
 		OnEvent: func(e pool.Event) {
 			if e.Type == pool.SessionEnded {
 				mu.Lock()
@@ -72,7 +70,7 @@ func TestSessionExpiry(t *testing.T) {
 				mu.Unlock()
 			}
 		}})
-	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	_, err := p.Session("a").Run(ctx, exec("x = 1"))
 	require.NoError(t, err)
 	require.Equal(t, 1, p.Stats().Sessions)
 	waitFor(t, "session expired", func() bool { return p.Stats().Sessions == 0 })
@@ -86,31 +84,38 @@ func TestSessionExpiry(t *testing.T) {
 }
 
 func TestSessionLost(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, Instance: runtime.Options{MemoryLimit: 64 << 20}})
-	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	p := newSessions(t, pool.Options{Size: 2, Instance: runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}}})
+	_, err := p.Session("a").Run(ctx, exec("x = 1"))
 	require.NoError(t, err)
-	_, err = p.RunSession(ctx, "b", exec("y = 1"))
+	_, err = p.Session("b").Run(ctx, exec("y = 1"))
 	require.NoError(t, err)
-	_, err = p.RunSession(ctx, "a", exec("big = bytearray(500 * 2**20)"))
+	// The call that breaks the session says both why and that the state
+	// is gone; its kind is why. The next call starts over.
+	_, err = p.Session("a").Run(ctx, exec("big = bytearray(500 * 2**20)"))
 	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
-
-	// The next call learns the state is gone, the one after starts over.
-	_, err = p.RunSession(ctx, "a", eval("x"))
 	require.ErrorIs(t, err, pool.ErrSessionLost)
-	require.NotErrorIs(t, err, runtime.ErrMemoryLimit)
-	require.Equal(t, pool.KindSessionLost, pool.KindOf(err))
-	require.Contains(t, err.Error(), "memory_limit")
+	require.Equal(t, runtime.KindMemoryLimit, runtime.KindOf(err))
+	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
+
+	_, err = p.Session("a").Run(ctx, exec("x = 2"))
+	require.NoError(t, err)
+	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = p.Session("a").Run(c, exec("while True: pass"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, pool.ErrSessionLost)
+	require.Equal(t, runtime.KindDeadline, runtime.KindOf(err))
 	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
 	// The other session kept its worker and state.
 	require.JSONEq(t, "1", evalSession(t, p, "b", "y"))
 }
 
 func TestSessionLostToRecyclingLimit(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, MaxCalls: 2})
-	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	p := newSessions(t, pool.Options{Size: 1, MaxCalls: 2})
+	_, err := p.Session("a").Run(ctx, exec("x = 1"))
 	require.NoError(t, err)
 	require.JSONEq(t, "1", evalSession(t, p, "a", "x"))
-	_, err = p.RunSession(ctx, "a", eval("x"))
+	_, err = p.Session("a").Run(ctx, eval("x"))
 	require.ErrorIs(t, err, pool.ErrSessionLost)
 	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
 	require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleCalls])
@@ -118,20 +123,22 @@ func TestSessionLostToRecyclingLimit(t *testing.T) {
 
 // Callers waiting for a session whose worker crashes learn it at once.
 func TestSessionLostTellsWaiters(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
-	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	p := newSessions(t, pool.Options{Size: 1})
+	_, err := p.Session("a").Run(ctx, exec("x = 1"))
 	require.NoError(t, err)
 	g := testrt.NewGate()
 	held := g.Hold(t, sessionRunner(p, "a"), "import os\nos.abort()")
 	var waiting []chan error
 	for i := range 2 {
 		c := make(chan error, 1)
-		go func() { _, err := p.RunSession(ctx, "a", eval("x")); c <- err }()
+		go func() { _, err := p.Session("a").Run(ctx, eval("x")); c <- err }()
 		waiting = append(waiting, c)
 		waitFor(t, "queued", queued(p, i+1))
 	}
 	g.Open()
-	require.ErrorIs(t, <-held, pool.ErrWorkerCrashed)
+	err = <-held
+	require.ErrorIs(t, err, pool.ErrWorkerCrashed)
+	require.ErrorIs(t, err, pool.ErrSessionLost)
 	for _, c := range waiting {
 		require.ErrorIs(t, <-c, pool.ErrSessionLost)
 	}
@@ -140,18 +147,18 @@ func TestSessionLostTellsWaiters(t *testing.T) {
 }
 
 func TestTooManySessionsAndEndSession(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 2, MaxSessions: 1, Mode: pool.ModeSession})
-	_, err := p.RunSession(ctx, "a", exec("x = 1"))
+	p := newSessions(t, pool.Options{Size: 2, MaxSessions: 1})
+	_, err := p.Session("a").Run(ctx, exec("x = 1"))
 	require.NoError(t, err)
-	_, err = p.RunSession(ctx, "b", exec("pass"))
+	_, err = p.Session("b").Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrTooManySessions)
-	require.Equal(t, pool.KindTooManySessions, pool.KindOf(err))
+	require.Equal(t, runtime.KindTooManySessions, runtime.KindOf(err))
 
-	require.True(t, p.EndSession("a"))
-	require.False(t, p.EndSession("a"))
-	_, err = p.RunSession(ctx, "b", exec("pass"))
+	require.True(t, p.Session("a").End())
+	require.False(t, p.Session("a").End())
+	_, err = p.Session("b").Run(ctx, exec("pass"))
 	require.NoError(t, err)
-	require.True(t, p.EndSession("b"))
+	require.True(t, p.Session("b").End())
 	// A new session for an old key has none of the old state.
 	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
 	require.EqualValues(t, 2, p.Stats().Recycles[pool.RecycleSessionEnded])
@@ -159,19 +166,19 @@ func TestTooManySessionsAndEndSession(t *testing.T) {
 
 // A new session waits for a worker that no session holds.
 func TestNewSessionWaitsForWorker(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
-	_, err := p.RunSession(ctx, "a", exec("pass"))
+	p := newSessions(t, pool.Options{Size: 1})
+	_, err := p.Session("a").Run(ctx, exec("pass"))
 	require.NoError(t, err)
-	require.True(t, p.EndSession("a")) // its worker is being replaced
+	require.True(t, p.Session("a").End()) // its worker is being replaced
 	require.JSONEq(t, "3", evalSession(t, p, "b", "1 + 2"))
 
 	// A caller that gives up while its new session waits leaves no session.
 	g := testrt.NewGate()
 	held := g.Hold(t, sessionRunner(p, "b"), "")
-	require.True(t, p.EndSession("b"))
+	require.True(t, p.Session("b").End())
 	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	_, err = p.RunSession(c, "c", exec("pass"))
+	_, err = p.Session("c").Run(c, exec("pass"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Zero(t, p.Stats().Sessions)
 	g.Open()
@@ -186,12 +193,12 @@ func TestManySessionsOnFewWorkers(t *testing.T) {
 	if testing.Short() {
 		n = 100
 	}
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, MaxSessions: n, QueueLimit: n})
+	p := newSessions(t, pool.Options{Size: 2, MaxSessions: n, MaxQueue: n})
 	var wg sync.WaitGroup
 	for c := range 8 {
 		wg.Go(func() {
 			for k := c; k < n; k += 8 {
-				_, err := p.RunSession(ctx, fmt.Sprint(k), exec(fmt.Sprintf("me = %d\nseen = [me]", k)))
+				_, err := p.Session(fmt.Sprint(k)).Run(ctx, exec(fmt.Sprintf("me = %d\nseen = [me]", k)))
 				require.NoError(t, err)
 			}
 		})
@@ -201,7 +208,7 @@ func TestManySessionsOnFewWorkers(t *testing.T) {
 	require.Equal(t, n, st.Sessions)
 	require.Equal(t, n, st.Parked)
 	require.Zero(t, st.Busy)
-	_, err := p.RunSession(ctx, "one too many", exec("pass"))
+	_, err := p.Session("one too many").Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrTooManySessions)
 
 	// Every session again, from many callers at once: each finds its own
@@ -219,7 +226,7 @@ func TestManySessionsOnFewWorkers(t *testing.T) {
 		wg.Go(func() {
 			for k := c; k < n; k += 16 {
 				req := runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nsnakepit.call('enter')\nseen.append(me)\nseen", Host: track}
-				res, err := p.RunSession(ctx, fmt.Sprint(k), req)
+				res, err := p.Session(fmt.Sprint(k)).Run(ctx, req)
 				require.NoError(t, err)
 				require.JSONEq(t, fmt.Sprintf("[%d, %d]", k, k), string(res.Value))
 			}
@@ -233,9 +240,9 @@ func TestManySessionsOnFewWorkers(t *testing.T) {
 // A session's calls run one at a time in arrival order, and a session with
 // many calls queued takes turns with the others instead of keeping a slot.
 func TestParkedSessionsTakeTurns(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, MaxSessions: 3})
+	p := newSessions(t, pool.Options{Size: 1, MaxSessions: 3})
 	for _, k := range []string{"a", "b"} {
-		_, err := p.RunSession(ctx, k, exec("log = []"))
+		_, err := p.Session(k).Run(ctx, exec("log = []"))
 		require.NoError(t, err)
 	}
 	g := testrt.NewGate()
@@ -247,7 +254,7 @@ func TestParkedSessionsTakeTurns(t *testing.T) {
 	var mu sync.Mutex
 	done := make(chan struct{}, 6)
 	call := func(k string, i int) {
-		res, err := p.RunSession(ctx, k, exec(fmt.Sprintf("log.append(%d)\n__import__('time').monotonic_ns()", i)))
+		res, err := p.Session(k).Run(ctx, exec(fmt.Sprintf("log.append(%d)\n__import__('time').monotonic_ns()", i)))
 		require.NoError(t, err)
 		var at int64
 		require.NoError(t, res.Decode(&at))
@@ -282,30 +289,30 @@ func TestMaxSessionMemory(t *testing.T) {
 	if goruntime.GOOS != "linux" {
 		t.Skip("private memory is measured on Linux")
 	}
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession, MaxSessions: 10, MaxSessionMemory: 8 << 20})
-	_, err := p.RunSession(ctx, "small", exec("x = 1"))
+	p := newSessions(t, pool.Options{Size: 2, MaxSessions: 10, MaxSessionMemory: 8 << 20})
+	_, err := p.Session("small").Run(ctx, exec("x = 1"))
 	require.NoError(t, err)
 	small := p.Stats().SessionMemory
 	require.Positive(t, small)
 	require.Less(t, small, uint64(8<<20))
-	_, err = p.RunSession(ctx, "big", exec("big = bytearray(b'x' * (16 << 20))"))
+	_, err = p.Session("big").Run(ctx, exec("big = bytearray(b'x' * (16 << 20))"))
 	require.NoError(t, err)
 	require.Greater(t, p.Stats().SessionMemory, uint64(8<<20))
-	_, err = p.RunSession(ctx, "new", exec("pass"))
+	_, err = p.Session("new").Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrTooManySessions)
-	require.Equal(t, pool.KindTooManySessions, pool.KindOf(err))
+	require.Equal(t, runtime.KindTooManySessions, runtime.KindOf(err))
 	// Live sessions go on; ending the big one makes room.
 	require.JSONEq(t, "1", evalSession(t, p, "small", "x"))
-	require.True(t, p.EndSession("big"))
+	require.True(t, p.Session("big").End())
 	require.Less(t, p.Stats().SessionMemory, uint64(8<<20))
-	_, err = p.RunSession(ctx, "new", exec("pass"))
+	_, err = p.Session("new").Run(ctx, exec("pass"))
 	require.NoError(t, err)
 }
 
 func TestSessionEventsCarryTheSessionsWorker(t *testing.T) {
 	var mu sync.Mutex
 	var evs []pool.Event
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession, OnEvent: func(e pool.Event) {
+	p := newSessions(t, pool.Options{Size: 1, OnEvent: func(e pool.Event) {
 		switch e.Type {
 		case pool.SessionStarted, pool.SessionEnded, pool.CallStarted:
 			mu.Lock()
@@ -313,9 +320,9 @@ func TestSessionEventsCarryTheSessionsWorker(t *testing.T) {
 			mu.Unlock()
 		}
 	}})
-	_, err := p.RunSession(ctx, "a", exec("pass"))
+	_, err := p.Session("a").Run(ctx, exec("pass"))
 	require.NoError(t, err)
-	require.True(t, p.EndSession("a"))
+	require.True(t, p.Session("a").End())
 	mu.Lock()
 	defer mu.Unlock()
 	require.Len(t, evs, 3)
@@ -330,8 +337,8 @@ func TestSessionEventsCarryTheSessionsWorker(t *testing.T) {
 }
 
 func TestRunSessionRefusesAnEmptyKey(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 1, Mode: pool.ModeSession})
-	_, err := p.RunSession(ctx, "", exec("pass"))
+	p := newSessions(t, pool.Options{Size: 1})
+	_, err := p.Session("").Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, runtime.ErrBadRequest)
 	require.ErrorContains(t, err, "empty session key")
 	require.Zero(t, p.Stats().Sessions)
@@ -340,12 +347,12 @@ func TestRunSessionRefusesAnEmptyKey(t *testing.T) {
 // The package doc said a new key waits for a worker; it is refused at once
 // once every worker holds a session.
 func TestThirdSessionOnTwoWorkersIsRefusedAtOnce(t *testing.T) {
-	p := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession})
+	p := newSessions(t, pool.Options{Size: 2})
 	for _, k := range []string{"a", "b"} {
-		_, err := p.RunSession(ctx, k, exec("pass"))
+		_, err := p.Session(k).Run(ctx, exec("pass"))
 		require.NoError(t, err)
 	}
-	_, err := p.RunSession(ctx, "c", exec("pass"))
+	_, err := p.Session("c").Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrTooManySessions)
 	require.Zero(t, p.Stats().Queued)
 }

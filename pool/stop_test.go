@@ -11,12 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// Sleeping calls used to pin their workers past CallTimeout: every other
+// Sleeping calls used to pin their workers past MaxCallTime: every other
 // caller then got ErrQueueTimeout and Close hung (issue 19, item 3).
 func TestSleepingCallsEndAtCallTimeoutAndCloseReturns(t *testing.T) {
 	for _, mode := range []pool.Mode{pool.ModeFresh, pool.ModeWarm} {
 		t.Run(mode.String(), func(t *testing.T) {
-			p, err := pool.New(ctx, rt(t), pool.Options{Size: 2, Mode: mode, CallTimeout: 500 * time.Millisecond, QueueTimeout: 5 * time.Second})
+			p, err := pool.New(ctx, rt(t), pool.Options{Size: 2, Mode: mode, MaxCallTime: 500 * time.Millisecond, MaxQueueWait: 5 * time.Second})
 			require.NoError(t, err)
 			var wg sync.WaitGroup
 			errs := make([]error, 2)
@@ -27,7 +27,7 @@ func TestSleepingCallsEndAtCallTimeoutAndCloseReturns(t *testing.T) {
 				require.ErrorIs(t, err, context.DeadlineExceeded)
 			}
 			// The pool still serves: the workers were replaced (in the
-			// background: a loaded machine can take longer than CallTimeout
+			// background: a loaded machine can take longer than MaxCallTime
 			// to start them).
 			require.Eventually(t, func() bool { return p.Stats().Idle == 2 }, hang, 5*time.Millisecond)
 			res, err := p.Run(ctx, eval("6 * 7"))

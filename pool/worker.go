@@ -32,7 +32,7 @@ func (p *Pool) limitReason(w *worker) RecycleReason {
 		return RecycleCalls
 	case o.MaxAge > 0 && time.Since(w.born) >= o.MaxAge:
 		return RecycleAge
-	case o.MaxMemory > 0 && w.inst.MemoryBytes() > o.MaxMemory:
+	case o.MaxMemory > 0 && w.inst.MemoryBytes() > uint64(o.MaxMemory):
 		return RecycleMemory
 	}
 	return ""
@@ -141,21 +141,21 @@ func (p *Pool) startWorker(ctx context.Context) (*worker, error) {
 }
 
 func (p *Pool) newInstance(ctx context.Context) (*runtime.Instance, error) {
-	inst, err := p.snap.NewInstance(ctx, nil)
+	inst, err := p.snap.NewInstance(ctx, runtime.CloneOptions{})
 	if err != nil {
-		return nil, fmt.Errorf("pool: starting a worker: %w", err)
+		return nil, fmt.Errorf("starting a worker: %w", err)
 	}
 	// A clone's first request pays for the pages it first writes
 	// (copy-on-write faults: several ms on a VM); a no-op request here
 	// keeps that off the caller's path. No caller's code has run; a
 	// ModeFresh worker is reset after it all the same.
-	_, err = inst.Exec(ctx, "pass")
+	_, err = inst.Run(ctx, runtime.Exec("pass"))
 	if err == nil && p.opts.Mode == ModeFresh {
 		err = inst.Reset(ctx)
 	}
 	if err != nil {
 		p.closeInstance(inst)
-		return nil, fmt.Errorf("pool: warming a worker: %w", err)
+		return nil, fmt.Errorf("warming a worker: %w", err)
 	}
 	return inst, nil
 }

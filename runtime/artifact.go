@@ -7,26 +7,6 @@ import "github.com/snakepit-wasm/snakepit/internal/artifact"
 // lib/python3.13) instead of the embedded one.
 const EnvDir = artifact.EnvDir
 
-// DefaultDir is where `make python-wasm` leaves the current local build:
-// $SNAKEPIT_CACHE_DIR, else $XDG_CACHE_HOME/snakepit-wasm, else
-// ~/.cache/snakepit-wasm, then python-wasm/current. It holds what the
-// embedded interpreter does not carry: CPython's test suite (testlib/) and
-// the native CPython of the same source (native/).
-func DefaultDir() string { return artifact.DefaultDir() }
-
-// Locate returns the local build selected by dir, else by $SNAKEPIT_PYTHON_DIR,
-// or "" when neither is set: the embedded interpreter is then used. It fails
-// with ErrNotBuilt when python.wasm or the stdlib is missing in the selected
-// directory.
-func Locate(dir string) (string, error) { return artifact.Locate(dir) }
-
-// DefaultCompilationCacheDir is the directory where a Runtime whose
-// Config.CompilationCacheDir is "" keeps the compiled code of the
-// python.wasm with the given sha256 (Build.SHA256). It does not create it.
-func DefaultCompilationCacheDir(sha256 string) string {
-	return artifact.DefaultCompilationCacheDir(sha256)
-}
-
 // Build describes the interpreter a Runtime runs.
 type Build struct {
 	// Embedded is true for the interpreter carried in the Go module

@@ -62,7 +62,7 @@ func (st *callState) control(name string, arg []byte) uint64 {
 }
 
 func (st *callState) asyncStart(arg []byte) uint64 {
-	lim := &st.inst.opts
+	lim := &st.inst.opts.Limits
 	var req []json.RawMessage
 	var name string
 	if json.Unmarshal(arg, &req) != nil || len(req) != 2 || json.Unmarshal(req[0], &name) != nil {
@@ -175,7 +175,7 @@ func (st *callState) asyncWait(arg []byte) uint64 {
 		if err == nil {
 			err = ErrClosed
 		}
-		return st.answerErr(fmt.Errorf("snakepit: call stopped: %w", err))
+		return st.answerErr(fmt.Errorf("call stopped: %w", err))
 	}
 }
 
@@ -215,7 +215,7 @@ func (st *callState) finished() []byte {
 			out = append(append(out, ",true,"...), c.answer...)
 		}
 		out = append(out, ']')
-		if n > 1 && len(out)+1 > st.inst.opts.MaxHostPayload {
+		if n > 1 && len(out)+1 > st.inst.opts.Limits.MaxHostPayload {
 			out = out[:n] // the rest waits for the next wait
 			break
 		}

@@ -47,27 +47,31 @@ func TestAsyncHostCallsRunConcurrently(t *testing.T) {
 	started.Add(n)
 	all := make(chan struct{})
 	go func() { started.Wait(); close(all) }()
-	i := newInstance(t, runtime.Options{MaxAsyncHostCalls: n, Host: map[string]runtime.HostFunc{
-		"rendezvous": func(ctx context.Context, args json.RawMessage) (any, error) {
-			f.enter()
-			defer f.exit()
-			started.Done()
-			select {
-			case <-all:
-				return echoArg(args), nil
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+	i := newInstance(t, runtime.Options{
+		Limits: runtime.Limits{MaxAsyncHostCalls: n},
+		Host: map[string]runtime.HostFunc{
+			"rendezvous": func(ctx context.Context, args json.RawMessage) (any, error) {
+				f.enter()
+				defer f.exit()
+				started.Done()
+				select {
+				case <-all:
+					return echoArg(args), nil
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				}
+			},
 		},
-	}})
+	})
 	c, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	r, err := i.Exec(c, `
+	r, err := i.Run(c, runtime.Exec(`
 import asyncio, snakepit
 async def main():
     return await asyncio.gather(*(snakepit.acall("rendezvous", k) for k in range(8)))
 asyncio.run(main())
-`)
+`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `[0,1,2,3,4,5,6,7]`, string(r.Value))
 	require.Equal(t, n, f.max)
@@ -76,20 +80,24 @@ asyncio.run(main())
 // Past MaxAsyncHostCalls, acall waits for a slot; every call gets its answer.
 func TestAsyncHostCallsCapped(t *testing.T) {
 	var f inflight
-	i := newInstance(t, runtime.Options{MaxAsyncHostCalls: 3, Host: map[string]runtime.HostFunc{
-		"slow": func(ctx context.Context, args json.RawMessage) (any, error) {
-			f.enter()
-			defer f.exit()
-			time.Sleep(2 * time.Millisecond)
-			return echoArg(args), nil
+	i := newInstance(t, runtime.Options{
+		Limits: runtime.Limits{MaxAsyncHostCalls: 3},
+		Host: map[string]runtime.HostFunc{
+			"slow": func(ctx context.Context, args json.RawMessage) (any, error) {
+				f.enter()
+				defer f.exit()
+				time.Sleep(2 * time.Millisecond)
+				return echoArg(args), nil
+			},
 		},
-	}})
-	r, err := i.Exec(ctx, `
+	})
+	r, err := i.Run(ctx, runtime.Exec(`
 import asyncio, snakepit
 async def main():
     return await asyncio.gather(*(snakepit.acall("slow", k) for k in range(20)))
 asyncio.run(main())
-`)
+`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `[0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19]`, string(r.Value))
 	require.Equal(t, 3, f.max)
@@ -97,7 +105,7 @@ asyncio.run(main())
 	// The default is one at a time.
 	f = inflight{}
 	i = newInstance(t, runtime.Options{Host: i2host(&f)})
-	_, err = i.Exec(ctx, "import asyncio, snakepit\nasync def main():\n    return await asyncio.gather(*(snakepit.acall('slow', k) for k in range(5)))\nasyncio.run(main())")
+	_, err = i.Run(ctx, runtime.Exec("import asyncio, snakepit\nasync def main():\n    return await asyncio.gather(*(snakepit.acall('slow', k) for k in range(5)))\nasyncio.run(main())"))
 	require.NoError(t, err)
 	require.Equal(t, 1, f.max)
 }
@@ -112,12 +120,15 @@ func i2host(f *inflight) map[string]runtime.HostFunc {
 }
 
 func TestAsyncHostCallErrors(t *testing.T) {
-	i := newInstance(t, runtime.Options{MaxHostCalls: 4, MaxAsyncHostCalls: 4, Host: map[string]runtime.HostFunc{
-		"fails":  func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("no stock") },
-		"panics": func(context.Context, json.RawMessage) (any, error) { panic("tool bug") },
-		"ok":     func(_ context.Context, args json.RawMessage) (any, error) { return echoArg(args), nil },
-	}})
-	r, err := i.Exec(ctx, `
+	i := newInstance(t, runtime.Options{
+		Limits: runtime.Limits{MaxHostCalls: 4, MaxAsyncHostCalls: 4},
+		Host: map[string]runtime.HostFunc{
+			"fails":  func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("no stock") },
+			"panics": func(context.Context, json.RawMessage) (any, error) { panic("tool bug") },
+			"ok":     func(_ context.Context, args json.RawMessage) (any, error) { return echoArg(args), nil },
+		},
+	})
+	r, err := i.Run(ctx, runtime.Exec(`
 import asyncio, snakepit
 async def one(name, *args):
     try:
@@ -127,13 +138,14 @@ async def one(name, *args):
 async def main():
     return await asyncio.gather(one("fails", 1), one("panics", 1), one("nope", 1), one("ok", "x"), one("ok", "limit"))
 asyncio.run(main())
-`)
+`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `["no stock", "snakepit: host function \"panics\" panicked: tool bug", "snakepit: no host function \"nope\"", "x",
-		"snakepit: host call limit reached (4 per call)"]`, string(r.Value))
+		"host call limit reached (4 per call)"]`, string(r.Value))
 
 	// Outside snakepit's loop, and with both kinds of arguments.
-	r, err = i.Exec(ctx, `
+	r, err = i.Run(ctx, runtime.Exec(`
 import asyncio, snakepit
 errors = []
 class Other(asyncio.BaseEventLoop): pass
@@ -142,7 +154,8 @@ try:
 except TypeError as e:
     errors.append("TypeError")
 [type(asyncio.new_event_loop()).__name__, errors]
-`)
+`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `["HostLoop", ["TypeError"]]`, string(r.Value))
 }
@@ -156,7 +169,7 @@ func TestAsyncHostCallsEndWithTheCall(t *testing.T) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	}
-	i := newInstance(t, runtime.Options{MaxAsyncHostCalls: 2, Host: map[string]runtime.HostFunc{"block": block}})
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxAsyncHostCalls: 2}, Host: map[string]runtime.HostFunc{"block": block}})
 	for _, src := range []string{
 		// asyncio.run cancels the task it did not wait for.
 		"import asyncio, snakepit\nasync def main():\n    asyncio.ensure_future(snakepit.acall('block'))\n    await asyncio.sleep(0.01)\nasyncio.run(main())",
@@ -164,7 +177,7 @@ func TestAsyncHostCallsEndWithTheCall(t *testing.T) {
 		"import asyncio, snakepit\nasync def main():\n    asyncio.ensure_future(snakepit.acall('block'))\n    await asyncio.sleep(0.01)\nasyncio.new_event_loop().run_until_complete(main())",
 	} {
 		before := ended.Load()
-		_, err := i.Exec(ctx, src)
+		_, err := i.Run(ctx, runtime.Exec(src))
 		require.NoError(t, err)
 		require.Equal(t, before+1, ended.Load())
 	}
@@ -173,7 +186,7 @@ func TestAsyncHostCallsEndWithTheCall(t *testing.T) {
 	c, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err := i.Exec(c, "import asyncio, snakepit\nasyncio.run(snakepit.acall('block'))")
+	_, err := i.Run(c, runtime.Exec("import asyncio, snakepit\nasyncio.run(snakepit.acall('block'))"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 10*time.Second)
 	require.Equal(t, int32(3), ended.Load())
@@ -181,7 +194,7 @@ func TestAsyncHostCallsEndWithTheCall(t *testing.T) {
 
 func TestAsyncioRunsWithoutHostCalls(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import asyncio, time
 async def tick(k):
     await asyncio.sleep(0.01 * k)
@@ -192,7 +205,8 @@ async def main():
     return [await q.get()] + await asyncio.gather(tick(2), tick(1))
 t = time.monotonic()
 [asyncio.run(main()), time.monotonic() - t < 5]
-`)
+`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `[[1, 2, 1], true]`, string(r.Value))
 }
@@ -205,13 +219,14 @@ func TestReservedHostNames(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
 	_, err = i.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "1", Host: map[string]runtime.HostFunc{"snakepit.x": ok}})
 	require.ErrorIs(t, err, runtime.ErrBadRequest)
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import snakepit
 try:
     snakepit.call("snakepit.nothing")
 except RuntimeError as e:
     r = str(e)
-r`)
+r`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `"snakepit: no host function \"snakepit.nothing\""`, string(r.Value))
 }
@@ -220,8 +235,8 @@ r`)
 // error in Python; the instance serves on.
 func TestAsyncControlOperationsRefuseGarbage(t *testing.T) {
 	ok := func(_ context.Context, args json.RawMessage) (any, error) { return echoArg(args), nil }
-	i := newInstance(t, runtime.Options{MaxAsyncHostCalls: 2, Host: map[string]runtime.HostFunc{"ok": ok}})
-	r, err := i.Exec(ctx, `
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxAsyncHostCalls: 2}, Host: map[string]runtime.HostFunc{"ok": ok}})
+	r, err := i.Run(ctx, runtime.Exec(`
 import _snakepit
 out = []
 for name, arg in [
@@ -238,7 +253,8 @@ for name, arg in [
 h = [_snakepit.call("snakepit.start", b'["ok", [%d]]' % k).decode() for k in range(3)]
 done = _snakepit.call("snakepit.wait", b"5").decode()
 out + h + [done, _snakepit.call("snakepit.wait", b"0").decode(), _snakepit.call("snakepit.wait", b"0.01").decode()]
-`)
+`))
+
 	require.NoError(t, err)
 	var got []string
 	require.NoError(t, json.Unmarshal(r.Value, &got))
@@ -251,7 +267,7 @@ out + h + [done, _snakepit.call("snakepit.wait", b"0").decode(), _snakepit.call(
 		answers = append(answers, a...)
 	}
 	require.ElementsMatch(t, []any{[]any{1.0, true, 0.0}, []any{2.0, true, 1.0}}, answers)
-	r, err = i.Eval(ctx, "6 * 7")
+	r, err = i.Run(ctx, runtime.Eval("6 * 7"))
 	require.NoError(t, err)
 	require.JSONEq(t, "42", string(r.Value))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -71,9 +72,9 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 				for b.Loop() {
 					var i *runtime.Instance
 					l.time(func() {
-						i, err = s.NewInstance(ctx, nil)
+						i, err = s.NewInstance(ctx, runtime.CloneOptions{})
 						if err == nil && src != "" {
-							_, err = i.Exec(ctx, src)
+							_, err = i.Run(ctx, runtime.Exec(src))
 						}
 					})
 					require.NoError(b, err)
@@ -85,14 +86,14 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 		// The same clone reset in place after each call: Reset plus the
 		// call is what a fresh call then costs.
 		b.Run(name+"/reset-exec", func(b *testing.B) {
-			i, err := s.NewInstance(ctx, nil)
+			i, err := s.NewInstance(ctx, runtime.CloneOptions{})
 			require.NoError(b, err)
 			defer i.Close(ctx)
 			var l latencies
 			for b.Loop() {
 				l.time(func() {
 					if err = i.Reset(ctx); err == nil {
-						_, err = i.Exec(ctx, "x = 1")
+						_, err = i.Run(ctx, runtime.Exec("x = 1"))
 					}
 				})
 				require.NoError(b, err)
@@ -108,7 +109,7 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 			l.time(func() {
 				i, err = rt(b).NewInstance(ctx, runtime.Options{})
 				require.NoError(b, err)
-				_, err = i.Exec(ctx, "x = 1")
+				_, err = i.Run(ctx, runtime.Exec("x = 1"))
 			})
 			require.NoError(b, err)
 			i.Close(ctx)
@@ -116,7 +117,7 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 		l.report(b, "us")
 	})
 	b.Run("native-subprocess", func(b *testing.B) {
-		py := filepath.Join(runtime.DefaultDir(), "native", "bin", "python3.13")
+		py := filepath.Join(artifact.DefaultDir(), "native", "bin", "python3.13")
 		var l latencies
 		for b.Loop() {
 			var err error
@@ -147,9 +148,9 @@ func benchCloneMemory(b *testing.B, cow bool) {
 		rss0, priv0 := memStats(b)
 		var is []*runtime.Instance
 		for range n {
-			i, err := s.NewInstance(ctx, nil)
+			i, err := s.NewInstance(ctx, runtime.CloneOptions{})
 			require.NoError(b, err)
-			_, err = i.Exec(ctx, "x = 1")
+			_, err = i.Run(ctx, runtime.Exec("x = 1"))
 			require.NoError(b, err)
 			is = append(is, i)
 		}
@@ -170,7 +171,7 @@ func BenchmarkExec(b *testing.B) {
 		b.Run(src, func(b *testing.B) {
 			var l latencies
 			for b.Loop() {
-				l.time(func() { _, err := i.Exec(ctx, src); require.NoError(b, err) })
+				l.time(func() { _, err := i.Run(ctx, runtime.Exec(src)); require.NoError(b, err) })
 			}
 			l.report(b, "us")
 		})
@@ -179,7 +180,7 @@ func BenchmarkExec(b *testing.B) {
 
 func BenchmarkCallJSON(b *testing.B) {
 	i := newInstance(b, runtime.Options{})
-	_, err := i.Exec(ctx, "def echo(x):\n    return x\n")
+	_, err := i.Run(ctx, runtime.Exec("def echo(x):\n    return x\n"))
 	require.NoError(b, err)
 	for _, size := range []int{1 << 10, 100 << 10} {
 		arg, _ := json.Marshal([]string{strings.Repeat("a", size-6)})
@@ -187,7 +188,7 @@ func BenchmarkCallJSON(b *testing.B) {
 			var l latencies
 			for b.Loop() {
 				l.time(func() {
-					_, err := i.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "echo", Args: arg})
+					_, err := i.Run(ctx, runtime.CallJSON("echo", arg))
 					require.NoError(b, err)
 				})
 			}
@@ -197,33 +198,36 @@ func BenchmarkCallJSON(b *testing.B) {
 }
 
 func BenchmarkHostCallRoundTrip(b *testing.B) {
-	i := newInstance(b, runtime.Options{MaxHostCalls: 1 << 30, Host: map[string]runtime.HostFunc{
-		"one": func(context.Context, json.RawMessage) (any, error) { return 1, nil },
-	}})
-	_, err := i.Exec(ctx, "import snakepit\ndef loop(n):\n    for _ in range(n):\n        snakepit.call('one')\n")
+	i := newInstance(b, runtime.Options{
+		Limits: runtime.Limits{MaxHostCalls: 1 << 30},
+		Host: map[string]runtime.HostFunc{
+			"one": func(context.Context, json.RawMessage) (any, error) { return 1, nil },
+		},
+	})
+	_, err := i.Run(ctx, runtime.Exec("import snakepit\ndef loop(n):\n    for _ in range(n):\n        snakepit.call('one')\n"))
 	require.NoError(b, err)
 	b.ResetTimer()
-	_, err = i.Call(ctx, "loop", b.N)
+	_, err = i.Run(ctx, runtime.Call("loop", b.N))
 	require.NoError(b, err)
 }
 
 // BenchmarkCancelLatency measures how long after its deadline a spinning
 // call returns, for Python-level and C-level loops.
 func BenchmarkCancelLatency(b *testing.B) {
-	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30}, Preload: []string{"re"}})
+	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}}, Preload: []string{"re"}})
 	require.NoError(b, err)
 	defer s.Close()
 	for _, tc := range spinners {
 		b.Run(tc.name, func(b *testing.B) {
 			var l latencies
 			for b.Loop() {
-				i, err := s.NewInstance(ctx, nil)
+				i, err := s.NewInstance(ctx, runtime.CloneOptions{})
 				require.NoError(b, err)
-				_, err = i.Exec(ctx, tc.setup)
+				_, err = i.Run(ctx, runtime.Exec(tc.setup))
 				require.NoError(b, err)
 				c, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 				deadline, _ := c.Deadline()
-				_, err = i.Exec(c, tc.src)
+				_, err = i.Run(c, runtime.Exec(tc.src))
 				l = append(l, time.Since(deadline))
 				cancel()
 				require.ErrorIs(b, err, context.DeadlineExceeded)
@@ -289,7 +293,7 @@ func tickerLateness(t testing.TB, r *runtime.Runtime, d time.Duration, forceGC b
 		go func() {
 			defer wg.Done()
 			defer i.Close(ctx)
-			i.Exec(c, "while True:\n    x = [1] * 10")
+			i.Run(c, runtime.Exec("while True:\n    x = [1] * 10"))
 		}()
 	}
 	var late []time.Duration
@@ -367,7 +371,7 @@ func BenchmarkHoleStops(b *testing.B) {
 				for k := range insts {
 					i, err := rt(b).NewInstance(ctx, runtime.Options{})
 					require.NoError(b, err)
-					_, err = i.Exec(ctx, tc.setup)
+					_, err = i.Run(ctx, runtime.Exec(tc.setup))
 					require.NoError(b, err)
 					insts[k] = i
 				}
@@ -396,7 +400,7 @@ func BenchmarkHoleStops(b *testing.B) {
 						c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 						defer cancel()
 						deadline, _ := c.Deadline()
-						_, err := i.Exec(c, tc.src)
+						_, err := i.Run(c, runtime.Exec(tc.src))
 						late[k] = time.Since(deadline)
 						require.ErrorIs(b, err, context.DeadlineExceeded)
 					})
@@ -430,7 +434,7 @@ func BenchmarkHoleStops(b *testing.B) {
 // same one read from a local build's files.
 func BenchmarkRuntimeNew(b *testing.B) {
 	dirs := map[string]string{"embedded": ""}
-	if local := runtime.DefaultDir(); func() bool { _, err := os.Stat(filepath.Join(local, "python.wasm")); return err == nil }() {
+	if local := artifact.DefaultDir(); func() bool { _, err := os.Stat(filepath.Join(local, "python.wasm")); return err == nil }() {
 		dirs["local"] = local
 	}
 	for _, name := range []string{"embedded", "local"} {
@@ -464,11 +468,11 @@ func BenchmarkScratch(b *testing.B) {
 		i, err := rt(b).NewInstance(ctx, runtime.Options{})
 		require.NoError(b, err)
 		defer i.Close(ctx)
-		_, err = i.Exec(ctx, programs.ScratchRoundtrip)
+		_, err = i.Run(ctx, runtime.Exec(programs.ScratchRoundtrip))
 		require.NoError(b, err)
 		b.SetBytes(2 * programs.ScratchBytes)
 		for b.Loop() {
-			r, err := i.Call(ctx, "roundtrip")
+			r, err := i.Run(ctx, runtime.Call("roundtrip"))
 			require.NoError(b, err)
 			require.JSONEq(b, fmt.Sprint(programs.ScratchBytes), string(r.Value))
 		}
@@ -495,7 +499,7 @@ for k in range(16):
 			defer snap.Close()
 			// The first clones of a process pay for its warm-up: not measured.
 			for range 5 {
-				c, err := snap.NewInstance(ctx, nil)
+				c, err := snap.NewInstance(ctx, runtime.CloneOptions{})
 				require.NoError(b, err)
 				c.Close(ctx)
 			}
@@ -503,11 +507,11 @@ for k in range(16):
 			for b.Loop() {
 				var c *runtime.Instance
 				ready.time(func() {
-					c, err = snap.NewInstance(ctx, nil)
+					c, err = snap.NewInstance(ctx, runtime.CloneOptions{})
 					require.NoError(b, err)
 				})
 				first.time(func() {
-					_, err = c.Exec(ctx, "len(open('data/7.bin', 'rb').read())")
+					_, err = c.Run(ctx, runtime.Exec("len(open('data/7.bin', 'rb').read())"))
 					require.NoError(b, err)
 				})
 				c.Close(ctx)

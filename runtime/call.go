@@ -50,12 +50,14 @@ const (
 	Stderr Stream = 2
 )
 
-// Request is one call into the guest.
+// Request is one call into the guest. Make one with Exec, Eval, Call,
+// CallJSON, CallBytes or CallStream, then set the optional fields below.
 type Request struct {
 	Op   Op
 	Code string          // source, expression or function name
 	Args json.RawMessage // OpCall, OpStream
 	Data []byte          // OpCallBytes
+	err  error           // from Call: arguments JSON cannot encode
 	// Host adds host tools for this call only.
 	Host map[string]HostFunc
 	// OnOutput, if set, sees stdout/stderr as the guest writes it (within the caps).
@@ -85,12 +87,12 @@ type Result struct {
 	// Files holds the scratch files the call created, wrote, truncated or
 	// renamed (or that sit under a directory it renamed), by name relative
 	// to the scratch root, with their content at the call's end; nil when
-	// there are none or the collection is off (Options.Scratch.MaxOutput).
+	// there are none or the collection is off (ScratchOptions.NoResultFiles).
 	// Files the call deleted are not in it. The names are the guest's
 	// choice, untrusted: check each with HostPath before using it as a
 	// path on the host.
 	Files map[string][]byte
-	// FilesOmitted names the changed files that did not fit in MaxOutput,
+	// FilesOmitted names the changed files that did not fit in MaxResultFiles,
 	// in path order (the first 1,000); Instance.Scratch can still read them.
 	FilesOmitted []string
 }
@@ -100,7 +102,7 @@ type Result struct {
 // pointer, map, slice or interface. A bytes result (see Bytes) is an error.
 func (r *Result) Decode(v any) error {
 	if r.Bytes != nil {
-		return errors.New("snakepit: the result is bytes (Result.Bytes), not JSON")
+		return errors.New("the result is bytes (Result.Bytes), not JSON")
 	}
 	if r.Value == nil {
 		return json.Unmarshal([]byte("null"), v)
@@ -131,6 +133,9 @@ func (o Op) String() string {
 func (r Request) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, args...))
+	}
+	if r.err != nil {
+		return r.err
 	}
 	switch r.Op {
 	case OpExec, OpEval:
@@ -176,26 +181,48 @@ func (r Request) Validate() error {
 	return nil
 }
 
-// Exec runs source in the instance's __main__ namespace.
-func (i *Instance) Exec(ctx context.Context, source string) (*Result, error) {
-	return i.Run(ctx, Request{Op: OpExec, Code: source})
+// Runner runs requests: *Instance, *pool.Pool and *pool.Session are
+// Runners, so code written against it runs on any of them.
+type Runner interface {
+	Run(ctx context.Context, req Request) (*Result, error)
 }
 
-// Eval evaluates a Python expression and returns its value.
-func (i *Instance) Eval(ctx context.Context, expr string) (*Result, error) {
-	return i.Run(ctx, Request{Op: OpEval, Code: expr})
-}
+// Exec asks to run source in __main__ (see OpExec).
+func Exec(source string) Request { return Request{Op: OpExec, Code: source} }
 
-// Call calls the Python function fn with positional arguments encoded as JSON.
-func (i *Instance) Call(ctx context.Context, fn string, args ...any) (*Result, error) {
+// Eval asks for the value of a Python expression (see OpEval).
+func Eval(expr string) Request { return Request{Op: OpEval, Code: expr} }
+
+// Call asks to call the Python function fn ("name" or "module.name", see
+// OpCall) with args as positional arguments, each encoded as JSON. An
+// argument JSON cannot encode makes the request fail with ErrBadRequest.
+func Call(fn string, args ...any) Request {
 	if args == nil {
 		args = []any{}
 	}
 	a, err := json.Marshal(args)
 	if err != nil {
-		return nil, fmt.Errorf("snakepit: encoding arguments: %w", err)
+		err = fmt.Errorf("%w: encoding the arguments of %s: %w", ErrBadRequest, fn, err)
 	}
-	return i.Run(ctx, Request{Op: OpCall, Code: fn, Args: a})
+	return Request{Op: OpCall, Code: fn, Args: a, err: err}
+}
+
+// CallJSON asks to call fn with args, a JSON list (positional arguments)
+// or object (keyword arguments); nil means none.
+func CallJSON(fn string, args json.RawMessage) Request {
+	return Request{Op: OpCall, Code: fn, Args: args}
+}
+
+// CallBytes asks to call fn with data as its one bytes argument.
+func CallBytes(fn string, data []byte) Request {
+	return Request{Op: OpCallBytes, Code: fn, Data: data}
+}
+
+// CallStream asks to call fn like CallJSON and to pass each item of the
+// iterable it returns to onChunk as it is produced (see OpStream and
+// Request.OnChunk).
+func CallStream(fn string, args json.RawMessage, onChunk func(json.RawMessage) error) Request {
+	return Request{Op: OpStream, Code: fn, Args: args, OnChunk: onChunk}
 }
 
 // Run performs one request. A Python exception returns the Result (with the
@@ -247,8 +274,8 @@ func (i *Instance) invoke(ctx context.Context, req *Request) (*callState, []uint
 		return nil, nil, i.breakWith(err)
 	}
 	st := &callState{ctx: ctx, inst: i, req: req}
-	i.out.reset(i.opts.StdoutLimit, Stdout, req.OnOutput)
-	i.errOut.reset(i.opts.StderrLimit, Stderr, req.OnOutput)
+	i.out.reset(i.opts.Limits.MaxStdout, Stdout, req.OnOutput)
+	i.errOut.reset(i.opts.Limits.MaxStderr, Stderr, req.OnOutput)
 	ret, err := i.call(ctx, st, i.run, uint64(req.Op), uint64(len(a)), uint64(len(b)))
 	st.endAsync()
 	return st, ret, err
@@ -259,8 +286,8 @@ func (i *Instance) invoke(ctx context.Context, req *Request) (*callState, []uint
 func (i *Instance) collect(gen uint64) *Result {
 	res := &Result{Stdout: i.out.buf, Stderr: i.errOut.buf, StdoutTruncated: i.out.truncated, StderrTruncated: i.errOut.truncated}
 	i.out.buf, i.errOut.buf = nil, nil
-	if i.scratch != nil && i.opts.Scratch.MaxOutput >= 0 {
-		res.Files, res.FilesOmitted = i.scratch.ChangedSince(gen, i.opts.Scratch.MaxOutput)
+	if i.scratch != nil && !i.opts.Scratch.NoResultFiles {
+		res.Files, res.FilesOmitted = i.scratch.ChangedSince(gen, i.opts.Limits.MaxResultFiles)
 	}
 	return res
 }
@@ -270,11 +297,11 @@ func (i *Instance) collect(gen uint64) *Result {
 func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err error, res *Result) (*Result, error) {
 	switch {
 	case err != nil && ctx.Err() != nil:
-		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ctx.Err()))
+		return res, i.breakWith(fmt.Errorf("call stopped: %w", ctx.Err()))
 	case errors.Is(err, ErrClosed):
-		return res, i.breakWith(fmt.Errorf("snakepit: call stopped: %w", ErrClosed))
+		return res, i.breakWith(fmt.Errorf("call stopped: %w", ErrClosed))
 	case i.mem != nil && i.mem.HitLimit():
-		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.MemoryLimit>>20))
+		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.Limits.MaxMemory>>20))
 	case err != nil:
 		return res, i.breakWith(fmt.Errorf("%w: %s", ErrTrap, firstLine(err.Error())))
 	case st.fault != nil:
@@ -287,9 +314,9 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 		}
 		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request"})
 	}
-	if int64(n) > int64(i.opts.MaxResult) {
+	if int64(n) > int64(i.opts.Limits.MaxResult) {
 		i.releaseResult(ctx, st)
-		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.MaxResult)
+		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.Limits.MaxResult)
 	}
 	view, ok := i.mod.Memory().Read(ptr, n)
 	if !ok {
@@ -316,7 +343,7 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 		case ctx.Err() != nil:
 			// The deadline passed while Python waited on the host (a host
 			// tool saw ctx end); the interpreter itself is fine.
-			return res, fmt.Errorf("snakepit: call stopped: %w (%w)", ctx.Err(), pe)
+			return res, fmt.Errorf("call stopped: %w (%w)", ctx.Err(), pe)
 		}
 		return res, pe
 	}
@@ -333,7 +360,7 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
 	n := uint64(len(a)) + uint64(len(b))
 	if n > 1<<30 {
-		return fmt.Errorf("snakepit: request of %d bytes is too large", n)
+		return fmt.Errorf("request of %d bytes is too large", n)
 	}
 	if uint32(n) > i.bufCap {
 		ret, err := i.call(ctx, nil, i.buffer, n)
@@ -460,7 +487,7 @@ func (w *capWriter) Write(p []byte) (int, error) {
 func (i *Instance) resetBudget() {
 	if i.budget != nil {
 		i.budgetMu.Lock()
-		i.budget.Set(uint64(uint32(i.rt.budget)))
+		i.budget.Set(uint64(uint32(i.rt.knobs.YieldBudget)))
 		i.budgetMu.Unlock()
 	}
 }

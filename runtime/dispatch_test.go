@@ -13,19 +13,19 @@ import (
 // compiling it.
 func TestRepeatedSourceRunsAgain(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	_, err := i.Exec(ctx, "n = 0")
+	_, err := i.Run(ctx, runtime.Exec("n = 0"))
 	require.NoError(t, err)
 	for k := 1; k <= 3; k++ {
-		res, err := i.Exec(ctx, "n += 1\nprint('run', n)\nn * 10")
+		res, err := i.Run(ctx, runtime.Exec("n += 1\nprint('run', n)\nn * 10"))
 		require.NoError(t, err)
 		require.JSONEq(t, fmt.Sprint(k*10), string(res.Value))
 		require.Equal(t, fmt.Sprintf("run %d\n", k), string(res.Stdout))
-		res, err = i.Eval(ctx, "n")
+		res, err = i.Run(ctx, runtime.Eval("n"))
 		require.NoError(t, err)
 		require.JSONEq(t, fmt.Sprint(k), string(res.Value))
 	}
 	// The same text as an expression and as a cell are different requests.
-	res, err := i.Exec(ctx, "n")
+	res, err := i.Run(ctx, runtime.Exec("n"))
 	require.NoError(t, err)
 	require.JSONEq(t, "3", string(res.Value))
 }
@@ -34,11 +34,11 @@ func TestRepeatedSourceRunsAgain(t *testing.T) {
 // last expression runs nothing.
 func TestCellWithSyntaxErrorRunsNothing(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	_, err := i.Exec(ctx, "x = 1\nyield 2")
+	_, err := i.Run(ctx, runtime.Exec("x = 1\nyield 2"))
 	var pe *runtime.PythonError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "SyntaxError", pe.Type)
-	res, err := i.Eval(ctx, "'x' in globals()")
+	res, err := i.Run(ctx, runtime.Eval("'x' in globals()"))
 	require.NoError(t, err)
 	require.JSONEq(t, "false", string(res.Value))
 }
@@ -47,13 +47,13 @@ func TestCellWithSyntaxErrorRunsNothing(t *testing.T) {
 func TestCodeCacheIsBounded(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
 	for k := range 200 {
-		_, err := i.Exec(ctx, fmt.Sprintf("x = %d", k))
+		_, err := i.Run(ctx, runtime.Exec(fmt.Sprintf("x = %d", k)))
 		require.NoError(t, err)
 	}
 	big := fmt.Sprintf("s = %q", make([]byte, 10000))
-	_, err := i.Exec(ctx, big)
+	_, err := i.Run(ctx, runtime.Exec(big))
 	require.NoError(t, err)
-	res, err := i.Eval(ctx, "[len(c := __import__('sys').modules['snakepit_guest']._compiled), any(len(k[1]) > 8192 for k in c)]")
+	res, err := i.Run(ctx, runtime.Eval("[len(c := __import__('sys').modules['snakepit_guest']._compiled), any(len(k[1]) > 8192 for k in c)]"))
 	require.NoError(t, err)
 	require.JSONEq(t, "[64, false]", string(res.Value))
 }
@@ -63,11 +63,11 @@ func TestCodeCacheIsBounded(t *testing.T) {
 // the code put in their place.
 func TestOutputWithoutNewlineIsFlushed(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	res, err := i.Exec(ctx, "print('a', end='')\nimport sys\nsys.stderr.write('b')")
+	res, err := i.Run(ctx, runtime.Exec("print('a', end='')\nimport sys\nsys.stderr.write('b')"))
 	require.NoError(t, err)
 	require.Equal(t, "a", string(res.Stdout))
 	require.Equal(t, "b", string(res.Stderr))
-	res, err = i.Exec(ctx, "import io, sys\nsys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, 'w', closefd=False)))\nprint('c', end='')")
+	res, err = i.Run(ctx, runtime.Exec("import io, sys\nsys.stdout = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, 'w', closefd=False)))\nprint('c', end='')"))
 	require.NoError(t, err)
 	require.Equal(t, "c", string(res.Stdout))
 }

@@ -20,25 +20,25 @@ func ExampleRuntime_NewInstance() {
 		return
 	}
 	defer r.Close(ctx)
-	i, err := r.NewInstance(ctx, runtime.Options{MemoryLimit: 64 << 20, StdoutLimit: 1 << 10})
+	i, err := r.NewInstance(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20, MaxStdout: 1 << 10}})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer i.Close(ctx)
 
-	res, _ := i.Exec(ctx, "def area(w, h):\n    return w * h\nprint('defined')")
+	res, _ := i.Run(ctx, runtime.Exec("def area(w, h):\n    return w * h\nprint('defined')"))
 	fmt.Print(string(res.Stdout))
-	res, _ = i.Call(ctx, "area", 3, 4)
+	res, _ = i.Run(ctx, runtime.Call("area", 3, 4))
 	fmt.Println(string(res.Value))
 
-	_, err = i.Exec(ctx, "1 / 0")
+	_, err = i.Run(ctx, runtime.Exec("1 / 0"))
 	var pe *runtime.PythonError
 	fmt.Println(errors.As(err, &pe), pe.Type, i.Err() == nil)
 
 	c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err = i.Exec(c, "while True: pass")
+	_, err = i.Run(c, runtime.Exec("while True: pass"))
 	fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.Is(i.Err(), context.DeadlineExceeded))
 	// Output:
 	// defined
@@ -63,12 +63,12 @@ func ExampleRuntime_NewSnapshot() {
 	}
 	defer s.Close()
 	for range 2 {
-		c, err := s.NewInstance(ctx, nil)
+		c, err := s.NewInstance(ctx, runtime.CloneOptions{})
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
-		res, _ := c.Eval(ctx, "(seen.append(1), len(seen))[1]")
+		res, _ := c.Run(ctx, runtime.Eval("(seen.append(1), len(seen))[1]"))
 		fmt.Println(string(res.Value)) // each clone starts from the snapshot
 		c.Close(ctx)
 	}
@@ -87,7 +87,7 @@ func ExampleInstance_Run_files() {
 		return
 	}
 	defer r.Close(ctx)
-	i, err := r.NewInstance(ctx, runtime.Options{Scratch: runtime.ScratchOptions{MaxBytes: 16 << 20}})
+	i, err := r.NewInstance(ctx, runtime.Options{Limits: runtime.Limits{MaxScratchBytes: 16 << 20}})
 	if err != nil {
 		fmt.Println(err)
 		return
@@ -141,15 +141,15 @@ func ExamplePackage() {
 		return
 	}
 	defer s.Close()
-	clone, err := s.NewInstance(ctx, nil)
+	clone, err := s.NewInstance(ctx, runtime.CloneOptions{})
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
 	defer clone.Close(ctx)
-	res, _ := clone.Call(ctx, "units.inches", 30)
+	res, _ := clone.Run(ctx, runtime.Call("units.inches", 30))
 	fmt.Println(string(res.Value))
-	res, _ = clone.Eval(ctx, "__import__('units').__file__")
+	res, _ = clone.Run(ctx, runtime.Eval("__import__('units').__file__"))
 	fmt.Println(string(res.Value))
 	// Output:
 	// 11.81

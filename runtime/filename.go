@@ -10,7 +10,7 @@ import (
 
 // ErrUnsafeName is returned by HostPath for a guest-chosen file name that is
 // not safe to use as a host path.
-var ErrUnsafeName = errors.New("snakepit: unsafe file name")
+var ErrUnsafeName = errors.New("unsafe file name")
 
 // HostPath joins name, a key of Result.Files or a name read from
 // Instance.Scratch, onto the host directory dir, or fails with an error

@@ -15,7 +15,7 @@ func TestGuestFileNamesThatAreUnsafeOnAHostAreRefusedByHostPath(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
 	names := []string{`..\..\evil.txt`, `C:\Windows\x`, "a\nb", "d:x", "ok.txt", "sub/ok.txt"}
 	list, _ := json.Marshal(names) // a Python list literal too
-	res, err := i.Exec(ctx, "import os\nos.mkdir('sub')\nfor n in "+string(list)+":\n    open(n, 'w').write('x')")
+	res, err := i.Run(ctx, runtime.Exec("import os\nos.mkdir('sub')\nfor n in "+string(list)+":\n    open(n, 'w').write('x')"))
 	require.NoError(t, err)
 	dir := t.TempDir()
 	for _, n := range names {

@@ -44,7 +44,7 @@ func errnoErr(op, name string, errno experimentalsys.Errno) error {
 	default:
 		err = errno
 	}
-	return fmt.Errorf("snakepit: scratch: %s %q: %w", op, name, err)
+	return fmt.Errorf("scratch: %s %q: %w", op, name, err)
 }
 
 // scratchName resolves a host-given name: relative to the scratch root,
@@ -53,12 +53,12 @@ func scratchName(root, name string) (string, error) {
 	if strings.HasPrefix(name, "/") {
 		rel, ok := strings.CutPrefix(path.Clean(name), root)
 		if !ok || (rel != "" && rel[0] != '/') {
-			return "", fmt.Errorf("snakepit: scratch: %q is not under %s", name, root)
+			return "", fmt.Errorf("scratch: %q is not under %s", name, root)
 		}
 		name = rel
 	}
 	if strings.IndexByte(name, 0) >= 0 {
-		return "", fmt.Errorf("snakepit: scratch: %q holds a NUL byte", name)
+		return "", fmt.Errorf("scratch: %q holds a NUL byte", name)
 	}
 	if errno := scratchfs.CheckPath(name); errno != 0 {
 		return "", errnoErr("resolve", name, errno)
@@ -111,7 +111,7 @@ func (i *Instance) Scratch() fs.FS {
 // its Result.Files, as a file created during the call).
 func (i *Instance) WriteFile(name string, data []byte) error {
 	if i.scratch == nil {
-		return fmt.Errorf("snakepit: scratch: write %q: the scratch file system is disabled", name)
+		return fmt.Errorf("scratch: write %q: the scratch file system is disabled", name)
 	}
 	if i.life.Closed() {
 		return ErrClosed

@@ -68,7 +68,7 @@ func (z *fuzzer) instance(t *testing.T) *runtime.Instance {
 			t.Fatal(err)
 		}
 	}
-	if z.inst, err = z.snap.NewInstance(ctx, nil); err != nil {
+	if z.inst, err = z.snap.NewInstance(ctx, runtime.CloneOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return z.inst
@@ -95,8 +95,10 @@ func FuzzHostCall(f *testing.F) {
 			return a, nil
 		}
 	}
-	z := &fuzzer{opts: runtime.Options{MaxHostPayload: maxPayload, MaxHostCalls: 1 << 30,
-		Host: map[string]runtime.HostFunc{"echo": tool("echo"), "e": tool("e")}}, setup: `
+	z := &fuzzer{opts: runtime.Options{
+		Limits: runtime.Limits{MaxHostPayload: maxPayload, MaxHostCalls: 1 << 30},
+		Host:   map[string]runtime.HostFunc{"echo": tool("echo"), "e": tool("e")},
+	}, setup: `
 import _snakepit
 def fz(b):
     n = b[0] if b else 0
@@ -117,7 +119,7 @@ def fz(b):
 	f.Fuzz(func(t *testing.T, b []byte) {
 		i := z.instance(t)
 		called = ""
-		res, err := i.Run(ctx, runtime.Request{Op: runtime.OpCallBytes, Code: "fz", Data: b})
+		res, err := i.Run(ctx, runtime.CallBytes("fz", b))
 		if err != nil {
 			t.Fatalf("%v", err)
 		}
@@ -133,7 +135,7 @@ def fz(b):
 // FuzzEmit: the guest emits any bytes through the raw _snakepit.emit;
 // OnChunk sees only valid JSON within MaxResult.
 func FuzzEmit(f *testing.F) {
-	z := &fuzzer{opts: runtime.Options{MaxResult: 4096, MaxStreamChunks: 1 << 30, MaxStreamBytes: 1 << 30}, setup: `
+	z := &fuzzer{opts: runtime.Options{Limits: runtime.Limits{MaxResult: 4096, MaxStreamChunks: 1 << 30, MaxStreamBytes: 1 << 30}}, setup: `
 import _snakepit
 def fz(b):
     try:
@@ -183,7 +185,7 @@ func FuzzGuestResult(f *testing.F) {
 	f.Add([]byte("J\xff\xff\xff\x7f1"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		i := z.instance(t)
-		res, err := i.Run(ctx, runtime.Request{Op: runtime.OpCallBytes, Code: "x", Data: b})
+		res, err := i.Run(ctx, runtime.CallBytes("x", b))
 		want, derr := abi.Decode(b)
 		var pe *runtime.PythonError
 		switch {

@@ -49,7 +49,7 @@ func stateOf(ctx context.Context) *callState {
 // turns the panic into the error Call returns.
 type errStop struct{ cause error }
 
-func (e errStop) Error() string { return "snakepit: call stopped: " + e.cause.Error() }
+func (e errStop) Error() string { return "call stopped: " + e.cause.Error() }
 func (e errStop) Unwrap() error { return e.cause }
 
 func (r *Runtime) instantiateHost(ctx context.Context) error {
@@ -71,7 +71,7 @@ func (r *Runtime) instantiateHost(ctx context.Context) error {
 	}), []api.ValueType{i32, i32}, []api.ValueType{i32}).Export(abi.ImportEmit).
 		Instantiate(ctx)
 	if err != nil {
-		return fmt.Errorf("snakepit: host module: %w", err)
+		return fmt.Errorf("host module: %w", err)
 	}
 	return nil
 }
@@ -81,7 +81,7 @@ func (r *Runtime) hostYield(ctx context.Context, m api.Module) {
 	if st == nil {
 		// Only entries that bypass Instance.call (the ABI version check).
 		if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
-			g.Set(uint64(uint32(r.budget)))
+			g.Set(uint64(uint32(r.knobs.YieldBudget)))
 		}
 		return
 	}
@@ -125,7 +125,7 @@ func hostCall(ctx context.Context, m api.Module, namePtr, nameLen, argPtr, argLe
 	if st == nil {
 		return hostRefused
 	}
-	lim := &st.inst.opts
+	lim := &st.inst.opts.Limits
 	name, ok := st.read(m, namePtr, nameLen, 256, "host call name")
 	if !ok {
 		return st.answerErr(errors.New("snakepit: host call name too long or invalid"))
@@ -204,7 +204,7 @@ func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 	if st == nil || st.req.OnChunk == nil || st.streamErr != nil {
 		return 1
 	}
-	lim := &st.inst.opts
+	lim := &st.inst.opts.Limits
 	st.chunks++
 	st.chunkSize += int(n)
 	switch {
@@ -223,7 +223,7 @@ func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 		return 1 // the guest's own module writes strict JSON; raw _snakepit.emit may not
 	}
 	if err := st.req.OnChunk(chunk); err != nil {
-		st.streamErr = fmt.Errorf("snakepit: stream stopped by OnChunk: %w", err)
+		st.streamErr = fmt.Errorf("stream stopped by OnChunk: %w", err)
 		return 1
 	}
 	return 0

@@ -4,11 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
-	"path"
 	"sync"
 	"time"
 
@@ -30,123 +27,6 @@ const StdlibPath = "/usr/lib/python3.13"
 // ZoneinfoPath is where the guest finds the time-zone database (read-only),
 // the first directory of zoneinfo's default TZPATH.
 const ZoneinfoPath = "/usr/share/zoneinfo"
-
-// Options are an instance's limits and grants. The zero value means the
-// defaults below: nothing of the host is visible but the stdlib.
-type Options struct {
-	// MemoryLimit caps the guest's linear memory, in bytes (rounded down to
-	// 64 KiB pages). Default 256 MiB; below what python.wasm starts with
-	// (a few MiB) NewInstance fails with ErrBadOptions. Past it Python
-	// raises MemoryError, the call fails with ErrMemoryLimit and the
-	// instance is unusable. A
-	// MemoryError without the cap reached (`raise MemoryError`) is an
-	// ordinary *PythonError.
-	MemoryLimit uint64
-	// StdoutLimit and StderrLimit cap the output kept per call, in bytes;
-	// the rest is dropped and Result.*Truncated set. Default 1 MiB each.
-	StdoutLimit, StderrLimit int
-	// MaxResult caps a call's encoded result and each stream chunk. Default 16 MiB.
-	MaxResult int
-	// MaxStreamChunks and MaxStreamBytes cap the stream chunks (OpStream
-	// items and snakepit.emit) of one call, in number and in total encoded
-	// bytes, the way MaxHostCalls caps host calls. Past either the host
-	// stops the stream and the call fails with ErrStreamLimit. Default
-	// 100,000 chunks and 64 MiB.
-	MaxStreamChunks, MaxStreamBytes int
-	// MaxHostCalls caps host tool calls per call. Default 10,000.
-	MaxHostCalls int
-	// MaxHostPayload caps each host call's argument and answer. Default 4 MiB.
-	MaxHostPayload int
-	// MaxOpenFiles caps the files and directories the guest holds open at
-	// once, mounts' roots included; past it Python gets OSError EMFILE.
-	// Default 256.
-	MaxOpenFiles int
-	// Mounts grant read-only directories.
-	Mounts []Mount
-	// Scratch is the writable in-memory file system, on by default at /tmp.
-	Scratch ScratchOptions
-	// Env is the guest's environment; empty by default.
-	Env map[string]string
-	// Host holds host tools available to every call (Request.Host adds to
-	// it). Names starting with "snakepit." are reserved (NewInstance
-	// refuses them).
-	Host map[string]HostFunc
-	// MaxAsyncHostCalls caps the host tools that one call's
-	// snakepit.acall keeps on the host at once (running, or finished and
-	// not yet awaited); past it, acall waits for a slot. Each runs on a
-	// goroutine of its own, so a cap above 1 makes one call's tools run
-	// concurrently: they must then be safe for it. Default 1.
-	MaxAsyncHostCalls int
-	// Packages are Python code mounted read-only and put on sys.path
-	// (after the standard library); see Package.
-	Packages []Package
-}
-
-// ScratchOptions configure an instance's scratch file system: a writable
-// directory held in the host's memory, the guest's working directory. The
-// zero value means the defaults below. See the package documentation
-// ("Files") for what persists in which mode.
-type ScratchOptions struct {
-	// Disabled removes the scratch file system: nothing is writable and the
-	// working directory is "/", where nothing can be opened.
-	Disabled bool
-	// Path is where the guest sees it; absolute. Default "/tmp".
-	Path string
-	// MaxBytes caps the content of its files, in bytes; past it writes
-	// fail with OSError ENOSPC in Python. Default 64 MiB. The host holds at
-	// most about twice this (room kept for files to grow) per instance.
-	MaxBytes int64
-	// MaxFiles caps its files and directories together; past it creating
-	// one fails with OSError ENOSPC. Default 10,000.
-	MaxFiles int
-	// MaxOutput caps Result.Files, the files a call created or changed,
-	// in bytes of names and contents; the files that do not fit are named
-	// in Result.FilesOmitted. Default 16 MiB; negative turns the collection
-	// off (Result.Files is then always nil).
-	MaxOutput int64
-}
-
-// Mount grants the guest read-only access to a host directory or an fs.FS.
-// A HostDir is served through os.Root: nothing in it, symbolic links
-// included, reaches outside it (a link that points out reads as an error).
-type Mount struct {
-	GuestPath string // absolute, e.g. "/data"
-	HostDir   string // a host directory, or
-	FS        fs.FS  // a file system (used when HostDir is "")
-}
-
-func (o Options) withDefaults() Options {
-	def := func(v *int, d int) {
-		if *v <= 0 {
-			*v = d
-		}
-	}
-	if o.MemoryLimit == 0 {
-		o.MemoryLimit = 256 << 20
-	}
-	o.MemoryLimit &^= cowmem.PageSize - 1
-	def(&o.StdoutLimit, 1<<20)
-	def(&o.StderrLimit, 1<<20)
-	def(&o.MaxResult, 16<<20)
-	def(&o.MaxStreamChunks, 100000)
-	def(&o.MaxStreamBytes, 64<<20)
-	def(&o.MaxHostCalls, 10000)
-	def(&o.MaxHostPayload, 4<<20)
-	def(&o.MaxOpenFiles, 256)
-	def(&o.MaxAsyncHostCalls, 1)
-	if o.Scratch.Path == "" {
-		o.Scratch.Path = "/tmp"
-	}
-	o.Scratch.Path = path.Clean(o.Scratch.Path)
-	if o.Scratch.MaxBytes <= 0 {
-		o.Scratch.MaxBytes = 64 << 20
-	}
-	def(&o.Scratch.MaxFiles, 10000)
-	if o.Scratch.MaxOutput == 0 {
-		o.Scratch.MaxOutput = 16 << 20
-	}
-	return o
-}
 
 // Instance is one Python interpreter. It runs one call at a time (concurrent
 // calls wait; Err, Calls, MemoryBytes and PrivateBytes do not wait for a
@@ -191,7 +71,7 @@ type Instance struct {
 // NewInstance creates and initialises a fresh interpreter. ctx bounds the
 // initialisation.
 func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, error) {
-	if err := opts.check(); err != nil {
+	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
 	i, err := r.instantiate(ctx, opts, r.compiled, nil, nil)
@@ -212,16 +92,15 @@ func (r *Runtime) NewInstance(ctx context.Context, opts Options) (*Instance, err
 		// wasi-libc's working directory is "/" until chdir, and nothing is
 		// mounted there: relative paths would all fail. Clones inherit it
 		// with the snapshot's memory.
-		arg, _ := json.Marshal([]string{i.opts.Scratch.Path})
-		_, err = i.Run(ctx, Request{Op: OpCall, Code: "os.chdir", Args: arg})
+		_, err = i.Run(ctx, Call("os.chdir", i.opts.Scratch.Path))
 	}
 	if err == nil && len(i.paths) > 0 {
-		_, err = i.Exec(ctx, extendPath(i.paths))
+		_, err = i.Run(ctx, Exec(extendPath(i.paths)))
 	}
 	i.calls = 0
 	if err != nil {
 		i.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("snakepit: initialising python: %w", err)
+		return nil, fmt.Errorf("initialising python: %w", err)
 	}
 	return i, nil
 }
@@ -242,14 +121,14 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		paths = append([]string{SitePackagesPath}, paths...)
 	}
 	i := &Instance{rt: r, opts: opts, paths: paths, life: life.New(r.life.Context())}
-	i.open.Max = int32(min(opts.MaxOpenFiles, 1<<30))
+	i.open.Max = int32(min(opts.Limits.MaxOpenFiles, 1<<30))
 	i.open.Refuse = i.refuse
 	i.open.Host = i.rt.hostFiles
-	if sc := opts.Scratch; !sc.Disabled {
+	if l := opts.Limits; !opts.Scratch.Disabled {
 		if base != nil {
-			i.scratch = scratchfs.Clone(base, sc.MaxBytes, sc.MaxFiles)
+			i.scratch = scratchfs.Clone(base, l.MaxScratchBytes, l.MaxScratchFiles)
 		} else {
-			i.scratch = scratchfs.New(sc.MaxBytes, sc.MaxFiles)
+			i.scratch = scratchfs.New(l.MaxScratchBytes, l.MaxScratchFiles)
 		}
 	}
 	fsc, err := i.fsConfig()
@@ -271,20 +150,20 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	}
 	// Below the module's own minimum the allocator has nothing to give, and
 	// wazero dereferences the missing memory instead of failing.
-	if opts.MemoryLimit < r.minMemory {
+	if uint64(opts.Limits.MaxMemory) < r.minMemory {
 		i.closeRoots()
-		return nil, fmt.Errorf("%w: MemoryLimit of %d bytes (whole 64 KiB pages) is below the %d MiB python.wasm starts with", ErrBadOptions, opts.MemoryLimit, r.minMemory>>20)
+		return nil, fmt.Errorf("%w: MaxMemory of %d bytes (whole 64 KiB pages) is below the %d MiB python.wasm starts with", ErrBadOptions, opts.Limits.MaxMemory, r.minMemory>>20)
 	}
-	if i.mem, err = cowmem.NewMemory(opts.MemoryLimit, snap); err != nil {
+	if i.mem, err = cowmem.NewMemory(uint64(opts.Limits.MaxMemory), snap); err != nil {
 		i.closeRoots()
-		return nil, fmt.Errorf("snakepit: %w", err)
+		return nil, fmt.Errorf("reserving memory: %w", err)
 	}
 	actx := experimental.WithMemoryAllocator(ctx, i.mem.Allocator())
 	m, err := r.wr.InstantiateModule(actx, mod, mc)
 	if err != nil {
 		i.mem.Free()
 		i.closeRoots()
-		return nil, fmt.Errorf("snakepit: instantiating python.wasm: %w", err)
+		return nil, fmt.Errorf("instantiating python.wasm: %w", err)
 	}
 	i.mod = m
 	i.errno, _ = m.ExportedGlobal(errnoExport).(api.MutableGlobal)
@@ -318,7 +197,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 }
 
 // fsConfig mounts the stdlib and opts.Mounts, each counted against
-// MaxOpenFiles, and a host directory's files against Config.MaxHostFiles.
+// Limits.MaxOpenFiles, and a host directory's files against Config.MaxHostFiles.
 func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	fsc := wazero.NewFSConfig()
 	mountAs := func(f experimentalsys.FS, guestPath string, kind mountfs.Mount) {
@@ -335,33 +214,19 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 		mount(i.rt.site, SitePackagesPath)
 	}
 	if i.scratch != nil {
-		if !path.IsAbs(i.opts.Scratch.Path) {
-			return nil, fmt.Errorf("%w: scratch path %q is not absolute", ErrBadOptions, i.opts.Scratch.Path)
-		}
-		if i.opts.Scratch.Path == "/" || i.opts.Scratch.Path == StdlibPath || i.opts.Scratch.Path == ZoneinfoPath || reservedPath(i.opts.Scratch.Path) {
-			return nil, fmt.Errorf("%w: scratch path %q is taken", ErrBadOptions, i.opts.Scratch.Path)
-		}
 		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(mountfs.Scratch(i.scratch, i.refuse), mountfs.MountScratch), i.opts.Scratch.Path)
 	}
 	for _, m := range i.opts.Mounts {
-		if !path.IsAbs(m.GuestPath) {
-			return nil, fmt.Errorf("%w: mount path %q is not absolute", ErrBadOptions, m.GuestPath)
-		}
-		if i.scratch != nil && path.Clean(m.GuestPath) == i.opts.Scratch.Path {
-			return nil, fmt.Errorf("%w: mount path %q is the scratch file system's (Options.Scratch.Path)", ErrBadOptions, m.GuestPath)
-		}
 		switch {
 		case m.HostDir != "":
 			f, root, err := mountfs.HostDir(m.HostDir)
 			if err != nil {
-				return nil, fmt.Errorf("snakepit: mount %q: %w", m.GuestPath, err)
+				return nil, fmt.Errorf("%w: mount %q: %w", ErrBadOptions, m.GuestPath, err)
 			}
 			i.roots = append(i.roots, root)
 			mountAs(f, m.GuestPath, mountfs.MountHost)
 		case m.FS != nil:
 			mount(&sysfs.AdaptFS{FS: m.FS}, m.GuestPath)
-		default:
-			return nil, fmt.Errorf("%w: mount %q has neither HostDir nor FS", ErrBadOptions, m.GuestPath)
 		}
 	}
 	return fsc, nil
@@ -418,7 +283,7 @@ func (i *Instance) PrivateBytes() (uint64, error) {
 	defer i.life.Exit()
 	n, err := i.mem.Private()
 	if err != nil {
-		return 0, fmt.Errorf("snakepit: reading the page table: %w", err)
+		return 0, fmt.Errorf("reading the page table: %w", err)
 	}
 	if i.scratch != nil {
 		n += uint64(i.scratch.HeldBytes())
@@ -503,7 +368,7 @@ func (i *Instance) Close(ctx context.Context) error {
 		return nil
 	}
 	if err := i.life.End(ctx, ErrClosed, i.free); err != nil {
-		return fmt.Errorf("snakepit: closing the instance: %w", err)
+		return fmt.Errorf("closing the instance: %w", err)
 	}
 	return nil
 }
@@ -518,7 +383,7 @@ func (i *Instance) free(ctx context.Context) error {
 	}
 	i.closeRoots()
 	if i.scratch != nil {
-		// Views of it (Scratch, pool.SessionFiles) may outlive the
+		// Views of it (Scratch, pool.Session.Files) may outlive the
 		// instance; its content must not.
 		i.scratch.Release()
 	}

@@ -13,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/knobs"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -27,11 +28,11 @@ import (
 // checking the eval loop's dispatch too.
 func BenchmarkInterrupt(b *testing.B) {
 	compareSuite(b, []namedConfig{
-		{"none", runtime.Config{Interrupt: runtime.InterruptNone}},
-		{"loops", runtime.Config{Interrupt: runtime.InterruptLoops}},
-		{"loops-all", runtime.WithAllLoops(runtime.Config{Interrupt: runtime.InterruptLoops})},
-		{"loops-inloop", runtime.WithInLoopYield(runtime.Config{Interrupt: runtime.InterruptLoops})},
-		{"close-on-done", runtime.Config{Interrupt: runtime.InterruptCloseOnDone}},
+		{"none", runtime.Config{}, knobs.Knobs{Interrupt: knobs.None}},
+		{"loops", runtime.Config{}, knobs.Knobs{}},
+		{"loops-all", runtime.Config{}, knobs.Knobs{AllLoops: true}},
+		{"loops-inloop", runtime.Config{}, knobs.Knobs{InLoopYield: true}},
+		{"close-on-done", runtime.Config{}, knobs.Knobs{Interrupt: knobs.CloseOnDone}},
 	})
 }
 
@@ -44,7 +45,7 @@ func BenchmarkBuilds(b *testing.B) {
 	for _, kv := range strings.Split(os.Getenv("SNAKEPIT_BUILDS"), ",") {
 		name, dir, ok := strings.Cut(kv, "=")
 		if ok {
-			builds = append(builds, namedConfig{name, runtime.Config{Dir: dir}})
+			builds = append(builds, namedConfig{name, runtime.Config{Dir: dir}, knobs.Knobs{}})
 		}
 	}
 	if len(builds) < 2 {
@@ -54,8 +55,9 @@ func BenchmarkBuilds(b *testing.B) {
 }
 
 type namedConfig struct {
-	name string
-	cfg  runtime.Config
+	name  string
+	cfg   runtime.Config
+	knobs knobs.Knobs
 }
 
 // compareSuite runs the CPU suite under each configuration, interleaved; the
@@ -64,7 +66,7 @@ func compareSuite(b *testing.B, mechs []namedConfig) {
 	base := mechs[0].name
 	rts := map[string]*runtime.Runtime{}
 	for _, mech := range mechs {
-		r, err := runtime.New(context.Background(), mech.cfg)
+		r, err := runtime.New(knobs.With(context.Background(), mech.knobs), mech.cfg)
 		require.NoError(b, err)
 		defer r.Close(ctx)
 		rts[mech.name] = r
@@ -79,10 +81,10 @@ func compareSuite(b *testing.B, mechs []namedConfig) {
 			// loops, and the next run not: each heap carried its history.
 			insts := map[string]*runtime.Instance{}
 			for _, mech := range mechs {
-				inst, err := rts[mech.name].NewInstance(ctx, runtime.Options{MemoryLimit: 1 << 30})
+				inst, err := rts[mech.name].NewInstance(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}})
 				require.NoError(b, err)
 				defer inst.Close(ctx)
-				_, err = inst.Exec(ctx, programs.Setup([]programs.Program{p}))
+				_, err = inst.Run(ctx, runtime.Exec(programs.Setup([]programs.Program{p})))
 				require.NoError(b, err)
 				insts[mech.name] = inst
 			}
@@ -94,7 +96,7 @@ func compareSuite(b *testing.B, mechs []namedConfig) {
 			for b.Loop() {
 				for _, mech := range mechs {
 					t0 := threadCPU()
-					_, err := insts[mech.name].Call(ctx, "_run_"+p.Name)
+					_, err := insts[mech.name].Run(ctx, runtime.Call("_run_"+p.Name))
 					d := threadCPU() - t0
 					require.NoError(b, err)
 					cpu[mech.name] += d
@@ -141,11 +143,11 @@ func compareSuite(b *testing.B, mechs []namedConfig) {
 // into its run (each takes over 200 ms), under each mechanism that can stop
 // it, and reports how long after the deadline each call returned.
 func BenchmarkInterruptStop(b *testing.B) {
-	for _, mech := range []runtime.Interrupt{runtime.InterruptLoops, runtime.InterruptCloseOnDone} {
-		r, err := runtime.New(context.Background(), runtime.Config{Interrupt: mech})
+	for _, mech := range []knobs.Interrupt{knobs.Loops, knobs.CloseOnDone} {
+		r, err := runtime.New(knobs.With(context.Background(), knobs.Knobs{Interrupt: mech}), runtime.Config{})
 		require.NoError(b, err)
 		defer r.Close(ctx)
-		s, err := r.NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30}, Setup: programs.Setup(programs.All())})
+		s, err := r.NewSnapshot(ctx, runtime.SnapshotOptions{Options: runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}}, Setup: programs.Setup(programs.All())})
 		require.NoError(b, err)
 		defer s.Close()
 		b.Run(mech.String(), func(b *testing.B) {
@@ -153,11 +155,11 @@ func BenchmarkInterruptStop(b *testing.B) {
 				b.Run(p.Name, func(b *testing.B) {
 					var l latencies
 					for b.Loop() {
-						i, err := s.NewInstance(ctx, nil)
+						i, err := s.NewInstance(ctx, runtime.CloneOptions{})
 						require.NoError(b, err)
 						c, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
 						deadline, _ := c.Deadline()
-						_, err = i.Call(c, "_run_"+p.Name)
+						_, err = i.Run(c, runtime.Call("_run_"+p.Name))
 						l = append(l, time.Since(deadline))
 						cancel()
 						require.ErrorIs(b, err, context.DeadlineExceeded)

@@ -4,10 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -54,14 +54,8 @@ func resolvePackages(o Options) (Options, []string, error) {
 	var paths []string
 	for n, p := range o.Packages {
 		m := Mount{GuestPath: PackagesPath + "/" + strconv.Itoa(n), HostDir: p.HostDir, FS: p.FS}
-		set := 0
-		for _, on := range []bool{p.FS != nil, p.HostDir != "", p.Zip != nil, p.Files != nil} {
-			if on {
-				set++
-			}
-		}
-		if set != 1 {
-			return o, nil, fmt.Errorf("%w: package %d: exactly one of FS, HostDir, Zip and Files must be set", ErrBadOptions, n)
+		if err := p.check(); err != nil {
+			return o, nil, fmt.Errorf("%w: package %d: %w", ErrBadOptions, n, err)
 		}
 		var err error
 		switch {
@@ -80,26 +74,23 @@ func resolvePackages(o Options) (Options, []string, error) {
 	return o, paths, nil
 }
 
+func (p Package) check() error {
+	set := 0
+	for _, on := range []bool{p.FS != nil, p.HostDir != "", p.Zip != nil, p.Files != nil} {
+		if on {
+			set++
+		}
+	}
+	if set != 1 {
+		return errors.New("exactly one of FS, HostDir, Zip and Files must be set")
+	}
+	return nil
+}
+
 // extendPath is the source that puts paths on the guest's sys.path.
 func extendPath(paths []string) string {
 	b, _ := json.Marshal(paths) // a JSON list of strings is a Python literal
 	return "import sys\nsys.path.extend(" + string(b) + ")\n"
-}
-
-// check refuses what only the runtime may use: host tool names starting
-// with abi.ReservedPrefix and mounts over its own paths.
-func (o Options) check() error {
-	for name := range o.Host {
-		if strings.HasPrefix(name, abi.ReservedPrefix) {
-			return fmt.Errorf("%w: host tool %q: names starting with %q are reserved", ErrBadOptions, name, abi.ReservedPrefix)
-		}
-	}
-	for _, m := range o.Mounts {
-		if reservedPath(m.GuestPath) {
-			return fmt.Errorf("%w: mount path %q is taken (%s, %s and %s are the runtime's)", ErrBadOptions, m.GuestPath, abi.GuestLibPath, PackagesPath, SitePackagesPath)
-		}
-	}
-	return nil
 }
 
 // reservedPath reports whether a mount at p would cover a path the runtime
@@ -112,14 +103,6 @@ func reservedPath(p string) bool {
 		}
 	}
 	return false
-}
-
-func samePackages(a, b []Package) bool {
-	return slices.EqualFunc(a, b, func(x, y Package) bool {
-		return x.HostDir == y.HostDir && sameFS(x.FS, y.FS) &&
-			len(x.Zip) == len(y.Zip) && (len(x.Zip) == 0 || &x.Zip[0] == &y.Zip[0]) &&
-			reflect.ValueOf(x.Files).Pointer() == reflect.ValueOf(y.Files).Pointer()
-	})
 }
 
 // guestLib serves abi.GuestLib; stateless, so shared by every instance.

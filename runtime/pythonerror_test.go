@@ -12,7 +12,7 @@ import (
 // stateful returns an instance holding some state, which requireKept checks.
 func stateful(t *testing.T, opts runtime.Options) *runtime.Instance {
 	i := newInstance(t, opts)
-	_, err := i.Exec(ctx, "kept = 'state'")
+	_, err := i.Run(ctx, runtime.Exec("kept = 'state'"))
 	require.NoError(t, err)
 	return i
 }
@@ -21,7 +21,7 @@ func stateful(t *testing.T, opts runtime.Options) *runtime.Instance {
 func requireKept(t *testing.T, i *runtime.Instance) {
 	t.Helper()
 	require.NoError(t, i.Err())
-	r, err := i.Eval(ctx, "kept")
+	r, err := i.Run(ctx, runtime.Eval("kept"))
 	require.NoError(t, err)
 	require.JSONEq(t, `"state"`, string(r.Value))
 }
@@ -43,12 +43,12 @@ func TestNaNResultIsAPythonErrorAndKeepsTheInstance(t *testing.T) {
 	}})
 	const notJSON = "Out of range float values are not JSON compliant"
 	for _, expr := range []string{"float('inf')", "[float('nan')]", "{'a': -float('inf')}"} {
-		_, err := i.Eval(ctx, expr)
+		_, err := i.Run(ctx, runtime.Eval(expr))
 		requirePython(t, i, err, "ValueError", notJSON)
 	}
-	_, err := i.Exec(ctx, "def nan():\n    return float('nan')\ndef nans():\n    yield 1\n    yield float('nan')")
+	_, err := i.Run(ctx, runtime.Exec("def nan():\n    return float('nan')\ndef nans():\n    yield 1\n    yield float('nan')"))
 	require.NoError(t, err)
-	_, err = i.Call(ctx, "nan")
+	_, err = i.Run(ctx, runtime.Call("nan"))
 	requirePython(t, i, err, "ValueError", notJSON)
 
 	n := 0
@@ -61,21 +61,21 @@ func TestNaNResultIsAPythonErrorAndKeepsTheInstance(t *testing.T) {
 	requirePython(t, i, err, "ValueError", notJSON)
 	require.Zero(t, n)
 
-	_, err = i.Exec(ctx, "import snakepit\nsnakepit.call('tool', float('inf'))")
+	_, err = i.Run(ctx, runtime.Exec("import snakepit\nsnakepit.call('tool', float('inf'))"))
 	requirePython(t, i, err, "ValueError", notJSON)
 }
 
 func TestRaisedMemoryErrorIsAPythonErrorAndKeepsTheInstance(t *testing.T) {
-	i := stateful(t, runtime.Options{MemoryLimit: 64 << 20})
-	_, err := i.Exec(ctx, "raise MemoryError")
+	i := stateful(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}})
+	_, err := i.Run(ctx, runtime.Exec("raise MemoryError"))
 	require.NotErrorIs(t, err, runtime.ErrMemoryLimit)
 	requirePython(t, i, err, "MemoryError", "")
 
-	_, err = i.Exec(ctx, "def f():\n    raise MemoryError('out of tokens')\nf()")
+	_, err = i.Run(ctx, runtime.Exec("def f():\n    raise MemoryError('out of tokens')\nf()"))
 	requirePython(t, i, err, "MemoryError", "out of tokens")
 
 	// A real hit of the cap still breaks the instance.
-	_, err = i.Exec(ctx, "x = bytearray(100 << 20)")
+	_, err = i.Run(ctx, runtime.Exec("x = bytearray(100 << 20)"))
 	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
 	require.ErrorIs(t, i.Err(), runtime.ErrMemoryLimit)
 }
@@ -88,11 +88,11 @@ func TestHostCallWithPositionalAndKeywordArgumentsIsATypeError(t *testing.T) {
 			return "ok", nil
 		},
 	}})
-	_, err := i.Exec(ctx, "import snakepit\nsnakepit.call('lookup', 'Paris', units='C')")
+	_, err := i.Run(ctx, runtime.Exec("import snakepit\nsnakepit.call('lookup', 'Paris', units='C')"))
 	requirePython(t, i, err, "TypeError", "positional or keyword arguments, not both")
 	require.Empty(t, got, "the tool must not be called with half of the arguments")
 
-	r, err := i.Exec(ctx, "[snakepit.call('lookup', 'Paris', 'C'), snakepit.call('lookup', city='Paris', units='C'), snakepit.call('lookup')]")
+	r, err := i.Run(ctx, runtime.Exec("[snakepit.call('lookup', 'Paris', 'C'), snakepit.call('lookup', city='Paris', units='C'), snakepit.call('lookup')]"))
 	require.NoError(t, err)
 	require.JSONEq(t, `["ok","ok","ok"]`, string(r.Value))
 	require.Equal(t, []string{`["Paris","C"]`, `{"city":"Paris","units":"C"}`, `[]`}, got)
@@ -103,7 +103,7 @@ func TestHostCallWithPositionalAndKeywordArgumentsIsATypeError(t *testing.T) {
 func TestCloneExceptionImportsNothingNew(t *testing.T) {
 	s := newSnapshot(t, runtime.SnapshotOptions{})
 	c := clone(t, s)
-	_, err := c.Exec(ctx, "import sys\n_before = set(sys.modules)")
+	_, err := c.Run(ctx, runtime.Exec("import sys\n_before = set(sys.modules)"))
 	require.NoError(t, err)
 	for _, src := range []string{
 		"1 / 0",
@@ -114,13 +114,13 @@ func TestCloneExceptionImportsNothingNew(t *testing.T) {
 		"'é' + 1",
 		"x = ['é', 'ü']\ny = x[0] + x[1] + 1",
 	} {
-		_, err := c.Exec(ctx, src)
+		_, err := c.Run(ctx, runtime.Exec(src))
 		var pe *runtime.PythonError
 		require.ErrorAs(t, err, &pe, src)
 	}
-	_, err = c.Call(ctx, "nope")
+	_, err = c.Run(ctx, runtime.Call("nope"))
 	require.Error(t, err)
-	r, err := c.Eval(ctx, "sorted(set(sys.modules) - _before)")
+	r, err := c.Run(ctx, runtime.Eval("sorted(set(sys.modules) - _before)"))
 	require.NoError(t, err)
 	require.JSONEq(t, "[]", string(r.Value), "modules imported by the exceptions")
 }

@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"context"
 	"encoding/json"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"path/filepath"
 	"testing"
@@ -15,7 +16,7 @@ import (
 // testlib returns CPython's test suite from the local build (the embedded
 // interpreter does not carry it), skipping the test when there is none.
 func testlib(t *testing.T) string {
-	dir := filepath.Join(runtime.DefaultDir(), "testlib")
+	dir := filepath.Join(artifact.DefaultDir(), "testlib")
 	if _, err := os.Stat(filepath.Join(dir, "test", "__init__.py")); err != nil {
 		t.Skipf("CPython's test suite comes from the local build, which is missing (run `make python-wasm`): %v", err)
 	}
@@ -26,12 +27,12 @@ func testlib(t *testing.T) string {
 // an instance and returns (run, failures, errors, skipped) and the report.
 func regrtest(t *testing.T, newInst func(runtime.Options) *runtime.Instance, module string) ([4]int, string) {
 	i := newInst(runtime.Options{
-		MemoryLimit: 1 << 30,
-		Mounts:      []runtime.Mount{{GuestPath: "/testlib", HostDir: testlib(t)}},
+		Limits: runtime.Limits{MaxMemory: 1 << 30},
+		Mounts: []runtime.Mount{{GuestPath: "/testlib", HostDir: testlib(t)}},
 	})
 	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	_, err := i.Exec(c, `
+	_, err := i.Run(c, runtime.Exec(`
 import sys, io, unittest
 sys.path.insert(0, '/testlib')
 from test import support
@@ -47,9 +48,10 @@ suite = unittest.TestSuite(t for t in flat(unittest.defaultTestLoader.loadTestsF
 res = unittest.TextTestRunner(stream=stream, verbosity=1).run(suite)
 counts = [res.testsRun, len(res.failures), len(res.errors), len(res.skipped)]
 report = stream.getvalue()
-`)
+`))
+
 	require.NoError(t, err)
-	out, err := i.Eval(c, "[counts, report[-4000:]]")
+	out, err := i.Run(c, runtime.Eval("[counts, report[-4000:]]"))
 	require.NoError(t, err)
 	var v [2]json.RawMessage
 	require.NoError(t, json.Unmarshal(out.Value, &v))

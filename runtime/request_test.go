@@ -35,28 +35,28 @@ func TestBadRequestsFailInGoBeforeAnythingRuns(t *testing.T) {
 
 func TestCallOfAMissingNameSaysWhereAndBuiltinsResolve(t *testing.T) {
 	i := stateful(t, runtime.Options{})
-	_, err := i.Call(ctx, "nope")
+	_, err := i.Run(ctx, runtime.Call("nope"))
 	requirePython(t, i, err, "NameError", "snakepit: no function 'nope' in __main__")
-	_, err = i.Call(ctx, "json.nope")
+	_, err = i.Run(ctx, runtime.Call("json.nope"))
 	requirePython(t, i, err, "AttributeError", "snakepit: module 'json' has no function 'nope'")
 
-	r, err := i.Call(ctx, "len", []int{1, 2, 3})
+	r, err := i.Run(ctx, runtime.Call("len", []int{1, 2, 3}))
 	require.NoError(t, err)
 	require.JSONEq(t, "3", string(r.Value))
-	r, err = i.Call(ctx, "sorted", []int{3, 1, 2})
+	r, err = i.Run(ctx, runtime.Call("sorted", []int{3, 1, 2}))
 	require.NoError(t, err)
 	require.JSONEq(t, "[1,2,3]", string(r.Value))
 	// __main__ comes first.
-	_, err = i.Exec(ctx, "def len(x):\n    return 'mine'")
+	_, err = i.Run(ctx, runtime.Exec("def len(x):\n    return 'mine'"))
 	require.NoError(t, err)
-	r, err = i.Call(ctx, "len", []int{1})
+	r, err = i.Run(ctx, runtime.Call("len", []int{1}))
 	require.NoError(t, err)
 	require.JSONEq(t, `"mine"`, string(r.Value))
 }
 
 func TestDecodeOfANoneResultIsLikeJSONNull(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	r, err := i.Eval(ctx, "None")
+	r, err := i.Run(ctx, runtime.Eval("None"))
 	require.NoError(t, err)
 	n := 5
 	require.NoError(t, r.Decode(&n))
@@ -67,7 +67,7 @@ func TestDecodeOfANoneResultIsLikeJSONNull(t *testing.T) {
 	require.Nil(t, p)
 	require.Nil(t, m)
 
-	r, err = i.Eval(ctx, "b'raw'")
+	r, err = i.Run(ctx, runtime.Eval("b'raw'"))
 	require.NoError(t, err)
 	require.ErrorContains(t, r.Decode(&n), "bytes")
 }
@@ -89,7 +89,7 @@ func TestExecReturnsTheLastExpressionsValue(t *testing.T) {
 		{"float('nan')", `"nan"`, ""},
 		{"class A:\n    def __repr__(self):\n        return 'A()'\nA()", `"A()"`, ""},
 	} {
-		r, err := i.Exec(ctx, c.src)
+		r, err := i.Run(ctx, runtime.Exec(c.src))
 		require.NoError(t, err, c.src)
 		if c.value == "" {
 			require.Nil(t, r.Value, c.src)
@@ -98,27 +98,27 @@ func TestExecReturnsTheLastExpressionsValue(t *testing.T) {
 		}
 		require.Equal(t, c.stdout, string(r.Stdout), c.src)
 	}
-	r, err := i.Exec(ctx, "b'raw'")
+	r, err := i.Run(ctx, runtime.Exec("b'raw'"))
 	require.NoError(t, err)
 	require.Equal(t, []byte("raw"), r.Bytes)
-	r, err = i.Call(ctx, "f")
+	r, err = i.Run(ctx, runtime.Call("f"))
 	require.NoError(t, err)
 	require.JSONEq(t, "1", string(r.Value), "a block ending in a definition defines it")
 
 	// A last expression that raises runs after the rest of the block, and
 	// its traceback has the block's line numbers.
-	r, err = i.Exec(ctx, "y = 1\nprint('ran')\ny / 0")
+	r, err = i.Run(ctx, runtime.Exec("y = 1\nprint('ran')\ny / 0"))
 	var pe *runtime.PythonError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "ZeroDivisionError", pe.Type)
 	require.Contains(t, pe.Traceback, `File "<exec>", line 3`)
 	require.Equal(t, "ran\n", string(r.Stdout))
-	r, err = i.Eval(ctx, "y")
+	r, err = i.Run(ctx, runtime.Eval("y"))
 	require.NoError(t, err)
 	require.JSONEq(t, "1", string(r.Value))
 
 	// OpEval stays strict.
-	_, err = i.Eval(ctx, "float('nan')")
+	_, err = i.Run(ctx, runtime.Eval("float('nan')"))
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "ValueError", pe.Type)
 }

@@ -20,7 +20,7 @@ func TestResetPointsTheScratchRootAtTheResetTree(t *testing.T) {
 	s, err := r.NewSnapshot(ctx, SnapshotOptions{CopyOnWrite: true})
 	require.NoError(t, err)
 	defer s.Close()
-	c, err := s.NewInstance(ctx, nil)
+	c, err := s.NewInstance(ctx, CloneOptions{})
 	require.NoError(t, err)
 	defer c.Close(ctx)
 	// The host's file changes the root before the guest's first path

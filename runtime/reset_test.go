@@ -20,15 +20,16 @@ func TestResetCloneIsANewClone(t *testing.T) {
 		c := clone(t, s)
 		seen := map[string]bool{}
 		for round := range 4 {
-			r, err := c.Eval(ctx, `(globals().get('secret'), 'csv' in __import__('sys').modules, __import__('os').listdir('.'), kept,
-  __import__('random').random(), __import__('os').urandom(8).hex())`)
+			r, err := c.Run(ctx, runtime.Eval(`(globals().get('secret'), 'csv' in __import__('sys').modules, __import__('os').listdir('.'), kept,
+  __import__('random').random(), __import__('os').urandom(8).hex())`))
+
 			require.NoError(t, err)
 			var got []any
 			require.NoError(t, r.Decode(&got))
 			require.Equal(t, []any{nil, false, []any{}, "setup"}, got[:4], "round %d, copy-on-write %v", round, cow)
 			require.False(t, seen[string(r.Value)], "round %d repeats the randomness of an earlier one: %s", round, r.Value)
 			seen[string(r.Value)] = true
-			_, err = c.Exec(ctx, "import csv\nsecret = 'S' * 1000\nkept = 'changed'\nopen('left.txt', 'w').write('last call')\n")
+			_, err = c.Run(ctx, runtime.Exec("import csv\nsecret = 'S' * 1000\nkept = 'changed'\nopen('left.txt', 'w').write('last call')\n"))
 			require.NoError(t, err)
 			require.NoError(t, c.Reset(ctx))
 			require.Zero(t, c.Calls())
@@ -53,7 +54,7 @@ func TestResetRefusesWhatItCannotUndo(t *testing.T) {
 		{"a mount's descriptor closed", "import os\nos.close(3)", true},
 	} {
 		c := clone(t, s)
-		_, err := c.Exec(ctx, tc.code)
+		_, err := c.Run(ctx, runtime.Exec(tc.code))
 		require.NoError(t, err, tc.name)
 		err = c.Reset(ctx)
 		require.ErrorIs(t, err, runtime.ErrNotReset, tc.name)
@@ -61,7 +62,7 @@ func TestResetRefusesWhatItCannotUndo(t *testing.T) {
 			require.ErrorIs(t, c.Err(), runtime.ErrNotReset, tc.name)
 		} else {
 			require.NoError(t, c.Err(), "%s: a refused reset changes nothing", tc.name)
-			r, err := c.Eval(ctx, "1 + 1")
+			r, err := c.Run(ctx, runtime.Eval("1 + 1"))
 			require.NoError(t, err, tc.name)
 			require.JSONEq(t, "2", string(r.Value))
 		}
@@ -71,7 +72,7 @@ func TestResetRefusesWhatItCannotUndo(t *testing.T) {
 	c := clone(t, s)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err := c.Exec(short, "while True: pass")
+	_, err := c.Run(short, runtime.Exec("while True: pass"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.ErrorIs(t, c.Reset(ctx), runtime.ErrNotReset)
 	require.ErrorIs(t, newInstance(t, runtime.Options{}).Reset(ctx), runtime.ErrNotReset)
@@ -84,11 +85,11 @@ func TestResetRefusesWhatItCannotUndo(t *testing.T) {
 func TestResetAfterSnapshotClose(t *testing.T) {
 	s := newSnapshot(t, runtime.SnapshotOptions{CopyOnWrite: true})
 	c := clone(t, s)
-	_, err := c.Exec(ctx, "x = 1")
+	_, err := c.Run(ctx, runtime.Exec("x = 1"))
 	require.NoError(t, err)
 	require.NoError(t, s.Close())
 	require.ErrorIs(t, c.Reset(ctx), runtime.ErrNotReset)
-	r, err := c.Eval(ctx, "x")
+	r, err := c.Run(ctx, runtime.Eval("x"))
 	require.NoError(t, err)
 	require.JSONEq(t, "1", string(r.Value))
 }
@@ -105,7 +106,7 @@ func TestResetDropsTheGrownCallStack(t *testing.T) {
 		return int64(m.HeapInuse)
 	}
 	before := heap()
-	_, err := c.Exec(ctx, "import sys\nsys.setrecursionlimit(10 ** 7)\ndef h(n):\n    return list(map(h, [n + 1]))\nh(0)")
+	_, err := c.Run(ctx, runtime.Exec("import sys\nsys.setrecursionlimit(10 ** 7)\ndef h(n):\n    return list(map(h, [n + 1]))\nh(0)"))
 	var pe *runtime.PythonError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "RecursionError", pe.Type)

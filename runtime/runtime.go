@@ -1,11 +1,17 @@
 // Package runtime runs CPython (python.wasm) inside the Go process with
 // wazero. A [Runtime] compiles the interpreter once per process; an
-// [Instance] is one interpreter, running one call ([Request]) at a time
-// under hard limits ([Options]); a [Snapshot] is an initialised interpreter
-// frozen between two calls, from which clones start without initialising.
-// Package pool shares instances among concurrent callers. Errors wrap the
-// package's sentinel values, for errors.Is; a Python exception is a
-// *[PythonError]. [Instance.Run] says which outcomes break an instance.
+// [Instance] is one interpreter, running one call at a time under hard
+// limits ([Limits], in [Options] with the grants); a [Snapshot] is an
+// initialised interpreter frozen between two calls, from which clones start
+// without initialising ([CloneOptions] say what a clone changes). A call is
+// a [Request], made by [Exec], [Eval], [Call], [CallJSON], [CallBytes] or
+// [CallStream], and run by any [Runner]: an Instance, or package pool's
+// Pool and Session, which share instances among concurrent callers.
+//
+// Errors wrap the package's sentinel values, for errors.Is; a Python
+// exception is a *[PythonError]. [KindOf] classifies every error of the
+// module (this package's, pool's, adapter's) in one place; messages carry no
+// package prefix. [Instance.Run] says which outcomes break an instance.
 // RATIONALE.md explains how it works and why, with the measurements.
 //
 // The package's name is the standard library's too; a file that needs
@@ -18,7 +24,7 @@
 // A call stops when its context ends, wherever the guest is: python.wasm is
 // rewritten at load time to count down a budget at CPython's check points
 // and loop headers and to yield to the host when it runs out or the context
-// ends ([InterruptLoops]). The host then stops the call, or lets the Go
+// ends. The host then stops the call, or lets the Go
 // scheduler and garbage collector proceed. The guest's sleeps end with the
 // context, and Instance.Close and Runtime.Close stop a running call the
 // same way ([ErrClosed]). A call stops within a few milliseconds of its
@@ -39,7 +45,7 @@
 // also the working directory (open("out.txt", "w") writes /tmp/out.txt),
 // where tempfile, shutil, zipfile and pathlib work as on a tmpfs. No path
 // leads out: host directories are served through os.Root, and scratch
-// refuses links (EPERM). Open files are capped (Options.MaxOpenFiles, and
+// refuses links (EPERM). Open files are capped (Limits.MaxOpenFiles, and
 // host directories' across instances Config.MaxHostFiles) and paths over
 // 4,096 bytes refused (ENAMETOOLONG). Result.Files names are the guest's:
 // check them with [HostPath].
@@ -60,7 +66,7 @@
 //     RuntimeError.
 //   - await snakepit.acall(name, ...) does the same without blocking
 //     asyncio's loop; tools awaited together run concurrently (up to
-//     Options.MaxAsyncHostCalls), and all have been canceled and have
+//     Limits.MaxAsyncHostCalls), and all have been canceled and have
 //     returned when the call returns.
 //   - snakepit.emit(value) sends a stream chunk to Request.OnChunk (without
 //     one, it raises RuntimeError).
@@ -87,6 +93,7 @@ import (
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/knobs"
 	"github.com/snakepit-wasm/snakepit/internal/life"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
@@ -96,43 +103,6 @@ import (
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/imports/wasi_snapshot_preview1"
 )
-
-// Interrupt selects how running guests are stopped and preempted.
-type Interrupt int
-
-const (
-	// InterruptLoops (the default) counts down a budget at CPython's check
-	// points and at loop headers, and yields to the host when it runs out or
-	// the call's context ends.
-	InterruptLoops Interrupt = iota
-	// InterruptCloseOnDone uses wazero's WithCloseOnContextDone: a check at
-	// every loop header and function entry. Slower; kept for comparison.
-	InterruptCloseOnDone
-	// InterruptNone compiles no stop mechanism. A spinning guest can then
-	// neither be stopped nor preempted, and it stalls the Go garbage
-	// collector. Only for measuring what the mechanisms cost.
-	InterruptNone
-)
-
-func (i Interrupt) String() string {
-	switch i {
-	case InterruptLoops:
-		return "loops"
-	case InterruptCloseOnDone:
-		return "close-on-done"
-	case InterruptNone:
-		return "none"
-	}
-	return fmt.Sprintf("Interrupt(%d)", int(i))
-}
-
-// DefaultYieldBudget is the number of checks a guest passes between two
-// yields to the host (tens of µs in tight C loops, up to about a millisecond
-// of Python code). Each yield is a call into Go, a safe point for a
-// stop-the-world; it calls runtime.Gosched at most once a millisecond.
-// Lower costs compute (5,000 cost 1.75x with a Gosched at every yield),
-// higher lets a stop-the-world wait longer.
-const DefaultYieldBudget = 20000
 
 const budgetExport = "sp_budget"
 
@@ -158,34 +128,24 @@ type Config struct {
 	// <user cache dir>/snakepit-wasm/wazero, of which the keepCompiled most
 	// recently used are kept; a directory given here is never pruned.
 	CompilationCacheDir string
-	// Interrupt selects the stop/preempt mechanism; default InterruptLoops.
-	Interrupt Interrupt
-	// YieldBudget is the countdown of InterruptLoops; 0 means
-	// DefaultYieldBudget.
-	YieldBudget int32
 	// MaxHostFiles caps the host file descriptors that the instances'
 	// guests hold open together on HostDir mounts; past it a guest's open
-	// fails with OSError EMFILE. Options.MaxOpenFiles caps one instance
+	// fails with OSError EMFILE. Limits.MaxOpenFiles caps one instance
 	// only, and a pool's parked sessions keep what they opened. Besides
 	// these, each live instance holds two descriptors per HostDir mount
 	// (its root), which the number of instances bounds. 0 means a quarter
 	// of the process's limit on open files (RLIMIT_NOFILE), at least 64.
 	MaxHostFiles int
-
-	allLoops bool // tests: check the dispatch loop too, as before the tick import
-	inLoop   bool // tests: the yield calls inside the loops they check, as before
 }
 
 // Runtime compiles python.wasm once and creates instances from it. It is
 // safe for concurrent use.
 type Runtime struct {
-	dir       string // a local build's; "" when embedded
 	build     Build
 	stdlib    experimentalsys.FS // shared by every instance, mounted read-only
 	zoneinfo  experimentalsys.FS // likewise; nil if the build has none
 	site      experimentalsys.FS // a variant's packages, at SitePackagesPath; nil for the default interpreter
-	interrupt Interrupt
-	budget    int32
+	knobs     knobs.Knobs        // the project's tools' settings (internal/knobs)
 	wr        wazero.Runtime
 	cache     wazero.CompilationCache
 	wasm      []byte // as compiled (instrumented)
@@ -219,27 +179,24 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runtime{dir: it.Build.Dir, build: Build(it.Build), stdlib: it.Stdlib, zoneinfo: it.Zoneinfo, site: it.Site, interrupt: cfg.Interrupt, budget: cfg.YieldBudget,
+	r := &Runtime{build: Build(it.Build), stdlib: it.Stdlib, zoneinfo: it.Zoneinfo, site: it.Site, knobs: knobs.From(ctx),
 		life: life.New(context.Background()), hostFiles: mountfs.NewHostFiles(mountfs.MaxHostFiles(cfg.MaxHostFiles))}
-	if r.budget <= 0 {
-		r.budget = DefaultYieldBudget
-	}
-	wasm, err := r.edit(it.Wasm, cfg)
+	wasm, err := r.edit(it.Wasm)
 	if err != nil {
-		return nil, fmt.Errorf("snakepit: instrumenting python.wasm: %w", err)
+		return nil, fmt.Errorf("instrumenting python.wasm: %w", err)
 	}
 	r.wasm = wasm
 	if r.cache, err = wazero.NewCompilationCacheWithDir(it.CacheDir); err != nil {
-		return nil, fmt.Errorf("snakepit: compilation cache: %w", err)
+		return nil, fmt.Errorf("compilation cache: %w", err)
 	}
 	rc := wazero.NewRuntimeConfigCompiler().
 		WithCompilationCache(r.cache).
 		WithDebugInfoEnabled(false). // with it, a trap's stack trace took seconds to build
-		WithCloseOnContextDone(r.interrupt == InterruptCloseOnDone)
+		WithCloseOnContextDone(r.knobs.Interrupt == knobs.CloseOnDone)
 	r.wr = wazero.NewRuntimeWithConfig(ctx, rc)
 	if _, err := wasi_snapshot_preview1.Instantiate(ctx, r.wr); err != nil {
 		r.Close(ctx)
-		return nil, fmt.Errorf("snakepit: wasi: %w", err)
+		return nil, fmt.Errorf("wasi: %w", err)
 	}
 	if err := r.instantiateHost(ctx); err != nil {
 		r.Close(ctx)
@@ -247,7 +204,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 	}
 	if r.compiled, err = r.wr.CompileModule(ctx, wasm); err != nil {
 		r.Close(ctx)
-		return nil, fmt.Errorf("snakepit: compiling python.wasm: %w", err)
+		return nil, fmt.Errorf("compiling python.wasm: %w", err)
 	}
 	for _, md := range r.compiled.ExportedMemories() {
 		r.minMemory = uint64(md.Min()) * cowmem.PageSize
@@ -256,16 +213,16 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 }
 
 // edit applies the stop mechanism to python.wasm. Its eval loop calls the
-// tick import at each of CPython's own preemption points: InterruptLoops turns
+// tick import at each of CPython's own preemption points: knobs.Loops turns
 // those calls into budget checks and leaves the per-bytecode dispatch loop
 // unchecked; the other mechanisms turn them into nops. A python.wasm without
 // the import (ABI v1, refused by NewInstance) gets checks at every loop.
-func (r *Runtime) edit(wasm []byte, cfg Config) ([]byte, error) {
+func (r *Runtime) edit(wasm []byte) ([]byte, error) {
 	ticks, err := wasmedit.ImportsFunc(wasm, abi.ImportModule, abi.ImportTick)
 	if err != nil {
 		return nil, err
 	}
-	count := ticks && r.interrupt == InterruptLoops && !cfg.allLoops
+	count := ticks && r.knobs.Interrupt == knobs.Loops && !r.knobs.AllLoops
 	if ticks && !count {
 		if wasm, err = wasmedit.NopCalls(wasm, abi.ImportModule, abi.ImportTick); err != nil {
 			return nil, err
@@ -274,22 +231,15 @@ func (r *Runtime) edit(wasm []byte, cfg Config) ([]byte, error) {
 	// Every mechanism refuses over-long paths before wazero copies them and
 	// passes the errnos wazero cannot express (see refuse).
 	guards := wasmedit.GuardOptions{Guards: wasmedit.WASIPathGuards, MaxPathLen: scratchfs.MaxPathLen, ErrnoExport: errnoExport}
-	if r.interrupt != InterruptLoops {
+	if r.knobs.Interrupt != knobs.Loops {
 		return wasmedit.GuardImports(wasm, guards)
 	}
-	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.budget, InLoopYield: cfg.inLoop, GuardOptions: guards}
+	o := wasmedit.Options{YieldModule: abi.ImportModule, YieldName: abi.ImportYield, BudgetExport: budgetExport, Budget: r.knobs.YieldBudget, InLoopYield: r.knobs.InLoopYield, GuardOptions: guards}
 	if count {
 		o.TickName = abi.ImportTick
 	}
 	return wasmedit.Instrument(wasm, o)
 }
-
-// Dir returns the directory of the local build in use, or "" when the
-// Runtime runs the embedded interpreter.
-func (r *Runtime) Dir() string { return r.dir }
-
-// Interrupt returns the stop/preempt mechanism in use.
-func (r *Runtime) Interrupt() Interrupt { return r.interrupt }
 
 // cloneModule compiles, once, the variant of the module that clones use:
 // without data segments, so instantiating it leaves the snapshot's memory
@@ -298,7 +248,7 @@ func (r *Runtime) cloneModule(ctx context.Context) (wazero.CompiledModule, error
 	r.cloneOnce.Do(func() {
 		stripped, err := wasmedit.StripData(r.wasm)
 		if err != nil {
-			r.cloneErr = fmt.Errorf("snakepit: %w", err)
+			r.cloneErr = fmt.Errorf("stripping data segments: %w", err)
 			return
 		}
 		r.cloneMod, r.cloneErr = r.wr.CompileModule(ctx, stripped)
@@ -320,7 +270,7 @@ func (r *Runtime) Close(ctx context.Context) error {
 	// Releasing wazero's runtime under a running guest frees the code and
 	// memory it executes: the process faults.
 	if err := r.life.End(ctx, ErrClosed, r.release); err != nil {
-		return fmt.Errorf("snakepit: closing the runtime: %w", err)
+		return fmt.Errorf("closing the runtime: %w", err)
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/snakepit-wasm/snakepit/internal/knobs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -33,49 +34,49 @@ var ctx = context.Background()
 
 func TestExecEvalCallWithValues(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	_, err := i.Exec(ctx, "def add(a, b):\n    return a + b\ndef greet(name='x', punct='!'):\n    return 'hi ' + name + punct\n")
+	_, err := i.Run(ctx, runtime.Exec("def add(a, b):\n    return a + b\ndef greet(name='x', punct='!'):\n    return 'hi ' + name + punct\n"))
 	require.NoError(t, err)
 
-	r, err := i.Call(ctx, "add", 2, 40)
+	r, err := i.Run(ctx, runtime.Call("add", 2, 40))
 	require.NoError(t, err)
 	require.JSONEq(t, "42", string(r.Value))
 
-	r, err = i.Call(ctx, "add", []int{1}, []int{2, 3})
+	r, err = i.Run(ctx, runtime.Call("add", []int{1}, []int{2, 3}))
 	require.NoError(t, err)
 	var got []int
 	require.NoError(t, r.Decode(&got))
 	require.Equal(t, []int{1, 2, 3}, got)
 
-	r, err = i.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: "greet", Args: json.RawMessage(`{"name":"go","punct":"?"}`)})
+	r, err = i.Run(ctx, runtime.CallJSON("greet", json.RawMessage(`{"name":"go","punct":"?"}`)))
 	require.NoError(t, err)
 	require.JSONEq(t, `"hi go?"`, string(r.Value))
 
-	r, err = i.Eval(ctx, "{'a': [1, 2.5, None, True], 'b': 'é'}")
+	r, err = i.Run(ctx, runtime.Eval("{'a': [1, 2.5, None, True], 'b': 'é'}"))
 	require.NoError(t, err)
 	require.JSONEq(t, `{"a":[1,2.5,null,true],"b":"é"}`, string(r.Value))
 
-	r, err = i.Eval(ctx, "None")
+	r, err = i.Run(ctx, runtime.Eval("None"))
 	require.NoError(t, err)
 	require.Nil(t, r.Value)
 
-	r, err = i.Call(ctx, "json.dumps", map[string]int{"k": 1})
+	r, err = i.Run(ctx, runtime.Call("json.dumps", map[string]int{"k": 1}))
 	require.NoError(t, err)
 	require.JSONEq(t, `"{\"k\": 1}"`, string(r.Value))
 }
 
 func TestCallBytesCrossesWithoutEncoding(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	_, err := i.Exec(ctx, "def rev(b):\n    return bytes(reversed(b))\n")
+	_, err := i.Run(ctx, runtime.Exec("def rev(b):\n    return bytes(reversed(b))\n"))
 	require.NoError(t, err)
 	in := []byte{0, 1, 2, 255, 0}
-	r, err := i.Run(ctx, runtime.Request{Op: runtime.OpCallBytes, Code: "rev", Data: in})
+	r, err := i.Run(ctx, runtime.CallBytes("rev", in))
 	require.NoError(t, err)
 	require.Equal(t, []byte{0, 255, 2, 1, 0}, r.Bytes)
 	require.Nil(t, r.Value)
 }
 
 func TestStdoutStderrCaptureAndTruncation(t *testing.T) {
-	i := newInstance(t, runtime.Options{StdoutLimit: 10, StderrLimit: 100})
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxStdout: 10, MaxStderr: 100}})
 	var streamed []string
 	r, err := i.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "import sys, os\nprint('hello')\nprint('world, long line')\nsys.stderr.write('err\\n')\nos.write(2, b'raw\\n')\n",
 		OnOutput: func(s runtime.Stream, p []byte) { streamed = append(streamed, string(p)) }})
@@ -87,7 +88,7 @@ func TestStdoutStderrCaptureAndTruncation(t *testing.T) {
 	require.Equal(t, "hello\nworlerr\nraw\n", strings.Join(streamed, ""))
 
 	// The next call starts with empty buffers.
-	r, err = i.Exec(ctx, "print('x')")
+	r, err = i.Run(ctx, runtime.Exec("print('x')"))
 	require.NoError(t, err)
 	require.Equal(t, "x\n", string(r.Stdout))
 	require.False(t, r.StdoutTruncated)
@@ -95,7 +96,7 @@ func TestStdoutStderrCaptureAndTruncation(t *testing.T) {
 
 func TestPythonExceptionIsTypedAndInstanceSurvives(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	r, err := i.Exec(ctx, "print('before')\nraise ValueError('bad value')")
+	r, err := i.Run(ctx, runtime.Exec("print('before')\nraise ValueError('bad value')"))
 	var pe *runtime.PythonError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "ValueError", pe.Type)
@@ -103,26 +104,26 @@ func TestPythonExceptionIsTypedAndInstanceSurvives(t *testing.T) {
 	require.Contains(t, pe.Traceback, "ValueError: bad value")
 	require.Equal(t, "before\n", string(r.Stdout))
 
-	_, err = i.Exec(ctx, "import json\njson.loads('{')")
+	_, err = i.Run(ctx, runtime.Exec("import json\njson.loads('{')"))
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "json.decoder.JSONDecodeError", pe.Type)
 
-	_, err = i.Exec(ctx, "syntax error here")
+	_, err = i.Run(ctx, runtime.Exec("syntax error here"))
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "SyntaxError", pe.Type)
 
 	// SystemExit must not end the instance.
-	_, err = i.Exec(ctx, "import sys\nsys.exit(3)")
+	_, err = i.Run(ctx, runtime.Exec("import sys\nsys.exit(3)"))
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "SystemExit", pe.Type)
 
-	r, err = i.Eval(ctx, "1 + 1")
+	r, err = i.Run(ctx, runtime.Eval("1 + 1"))
 	require.NoError(t, err)
 	require.JSONEq(t, "2", string(r.Value))
 	require.NoError(t, i.Err())
 
 	// A value JSON cannot hold is a TypeError, not a broken instance.
-	_, err = i.Eval(ctx, "object()")
+	_, err = i.Run(ctx, runtime.Eval("object()"))
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "TypeError", pe.Type)
 	require.NoError(t, i.Err())
@@ -139,7 +140,7 @@ func TestRecursionEndsInRecursionError(t *testing.T) {
 		"import json\njson.loads('[' * 200000)",
 		"x = []\nfor _ in range(100000):\n    x = [x]\nrepr(x)",
 	} {
-		_, err := i.Exec(ctx, src)
+		_, err := i.Run(ctx, runtime.Exec(src))
 		var pe *runtime.PythonError
 		require.ErrorAs(t, err, &pe, src)
 		require.Equal(t, "RecursionError", pe.Type, src)
@@ -153,12 +154,12 @@ func TestMemoryCapRaisesMemoryErrorAndBreaksInstance(t *testing.T) {
 		"many small": "x = []\nwhile True:\n    x.append(str(len(x)) * 10)",
 	} {
 		t.Run(name, func(t *testing.T) {
-			i := newInstance(t, runtime.Options{MemoryLimit: 64 << 20})
-			_, err := i.Exec(ctx, src)
+			i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}})
+			_, err := i.Run(ctx, runtime.Exec(src))
 			require.ErrorIs(t, err, runtime.ErrMemoryLimit)
 			require.LessOrEqual(t, i.MemoryBytes(), uint64(64<<20))
 			require.ErrorIs(t, i.Err(), runtime.ErrMemoryLimit)
-			_, err = i.Exec(ctx, "pass")
+			_, err = i.Run(ctx, runtime.Exec("pass"))
 			require.ErrorIs(t, err, runtime.ErrBroken)
 			require.ErrorIs(t, err, runtime.ErrMemoryLimit)
 		})
@@ -168,7 +169,7 @@ func TestMemoryCapRaisesMemoryErrorAndBreaksInstance(t *testing.T) {
 func TestDeadlineStopsLoops(t *testing.T) {
 	for _, tc := range spinners {
 		t.Run(tc.name, func(t *testing.T) {
-			i := newInstance(t, runtime.Options{MemoryLimit: 1 << 30})
+			i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}})
 			testrt.StopsAtDeadline(t, i, tc.setup, tc.src)
 			require.ErrorIs(t, i.Err(), context.DeadlineExceeded)
 		})
@@ -201,7 +202,7 @@ func TestDeadlineDuringHostCallIsADeadlineError(t *testing.T) {
 	}})
 	c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err := i.Exec(c, "import snakepit\nsnakepit.call('slow')")
+	_, err := i.Run(c, runtime.Exec("import snakepit\nsnakepit.call('slow')"))
 	// Not a Python error: the guest's own handling of the RuntimeError is
 	// stopped at its next loop header, and the call reports the deadline.
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -209,11 +210,11 @@ func TestDeadlineDuringHostCallIsADeadlineError(t *testing.T) {
 
 func TestTrapBreaksInstanceWithAShortError(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	_, err := i.Exec(ctx, "import os\nos.abort()") // wasi-libc's abort is the unreachable instruction
+	_, err := i.Run(ctx, runtime.Exec("import os\nos.abort()")) // wasi-libc's abort is the unreachable instruction
 	require.ErrorIs(t, err, runtime.ErrTrap)
 	require.NotContains(t, err.Error(), "\n", "no wasm stack trace in the message")
 	require.ErrorIs(t, i.Err(), runtime.ErrTrap)
-	_, err = i.Exec(ctx, "pass")
+	_, err = i.Run(ctx, runtime.Exec("pass"))
 	require.ErrorIs(t, err, runtime.ErrBroken)
 }
 
@@ -221,7 +222,7 @@ func TestCancelledContextBeforeCallLeavesInstanceUsable(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
 	c, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err := i.Exec(c, "pass")
+	_, err := i.Run(c, runtime.Exec("pass"))
 	require.ErrorIs(t, err, context.Canceled)
 	require.NoError(t, i.Err())
 }
@@ -236,12 +237,12 @@ func TestDeniedByDefault(t *testing.T) {
 		"import subprocess\nsubprocess.run(['ls'])",
 		"import threading\nthreading.Thread(target=print).start()",
 	} {
-		_, err := i.Exec(ctx, src)
+		_, err := i.Run(ctx, runtime.Exec(src))
 		var pe *runtime.PythonError
 		require.ErrorAs(t, err, &pe, src)
 		require.NoError(t, i.Err(), src)
 	}
-	r, err := i.Eval(ctx, "dict(__import__('os').environ)")
+	r, err := i.Run(ctx, runtime.Eval("dict(__import__('os').environ)"))
 	require.NoError(t, err)
 	require.JSONEq(t, "{}", string(r.Value))
 }
@@ -258,22 +259,22 @@ func TestEnvAndReadOnlyMounts(t *testing.T) {
 			{GuestPath: "/fs", FS: fstest.MapFS{"m.py": {Data: []byte("VALUE = 7\n")}}},
 		},
 	})
-	r, err := i.Eval(ctx, "(__import__('os').environ['GREETING'], open('/data/data.txt').read())")
+	r, err := i.Run(ctx, runtime.Eval("(__import__('os').environ['GREETING'], open('/data/data.txt').read())"))
 	require.NoError(t, err)
 	require.JSONEq(t, `["hi","from host"]`, string(r.Value))
 
-	r, err = i.Exec(ctx, "import sys\nsys.path.append('/fs')\nimport m\nprint(m.VALUE)")
+	r, err = i.Run(ctx, runtime.Exec("import sys\nsys.path.append('/fs')\nimport m\nprint(m.VALUE)"))
 	require.NoError(t, err)
 	require.Equal(t, "7\n", string(r.Stdout))
 
 	for _, src := range []string{"open('/data/new.txt', 'w')", "open('/data/data.txt', 'a')", "import os\nos.remove('/data/data.txt')"} {
-		_, err = i.Exec(ctx, src)
+		_, err = i.Run(ctx, runtime.Exec(src))
 		var pe *runtime.PythonError
 		require.ErrorAs(t, err, &pe, src)
 	}
 	// Removing what is not there says so, as on a writable directory:
 	// cleanup code ignores FileNotFoundError only.
-	r, err = i.Exec(ctx, `
+	r, err = i.Run(ctx, runtime.Exec(`
 import os, errno
 def err(f, *a):
     try:
@@ -282,7 +283,8 @@ def err(f, *a):
         return errno.errorcode[e.errno]
 [err(os.remove, '/data/data.txt'), err(os.remove, '/data/nope.pyc'), err(os.rmdir, '/data/nope'),
  err(os.rename, '/data/nope', '/data/x'), err(os.remove, '/usr/lib/python3.13/nope.pyc'),
- err(os.remove, __import__('csv').__file__), err(os.remove, '/data/data.txt/x')]`)
+ err(os.remove, __import__('csv').__file__), err(os.remove, '/data/data.txt/x')]`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `["EROFS","ENOENT","ENOENT","ENOENT","ENOENT","EROFS","ENOTDIR"]`, string(r.Value))
 	b, err := os.ReadFile(filepath.Join(dir, "data.txt"))
@@ -298,7 +300,7 @@ func TestSetBlockingOnMountedAndScratchFiles(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.txt"), []byte("x"), 0o644))
 	i := newInstance(t, runtime.Options{Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}}})
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import os
 out = []
 for path, flags in [('/data/f.txt', os.O_RDONLY), ('/tmp/g.txt', os.O_RDWR | os.O_CREAT)]:
@@ -310,14 +312,15 @@ for path, flags in [('/data/f.txt', os.O_RDONLY), ('/tmp/g.txt', os.O_RDWR | os.
     os.set_blocking(fd, True)
     out.append(os.get_blocking(fd))
     os.close(fd)
-[repr(v) for v in out]`)
+[repr(v) for v in out]`))
+
 	require.NoError(t, err)
 	require.JSONEq(t, `["True","False","b'x'","True","True","False","b''","True"]`, string(r.Value))
 }
 
 func TestHostCalls(t *testing.T) {
 	i := newInstance(t, runtime.Options{
-		MaxHostCalls: 5,
+		Limits: runtime.Limits{MaxHostCalls: 5},
 		Host: map[string]runtime.HostFunc{
 			"add": func(_ context.Context, args json.RawMessage) (any, error) {
 				var a []int
@@ -329,7 +332,7 @@ func TestHostCalls(t *testing.T) {
 			"fail": func(context.Context, json.RawMessage) (any, error) { return nil, errors.New("tool failed") },
 		},
 	})
-	r, err := i.Exec(ctx, "import snakepit\nprint(snakepit.call('add', 2, 3))")
+	r, err := i.Run(ctx, runtime.Exec("import snakepit\nprint(snakepit.call('add', 2, 3))"))
 	require.NoError(t, err)
 	require.Equal(t, "5\n", string(r.Stdout))
 
@@ -338,17 +341,17 @@ func TestHostCalls(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `"{\"name\":\"py\"}"`, string(r.Value))
 
-	_, err = i.Exec(ctx, "import snakepit\nsnakepit.call('fail')")
+	_, err = i.Run(ctx, runtime.Exec("import snakepit\nsnakepit.call('fail')"))
 	var pe *runtime.PythonError
 	require.ErrorAs(t, err, &pe)
 	require.Equal(t, "RuntimeError", pe.Type)
 	require.Equal(t, "tool failed", pe.Message)
 
-	_, err = i.Exec(ctx, "import snakepit\nsnakepit.call('nope')")
+	_, err = i.Run(ctx, runtime.Exec("import snakepit\nsnakepit.call('nope')"))
 	require.ErrorAs(t, err, &pe)
 	require.Contains(t, pe.Message, `no host function "nope"`)
 
-	_, err = i.Exec(ctx, "import snakepit\nfor _ in range(6): snakepit.call('add', 1, 1)")
+	_, err = i.Run(ctx, runtime.Exec("import snakepit\nfor _ in range(6): snakepit.call('add', 1, 1)"))
 	require.ErrorAs(t, err, &pe)
 	require.Contains(t, pe.Message, "host call limit")
 	require.NoError(t, i.Err())
@@ -356,7 +359,7 @@ func TestHostCalls(t *testing.T) {
 
 func TestStreaming(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	_, err := i.Exec(ctx, "def gen(n):\n    for k in range(n):\n        yield {'k': k}\n")
+	_, err := i.Run(ctx, runtime.Exec("def gen(n):\n    for k in range(n):\n        yield {'k': k}\n"))
 	require.NoError(t, err)
 	var chunks []string
 	_, err = i.Run(ctx, runtime.Request{Op: runtime.OpStream, Code: "gen", Args: json.RawMessage("[3]"),
@@ -386,9 +389,9 @@ func TestMalformedGuestDataBreaksOnlyTheInstance(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			i := newInstance(t, runtime.Options{})
-			_, err := i.Exec(ctx, "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: "+payload+").__code__")
+			_, err := i.Run(ctx, runtime.Exec("import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: "+payload+").__code__"))
 			require.NoError(t, err)
-			_, err = i.Exec(ctx, "pass")
+			_, err = i.Run(ctx, runtime.Exec("pass"))
 			require.ErrorIs(t, err, abi.ErrMalformed)
 			require.ErrorIs(t, i.Err(), abi.ErrMalformed)
 		})
@@ -396,11 +399,11 @@ func TestMalformedGuestDataBreaksOnlyTheInstance(t *testing.T) {
 }
 
 func TestResultSizeCap(t *testing.T) {
-	i := newInstance(t, runtime.Options{MaxResult: 1000})
-	_, err := i.Eval(ctx, "'x' * 5000")
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxResult: 1000}})
+	_, err := i.Run(ctx, runtime.Eval("'x' * 5000"))
 	require.ErrorIs(t, err, runtime.ErrResultTooLarge)
 	require.NoError(t, i.Err())
-	r, err := i.Eval(ctx, "'y' * 10")
+	r, err := i.Run(ctx, runtime.Eval("'y' * 10"))
 	require.NoError(t, err)
 	require.JSONEq(t, `"yyyyyyyyyy"`, string(r.Value))
 }
@@ -410,7 +413,7 @@ func TestCloseIsIdempotentAndCallsAfterCloseFail(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, i.Close(ctx))
 	require.NoError(t, i.Close(ctx))
-	_, err = i.Exec(ctx, "pass")
+	_, err = i.Run(ctx, runtime.Exec("pass"))
 	require.ErrorIs(t, err, runtime.ErrClosed)
 	var nilInst *runtime.Instance
 	require.NoError(t, nilInst.Close(ctx))
@@ -424,7 +427,7 @@ func TestMissingArtifactsSayWhatToRun(t *testing.T) {
 
 func TestStdlibModulesImport(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import json, re, decimal, hashlib, zlib, bz2, lzma, datetime, collections, itertools, struct, unicodedata
 assert json.loads(json.dumps({'a': [1]})) == {'a': [1]}
 assert re.sub(r'\d+', '#', 'a1b22') == 'a#b#'
@@ -438,7 +441,8 @@ assert list(itertools.islice(itertools.count(), 3)) == [0, 1, 2]
 assert struct.unpack('<I', struct.pack('<I', 7)) == (7,)
 assert unicodedata.name('é') == 'LATIN SMALL LETTER E WITH ACUTE'
 print('ok')
-`)
+`))
+
 	require.NoError(t, err)
 	require.Equal(t, "ok\n", string(r.Stdout))
 }
@@ -447,22 +451,21 @@ print('ok')
 // against: with the tick calls turned into nops they compute the same, and
 // wazero's mechanism still stops a Python loop.
 func TestOtherInterruptMechanismsRun(t *testing.T) {
-	for _, mech := range []runtime.Interrupt{runtime.InterruptNone, runtime.InterruptCloseOnDone} {
+	for _, mech := range []knobs.Interrupt{knobs.None, knobs.CloseOnDone} {
 		t.Run(mech.String(), func(t *testing.T) {
-			r, err := runtime.New(ctx, runtime.Config{Interrupt: mech})
+			r, err := runtime.New(knobs.With(ctx, knobs.Knobs{Interrupt: mech}), runtime.Config{})
 			require.NoError(t, err)
 			defer r.Close(ctx)
-			require.Equal(t, mech, r.Interrupt())
 			i, err := r.NewInstance(ctx, runtime.Options{})
 			require.NoError(t, err)
 			defer i.Close(ctx)
-			res, err := i.Eval(ctx, "sum(i * i for i in range(1000)) + len(__import__('re').findall('a+', 'aa b aaa'))")
+			res, err := i.Run(ctx, runtime.Eval("sum(i * i for i in range(1000)) + len(__import__('re').findall('a+', 'aa b aaa'))"))
 			require.NoError(t, err)
 			require.JSONEq(t, "332833502", string(res.Value))
-			if mech == runtime.InterruptCloseOnDone {
+			if mech == knobs.CloseOnDone {
 				c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 				defer cancel()
-				_, err = i.Exec(c, "while True:\n    pass")
+				_, err = i.Run(c, runtime.Exec("while True:\n    pass"))
 				require.ErrorIs(t, err, context.DeadlineExceeded)
 			}
 		})

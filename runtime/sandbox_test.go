@@ -5,6 +5,7 @@ package runtime_test
 
 import (
 	"context"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -81,9 +82,9 @@ func collectEvery(d time.Duration) (stop func() latencies) {
 func TestAHostileResultsDestructorRunsUnderTheDeadline(t *testing.T) {
 	for _, size := range []int{100, 70000} {
 		i := newInstance(t, runtime.Options{})
-		_, err := i.Exec(ctx, hostileResult(size))
+		_, err := i.Run(ctx, runtime.Exec(hostileResult(size)))
 		require.NoError(t, err)
-		err = runBounded(t, i, runtime.Request{Op: runtime.OpEval, Code: "1"}, 300*time.Millisecond, 20*time.Second)
+		err = runBounded(t, i, runtime.Eval("1"), 300*time.Millisecond, 20*time.Second)
 		require.ErrorIs(t, err, context.DeadlineExceeded, "size %d", size)
 	}
 }
@@ -103,7 +104,7 @@ func TestBulkMemoryWorkStopsAtTheDeadline(t *testing.T) {
 			// A stop-the-world waits for the guest's next yield, and the
 			// deadline's timer waits for the stop-the-world.
 			stop := collectEvery(5 * time.Millisecond)
-			err := runBounded(t, i, runtime.Request{Op: runtime.OpExec, Code: code}, 300*time.Millisecond, 20*time.Second)
+			err := runBounded(t, i, runtime.Exec(code), 300*time.Millisecond, 20*time.Second)
 			stop()
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 		})
@@ -119,7 +120,7 @@ func TestSleepsEndAtTheDeadline(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			i := newInstance(t, runtime.Options{})
-			err := runBounded(t, i, runtime.Request{Op: runtime.OpExec, Code: code}, 300*time.Millisecond, 5*time.Second)
+			err := runBounded(t, i, runtime.Exec(code), 300*time.Millisecond, 5*time.Second)
 			require.ErrorIs(t, err, context.DeadlineExceeded)
 		})
 	}
@@ -195,8 +196,8 @@ func TestOpenFilesAndDirectoriesAreCappedPerInstance(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.txt"), []byte("data"), 0o644))
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
-	i := newInstance(t, runtime.Options{MaxOpenFiles: 64, Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}}})
-	r, err := i.Exec(ctx, `
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxOpenFiles: 64}, Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}}})
+	r, err := i.Run(ctx, runtime.Exec(`
 import os, errno
 held = []
 def exhaust(open_one):
@@ -210,7 +211,8 @@ for fd in held:
     os.close(fd)
 held.clear()
 exhaust(lambda: os.scandir('/data/sub'))
-`)
+`))
+
 	require.NoError(t, err)
 	lines := strings.Fields(string(r.Stdout))
 	require.Len(t, lines, 4, string(r.Stdout))
@@ -223,7 +225,7 @@ exhaust(lambda: os.scandir('/data/sub'))
 	goruntime.ReadMemStats(&ms)
 	require.Less(t, int64(ms.HeapInuse)-int64(heapBefore), int64(32<<20), "host heap held by open directories")
 	// Closing them gives the room back; the instance serves on.
-	r, err = i.Exec(ctx, "for d in held:\n    d.close()\nheld.clear()\nprint(len(os.listdir('/usr/lib/python3.13')) > 100)")
+	r, err = i.Run(ctx, runtime.Exec("for d in held:\n    d.close()\nheld.clear()\nprint(len(os.listdir('/usr/lib/python3.13')) > 100)"))
 	require.NoError(t, err)
 	require.Equal(t, "True\n", string(r.Stdout))
 }
@@ -233,7 +235,7 @@ func TestLongPathsAreRefusedBeforeTheHostCopiesThem(t *testing.T) {
 	var ms goruntime.MemStats
 	goruntime.ReadMemStats(&ms)
 	allocBefore := ms.TotalAlloc
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import os, errno
 p = "/usr/lib/python3.13/" + "a/" * (40 << 20)
 for f in (os.stat, os.listdir, lambda p: open(p), os.lstat):
@@ -241,7 +243,8 @@ for f in (os.stat, os.listdir, lambda p: open(p), os.lstat):
         f(p)
     except OSError as e:
         print(errno.errorcode.get(e.errno, e.errno))
-`)
+`))
+
 	require.NoError(t, err)
 	require.Equal(t, strings.Repeat("ENAMETOOLONG\n", 4), string(r.Stdout))
 	goruntime.ReadMemStats(&ms)
@@ -255,7 +258,7 @@ func TestOutputHandedToOnOutputIsACopy(t *testing.T) {
 	var kept [][]byte
 	keep := func(_ runtime.Stream, p []byte) { kept = append(kept, p) }
 	for _, c := range []string{"A", "B"} {
-		i, err := snap.NewInstance(ctx, nil)
+		i, err := snap.NewInstance(ctx, runtime.CloneOptions{})
 		require.NoError(t, err)
 		_, err = i.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "import sys\nsys.stdout.write('" + c + "' * 4096)", OnOutput: keep})
 		require.NoError(t, err)
@@ -268,13 +271,13 @@ func TestOutputHandedToOnOutputIsACopy(t *testing.T) {
 
 func TestGuestSeesNoHostPathInSysconfig(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	r, err := i.Eval(ctx, "__import__('json').dumps(__import__('sysconfig').get_config_vars(), default=str)")
+	r, err := i.Run(ctx, runtime.Eval("__import__('json').dumps(__import__('sysconfig').get_config_vars(), default=str)"))
 	require.NoError(t, err)
 	vars := string(r.Value)
 	require.Contains(t, vars, "wasm32")
 	home, _ := os.UserHomeDir()
 	cache, _ := os.UserCacheDir()
-	for _, host := range []string{runtime.DefaultDir(), home, cache, "snakepit-wasm", "/root"} {
+	for _, host := range []string{artifact.DefaultDir(), home, cache, "snakepit-wasm", "/root"} {
 		if host != "" && host != "/" {
 			require.NotContains(t, vars, host)
 		}
@@ -288,7 +291,7 @@ func TestMountsCannotBeLeftThroughSymbolicLinks(t *testing.T) {
 	require.NoError(t, os.Symlink("/etc/hostname", filepath.Join(dir, "hostname")))
 	require.NoError(t, os.Symlink("in.txt", filepath.Join(dir, "alias")))
 	i := newInstance(t, runtime.Options{Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}}})
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import os
 print(open('/data/alias').read())
 for p in ('/data/etc/hostname', '/data/hostname', '/data/etc/passwd', '/data/../etc/hostname', '/data/etc'):
@@ -296,7 +299,8 @@ for p in ('/data/etc/hostname', '/data/hostname', '/data/etc/passwd', '/data/../
         print(p, 'READ', open(p).read()[:20] if not p.endswith('/etc') else os.listdir(p)[:3])
     except OSError as e:
         print(p, 'refused', type(e).__name__)
-`)
+`))
+
 	require.NoError(t, err)
 	out := string(r.Stdout)
 	require.True(t, strings.HasPrefix(out, "inside\n"), out) // a link inside the mount works
@@ -306,12 +310,12 @@ for p in ('/data/etc/hostname', '/data/hostname', '/data/etc/passwd', '/data/../
 // TestTinyMemoryLimitIsAnErrorNotACrash: a cap below the memory python.wasm
 // starts with made wazero dereference a nil memory and crash the host.
 func TestTinyMemoryLimitIsAnErrorNotACrash(t *testing.T) {
-	for _, limit := range []uint64{1, 256, 65536, 1 << 20} {
-		i, err := rt(t).NewInstance(ctx, runtime.Options{MemoryLimit: limit})
+	for _, limit := range []int64{1, 256, 65536, 1 << 20} {
+		i, err := rt(t).NewInstance(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: limit}})
 		require.ErrorIs(t, err, runtime.ErrBadOptions, "limit %d", limit)
 		require.Nil(t, i)
 	}
-	i := newInstance(t, runtime.Options{MemoryLimit: 64 << 20})
-	_, err := i.Exec(ctx, "x = 1")
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}})
+	_, err := i.Run(ctx, runtime.Exec("x = 1"))
 	require.NoError(t, err)
 }

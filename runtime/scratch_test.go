@@ -121,15 +121,15 @@ except NotADirectoryError:
 `,
 	} {
 		t.Run(name, func(t *testing.T) {
-			_, err := i.Exec(ctx, code)
+			_, err := i.Run(ctx, runtime.Exec(code))
 			require.NoError(t, err)
 		})
 	}
 }
 
 func TestScratchCapsGiveENOSPCAndLeaveTheInstanceUsable(t *testing.T) {
-	i := newInstance(t, runtime.Options{Scratch: runtime.ScratchOptions{MaxBytes: 1 << 20, MaxFiles: 100}})
-	r, err := i.Exec(ctx, `
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxScratchBytes: 1 << 20, MaxScratchFiles: 100}})
+	r, err := i.Run(ctx, runtime.Exec(`
 import os, errno
 def code(f):
     try:
@@ -156,12 +156,13 @@ def dirs():
 print(code(big), code(sparse), code(trunc))
 os.unlink('big')
 print(code(many), code(dirs))
-`)
+`))
+
 	require.NoError(t, err)
 	require.Equal(t, "ENOSPC ENOSPC ENOSPC\nENOSPC ENOSPC\n", string(r.Stdout))
 	require.NoError(t, i.Err())
 	// Freeing room gives it back.
-	r, err = i.Exec(ctx, "import shutil\nfor n in os.listdir('.'):\n    os.unlink(n) if os.path.isfile(n) else os.rmdir(n)\nopen('big', 'wb').write(b'y' * 900000)\nprint(os.path.getsize('big'))")
+	r, err = i.Run(ctx, runtime.Exec("import shutil\nfor n in os.listdir('.'):\n    os.unlink(n) if os.path.isfile(n) else os.rmdir(n)\nopen('big', 'wb').write(b'y' * 900000)\nprint(os.path.getsize('big'))"))
 	require.NoError(t, err)
 	require.Equal(t, "900000\n", string(r.Stdout))
 	// The host's own writes meet the same caps.
@@ -176,7 +177,7 @@ func TestScratchFileCapWithTenThousandFilesAndDeepDirectories(t *testing.T) {
 		t.Skip("creates 10,000 files through the guest (seconds under -race)")
 	}
 	i := newInstance(t, runtime.Options{})
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import os, errno
 n = 0
 try:
@@ -198,7 +199,8 @@ try:
         p += '/d'
 except OSError as e:
     print(depth, errno.errorcode[e.errno])
-`)
+`))
+
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(r.Stdout)), "\n")
 	require.Len(t, lines, 3, string(r.Stdout))
@@ -211,7 +213,7 @@ except OSError as e:
 
 func TestScratchCannotBeLeft(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	r, err := i.Exec(ctx, `
+	r, err := i.Run(ctx, runtime.Exec(`
 import os
 out = []
 def try_(name, f):
@@ -233,7 +235,8 @@ try_('rename-up', lambda: os.rename('in.txt', '../in.txt'))
 try_('mkdir-up', lambda: os.mkdir('../newdir'))
 print('\n'.join(out))
 print(os.listdir('/tmp'))
-`)
+`))
+
 	require.NoError(t, err)
 	out := string(r.Stdout)
 	require.NotContains(t, out, "ALLOWED", out)
@@ -269,26 +272,26 @@ hashlib.sha256(d).hexdigest()
 	require.NoError(t, err)
 	require.Empty(t, empty)
 	// A call that writes nothing returns no files.
-	r, err = i.Exec(ctx, "x = 1")
+	r, err = i.Run(ctx, runtime.Exec("x = 1"))
 	require.NoError(t, err)
 	require.Nil(t, r.Files)
 	// MaxOutput: what does not fit is named.
-	j := newInstance(t, runtime.Options{Scratch: runtime.ScratchOptions{MaxOutput: 1000}})
-	r, err = j.Exec(ctx, "open('a', 'w').write('a' * 600)\nopen('b', 'w').write('b' * 600)\nopen('c', 'w').write('c' * 300)")
+	j := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxResultFiles: 1000}})
+	r, err = j.Run(ctx, runtime.Exec("open('a', 'w').write('a' * 600)\nopen('b', 'w').write('b' * 600)\nopen('c', 'w').write('c' * 300)"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"a", "c"}, keys(r.Files))
 	require.Equal(t, []string{"b"}, r.FilesOmitted)
 	// Renamed files are new at their new names; the collection can be off.
-	r, err = j.Exec(ctx, "import os\nos.rename('a', 'a2')")
+	r, err = j.Run(ctx, runtime.Exec("import os\nos.rename('a', 'a2')"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"a2"}, keys(r.Files))
-	k := newInstance(t, runtime.Options{Scratch: runtime.ScratchOptions{MaxOutput: -1}})
-	r, err = k.Exec(ctx, "open('a', 'w').write('a')")
+	k := newInstance(t, runtime.Options{Scratch: runtime.ScratchOptions{NoResultFiles: true}})
+	r, err = k.Run(ctx, runtime.Exec("open('a', 'w').write('a')"))
 	require.NoError(t, err)
 	require.Nil(t, r.Files)
 	// Disabled: nothing is writable, and Files are refused.
 	d := newInstance(t, runtime.Options{Scratch: runtime.ScratchOptions{Disabled: true}})
-	r, err = d.Exec(ctx, "import os\ntry:\n    open('/tmp/x', 'w')\nexcept OSError as e:\n    print(type(e).__name__)\nprint(os.getcwd())")
+	r, err = d.Run(ctx, runtime.Exec("import os\ntry:\n    open('/tmp/x', 'w')\nexcept OSError as e:\n    print(type(e).__name__)\nprint(os.getcwd())"))
 	require.NoError(t, err)
 	require.Equal(t, "FileNotFoundError\n/\n", string(r.Stdout))
 	_, err = d.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "pass", Files: map[string][]byte{"x": nil}})
@@ -307,9 +310,9 @@ open('config.txt', 'w').write('v1')
 	require.NoError(t, err)
 	defer snap.Close()
 	for round := range 3 {
-		c, err := snap.NewInstance(ctx, nil)
+		c, err := snap.NewInstance(ctx, runtime.CloneOptions{})
 		require.NoError(t, err)
-		r, err := c.Exec(ctx, `
+		r, err := c.Run(ctx, runtime.Exec(`
 import os
 seen = sorted(os.listdir('.'))
 assert open('model/weights.bin', 'rb').read() == bytes(range(256)) * 4096
@@ -319,15 +322,13 @@ with open('model/weights.bin', 'r+b') as f:
     f.write(b'XX')
 open('leak.txt', 'w').write('from an earlier call')
 os.rename('model', 'model2')
-seen`)
+seen`))
+
 		require.NoError(t, err, "round %d", round)
 		require.JSONEq(t, `["config.txt","model"]`, string(r.Value), "round %d", round)
 		require.Contains(t, keys(r.Files), "model2/weights.bin")
 		require.NoError(t, c.Close(ctx))
 	}
-	// A clone must keep the snapshot's scratch path.
-	_, err = snap.NewInstance(ctx, &runtime.Options{Scratch: runtime.ScratchOptions{Path: "/work"}})
-	require.ErrorIs(t, err, runtime.ErrSnapshotMismatch)
 }
 
 func TestScratchHeapStaysBoundedWhileGuestsFillIt(t *testing.T) {
@@ -337,8 +338,8 @@ func TestScratchHeapStaysBoundedWhileGuestsFillIt(t *testing.T) {
 	goruntime.ReadMemStats(&ms)
 	before := ms.HeapInuse
 	const capBytes = 8 << 20
-	i := newInstance(t, runtime.Options{Scratch: runtime.ScratchOptions{MaxBytes: capBytes, MaxOutput: -1}})
-	_, err := i.Exec(ctx, `
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxScratchBytes: capBytes}, Scratch: runtime.ScratchOptions{NoResultFiles: true}})
+	_, err := i.Run(ctx, runtime.Exec(`
 import os, errno
 def fill(round):
     n = 0
@@ -356,7 +357,8 @@ def fill(round):
         else:
             os.truncate(name, 0)
     return n
-`)
+`))
+
 	require.NoError(t, err)
 	peak := uint64(0)
 	// Each round fills the cap with new files, then truncates them to

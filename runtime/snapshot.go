@@ -6,21 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io/fs"
-	"maps"
-	"reflect"
-	"slices"
 	"strings"
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/snakepit-wasm/snakepit/internal/life"
 )
-
-// ErrSnapshotMismatch means a clone was asked for mounts or an environment
-// other than its snapshot's: both are fixed inside the snapshot's memory
-// (wasi-libc reads preopens and environ once, at start).
-var ErrSnapshotMismatch = errors.New("snakepit: options differ from the snapshot's")
 
 // SnapshotOptions configures NewSnapshot.
 type SnapshotOptions struct {
@@ -65,7 +56,6 @@ type SnapshotOptions struct {
 type Snapshot struct {
 	rt               *Runtime
 	opts             Options // with Packages resolved to Mounts
-	given            Options // as given, for comparing a clone's
 	mem              *cowmem.Snapshot
 	bufPtr, bufCap   uint32
 	seedPtr, flagPtr uint32
@@ -80,6 +70,9 @@ const snapshotHeadroom = 8 << 20
 // NewSnapshot starts a template interpreter, imports Preload, runs Setup and
 // freezes the result.
 func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapshot, error) {
+	if err := so.Options.Validate(); err != nil {
+		return nil, err
+	}
 	if !r.life.Enter() { // the template's memory is read below: Close must wait
 		return nil, ErrClosed
 	}
@@ -110,10 +103,10 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 		// snapshot: there it would double the cost of every clone.)
 		fmt.Fprintf(&src, "_b = bytearray(%d)\ndel _b\n", snapshotHeadroom)
 	}
-	if _, err := t.Exec(ctx, src.String()); err != nil {
-		return nil, fmt.Errorf("snakepit: snapshot setup: %w", err)
+	if _, err := t.Run(ctx, Exec(src.String())); err != nil {
+		return nil, fmt.Errorf("snapshot setup: %w", err)
 	}
-	s := &Snapshot{rt: r, opts: t.opts, given: so.Options, bufPtr: t.bufPtr, bufCap: t.bufCap, life: life.New(context.Background())}
+	s := &Snapshot{rt: r, opts: t.opts, bufPtr: t.bufPtr, bufCap: t.bufCap, life: life.New(context.Background())}
 	if t.scratch != nil {
 		s.scratch = t.scratch.Freeze()
 	}
@@ -124,13 +117,13 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	for k, p := range []*uint32{&s.seedPtr, &s.flagPtr} {
 		v, err := fns[k].Call(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("snakepit: snapshot: %w", err)
+			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 		*p = uint32(v[0])
 	}
 	data, ok := t.mod.Memory().Read(0, t.mod.Memory().Size())
 	if !ok {
-		return nil, errors.New("snakepit: snapshot: reading memory")
+		return nil, errors.New("snapshot: reading memory")
 	}
 	if s.mem, err = cowmem.New(data, !so.CopyOnWrite); err != nil {
 		return nil, err
@@ -141,28 +134,26 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 // Bytes returns the size of the snapshot's memory.
 func (s *Snapshot) Bytes() uint64 { return s.mem.Size() }
 
-// NewInstance starts a clone with the snapshot's options, or with opts when
-// not nil. opts may change limits and host tools; its Mounts and Env must
-// equal the snapshot's (ErrSnapshotMismatch otherwise).
-func (s *Snapshot) NewInstance(ctx context.Context, opts *Options) (*Instance, error) {
+// NewInstance starts a clone with the snapshot's options, as changed by
+// co (its zero value changes nothing).
+func (s *Snapshot) NewInstance(ctx context.Context, co CloneOptions) (*Instance, error) {
 	if !s.life.Enter() {
 		return nil, ErrClosed
 	}
 	defer s.life.Exit()
+	if err := co.Limits.check(); err != nil {
+		return nil, err
+	}
+	if err := checkHost(co.Host); err != nil {
+		return nil, err
+	}
 	o := s.opts
-	if opts != nil {
-		if err := opts.check(); err != nil {
-			return nil, err
-		}
-		if !sameMounts(opts.Mounts, s.given.Mounts) || !maps.Equal(opts.Env, s.opts.Env) || !samePackages(opts.Packages, s.given.Packages) {
-			return nil, fmt.Errorf("%w: a clone's Mounts, Packages and Env must equal its snapshot's", ErrSnapshotMismatch)
-		}
-		// The mount and the working directory are in the snapshot's memory.
-		if a, b := opts.withDefaults().Scratch, s.opts.Scratch; a.Disabled != b.Disabled || a.Path != b.Path {
-			return nil, fmt.Errorf("%w: a clone's Scratch.Path and Scratch.Disabled must equal its snapshot's", ErrSnapshotMismatch)
-		}
-		o = *opts
-		o.Mounts, o.Packages = s.opts.Mounts, nil
+	o.Limits = co.Limits.or(s.opts.Limits).resolved()
+	if co.Host != nil {
+		o.Host = co.Host
+	}
+	if uint64(o.Limits.MaxMemory) < s.mem.Size() {
+		return nil, fmt.Errorf("%w: a clone's MaxMemory of %d bytes is below its snapshot's %d", ErrBadOptions, o.Limits.MaxMemory, s.mem.Size())
 	}
 	mod, err := s.rt.cloneModule(ctx)
 	if err != nil {
@@ -193,31 +184,9 @@ func (s *Snapshot) reseed(i *Instance) error {
 	binary.LittleEndian.PutUint32(seed[32:], 1)
 	m := i.mod.Memory()
 	if !m.Write(s.seedPtr, seed[:32]) || !m.Write(s.flagPtr, seed[32:]) {
-		return errors.New("snakepit: clone: seed out of bounds")
+		return errors.New("clone: seed out of bounds")
 	}
 	return nil
-}
-
-func sameMounts(a, b []Mount) bool {
-	return slices.EqualFunc(a, b, func(x, y Mount) bool {
-		return x.GuestPath == y.GuestPath && x.HostDir == y.HostDir && sameFS(x.FS, y.FS)
-	})
-}
-
-// sameFS compares without panicking on uncomparable values (fstest.MapFS is a map).
-func sameFS(a, b fs.FS) bool {
-	va, vb := reflect.ValueOf(a), reflect.ValueOf(b)
-	if !va.IsValid() || !vb.IsValid() || va.Type() != vb.Type() {
-		return !va.IsValid() && !vb.IsValid()
-	}
-	if va.Comparable() {
-		return va.Equal(vb)
-	}
-	switch va.Kind() {
-	case reflect.Map, reflect.Pointer, reflect.Func, reflect.Slice:
-		return va.Pointer() == vb.Pointer()
-	}
-	return false
 }
 
 // Close releases the snapshot's memory once the clones being made are; live

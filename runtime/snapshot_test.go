@@ -22,7 +22,7 @@ func newSnapshot(t testing.TB, so runtime.SnapshotOptions) *runtime.Snapshot {
 }
 
 func clone(t testing.TB, s *runtime.Snapshot) *runtime.Instance {
-	i, err := s.NewInstance(context.Background(), nil)
+	i, err := s.NewInstance(context.Background(), runtime.CloneOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { i.Close(context.Background()) })
 	return i
@@ -32,17 +32,17 @@ func TestCloneStartsFromSnapshotStateAndIsIsolated(t *testing.T) {
 	s := newSnapshot(t, runtime.SnapshotOptions{Preload: []string{"json"}, Setup: "counter = [0]\ndef bump():\n    counter[0] += 1\n    return counter[0]\n"})
 	a, b := clone(t, s), clone(t, s)
 	for range 3 {
-		_, err := a.Call(ctx, "bump")
+		_, err := a.Run(ctx, runtime.Call("bump"))
 		require.NoError(t, err)
 	}
-	r, err := b.Call(ctx, "bump")
+	r, err := b.Run(ctx, runtime.Call("bump"))
 	require.NoError(t, err)
 	require.JSONEq(t, "1", string(r.Value), "a clone must not see another clone's writes")
-	r, err = a.Eval(ctx, "(counter[0], 'json' in __import__('sys').modules)")
+	r, err = a.Run(ctx, runtime.Eval("(counter[0], 'json' in __import__('sys').modules)"))
 	require.NoError(t, err)
 	require.JSONEq(t, "[3,true]", string(r.Value))
 	// A clone made after the others still starts from the snapshot.
-	r, err = clone(t, s).Eval(ctx, "counter[0]")
+	r, err = clone(t, s).Run(ctx, runtime.Eval("counter[0]"))
 	require.NoError(t, err)
 	require.JSONEq(t, "0", string(r.Value))
 }
@@ -54,10 +54,10 @@ func TestRecycledCloneMemorySeesNothingOfThePreviousClone(t *testing.T) {
 		s := newSnapshot(t, runtime.SnapshotOptions{CopyOnWrite: cow})
 		for round := range 3 {
 			c := clone(t, s)
-			r, err := c.Eval(ctx, "(globals().get('secret'), bytearray(64 * 2**20).count(0))")
+			r, err := c.Run(ctx, runtime.Eval("(globals().get('secret'), bytearray(64 * 2**20).count(0))"))
 			require.NoError(t, err)
 			require.JSONEq(t, "[null, 67108864]", string(r.Value), "round %d, copy-on-write %v", round, cow)
-			_, err = c.Exec(ctx, "secret = 'S' * 1000\nbig = bytearray(b'S' * (64 * 2**20))")
+			_, err = c.Run(ctx, runtime.Exec("secret = 'S' * 1000\nbig = bytearray(b'S' * (64 * 2**20))"))
 			require.NoError(t, err)
 			require.NoError(t, c.Close(ctx))
 		}
@@ -68,15 +68,15 @@ func TestClonesDoNotShareRandomness(t *testing.T) {
 	s := newSnapshot(t, runtime.SnapshotOptions{Preload: []string{"random"}})
 	seen := map[string]bool{}
 	for range 4 {
-		r, err := clone(t, s).Eval(ctx, "[__import__('random').random(), __import__('os').urandom(16).hex()]")
+		r, err := clone(t, s).Run(ctx, runtime.Eval("[__import__('random').random(), __import__('os').urandom(16).hex()]"))
 		require.NoError(t, err)
 		require.False(t, seen[string(r.Value)], "two clones produced %s", r.Value)
 		seen[string(r.Value)] = true
 	}
 	var first, second []any
-	r1, err := clone(t, s).Eval(ctx, "[__import__('random').random(), __import__('os').urandom(8).hex()]")
+	r1, err := clone(t, s).Run(ctx, runtime.Eval("[__import__('random').random(), __import__('os').urandom(8).hex()]"))
 	require.NoError(t, err)
-	r2, err := clone(t, s).Eval(ctx, "[__import__('random').random(), __import__('os').urandom(8).hex()]")
+	r2, err := clone(t, s).Run(ctx, runtime.Eval("[__import__('random').random(), __import__('os').urandom(8).hex()]"))
 	require.NoError(t, err)
 	require.NoError(t, r1.Decode(&first))
 	require.NoError(t, r2.Decode(&second))
@@ -86,37 +86,52 @@ func TestClonesDoNotShareRandomness(t *testing.T) {
 
 func TestCloneLimitsApplyAndBreakOnlyTheClone(t *testing.T) {
 	s := newSnapshot(t, runtime.SnapshotOptions{})
-	o := runtime.Options{MemoryLimit: 48 << 20}
-	c, err := s.NewInstance(ctx, &o)
+	c, err := s.NewInstance(ctx, runtime.CloneOptions{Limits: runtime.Limits{MaxMemory: 48 << 20}})
 	require.NoError(t, err)
 	defer c.Close(ctx)
-	_, err = c.Exec(ctx, "x = bytearray(100 * 2**20)")
+	_, err = c.Run(ctx, runtime.Exec("x = bytearray(100 * 2**20)"))
 	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
-	r, err := clone(t, s).Eval(ctx, "len(bytearray(100 * 2**20))")
+	r, err := clone(t, s).Run(ctx, runtime.Eval("len(bytearray(100 * 2**20))"))
 	require.NoError(t, err)
 	require.JSONEq(t, "104857600", string(r.Value))
 }
 
-func TestCloneWithOtherMountsFailsClearly(t *testing.T) {
+// A clone takes only what may differ from its snapshot: a zero
+// CloneOptions keeps the snapshot's limits and grants, a limit given
+// replaces that one limit only, and the mounts stay the snapshot's.
+func TestCloneOptionsChangeOnlyWhatTheyName(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "f.txt"), []byte("data"), 0o644))
-	mounts := []runtime.Mount{{GuestPath: "/data", HostDir: dir}}
-	s := newSnapshot(t, runtime.SnapshotOptions{Options: runtime.Options{Mounts: mounts}})
-	r, err := clone(t, s).Eval(ctx, "open('/data/f.txt').read()")
-	require.NoError(t, err)
-	require.JSONEq(t, `"data"`, string(r.Value))
-
-	same := runtime.Options{Mounts: mounts, StdoutLimit: 5}
-	c, err := s.NewInstance(ctx, &same)
-	require.NoError(t, err)
-	c.Close(ctx)
-	for _, o := range []runtime.Options{
-		{},
-		{Mounts: []runtime.Mount{{GuestPath: "/other", HostDir: dir}}},
-		{Mounts: mounts, Env: map[string]string{"A": "b"}},
+	s := newSnapshot(t, runtime.SnapshotOptions{Options: runtime.Options{
+		Limits: runtime.Limits{MaxStdout: 5, MaxStderr: 3},
+		Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: dir}},
+		Env:    map[string]string{"A": "b"},
+	}})
+	const src = "import os, sys\nprint('0123456789')\nprint('abcdef', file=sys.stderr)\n[open('/data/f.txt').read(), os.environ['A']]"
+	for _, tc := range []struct {
+		co             runtime.CloneOptions
+		stdout, stderr string
+	}{
+		{runtime.CloneOptions{}, "01234", "abc"},
+		{runtime.CloneOptions{Limits: runtime.Limits{MaxStdout: 8}}, "01234567", "abc"},
+		{runtime.CloneOptions{Limits: runtime.Limits{MaxStdout: runtime.NoLimit}}, "0123456789\n", "abc"},
 	} {
-		_, err := s.NewInstance(ctx, &o)
-		require.ErrorIs(t, err, runtime.ErrSnapshotMismatch)
+		c, err := s.NewInstance(ctx, tc.co)
+		require.NoError(t, err)
+		r, err := c.Run(ctx, runtime.Exec(src))
+		require.NoError(t, err)
+		require.JSONEq(t, `["data","b"]`, string(r.Value))
+		require.Equal(t, tc.stdout, string(r.Stdout), "%+v", tc.co)
+		require.Equal(t, tc.stderr, string(r.Stderr), "%+v", tc.co)
+		require.NoError(t, c.Close(ctx))
+	}
+	for _, co := range []runtime.CloneOptions{
+		{Limits: runtime.Limits{MaxMemory: 1 << 20}}, // below the snapshot's size
+		{Limits: runtime.Limits{MaxResult: -2}},
+		{Host: map[string]runtime.HostFunc{"snakepit.x": nil}},
+	} {
+		_, err := s.NewInstance(ctx, co)
+		require.ErrorIs(t, err, runtime.ErrBadOptions, "%+v", co)
 	}
 }
 
@@ -127,12 +142,12 @@ func TestCloneMatchesFreshInterpreterOnRegressionSuites(t *testing.T) {
 		t.Skip("CPython's regression suites take a minute; skipped with -short")
 	}
 	mounts := []runtime.Mount{{GuestPath: "/testlib", HostDir: testlib(t)}}
-	s := newSnapshot(t, runtime.SnapshotOptions{Options: runtime.Options{MemoryLimit: 1 << 30, Mounts: mounts}, Preload: []string{"json", "re", "datetime", "collections"}})
+	s := newSnapshot(t, runtime.SnapshotOptions{Options: runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}, Mounts: mounts}, Preload: []string{"json", "re", "datetime", "collections"}})
 	for _, m := range []string{"test_json", "test_re", "test_datetime", "test_collections"} {
 		t.Run(m, func(t *testing.T) {
 			fresh, _ := regrtest(t, func(o runtime.Options) *runtime.Instance { return newInstance(t, o) }, m)
 			cloned, report := regrtest(t, func(o runtime.Options) *runtime.Instance {
-				i, err := s.NewInstance(ctx, &o)
+				i, err := s.NewInstance(ctx, runtime.CloneOptions{Limits: o.Limits})
 				require.NoError(t, err)
 				t.Cleanup(func() { i.Close(ctx) })
 				return i
@@ -154,13 +169,13 @@ func TestPrivateBytesCountsTheClonesOwnPages(t *testing.T) {
 	}
 	s := newSnapshot(t, runtime.SnapshotOptions{CopyOnWrite: true})
 	c := clone(t, s)
-	_, err := c.Exec(ctx, "x = 1")
+	_, err := c.Run(ctx, runtime.Exec("x = 1"))
 	require.NoError(t, err)
 	small, err := c.PrivateBytes()
 	require.NoError(t, err)
 	require.Positive(t, small)
 	require.Less(t, small, s.Bytes()/2, "an idle clone owns a fraction of its snapshot")
-	_, err = c.Exec(ctx, "big = bytearray(b'x' * (16 << 20))")
+	_, err = c.Run(ctx, runtime.Exec("big = bytearray(b'x' * (16 << 20))"))
 	require.NoError(t, err)
 	grown, err := c.PrivateBytes()
 	require.NoError(t, err)
@@ -196,12 +211,12 @@ func TestSnapshotCloseRacingNewInstance(t *testing.T) {
 			for k := range errs {
 				wg.Go(func() {
 					for {
-						c, err := s.NewInstance(ctx, nil)
+						c, err := s.NewInstance(ctx, runtime.CloneOptions{})
 						if err != nil {
 							errs[k] = append(errs[k], err)
 							return
 						}
-						r, err := c.Eval(ctx, "x")
+						r, err := c.Run(ctx, runtime.Eval("x"))
 						if err == nil && string(r.Value) != "42" {
 							err = fmt.Errorf("x is %s", r.Value)
 						}

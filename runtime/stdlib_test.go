@@ -33,7 +33,7 @@ len(zones)
 `
 	s := newSnapshot(t, runtime.SnapshotOptions{Preload: []string{"zoneinfo"}})
 	for name, inst := range map[string]*runtime.Instance{"fresh": newInstance(t, runtime.Options{}), "clone": clone(t, s)} {
-		r, err := inst.Exec(ctx, code)
+		r, err := inst.Run(ctx, runtime.Exec(code))
 		require.NoError(t, err, name)
 		var n int
 		require.NoError(t, r.Decode(&n))
@@ -46,7 +46,7 @@ len(zones)
 // out), and a database on a read-only mount opened read-only.
 func TestSQLite(t *testing.T) {
 	inst := newInstance(t, runtime.Options{})
-	r, err := inst.Exec(ctx, `
+	r, err := inst.Run(ctx, runtime.Exec(`
 import sqlite3
 mem = sqlite3.connect(":memory:")
 mem.execute("create table t (k integer primary key, v text)")
@@ -81,7 +81,8 @@ rows = disk.execute("select count(*) from kv").fetchone()[0]
 disk.close()
 other.close()
 sqlite3.sqlite_version, total, locked, rows
-`)
+`))
+
 	require.NoError(t, err)
 	var got []any
 	require.NoError(t, r.Decode(&got))
@@ -97,7 +98,7 @@ sqlite3.sqlite_version, total, locked, rows
 	dir := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "data.db"), data, 0o644))
 	ro := newInstance(t, runtime.Options{Mounts: []runtime.Mount{{HostDir: dir, GuestPath: "/data"}}})
-	r, err = ro.Exec(ctx, `
+	r, err = ro.Run(ctx, runtime.Exec(`
 import sqlite3
 db = sqlite3.connect("file:/data/data.db?mode=ro", uri=True)
 n = db.execute("select count(*) from kv").fetchone()[0]
@@ -108,7 +109,8 @@ except sqlite3.OperationalError as e:
 else:
     refused = ""
 n, refused
-`)
+`))
+
 	require.NoError(t, err)
 	require.NoError(t, r.Decode(&got))
 	require.EqualValues(t, 1002, got[0])

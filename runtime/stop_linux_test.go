@@ -15,11 +15,11 @@ import (
 // returned would burn a whole core.
 func TestNothingRunsAfterAStop(t *testing.T) {
 	for _, tc := range spinners {
-		i := newInstance(t, runtime.Options{MemoryLimit: 1 << 30})
-		_, err := i.Exec(ctx, tc.setup)
+		i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}})
+		_, err := i.Run(ctx, runtime.Exec(tc.setup))
 		require.NoError(t, err)
 		c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-		_, err = i.Exec(c, tc.src)
+		_, err = i.Run(c, runtime.Exec(tc.src))
 		cancel()
 		require.ErrorIs(t, err, context.DeadlineExceeded, tc.name)
 	}

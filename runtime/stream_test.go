@@ -35,16 +35,16 @@ func TestStreamHasChunkAndByteCaps(t *testing.T) {
 		delivered int
 		is        error
 	}{
-		{"chunks", runtime.Options{MaxStreamChunks: 10}, "spam(1, 50)", 10, runtime.ErrStreamLimit},
+		{"chunks", runtime.Options{Limits: runtime.Limits{MaxStreamChunks: 10}}, "spam(1, 50)", 10, runtime.ErrStreamLimit},
 		// Each chunk is 302 bytes of JSON.
-		{"bytes", runtime.Options{MaxStreamBytes: 1000}, "spam('x' * 300, 50)", 3, runtime.ErrStreamLimit},
+		{"bytes", runtime.Options{Limits: runtime.Limits{MaxStreamBytes: 1000}}, "spam('x' * 300, 50)", 3, runtime.ErrStreamLimit},
 		// The defaults: 64 MiB, here in chunks of 15 MiB (each under MaxResult).
 		{"default bytes", runtime.Options{}, "spam('x' * (15 << 20), 6)", 4, runtime.ErrStreamLimit},
-		{"chunk over MaxResult", runtime.Options{MaxResult: 100}, "spam('x' * 200, 5)", 0, runtime.ErrResultTooLarge},
+		{"chunk over MaxResult", runtime.Options{Limits: runtime.Limits{MaxResult: 100}}, "spam('x' * 200, 5)", 0, runtime.ErrResultTooLarge},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			i := stateful(t, c.opts)
-			_, err := i.Exec(ctx, spam)
+			_, err := i.Run(ctx, runtime.Exec(spam))
 			require.NoError(t, err)
 			n := 0
 			res, err := i.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: c.call, OnChunk: counting(&n, nil)})
@@ -56,8 +56,8 @@ func TestStreamHasChunkAndByteCaps(t *testing.T) {
 	}
 
 	// OpStream's items count alike.
-	i := stateful(t, runtime.Options{MaxStreamChunks: 5})
-	_, err := i.Exec(ctx, "def count():\n    n = 0\n    while True:\n        yield n\n        n += 1")
+	i := stateful(t, runtime.Options{Limits: runtime.Limits{MaxStreamChunks: 5}})
+	_, err := i.Run(ctx, runtime.Exec("def count():\n    n = 0\n    while True:\n        yield n\n        n += 1"))
 	require.NoError(t, err)
 	n := 0
 	_, err = i.Run(ctx, runtime.Request{Op: runtime.OpStream, Code: "count", OnChunk: counting(&n, nil)})
@@ -69,7 +69,7 @@ func TestStreamHasChunkAndByteCaps(t *testing.T) {
 func TestOnChunkErrorStopsTheStreamAndReachesTheCaller(t *testing.T) {
 	errEnough := errors.New("enough")
 	i := stateful(t, runtime.Options{})
-	_, err := i.Exec(ctx, spam+"def gen():\n    for k in range(100):\n        yield k\n")
+	_, err := i.Run(ctx, runtime.Exec(spam+"def gen():\n    for k in range(100):\n        yield k\n"))
 	require.NoError(t, err)
 
 	n := 0

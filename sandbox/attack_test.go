@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
@@ -28,21 +27,55 @@ const hang = 30 * time.Second
 // mount; no guest may see it.
 const secret = "snakepit-host-secret-5f1c"
 
-var modes = []pool.Mode{pool.ModeFresh, pool.ModeWarm, pool.ModeSession}
+// mode is a pool's: a Pool in ModeFresh or ModeWarm, or Sessions.
+type mode string
 
-// target is where an attack runs: a pool in one mode, and in ModeSession
+const (
+	fresh   mode = "fresh"
+	warm    mode = "warm"
+	session mode = "session"
+)
+
+var modes = []mode{fresh, warm, session}
+
+// anyPool is a Pool or, in mode session, Sessions.
+type anyPool struct {
+	p  *pool.Pool
+	ss *pool.Sessions
+}
+
+// runner returns the pool, or key's session.
+func (a anyPool) runner(key string) runtime.Runner {
+	if a.ss != nil {
+		return a.ss.Session(key)
+	}
+	return a.p
+}
+
+func (a anyPool) Stats() pool.Stats {
+	if a.ss != nil {
+		return a.ss.Stats()
+	}
+	return a.p.Stats()
+}
+
+func (a anyPool) Close(ctx context.Context) error {
+	if a.ss != nil {
+		return a.ss.Close(ctx)
+	}
+	return a.p.Close(ctx)
+}
+
+// target is where an attack runs: a pool in one mode, and in mode session
 // the attacker's session key.
 type target struct {
-	mode pool.Mode
-	p    *pool.Pool
+	mode mode
+	p    anyPool
 	key  string
 }
 
 func (tg *target) run(c context.Context, req runtime.Request) (*runtime.Result, error) {
-	if tg.mode == pool.ModeSession {
-		return tg.p.RunSession(c, tg.key, req)
-	}
-	return tg.p.Run(c, req)
+	return tg.p.runner(tg.key).Run(c, req)
 }
 
 // attack is one row of the table: OpExec of code (or req), run with the
@@ -70,14 +103,14 @@ func (a attack) request(tg *target) runtime.Request {
 	if a.req != nil {
 		return a.req(tg)
 	}
-	return runtime.Request{Op: runtime.OpExec, Code: a.code}
+	return runtime.Exec(a.code)
 }
 
 // kind expects an error of that kind, which also wraps each of is.
-func kind(k pool.ErrorKind, is ...error) func(*testing.T, *runtime.Result, error) {
+func kind(k runtime.ErrorKind, is ...error) func(*testing.T, *runtime.Result, error) {
 	return func(t *testing.T, _ *runtime.Result, err error) {
 		t.Helper()
-		require.Equal(t, k, pool.KindOf(err), "%v", err)
+		require.Equal(t, k, runtime.KindOf(err), "%v", err)
 		for _, e := range is {
 			require.ErrorIs(t, err, e)
 		}
@@ -90,7 +123,7 @@ func python(types ...string) func(*testing.T, *runtime.Result, error) {
 		t.Helper()
 		var pe *runtime.PythonError
 		require.ErrorAs(t, err, &pe)
-		require.Equal(t, pool.KindPython, pool.KindOf(err))
+		require.Equal(t, runtime.KindPython, runtime.KindOf(err))
 		require.Contains(t, types, pe.Type, "%v", err)
 	}
 }
@@ -127,9 +160,7 @@ var hostTools = map[string]runtime.HostFunc{
 // reach them quickly.
 func limits(mount string) runtime.Options {
 	return runtime.Options{
-		MemoryLimit: 64 << 20, StdoutLimit: 64 << 10, StderrLimit: 64 << 10,
-		MaxResult: 1 << 20, MaxStreamChunks: 100, MaxStreamBytes: 256 << 10,
-		MaxHostCalls: 100, MaxHostPayload: 64 << 10,
+		Limits: runtime.Limits{MaxMemory: 64 << 20, MaxStdout: 64 << 10, MaxStderr: 64 << 10, MaxResult: 1 << 20, MaxStreamChunks: 100, MaxStreamBytes: 256 << 10, MaxHostCalls: 100, MaxHostPayload: 64 << 10},
 		Mounts: []runtime.Mount{{GuestPath: "/data", HostDir: mount}},
 		Host:   hostTools,
 	}
@@ -172,42 +203,40 @@ print('clean')
 func canary(t *testing.T, tg *target) {
 	t.Helper()
 	code, key := freshCanary, "victim"
-	if tg.mode == pool.ModeWarm {
+	if tg.mode == warm {
 		code = "6 * 7" // state persists on a warm worker by design
 	}
-	if tg.mode == pool.ModeSession {
+	if tg.mode == session {
 		code = victimCanary
 	}
 	c, cancel := context.WithTimeout(ctx, hang)
 	defer cancel()
-	var (
-		res *runtime.Result
-		err error
-	)
-	if tg.mode == pool.ModeSession {
-		res, err = tg.p.RunSession(c, key, runtime.Request{Op: runtime.OpExec, Code: code})
-	} else {
-		res, err = tg.p.Run(c, runtime.Request{Op: runtime.OpExec, Code: code})
-	}
+	res, err := tg.p.runner(key).Run(c, runtime.Exec(code))
 	require.NoError(t, err, "the call after the attack")
 	require.JSONEq(t, "42", string(res.Value))
-	if tg.mode != pool.ModeWarm {
+	if tg.mode != warm {
 		require.Equal(t, "clean\n", string(res.Stdout))
 	}
 }
 
-func newPool(t *testing.T, opts pool.Options) *pool.Pool {
+// newPool starts a pool in mode m; in mode session with the victim's
+// session started.
+func newPool(t *testing.T, m mode, opts pool.Options) anyPool {
 	t.Helper()
+	if m == session {
+		ss, err := pool.NewSessions(ctx, testrt.Runtime(t), opts)
+		require.NoError(t, err)
+		_, err = ss.Session("victim").Run(ctx, runtime.Exec("victim_state = 'kept'"))
+		require.NoError(t, err)
+		return anyPool{ss: ss}
+	}
+	opts.Mode = map[mode]pool.Mode{fresh: pool.ModeFresh, warm: pool.ModeWarm}[m]
 	p, err := pool.New(ctx, testrt.Runtime(t), opts)
 	require.NoError(t, err)
-	if opts.Mode == pool.ModeSession {
-		_, err := p.RunSession(ctx, "victim", runtime.Request{Op: runtime.OpExec, Code: "victim_state = 'kept'"})
-		require.NoError(t, err)
-	}
-	return p
+	return anyPool{p: p}
 }
 
-func closePool(t *testing.T, p *pool.Pool) {
+func closePool(t *testing.T, p interface{ Close(context.Context) error }) {
 	t.Helper()
 	c, cancel := context.WithTimeout(ctx, hang)
 	defer cancel()
@@ -234,18 +263,17 @@ func TestAttacks(t *testing.T) {
 	testrt.Runtime(t) // compiling python.wasm is not the suite's heap
 	fds, heap := openFDs(t), heapInuse()
 	mount, outside := hostFiles(t)
-	base := pool.Options{Size: 2, CallTimeout: 10 * time.Second, QueueTimeout: 10 * time.Second, Instance: limits(mount)}
+	base := pool.Options{Size: 2, MaxCallTime: 10 * time.Second, MaxQueueWait: 10 * time.Second, Instance: limits(mount)}
 
-	shared := map[pool.Mode]*pool.Pool{}
+	shared := map[mode]anyPool{}
 	for _, m := range modes {
 		o := base
-		o.Mode = m
-		if m == pool.ModeSession {
+		if m == session {
 			// The victim's, the attacker's, and a spare, so that the next
 			// attacker does not wait for the last one's replacement.
 			o.Size, o.MaxSessions = 3, 2
 		}
-		shared[m] = newPool(t, o)
+		shared[m] = newPool(t, m, o)
 	}
 	for _, a := range attacks() {
 		t.Run(a.name, func(t *testing.T) {
@@ -253,27 +281,26 @@ func TestAttacks(t *testing.T) {
 				t.Skip("seconds in each mode: set SNAKEPIT_SANDBOX_SLOW=1 (make sandbox-slow)")
 			}
 			for _, m := range modes {
-				t.Run(m.String(), func(t *testing.T) {
+				t.Run(string(m), func(t *testing.T) {
 					tg := &target{mode: m, p: shared[m], key: "attacker-" + a.name}
-					if a.own != nil || (a.poisons && m == pool.ModeWarm) {
+					if a.own != nil || (a.poisons && m == warm) {
 						o := base
-						o.Mode = m
 						if a.own != nil {
 							a.own(&o)
 						}
 						if a.poisons {
 							o.Size = 1 // the next call runs on the poisoned worker
 						}
-						tg.p = newPool(t, o)
+						tg.p = newPool(t, m, o)
 						defer closePool(t, tg.p)
 					}
-					if m == pool.ModeSession {
-						defer tg.p.EndSession(tg.key)
+					if m == session {
+						defer tg.p.ss.Session(tg.key).End()
 					}
 					// A deadline is the attack's, not the queue's: wait for a
 					// worker (replacements start in the background) first.
-					if m == pool.ModeSession {
-						_, err := tg.run(ctx, runtime.Request{Op: runtime.OpExec, Code: "pass"})
+					if m == session {
+						_, err := tg.run(ctx, runtime.Exec("pass"))
 						require.NoError(t, err)
 					} else {
 						require.Eventually(t, func() bool { return tg.p.Stats().Idle > 0 }, hang, time.Millisecond)
@@ -286,18 +313,18 @@ func TestAttacks(t *testing.T) {
 					res, err := tg.run(c, a.request(tg))
 					cancel()
 					took := time.Since(start)
-					t.Logf("%s/%s: %v in %v: %v", a.name, m, pool.KindOf(err), took.Round(time.Millisecond), firstLine(err))
+					t.Logf("%s/%s: %v in %v: %v", a.name, m, runtime.KindOf(err), took.Round(time.Millisecond), firstLine(err))
 					require.Less(t, took, hang, "the attack outlived every bound")
 					a.want(t, res, err)
-					if a.then != nil && m != pool.ModeFresh && err == nil {
-						res, err := tg.run(ctx, runtime.Request{Op: runtime.OpEval, Code: "1"})
-						t.Logf("%s/%s: then %v: %v", a.name, m, pool.KindOf(err), firstLine(err))
+					if a.then != nil && m != fresh && err == nil {
+						res, err := tg.run(ctx, runtime.Eval("1"))
+						t.Logf("%s/%s: then %v: %v", a.name, m, runtime.KindOf(err), firstLine(err))
 						a.then(t, res, err)
 					}
-					if m == pool.ModeSession {
-						tg.p.EndSession(tg.key)
+					if m == session {
+						tg.p.ss.Session(tg.key).End()
 					}
-					if !(a.poisons && m == pool.ModeWarm) {
+					if !(a.poisons && m == warm) {
 						if a.own != nil {
 							require.Eventually(t, func() bool { return tg.p.Stats().Idle > 0 }, hang, time.Millisecond)
 						}
@@ -341,7 +368,7 @@ func reenter(tg *target, req *runtime.Request) runtime.HostFunc {
 	return func(c context.Context, _ json.RawMessage) (any, error) {
 		res, err := tg.run(c, *req)
 		if err != nil {
-			return string(pool.KindOf(err)), nil
+			return string(runtime.KindOf(err)), nil
 		}
 		return strings.TrimSpace(string(res.Stdout)), nil
 	}
@@ -349,10 +376,10 @@ func reenter(tg *target, req *runtime.Request) runtime.HostFunc {
 
 func attacks() []attack {
 	const deadline = 300 * time.Millisecond
-	stopped := kind(pool.KindDeadline, context.DeadlineExceeded)
-	memory := kind(pool.KindMemoryLimit, runtime.ErrMemoryLimit)
-	crashed := kind(pool.KindCrash, pool.ErrWorkerCrashed)
-	malformed := kind(pool.KindCrash, pool.ErrWorkerCrashed, abi.ErrMalformed)
+	stopped := kind(runtime.KindDeadline, context.DeadlineExceeded)
+	memory := kind(runtime.KindMemoryLimit, runtime.ErrMemoryLimit)
+	crashed := kind(runtime.KindCrash, pool.ErrWorkerCrashed)
+	malformed := kind(runtime.KindCrash, pool.ErrWorkerCrashed, runtime.ErrMalformed)
 	value := func(v string) func(*testing.T, *runtime.Result, error) {
 		return succeeds(func(t *testing.T, res *runtime.Result) { require.JSONEq(t, v, string(res.Value)) })
 	}
@@ -455,22 +482,22 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 			require.NotNil(t, res)
 			require.Len(t, res.Stdout, 64<<10)
 		}},
-		{name: "huge result", req: func(*target) runtime.Request { return runtime.Request{Op: runtime.OpEval, Code: "'x' * (2 << 20)"} },
-			want: kind(pool.KindResultTooLarge, runtime.ErrResultTooLarge)},
-		{name: "huge bytes result", req: func(*target) runtime.Request { return runtime.Request{Op: runtime.OpEval, Code: "b'x' * (2 << 20)"} },
-			want: kind(pool.KindResultTooLarge, runtime.ErrResultTooLarge)},
+		{name: "huge result", req: func(*target) runtime.Request { return runtime.Eval("'x' * (2 << 20)") },
+			want: kind(runtime.KindResultTooLarge, runtime.ErrResultTooLarge)},
+		{name: "huge bytes result", req: func(*target) runtime.Request { return runtime.Eval("b'x' * (2 << 20)") },
+			want: kind(runtime.KindResultTooLarge, runtime.ErrResultTooLarge)},
 		{name: "stream chunk flood", req: func(*target) runtime.Request {
 			return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nwhile True:\n    snakepit.emit(1)", OnChunk: func(json.RawMessage) error { return nil }}
-		}, want: kind(pool.KindStreamLimit, runtime.ErrStreamLimit)},
+		}, want: kind(runtime.KindStreamLimit, runtime.ErrStreamLimit)},
 		{name: "stream chunk flood caught", req: func(*target) runtime.Request {
 			return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nfor _ in range(1000):\n    try:\n        snakepit.emit('x' * 1000)\n    except RuntimeError:\n        pass", OnChunk: func(json.RawMessage) error { return nil }}
-		}, want: kind(pool.KindStreamLimit, runtime.ErrStreamLimit)},
+		}, want: kind(runtime.KindStreamLimit, runtime.ErrStreamLimit)},
 		{name: "stream chunk over MaxResult", req: func(*target) runtime.Request {
 			return runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nsnakepit.emit('x' * (2 << 20))", OnChunk: func(json.RawMessage) error { return nil }}
-		}, want: kind(pool.KindResultTooLarge, runtime.ErrResultTooLarge)},
+		}, want: kind(runtime.KindResultTooLarge, runtime.ErrResultTooLarge)},
 		{name: "endless OpStream", req: func(*target) runtime.Request {
 			return runtime.Request{Op: runtime.OpStream, Code: "itertools.count", OnChunk: func(json.RawMessage) error { return nil }}
-		}, want: kind(pool.KindStreamLimit, runtime.ErrStreamLimit)},
+		}, want: kind(runtime.KindStreamLimit, runtime.ErrStreamLimit)},
 
 		// Host calls (100 per call, 64 KiB payloads).
 		{name: "host call flood", code: "import snakepit\nwhile True:\n    snakepit.call('echo', 1)", want: func(t *testing.T, res *runtime.Result, err error) {
@@ -483,13 +510,15 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 		{name: "unknown host tool", code: "import snakepit\nsnakepit.call('os.system', 'id')", want: python("RuntimeError")},
 		{name: "raw host call with garbage", code: "import _snakepit\n_snakepit.call('echo', b'\\xff{not json')", want: python("RuntimeError")},
 		{name: "host tool blocking past the deadline", code: "import snakepit\nsnakepit.call('block')", deadline: deadline, want: stopped},
-		{name: "re-entrant host tool", own: func(o *pool.Options) { o.QueueLimit = -1 }, req: func(tg *target) runtime.Request {
-			req := &runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nprint(snakepit.call('reenter'))"}
+		{name: "re-entrant host tool", own: func(o *pool.Options) { o.FailFast = true }, req: func(tg *target) runtime.Request {
+			req := new(runtime.Request)
+			*req = runtime.Exec("import snakepit\nprint(snakepit.call('reenter'))")
 			req.Host = map[string]runtime.HostFunc{"reenter": reenter(tg, req)}
 			return *req
 		}, want: printed("saturated\n")},
-		{name: "re-entrant host tool with a queue", own: func(o *pool.Options) { o.QueueTimeout = 200 * time.Millisecond }, req: func(tg *target) runtime.Request {
-			req := &runtime.Request{Op: runtime.OpExec, Code: "import snakepit\nprint(snakepit.call('reenter'))"}
+		{name: "re-entrant host tool with a queue", own: func(o *pool.Options) { o.MaxQueueWait = 200 * time.Millisecond }, req: func(tg *target) runtime.Request {
+			req := new(runtime.Request)
+			*req = runtime.Exec("import snakepit\nprint(snakepit.call('reenter'))")
 			req.Host = map[string]runtime.HostFunc{"reenter": reenter(tg, req)}
 			return *req
 		}, want: printed("queue_timeout\n")},
@@ -529,33 +558,33 @@ print('done')`, want: succeeds(func(t *testing.T, res *runtime.Result) {
 // worker: in ModeWarm, for the callers after it (which is why ModeWarm is for
 // trusted code); in ModeSession, for its own session only.
 func TestAlteredDispatcherForgesOnlyItsOwnWorkersAnswers(t *testing.T) {
-	forge := runtime.Request{Op: runtime.OpExec, Code: "import snakepit_guest as g\ng._dispatch.__code__ = (lambda kind, a, b: b'J\\x02\\x00\\x00\\x0042').__code__"}
-	one := runtime.Request{Op: runtime.OpEval, Code: "1"}
+	forge := runtime.Exec("import snakepit_guest as g\ng._dispatch.__code__ = (lambda kind, a, b: b'J\\x02\\x00\\x00\\x0042').__code__")
+	one := runtime.Eval("1")
 
-	warm := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm})
-	defer closePool(t, warm)
-	_, err := warm.Run(ctx, forge)
+	wp := newPool(t, warm, pool.Options{Size: 1}).p
+	defer closePool(t, wp)
+	_, err := wp.Run(ctx, forge)
 	require.NoError(t, err)
-	res, err := warm.Run(ctx, one)
+	res, err := wp.Run(ctx, one)
 	require.NoError(t, err)
 	require.JSONEq(t, "42", string(res.Value), "the next warm caller gets the forged answer")
 
-	sess := newPool(t, pool.Options{Size: 2, Mode: pool.ModeSession}) // runs the victim session
+	sess := newPool(t, session, pool.Options{Size: 2}).ss // runs the victim session
 	defer closePool(t, sess)
-	_, err = sess.RunSession(ctx, "attacker", forge)
+	_, err = sess.Session("attacker").Run(ctx, forge)
 	require.NoError(t, err)
-	res, err = sess.RunSession(ctx, "attacker", one)
+	res, err = sess.Session("attacker").Run(ctx, one)
 	require.NoError(t, err)
 	require.JSONEq(t, "42", string(res.Value))
-	res, err = sess.RunSession(ctx, "victim", one)
+	res, err = sess.Session("victim").Run(ctx, one)
 	require.NoError(t, err)
 	require.JSONEq(t, "1", string(res.Value), "another session's answers are its own")
 
-	fresh := newPool(t, pool.Options{Size: 1})
-	defer closePool(t, fresh)
-	_, err = fresh.Run(ctx, forge)
+	fp := newPool(t, fresh, pool.Options{Size: 1}).p
+	defer closePool(t, fp)
+	_, err = fp.Run(ctx, forge)
 	require.NoError(t, err)
-	res, err = fresh.Run(ctx, one)
+	res, err = fp.Run(ctx, one)
 	require.NoError(t, err)
 	require.JSONEq(t, "1", string(res.Value))
 }

@@ -57,7 +57,7 @@ func rss() uint64 {
 
 // outcome is what one soak request got.
 type outcome struct {
-	kind    pool.ErrorKind
+	kind    runtime.ErrorKind
 	hostile bool
 	latency time.Duration // benign calls that succeeded
 }
@@ -94,20 +94,18 @@ func TestSoak(t *testing.T) {
 			finished.Add(1)
 		}
 	}
-	pools := map[pool.Mode]*pool.Pool{}
+	pools := map[mode]anyPool{}
 	for _, m := range modes {
 		size := 2
-		if m == pool.ModeSession {
+		if m == session {
 			size = 4 // two benign sessions, two for attackers
 		}
-		p, err := pool.New(ctx, testrt.Runtime(t), pool.Options{Mode: m, Size: size, QueueTimeout: time.Minute,
-			CallTimeout: time.Minute, Instance: limits(mount), OnEvent: onEvent})
-		require.NoError(t, err)
-		pools[m] = p
+		pools[m] = newPool(t, m, pool.Options{Size: size, MaxQueueWait: time.Minute,
+			MaxCallTime: time.Minute, Instance: limits(mount), OnEvent: onEvent})
 	}
 	benignKeys := []string{"benign-0", "benign-1"}
 	for _, k := range benignKeys {
-		_, err := pools[pool.ModeSession].RunSession(ctx, k, runtime.Request{Op: runtime.OpExec, Code: "calls = 0"})
+		_, err := pools[session].ss.Session(k).Run(ctx, runtime.Exec("calls = 0"))
 		require.NoError(t, err)
 	}
 	calls0 := finished.Load()
@@ -144,7 +142,7 @@ func TestSoak(t *testing.T) {
 		close(ids)
 	}()
 	// A lost answer is a call that never returns: every call is bounded by
-	// QueueTimeout plus CallTimeout, so no progress for longer is a loss.
+	// MaxQueueWait plus MaxCallTime, so no progress for longer is a loss.
 	done := make(chan struct{})
 	go func() {
 		wg.Wait()
@@ -190,7 +188,7 @@ func TestSoak(t *testing.T) {
 			k = "ok"
 		}
 		kinds[who+" "+k]++
-		if !o.hostile && o.kind == pool.KindNone {
+		if !o.hostile && o.kind == runtime.KindNone {
 			lat = append(lat, o.latency)
 		}
 	}
@@ -257,7 +255,7 @@ func TestSoak(t *testing.T) {
 
 // soakOne runs request id: 10% hostile, the rest benign calls whose answer
 // must be theirs; 10% of all have a random cancellation or a short deadline.
-func soakOne(t *testing.T, pools map[pool.Mode]*pool.Pool, hostile []attack, benignKeys []string, id int) outcome {
+func soakOne(t *testing.T, pools map[mode]anyPool, hostile []attack, benignKeys []string, id int) outcome {
 	m := modes[rand.IntN(len(modes))]
 	tg := &target{mode: m, p: pools[m]}
 	c, cancel := context.WithCancel(ctx)
@@ -279,12 +277,12 @@ func soakOne(t *testing.T, pools map[pool.Mode]*pool.Pool, hostile []attack, ben
 	}
 	if rand.IntN(10) == 0 {
 		a := hostile[rand.IntN(len(hostile))]
-		for a.poisons && m == pool.ModeWarm {
+		for a.poisons && m == warm {
 			a = hostile[rand.IntN(len(hostile))]
 		}
-		if m == pool.ModeSession {
+		if m == session {
 			tg.key = fmt.Sprintf("hostile-%d", id)
-			defer tg.p.EndSession(tg.key)
+			defer tg.p.ss.Session(tg.key).End()
 		}
 		if a.deadline > 0 {
 			var cancelT context.CancelFunc
@@ -292,20 +290,21 @@ func soakOne(t *testing.T, pools map[pool.Mode]*pool.Pool, hostile []attack, ben
 			defer cancelT()
 		}
 		_, err := tg.run(c, a.request(tg))
-		return outcome{kind: pool.KindOf(err), hostile: true}
+		return outcome{kind: runtime.KindOf(err), hostile: true}
 	}
 	var req runtime.Request
 	var want string
 	switch m {
-	case pool.ModeSession:
+	case session:
 		tg.key = benignKeys[id%len(benignKeys)]
-		// A cancellation that stops a call ends its session: the key's
-		// next call gets ErrSessionLost, and the one after starts anew.
-		req = runtime.Request{Op: runtime.OpExec, Code: fmt.Sprintf("try:\n    calls += 1\nexcept NameError:\n    calls = 1\n[%d, calls > 0]", id)}
+		// A cancellation that stops a call ends its session: that call's
+		// error and those of the calls waiting for it wrap ErrSessionLost,
+		// and the key's next call starts anew.
+		req = runtime.Exec(fmt.Sprintf("try:\n    calls += 1\nexcept NameError:\n    calls = 1\n[%d, calls > 0]", id))
 		want = fmt.Sprintf("[%d,true]", id)
 	default:
 		k := rand.IntN(1000)
-		req = runtime.Request{Op: runtime.OpEval, Code: fmt.Sprintf("[%d, sum(range(%d))]", id, k)}
+		req = runtime.Eval(fmt.Sprintf("[%d, sum(range(%d))]", id, k))
 		want = fmt.Sprintf("[%d,%d]", id, k*(k-1)/2)
 	}
 	start := time.Now()
@@ -319,5 +318,5 @@ func soakOne(t *testing.T, pools map[pool.Mode]*pool.Pool, hostile []attack, ben
 	} else if !interfered && !errors.Is(err, pool.ErrSessionLost) {
 		t.Errorf("benign request %d (%s) failed: %v", id, m, err)
 	}
-	return outcome{kind: pool.KindOf(err), latency: lat}
+	return outcome{kind: runtime.KindOf(err), latency: lat}
 }

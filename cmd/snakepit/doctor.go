@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"io"
 	"io/fs"
 	"os"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/runtime"
-	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 )
 
 const doctorDoc = `Doctor checks that Python can run here: which interpreter is in use (the
@@ -83,7 +83,7 @@ func doctor(ctx context.Context, stderr io.Writer) *doctorReport {
 		r.Problems = append(r.Problems, problem{fmt.Sprintf(format, args...), fix})
 		return r
 	}
-	dir, err := runtime.Locate("")
+	dir, err := artifact.Locate("")
 	if err != nil {
 		// Locate's error names the fix too: say only what is wrong here.
 		return fail(fixLocal, "$%s is %s, which holds no interpreter (python.wasm and lib/python3.13/os.py)", runtime.EnvDir, os.Getenv(runtime.EnvDir))
@@ -97,14 +97,14 @@ func doctor(ctx context.Context, stderr io.Writer) *doctorReport {
 	// What the MANIFEST says, against what the bytes are.
 	var (
 		wasm []byte
-		info embedded.Info
+		info artifact.Info
 	)
 	if r.Embedded {
-		if info, err = embedded.Manifest(); err != nil {
-			return fail(fix, "the embedded MANIFEST: %v", trimPrefix(err.Error()))
+		if info, err = artifact.EmbeddedManifest(); err != nil {
+			return fail(fix, "the embedded MANIFEST: %v", err)
 		}
-		if wasm, err = embedded.Wasm(); err != nil {
-			return fail(fix, "%s", trimPrefix(err.Error()))
+		if wasm, err = artifact.EmbeddedWasm(); err != nil {
+			return fail(fix, "%s", err)
 		}
 	} else {
 		if wasm, err = os.ReadFile(filepath.Join(dir, "python.wasm")); err != nil {
@@ -117,8 +117,8 @@ func doctor(ctx context.Context, stderr io.Writer) *doctorReport {
 		case err != nil:
 			return fail(fix, "%v", err)
 		default:
-			if info, err = embedded.ParseManifest(string(m)); err != nil {
-				return fail(fix, "%s: %s", filepath.Join(dir, "embed", "MANIFEST"), trimPrefix(err.Error()))
+			if info, err = artifact.ParseManifest(string(m)); err != nil {
+				return fail(fix, "%s: %s", filepath.Join(dir, "embed", "MANIFEST"), err)
 			}
 		}
 	}
@@ -137,14 +137,14 @@ func doctor(ctx context.Context, stderr io.Writer) *doctorReport {
 	}
 
 	// The compilation cache, as it was before this run.
-	r.Cache = runtime.DefaultCompilationCacheDir(r.SHA256)
+	r.Cache = artifact.DefaultCompilationCacheDir(r.SHA256)
 	r.CacheBytes = dirSize(r.Cache)
 	r.CacheWarm = r.CacheBytes > 0
 
 	start := time.Now()
 	rt, err := startRuntime(ctx, stderr)
 	if err != nil {
-		return fail(fix, "python.wasm cannot be loaded: %s", trimPrefix(err.Error()))
+		return fail(fix, "python.wasm cannot be loaded: %s", err)
 	}
 	defer rt.Close(context.WithoutCancel(ctx))
 	r.StartMS = ms(time.Since(start))
@@ -160,10 +160,10 @@ func doctor(ctx context.Context, stderr io.Writer) *doctorReport {
 	defer cancel()
 	inst, err := rt.NewInstance(cctx, runtime.Options{})
 	if err != nil {
-		return fail(fix, "the interpreter does not start: %s", trimPrefix(err.Error()))
+		return fail(fix, "the interpreter does not start: %s", err)
 	}
 	defer inst.Close(context.WithoutCancel(ctx))
-	res, err := inst.Exec(cctx, "import sys\nprint(6 * 7)\nsys.version.split()[0]")
+	res, err := inst.Run(cctx, runtime.Exec("import sys\nprint(6 * 7)\nsys.version.split()[0]"))
 	r.CallMS = ms(time.Since(start))
 	var version string
 	if err == nil {
@@ -171,7 +171,7 @@ func doctor(ctx context.Context, stderr io.Writer) *doctorReport {
 	}
 	switch {
 	case err != nil:
-		return fail(fix, "the smoke call print(6 * 7) failed: %s", trimPrefix(err.Error()))
+		return fail(fix, "the smoke call print(6 * 7) failed: %s", err)
 	case string(res.Stdout) != "42\n":
 		return fail(fix, "the smoke call print(6 * 7) printed %q", res.Stdout)
 	case r.PythonVersion != "" && version != r.PythonVersion:

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,7 +30,7 @@ func TestDoctorPassesWithTheEmbeddedInterpreter(t *testing.T) {
 	require.Equal(t, abi.Version, r.ABIVersion)
 	require.Regexp(t, `^3\.13\.\d+$`, r.PythonVersion)
 	require.Len(t, r.SHA256, 64)
-	require.Equal(t, runtime.DefaultCompilationCacheDir(r.SHA256), r.Cache)
+	require.Equal(t, artifact.DefaultCompilationCacheDir(r.SHA256), r.Cache)
 	require.Positive(t, r.CacheBytes)
 	require.Empty(t, r.Problems)
 }

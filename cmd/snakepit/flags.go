@@ -68,7 +68,8 @@ type limits struct {
 }
 
 func (l *limits) register(fs *flagSet, timeoutDoc string) {
-	l.memory, l.stdout, l.stderr = 256<<20, 1<<20, 1<<20
+	def := runtime.DefaultLimits()
+	l.memory, l.stdout, l.stderr = byteSize(def.MaxMemory), byteSize(def.MaxStdout), byteSize(def.MaxStderr)
 	fs.Var(&l.memory, "memory", "cap on the interpreter's memory (`size`: bytes, or with a K, M or G suffix); past it the call fails")
 	fs.DurationVar(&l.timeout, "timeout", l.timeout, timeoutDoc)
 	fs.Var(&l.stdout, "max-stdout", "keep at most `size` of the code's stdout; the rest is dropped")
@@ -79,11 +80,9 @@ func (l *limits) register(fs *flagSet, timeoutDoc string) {
 
 func (l *limits) options() runtime.Options {
 	return runtime.Options{
-		MemoryLimit: uint64(l.memory),
-		StdoutLimit: int(l.stdout),
-		StderrLimit: int(l.stderr),
-		Mounts:      l.mounts,
-		Env:         l.env.vars,
+		Limits: runtime.Limits{MaxMemory: int64(l.memory), MaxStdout: int(l.stdout), MaxStderr: int(l.stderr)},
+		Mounts: l.mounts,
+		Env:    l.env.vars,
 	}
 }
 

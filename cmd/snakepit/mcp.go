@@ -104,10 +104,12 @@ type mcpOptions struct {
 	maxAnswer byteSize
 }
 
-// mcpServer is the MCP server and the pool its tool runs on.
+// mcpServer is the MCP server and the pool its tool runs on: a Pool, or
+// Sessions when stateful.
 type mcpServer struct {
 	srv       *mcp.Server
 	pool      *pool.Pool
+	sessions  *pool.Sessions
 	stateful  bool
 	workers   int
 	maxAnswer int
@@ -115,19 +117,9 @@ type mcpServer struct {
 	mu   sync.Mutex
 	keys map[*mcp.ServerSession]string // pool session keys, in stateful mode
 	next int
-	// lost holds, by session, why a call replaced its interpreter, until a
-	// call that the client reads has said so.
+	// lost holds, by session, why a call whose reply the client never read
+	// (it cancelled) replaced its interpreter, until a call says so.
 	lost map[string]string
-}
-
-// onEvent notes the sessions that a call broke. The pool reports it before
-// the call returns, so the call's result can say the state is gone.
-func (s *mcpServer) onEvent(e pool.Event) {
-	if e.Type == pool.SessionEnded && e.Reason != pool.RecycleSessionEnded && e.Reason != pool.RecycleSessionExpired {
-		s.mu.Lock()
-		s.lost[e.Session] = string(e.Reason)
-		s.mu.Unlock()
-	}
 }
 
 func (s *mcpServer) takeLost(key string) string {
@@ -145,26 +137,29 @@ func (s *mcpServer) setLost(key, why string) {
 }
 
 func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpServer, error) {
-	popts := pool.Options{Size: o.workers, CallTimeout: o.limits.timeout, Instance: o.limits.options()}
-	if popts.CallTimeout == 0 {
-		popts.CallTimeout = -1 // none
+	popts := pool.Options{Size: o.workers, MaxCallTime: o.limits.timeout, Instance: o.limits.options()}
+	if popts.MaxCallTime == 0 {
+		popts.MaxCallTime = runtime.NoLimit // none
 	}
 	if o.maxAnswer == 0 {
 		o.maxAnswer = defaultMaxAnswer
 	}
 	state := "Every call runs in a fresh interpreter: nothing persists between calls, files in /tmp included."
 	if o.stateful {
-		popts.Mode, popts.SessionTTL = pool.ModeSession, o.ttl
+		popts.MaxSessionIdle = o.ttl
 		state = "Variables, functions, imports and files in /tmp persist between the calls of this session, " +
 			"until a call hits the time limit or the memory cap: that replaces the interpreter, and the state is gone (the next call says so)."
 	}
 	s := &mcpServer{stateful: o.stateful, workers: o.workers, maxAnswer: int(o.maxAnswer), keys: map[*mcp.ServerSession]string{}, lost: map[string]string{}}
-	popts.OnEvent = s.onEvent
-	p, err := pool.New(ctx, rt, popts)
+	var err error
+	if o.stateful {
+		s.sessions, err = pool.NewSessions(ctx, rt, popts)
+	} else {
+		s.pool, err = pool.New(ctx, rt, popts)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s.pool = p
 	s.srv = mcp.NewServer(&mcp.Implementation{Name: "snakepit", Version: version()}, nil)
 	// The description is what the model knows of the sandbox.
 	files := "Nothing of the host's files is visible; /tmp is writable (in memory)."
@@ -181,7 +176,7 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	}
 	schema, err := outputSchema()
 	if err != nil {
-		p.Close(ctx)
+		s.close(ctx)
 		return nil, err
 	}
 	mcp.AddTool(s.srv, &mcp.Tool{
@@ -213,7 +208,7 @@ func outputSchema() (*jsonschema.Schema, error) {
 		return nil, err
 	}
 	kinds := []any{}
-	for _, v := range pool.ErrorKinds() {
+	for _, v := range runtime.ErrorKinds() {
 		kinds = append(kinds, string(v))
 	}
 	sch.Properties["error"].Properties["kind"].Enum = kinds
@@ -225,7 +220,7 @@ type runInput struct {
 }
 
 func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in runInput) (*mcp.CallToolResult, *outcome, error) {
-	r := runtime.Request{Op: runtime.OpExec, Code: in.Code}
+	r := runtime.Exec(in.Code)
 	var (
 		res         *runtime.Result
 		err         error
@@ -236,12 +231,18 @@ func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in 
 		// A call whose reply the client never read (it cancelled) may
 		// have replaced the interpreter: this one says so.
 		before = s.takeLost(key)
-		res, err = s.pool.RunSession(ctx, key, r)
-		if errors.Is(err, pool.ErrSessionLost) {
-			res, err = s.pool.RunSession(ctx, key, r)
+		ses := s.sessions.Session(key)
+		res, err = ses.Run(ctx, r)
+		if runtime.KindOf(err) == runtime.KindSessionLost {
+			// Lost between calls (a recycling limit): nothing ran.
+			before = "recycled"
+			res, err = ses.Run(ctx, r)
 		}
-		if now = s.takeLost(key); now != "" && ctx.Err() != nil {
-			s.setLost(key, now) // this reply goes unread
+		if errors.Is(err, pool.ErrSessionLost) {
+			// This call ended the interpreter; its kind says why.
+			if now = string(runtime.KindOf(err)); ctx.Err() != nil {
+				s.setLost(key, now) // this reply goes unread
+			}
 		}
 	} else {
 		res, err = s.pool.Run(ctx, r)
@@ -251,8 +252,8 @@ func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in 
 		out.Note = fmt.Sprintf("An earlier call of this session ended its interpreter (%s): the variables, imports and files from before it are gone; this call ran in a new one.", before)
 	}
 	if e := out.Error; e != nil {
-		switch pool.ErrorKind(e.Kind) {
-		case pool.KindSaturated, pool.KindQueueTimeout:
+		switch runtime.ErrorKind(e.Kind) {
+		case runtime.KindSaturated, runtime.KindQueueTimeout:
 			e.Message = fmt.Sprintf("The sandbox is busy: all %d interpreters are running other calls. Retry in a few seconds. (%s)", s.workers, e.Message)
 		}
 		if now != "" {
@@ -340,12 +341,17 @@ func (s *mcpServer) serve(ctx context.Context, t mcp.Transport) error {
 	delete(s.lost, k)
 	s.mu.Unlock()
 	if ok {
-		s.pool.EndSession(k)
+		s.sessions.Session(k).End()
 	}
 	return err
 }
 
-func (s *mcpServer) close(ctx context.Context) error { return s.pool.Close(ctx) }
+func (s *mcpServer) close(ctx context.Context) error {
+	if s.sessions != nil {
+		return s.sessions.Close(ctx)
+	}
+	return s.pool.Close(ctx)
+}
 
 func pythonVersion(rt *runtime.Runtime) string {
 	if v := rt.Build().PythonVersion; v != "" {

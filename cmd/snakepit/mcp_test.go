@@ -97,7 +97,7 @@ func TestMCPStatefulKeepsStatePerClientAndEndsItWhenTheClientGoes(t *testing.T) 
 	require.JSONEq(t, `"a"`, string(o.Value))
 	_, o, _ = call(t, b, "x")
 	require.JSONEq(t, `"b"`, string(o.Value), "each client has its own interpreter")
-	require.Equal(t, 2, s.pool.Stats().Sessions)
+	require.Equal(t, 2, s.sessions.Stats().Sessions)
 
 	isErr, o, _ := call(t, a, "1/0")
 	require.True(t, isErr)
@@ -106,7 +106,7 @@ func TestMCPStatefulKeepsStatePerClientAndEndsItWhenTheClientGoes(t *testing.T) 
 	require.JSONEq(t, `"a"`, string(o.Value))
 
 	require.NoError(t, b.Close())
-	require.Eventually(t, func() bool { return s.pool.Stats().Sessions == 1 }, 5*time.Second, 10*time.Millisecond,
+	require.Eventually(t, func() bool { return s.sessions.Stats().Sessions == 1 }, 5*time.Second, 10*time.Millisecond,
 		"the pool session ends with its client")
 	_, o, _ = call(t, a, "x")
 	require.JSONEq(t, `"a"`, string(o.Value))
@@ -184,9 +184,9 @@ func BenchmarkMCPRoundTrip(b *testing.B) {
 				cs := connect(b, s)
 				once := func() error {
 					if !viaMCP {
-						req := runtime.Request{Op: runtime.OpExec, Code: "print(1)"}
+						req := runtime.Exec("print(1)")
 						if stateful {
-							_, err := s.pool.RunSession(context.Background(), "bench", req)
+							_, err := s.sessions.Session("bench").Run(context.Background(), req)
 							return err
 						}
 						_, err := s.pool.Run(context.Background(), req)

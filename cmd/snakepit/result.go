@@ -12,7 +12,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
@@ -66,7 +65,7 @@ func newOutcome(res *runtime.Result, err error) *outcome {
 		o.Value = res.Value
 	}
 	if err != nil {
-		o.Error = &callError{Kind: string(pool.KindOf(err)), Message: err.Error()}
+		o.Error = &callError{Kind: string(runtime.KindOf(err)), Message: err.Error()}
 		var pe *runtime.PythonError
 		if errors.As(err, &pe) {
 			o.Error.Type, o.Error.Message, o.Error.Traceback = pe.Type, pe.Message, pe.Traceback
@@ -147,18 +146,14 @@ func explain(err error) string {
 	if errors.As(err, &pe) && pe.Traceback != "" {
 		return strings.TrimSuffix(pe.Traceback, "\n")
 	}
-	msg := "snakepit: " + trimPrefix(err.Error())
-	switch pool.KindOf(err) {
-	case pool.KindDeadline:
+	msg := "snakepit: " + err.Error()
+	switch runtime.KindOf(err) {
+	case runtime.KindDeadline:
 		msg += " (the time limit is --timeout)"
-	case pool.KindMemoryLimit:
+	case runtime.KindMemoryLimit:
 		msg += " (the cap is --memory)"
 	}
 	return msg
-}
-
-func trimPrefix(s string) string {
-	return strings.TrimPrefix(strings.TrimPrefix(s, "snakepit: "), "pool: ")
 }
 
 // startRuntime loads and compiles python.wasm. The first compilation on a

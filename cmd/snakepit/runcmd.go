@@ -100,7 +100,7 @@ func runOnce(ctx context.Context, src string, lim limits, asJSON bool, stdout, s
 	defer inst.Close(context.WithoutCancel(ctx))
 	t2 := time.Now()
 
-	req := runtime.Request{Op: runtime.OpExec, Code: src}
+	req := runtime.Exec(src)
 	if !asJSON {
 		req.OnOutput = func(s runtime.Stream, p []byte) {
 			if s == runtime.Stdout {

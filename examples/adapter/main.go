@@ -65,11 +65,11 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	p, err := pool.New(ctx, rt, pool.Options{
 		Size:        2,
-		CallTimeout: 5 * time.Second,
+		MaxCallTime: 5 * time.Second,
 		Preload:     []string{"textkit"}, // imported once, in the snapshot every call starts from
 		Instance: runtime.Options{
-			Packages:          []runtime.Package{{FS: pkg}},
-			MaxAsyncHostCalls: 8, // the dictionary is safe for concurrent use
+			Limits:   runtime.Limits{MaxAsyncHostCalls: 8}, // the dictionary is safe for concurrent use
+			Packages: []runtime.Package{{FS: pkg}},
 			Host: map[string]runtime.HostFunc{
 				"dictionary": func(_ context.Context, args json.RawMessage) (any, error) {
 					var a [2]string // word, language

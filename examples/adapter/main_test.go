@@ -26,6 +26,6 @@ stats: {Words:10 Chars:41 Top:[the saw]}
 first tokens: The@0 cat@4 saw@8 the@12
 cat in French: chat
 in German: cat=Katze dog=Hund sun=Sonne
-refused: adapter: translate: bad arguments: argument to: expected one of "fr", "de", got 'es'
+refused: translate: bad arguments: argument to: expected one of "fr", "de", got 'es'
 `, out.String())
 }

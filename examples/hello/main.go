@@ -32,9 +32,9 @@ func run(ctx context.Context, out io.Writer) error {
 
 	p, err := pool.New(ctx, rt, pool.Options{
 		Size:        2,
-		CallTimeout: 2 * time.Second,
+		MaxCallTime: 2 * time.Second,
 		Instance: runtime.Options{
-			MemoryLimit: 64 << 20,
+			Limits: runtime.Limits{MaxMemory: 64 << 20},
 			Host: map[string]runtime.HostFunc{
 				// Python calls this with snakepit.call("price", "apple").
 				"price": func(_ context.Context, args json.RawMessage) (any, error) {
@@ -52,28 +52,28 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 	defer p.Close(ctx)
 
-	res, err := p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: `
+	res, err := p.Run(ctx, runtime.Exec(`
 import snakepit, statistics
 prices = [snakepit.call("price", f) for f in ("apple", "pear", "apple")]
 print("basket:", sum(prices), "mean:", statistics.mean(prices))
-`})
+`))
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(out, string(res.Stdout))
 
 	// Untrusted code gets a typed error, and the pool keeps serving.
-	_, err = p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "open('/etc/passwd').read()"})
+	_, err = p.Run(ctx, runtime.Exec("open('/etc/passwd').read()"))
 	var pe *runtime.PythonError
 	if errors.As(err, &pe) {
 		fmt.Fprintf(out, "denied: %s\n", pe.Type)
 	}
 	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
-	_, err = p.Run(c, runtime.Request{Op: runtime.OpExec, Code: "while True: pass"})
+	_, err = p.Run(c, runtime.Exec("while True: pass"))
 	fmt.Fprintf(out, "runaway loop stopped: %v\n", errors.Is(err, context.DeadlineExceeded))
 
-	res, err = p.Run(ctx, runtime.Request{Op: runtime.OpEval, Code: "sum(i * i for i in range(10))"})
+	res, err = p.Run(ctx, runtime.Eval("sum(i * i for i in range(10))"))
 	if err != nil {
 		return err
 	}

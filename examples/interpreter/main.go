@@ -69,20 +69,19 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer rt.Close(ctx)
-	p, err := pool.New(ctx, rt, pool.Options{
+	ss, err := pool.NewSessions(ctx, rt, pool.Options{
 		Size: 1,
-		Mode: pool.ModeSession,
 		Instance: runtime.Options{
-			MemoryLimit: 128 << 20,
 			// Each conversation gets 8 MiB of files, at most 1,000 of them,
 			// and at most 1 MiB of them back per cell.
-			Scratch: runtime.ScratchOptions{MaxBytes: 8 << 20, MaxFiles: 1000, MaxOutput: 1 << 20},
+			Limits: runtime.Limits{MaxMemory: 128 << 20, MaxScratchBytes: 8 << 20, MaxScratchFiles: 1000, MaxResultFiles: 1 << 20},
 		},
 	})
 	if err != nil {
 		return err
 	}
-	defer p.Close(ctx)
+	defer ss.Close(ctx)
+	conv := ss.Session("conversation-1")
 	// The host saves what the cells write here.
 	saved, err := os.MkdirTemp("", "interpreter-out")
 	if err != nil {
@@ -91,10 +90,9 @@ func run(ctx context.Context, out io.Writer) error {
 	defer os.RemoveAll(saved)
 
 	// Cell 1: the upload travels with the request.
-	res, err := p.RunSession(ctx, "conversation-1", runtime.Request{
-		Op: runtime.OpExec, Code: summarise,
-		Files: map[string][]byte{"sales.csv": []byte(sales)},
-	})
+	cell := runtime.Exec(summarise)
+	cell.Files = map[string][]byte{"sales.csv": []byte(sales)}
+	res, err := conv.Run(ctx, cell)
 	if err != nil {
 		return err
 	}
@@ -105,7 +103,7 @@ func run(ctx context.Context, out io.Writer) error {
 	fmt.Fprint(out, string(res.Files["report.json"]), "\n")
 
 	// Cell 2: same session, so sales.csv is still there.
-	res, err = p.RunSession(ctx, "conversation-1", runtime.Request{Op: runtime.OpExec, Code: chart})
+	res, err = conv.Run(ctx, runtime.Exec(chart))
 	if err != nil {
 		return err
 	}
@@ -116,7 +114,7 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// Cell 3: code that names a file to escape a Windows host's folder. The
 	// names of Result.Files are the guest's: HostPath refuses this one.
-	res, err = p.RunSession(ctx, "conversation-1", runtime.Request{Op: runtime.OpExec, Code: `open("..\\evil.txt", "w").write("x")`})
+	res, err = conv.Run(ctx, runtime.Exec(`open("..\\evil.txt", "w").write("x")`))
 	if err != nil {
 		return err
 	}
@@ -125,7 +123,7 @@ func run(ctx context.Context, out io.Writer) error {
 	}
 
 	// Everything the session holds, read from the host between cells.
-	files, err := p.SessionFiles("conversation-1")
+	files, err := conv.Files()
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,7 @@ func main() {
 		log.Fatal(err)
 	}
 	defer p.Close(ctx)
-	res, err := p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "print(sum(range(10)))"})
+	res, err := p.Run(ctx, runtime.Exec("print(sum(range(10)))"))
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -1,6 +1,6 @@
-// Command sessions keeps Python state per key with a ModeSession pool: each
+// Command sessions keeps Python state per key with a pool of sessions: each
 // key's calls run on its own interpreter, isolated from the other keys',
-// until EndSession or SessionTTL of idleness ends it.
+// until Session.End or MaxSessionIdle of idleness ends it.
 package main
 
 import (
@@ -28,13 +28,12 @@ func run(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	defer rt.Close(ctx)
-	p, err := pool.New(ctx, rt, pool.Options{
-		Mode: pool.ModeSession,
+	p, err := pool.NewSessions(ctx, rt, pool.Options{
 		// Two calls run at once. Sessions are parked between calls, so a
 		// pool serves more sessions than that: MaxSessions (default Size)
 		// says how many may live; two here.
-		Size:       2,
-		SessionTTL: 300 * time.Millisecond, // minutes in a real service
+		Size:           2,
+		MaxSessionIdle: 300 * time.Millisecond, // minutes in a real service
 	})
 	if err != nil {
 		return err
@@ -42,7 +41,7 @@ func run(ctx context.Context, out io.Writer) error {
 	defer p.Close(ctx)
 
 	say := func(key, code string) {
-		res, err := p.RunSession(ctx, key, runtime.Request{Op: runtime.OpExec, Code: code})
+		res, err := p.Session(key).Run(ctx, runtime.Exec(code))
 		var pe *runtime.PythonError
 		switch {
 		case errors.As(err, &pe):
@@ -67,10 +66,10 @@ func run(ctx context.Context, out io.Writer) error {
 
 	// Ending a session closes its interpreter: carol's is a new one, with
 	// nothing of bob's.
-	p.EndSession("bob")
+	p.Session("bob").End()
 	say("carol", "'notes' in globals()")
 
-	// An idle session expires after SessionTTL, and its state with it.
+	// An idle session expires after MaxSessionIdle, and its state with it.
 	for p.Stats().Sessions > 0 {
 		time.Sleep(50 * time.Millisecond)
 	}

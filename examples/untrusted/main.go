@@ -46,10 +46,9 @@ func run(ctx context.Context, out io.Writer) error {
 	p, err := pool.New(ctx, rt, pool.Options{
 		Size:        2,               // calls running at once; more wait in a FIFO queue
 		Mode:        pool.ModeFresh,  // the default: a clean interpreter per call
-		CallTimeout: 2 * time.Second, // covers the wait in the queue and the run
+		MaxCallTime: 2 * time.Second, // covers the wait in the queue and the run
 		Instance: runtime.Options{
-			MemoryLimit: 64 << 20,
-			StdoutLimit: 1 << 10,
+			Limits: runtime.Limits{MaxMemory: 64 << 20, MaxStdout: 1 << 10},
 		},
 	})
 	if err != nil {
@@ -58,12 +57,12 @@ func run(ctx context.Context, out io.Writer) error {
 	defer p.Close(ctx)
 
 	for _, s := range snippets {
-		res, err := p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: s.code})
+		res, err := p.Run(ctx, runtime.Exec(s.code))
 		fmt.Fprintf(out, "%-14s %s\n", s.name, describe(res, err))
 	}
 	st := p.Stats()
 	fmt.Fprintf(out, "calls: %d, Python errors: %d, deadlines: %d, memory limits: %d\n", st.Calls,
-		st.Errors[pool.KindPython], st.Errors[pool.KindDeadline], st.Errors[pool.KindMemoryLimit])
+		st.Errors[runtime.KindPython], st.Errors[runtime.KindDeadline], st.Errors[runtime.KindMemoryLimit])
 	return nil
 }
 
@@ -75,13 +74,13 @@ func describe(res *runtime.Result, err error) string {
 		// An exception in the code: the interpreter is intact.
 		return "Python error: " + pe.Type + ": " + pe.Message
 	case errors.Is(err, context.DeadlineExceeded):
-		// Stopped at CallTimeout; the pool replaced the interpreter.
+		// Stopped at MaxCallTime; the pool replaced the interpreter.
 		return "stopped at the deadline"
 	case errors.Is(err, runtime.ErrMemoryLimit):
 		// Past Instance.MemoryLimit; the pool replaced the interpreter.
 		return "stopped at the memory limit"
 	case err != nil:
-		return fmt.Sprintf("failed (%s): %v", pool.KindOf(err), err)
+		return fmt.Sprintf("failed (%s): %v", runtime.KindOf(err), err)
 	case res.StdoutTruncated:
 		return fmt.Sprintf("ok, stdout cut at the cap: %d bytes kept", len(res.Stdout))
 	}

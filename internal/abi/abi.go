@@ -14,8 +14,8 @@ package abi
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/errkind"
 )
 
 // Version is the ABI version this package speaks; python.wasm reports its own
@@ -75,12 +75,12 @@ const (
 const MaxFrames = 8
 
 // ErrMalformed is wrapped by every decoding error: the guest broke the contract.
-var ErrMalformed = errors.New("abi: malformed guest data")
+var ErrMalformed = errkind.New(errkind.Crash, "malformed guest data")
 
 // Error is a contract violation by the guest, with what was wrong.
 type Error struct{ Reason string }
 
-func (e *Error) Error() string { return "abi: malformed guest data: " + e.Reason }
+func (e *Error) Error() string { return "malformed guest data: " + e.Reason }
 
 // Unwrap lets errors.Is(err, ErrMalformed) match.
 func (e *Error) Unwrap() error { return ErrMalformed }

@@ -16,22 +16,21 @@ package artifact
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/errkind"
 	"io/fs"
 	"os"
 	"path/filepath"
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
-	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	experimentalsys "github.com/tetratelabs/wazero/experimental/sys"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
 // ErrNotBuilt means python.wasm or its stdlib is missing (runtime.ErrNotBuilt
 // is this value).
-var ErrNotBuilt = errors.New("snakepit: python.wasm not built")
+var ErrNotBuilt = errkind.New(errkind.NotBuilt, "python.wasm not built")
 
 // EnvDir names the environment variable that selects a local build.
 const EnvDir = "SNAKEPIT_PYTHON_DIR"
@@ -137,12 +136,12 @@ func load(dir string) (*Interpreter, error) {
 	if dir != "" {
 		wasm, err := os.ReadFile(filepath.Join(dir, "python.wasm"))
 		if err != nil {
-			return nil, fmt.Errorf("snakepit: %w", err)
+			return nil, err
 		}
 		sum := sha256.Sum256(wasm)
 		it.Wasm, it.Build.SHA256 = wasm, hex.EncodeToString(sum[:])
 		if m, err := os.ReadFile(filepath.Join(dir, "embed", "MANIFEST")); err == nil {
-			if info, err := embedded.ParseManifest(string(m)); err == nil {
+			if info, err := ParseManifest(string(m)); err == nil {
 				it.Build.PythonVersion = info.PythonVersion
 			}
 			it.Build.Variant = manifestVariant(string(m))
@@ -152,21 +151,21 @@ func load(dir string) (*Interpreter, error) {
 		it.Site = dirFS(filepath.Join(dir, "site-packages"))
 		return it, nil
 	}
-	info, err := embedded.Manifest()
+	info, err := embeddedManifest()
 	if err != nil {
 		return nil, err
 	}
-	zlib, err := embedded.Stdlib()
+	zlib, err := embeddedStdlib()
 	if err != nil {
 		return nil, err
 	}
-	ztz, err := embedded.Zoneinfo()
+	ztz, err := embeddedZoneinfo()
 	if err != nil {
 		return nil, err
 	}
 	it.Build.Embedded, it.Build.PythonVersion, it.Build.SHA256 = true, info.PythonVersion, info.SHA256
 	it.Stdlib, it.Zoneinfo = mountfs.Zip(zlib), mountfs.Zip(ztz)
-	it.wasmSize, it.unpack = embedded.WasmSize(), embedded.Wasm
+	it.wasmSize, it.unpack = embeddedWasmSize(), EmbeddedWasm
 	return it, nil
 }
 

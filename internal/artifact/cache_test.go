@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 	"github.com/stretchr/testify/require"
 )
 
@@ -60,17 +59,17 @@ func TestDefaultCompilationCacheDirIsWhereNewCompiles(t *testing.T) {
 }
 
 func TestEmbeddedWasmIsDecompressedOnceAndAWrongCopyReplaced(t *testing.T) {
-	info, err := embedded.Manifest()
+	info, err := EmbeddedManifest()
 	require.NoError(t, err)
 	dir := t.TempDir()
-	want, err := embeddedWasm(dir, info.SHA256, embedded.WasmSize(), embedded.Wasm) // decompresses, leaves the copy
+	want, err := embeddedWasm(dir, info.SHA256, embeddedWasmSize(), EmbeddedWasm) // decompresses, leaves the copy
 	require.NoError(t, err)
 	copyPath := filepath.Join(dir, "python-"+info.SHA256[:16]+".wasm")
 	got, err := os.ReadFile(copyPath)
 	require.NoError(t, err)
 	require.Equal(t, want, got)
 	require.NoError(t, os.WriteFile(copyPath, got[:100], 0o644)) // a torn write
-	again, err := embeddedWasm(dir, info.SHA256, embedded.WasmSize(), embedded.Wasm)
+	again, err := embeddedWasm(dir, info.SHA256, embeddedWasmSize(), EmbeddedWasm)
 	require.NoError(t, err)
 	require.Equal(t, want, again)
 	got, err = os.ReadFile(copyPath)

@@ -10,14 +10,13 @@ import (
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
-	"github.com/snakepit-wasm/snakepit/wasm/embedded"
 )
 
 // variantFiles is what loadVariant needs of a Variant.
 type variantFiles struct {
 	wasmGz   []byte
 	site     *zip.Reader
-	info     embedded.Info
+	info     Info
 	manifest []byte
 	name     string // from MANIFEST
 }
@@ -40,7 +39,7 @@ func openVariant(v fs.FS) (variantFiles, error) {
 	if f.manifest, err = read("MANIFEST"); err != nil {
 		return f, err
 	}
-	if f.info, err = embedded.ParseManifest(string(f.manifest)); err != nil {
+	if f.info, err = ParseManifest(string(f.manifest)); err != nil {
 		return f, fmt.Errorf("variant: %w", err)
 	}
 	f.name = manifestVariant(string(f.manifest))
@@ -74,7 +73,7 @@ func loadVariant(v fs.FS) (*Interpreter, error) {
 	}
 	it.Build = Build{Embedded: true, Variant: vf.name, ABIVersion: abi.Version, PythonVersion: vf.info.PythonVersion, SHA256: vf.info.SHA256}
 	it.Site = mountfs.Zip(vf.site)
-	it.wasmSize, it.unpack = embedded.GzipSize(vf.wasmGz), func() ([]byte, error) { return embedded.Gunzip(vf.wasmGz) }
+	it.wasmSize, it.unpack = gzipSize(vf.wasmGz), func() ([]byte, error) { return gunzip(vf.wasmGz) }
 	return it, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"path/filepath"
 	"sort"
@@ -26,7 +27,7 @@ import (
 
 // EnvDir selects the interpreter to test: a directory usable as
 // runtime.Config.Dir. Default: the current local build
-// (runtime.DefaultDir()), or its test/ variant when there is one.
+// (artifact.DefaultDir()), or its test/ variant when there is one.
 const EnvDir = "SNAKEPIT_STDLIB_DIR"
 
 //go:embed runner.py
@@ -40,12 +41,12 @@ var prelude string
 func Dirs() (dir, testlib string, err error) {
 	dir = os.Getenv(EnvDir)
 	if dir == "" {
-		dir = runtime.DefaultDir()
+		dir = artifact.DefaultDir()
 	}
 	if _, err := os.Stat(filepath.Join(dir, "test", "python.wasm")); err == nil {
 		dir = filepath.Join(dir, "test")
 	}
-	if _, err := runtime.Locate(dir); err != nil {
+	if _, err := artifact.Locate(dir); err != nil {
 		return "", "", err
 	}
 	for _, d := range []string{dir, filepath.Dir(dir)} {
@@ -139,7 +140,7 @@ func (r *Result) Clean() bool { return r.Status == Passed && r.Run > r.Skipped }
 type Config struct {
 	Dir, Testlib string        // from Dirs by default
 	Timeout      time.Duration // per module run; default 10 minutes
-	MemoryLimit  uint64        // per module run; default 1 GiB
+	MaxMemory    int64         // per module run; default 1 GiB
 }
 
 // Runner runs modules in fresh instances and in clones of one snapshot.
@@ -163,20 +164,19 @@ func NewRunner(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Minute
 	}
-	if cfg.MemoryLimit == 0 {
-		cfg.MemoryLimit = 1 << 30
+	if cfg.MaxMemory == 0 {
+		cfg.MaxMemory = 1 << 30
 	}
 	rt, err := runtime.New(ctx, runtime.Config{Dir: cfg.Dir})
 	if err != nil {
 		return nil, err
 	}
 	r := &Runner{cfg: cfg, rt: rt, opts: runtime.Options{
-		MemoryLimit: cfg.MemoryLimit,
-		Mounts:      []runtime.Mount{{GuestPath: "/testlib", HostDir: cfg.Testlib}},
 		// Room for what the tests write and open; our defaults are for
 		// user code, not what the suite measures.
-		MaxOpenFiles: 1024,
-		Scratch:      runtime.ScratchOptions{MaxBytes: 512 << 20, MaxFiles: 50000, MaxOutput: -1},
+		Limits:  runtime.Limits{MaxMemory: cfg.MaxMemory, MaxOpenFiles: 1024, MaxScratchBytes: 512 << 20, MaxScratchFiles: 50000},
+		Mounts:  []runtime.Mount{{GuestPath: "/testlib", HostDir: cfg.Testlib}},
+		Scratch: runtime.ScratchOptions{NoResultFiles: true},
 	}}
 	r.snap, err = rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: r.opts, Setup: prelude})
 	if err != nil {
@@ -207,11 +207,11 @@ func (r *Runner) Run(ctx context.Context, module string, mode Mode, skip ...stri
 	var inst *runtime.Instance
 	var err error
 	if mode == Clone {
-		inst, err = r.snap.NewInstance(ctx, nil)
+		inst, err = r.snap.NewInstance(ctx, runtime.CloneOptions{})
 	} else {
 		inst, err = r.rt.NewInstance(ctx, r.opts)
 		if err == nil {
-			_, err = inst.Exec(ctx, prelude)
+			_, err = inst.Run(ctx, runtime.Exec(prelude))
 		}
 	}
 	if err != nil {

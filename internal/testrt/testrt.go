@@ -56,12 +56,12 @@ func Main(m *testing.M, cleanups ...func()) {
 // mechanism that missed src's loops would take the test's whole timeout.
 func StopsAtDeadline(t testing.TB, i *runtime.Instance, setup, src string) {
 	t.Helper()
-	_, err := i.Exec(context.Background(), setup)
+	_, err := i.Run(context.Background(), runtime.Exec(setup))
 	require.NoError(t, err)
 	c, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, err = i.Exec(c, src)
+	_, err = i.Run(c, runtime.Exec(src))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 5*time.Second)
 }

@@ -1,6 +1,7 @@
 package numpy_test
 
 import (
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,7 +29,7 @@ func report(b *testing.B, ds []time.Duration) {
 // (-I -S) with the native numpy of the same source (the recipe's
 // native-site) on sys.path, or skips.
 func nativeNumpy(b *testing.B, src string) *exec.Cmd {
-	py := filepath.Join(runtime.DefaultDir(), "native", "bin", "python3.13")
+	py := filepath.Join(artifact.DefaultDir(), "native", "bin", "python3.13")
 	site := filepath.Join(localDir(), "native-site")
 	if _, err := os.Stat(filepath.Join(site, "numpy", "__init__.py")); err != nil {
 		b.Skipf("no native numpy of the same source in %s (numpy/native.sh builds it)", site)
@@ -58,10 +59,10 @@ func BenchmarkNumpyReady(b *testing.B) {
 				var ds []time.Duration
 				for b.Loop() {
 					t := time.Now()
-					i, err := s.NewInstance(ctx, nil)
+					i, err := s.NewInstance(ctx, runtime.CloneOptions{})
 					require.NoError(b, err)
 					if src != "" {
-						_, err = i.Exec(ctx, src)
+						_, err = i.Run(ctx, runtime.Exec(src))
 					}
 					ds = append(ds, time.Since(t))
 					require.NoError(b, err)
@@ -78,7 +79,7 @@ func BenchmarkNumpyReady(b *testing.B) {
 			t := time.Now()
 			i, err := r.NewInstance(ctx, runtime.Options{})
 			require.NoError(b, err)
-			_, err = i.Exec(ctx, ready)
+			_, err = i.Run(ctx, runtime.Exec(ready))
 			ds = append(ds, time.Since(t))
 			require.NoError(b, err)
 			i.Close(ctx)
@@ -119,7 +120,7 @@ func kernelSource(setup, run string) string {
 // (ms, best of 5) and their ratio.
 func BenchmarkNumpyKernels(b *testing.B) {
 	r := variant(b)
-	i, err := r.NewInstance(ctx, runtime.Options{MemoryLimit: 1 << 30})
+	i, err := r.NewInstance(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}})
 	require.NoError(b, err)
 	defer i.Close(ctx)
 	for _, k := range kernels {
@@ -127,7 +128,7 @@ func BenchmarkNumpyKernels(b *testing.B) {
 			src := kernelSource(k.setup, k.run)
 			var wasm, native float64
 			for b.Loop() {
-				res, err := i.Exec(ctx, src)
+				res, err := i.Run(ctx, runtime.Exec(src))
 				require.NoError(b, err)
 				wasm, err = strconv.ParseFloat(strings.TrimSpace(string(res.Stdout)), 64)
 				require.NoError(b, err)

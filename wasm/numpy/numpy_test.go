@@ -3,6 +3,7 @@ package numpy_test
 import (
 	"context"
 	"errors"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,7 +39,7 @@ func localDir() string {
 	if d := os.Getenv(EnvDir); d != "" {
 		return d
 	}
-	return filepath.Join(filepath.Dir(runtime.DefaultDir()), "numpy", "current")
+	return filepath.Join(filepath.Dir(artifact.DefaultDir()), "numpy", "current")
 }
 
 var (
@@ -83,14 +84,14 @@ var (
 func snapshot(t *testing.T) *runtime.Snapshot {
 	r := variant(t)
 	snapOnce.Do(func() {
-		snap, snapErr = r.NewSnapshot(ctx, runtime.SnapshotOptions{Preload: []string{"numpy", "numpy.random"}, Options: runtime.Options{MemoryLimit: 1 << 30}})
+		snap, snapErr = r.NewSnapshot(ctx, runtime.SnapshotOptions{Preload: []string{"numpy", "numpy.random"}, Options: runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}}})
 	})
 	require.NoError(t, snapErr)
 	return snap
 }
 
 func clone(t *testing.T) *runtime.Instance {
-	i, err := snapshot(t).NewInstance(ctx, nil)
+	i, err := snapshot(t).NewInstance(ctx, runtime.CloneOptions{})
 	require.NoError(t, err)
 	t.Cleanup(func() { i.Close(ctx) })
 	return i
@@ -98,7 +99,7 @@ func clone(t *testing.T) *runtime.Instance {
 
 func eval[T any](t *testing.T, i *runtime.Instance, expr string) T {
 	t.Helper()
-	res, err := i.Eval(ctx, expr)
+	res, err := i.Run(ctx, runtime.Eval(expr))
 	require.NoError(t, err, expr)
 	var v T
 	require.NoError(t, res.Decode(&v), expr)
@@ -111,7 +112,7 @@ func TestBuildSaysNumpy(t *testing.T) {
 
 func TestImportNumpyInAFreshInstance(t *testing.T) {
 	i := newInstance(t, runtime.Options{})
-	_, err := i.Exec(ctx, "import numpy as np")
+	_, err := i.Run(ctx, runtime.Exec("import numpy as np"))
 	require.NoError(t, err)
 	require.Equal(t, "2.2.4", eval[string](t, i, "np.__version__"))
 	require.Equal(t, 45, eval[int](t, i, "int(np.arange(10).sum())"))
@@ -126,7 +127,7 @@ func TestImportNumpyInAFreshInstance(t *testing.T) {
 func TestImportNumpyInAClone(t *testing.T) {
 	i := clone(t)
 	require.True(t, eval[bool](t, i, "'numpy' in __import__('sys').modules"))
-	_, err := i.Exec(ctx, "import numpy as np")
+	_, err := i.Run(ctx, runtime.Exec("import numpy as np"))
 	require.NoError(t, err)
 	require.Equal(t, 45, eval[int](t, i, "int(np.arange(10).sum())"))
 	require.Equal(t, [][]float64{{7, 10}, {15, 22}}, eval[[][]float64](t, i, "(np.array([[1., 2.], [3., 4.]]) @ np.array([[1., 2.], [3., 4.]])).tolist()"))
@@ -154,16 +155,16 @@ var numpySpinners = []struct{ name, setup, src string }{
 func TestDeadlineStopsNumpyLoops(t *testing.T) {
 	for _, tc := range numpySpinners {
 		t.Run(tc.name, func(t *testing.T) {
-			testrt.StopsAtDeadline(t, newInstance(t, runtime.Options{MemoryLimit: 1 << 30}), tc.setup, tc.src)
+			testrt.StopsAtDeadline(t, newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}}), tc.setup, tc.src)
 		})
 	}
 }
 
 func TestMemoryCapHoldsForAHugeArray(t *testing.T) {
-	i := newInstance(t, runtime.Options{MemoryLimit: 256 << 20})
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 256 << 20}})
 	// numpy asks for the whole buffer at once: malloc fails, numpy raises
 	// MemoryError, and the runtime reports the cap.
-	_, err := i.Exec(ctx, "import numpy as np\na = np.ones(100_000_000)")
+	_, err := i.Run(ctx, runtime.Exec("import numpy as np\na = np.ones(100_000_000)"))
 	require.Error(t, err)
 	var pe *runtime.PythonError
 	if !errors.As(err, &pe) || pe.Type != "MemoryError" {

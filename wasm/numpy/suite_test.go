@@ -132,8 +132,8 @@ func TestNumpySuite(t *testing.T) {
 	for _, m := range modules {
 		t.Run(m, func(t *testing.T) {
 			i, err := r.NewInstance(ctx, runtime.Options{
-				MemoryLimit: 2 << 30,
-				Packages:    []runtime.Package{{HostDir: tests}, {HostDir: tools}},
+				Limits:   runtime.Limits{MaxMemory: 2 << 30},
+				Packages: []runtime.Package{{HostDir: tests}, {HostDir: tools}},
 			})
 			require.NoError(t, err)
 			defer i.Close(ctx)
@@ -141,14 +141,14 @@ func TestNumpySuite(t *testing.T) {
 			defer cancel()
 			start := time.Now()
 			var sr suiteResult
-			res, err := i.Exec(c, fmt.Sprintf(suiteRunner, runtime.PackagesPath+"/0", m))
+			res, err := i.Run(c, runtime.Exec(fmt.Sprintf(suiteRunner, runtime.PackagesPath+"/0", m)))
 			if res != nil && testing.Verbose() {
 				out := string(res.Stdout)
 				t.Log(out[max(0, len(out)-3000):])
 			}
 			if err == nil {
 				var res *runtime.Result
-				if res, err = i.Eval(c, "suite_result"); err == nil {
+				if res, err = i.Run(c, runtime.Eval("suite_result")); err == nil {
 					err = res.Decode(&sr)
 				}
 			}

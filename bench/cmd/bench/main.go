@@ -1,5 +1,5 @@
 // Command bench compares snakepit-wasm with its baseline, a pool of native
-// CPython processes (bench/native) built from the same CPython source, and
+// CPython processes (internal/bench/native) built from the same CPython source, and
 // writes results.md, results.json and chart.svg to -out: by default
 // bench/results for a full run (the published results), bench/results/quick
 // for -quick (so that a quick check never overwrites them) and a temporary

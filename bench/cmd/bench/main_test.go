@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/bench/native"
+	"github.com/snakepit-wasm/snakepit/internal/bench/native"
 	"go.uber.org/goleak"
 )
 

@@ -339,7 +339,7 @@ func markdown(r *Results) string {
 	p("| load average (1, 5, 15 min) | at start %s, at end %s |", m.LoadStart, m.LoadEnd)
 	p("| Go | %s |", m.GoVersion)
 	p("| snakepit-wasm | %s; python.wasm on wazero, interrupt=%s |", m.Ours, m.Interrupt)
-	p("| native baseline | %s; same source tree; run as `python3.13 -I -S`, bench/native pool over pipes |", m.Native)
+	p("| native baseline | %s; same source tree; run as `python3.13 -I -S`, internal/bench/native pool over pipes |", m.Native)
 	p("| method | %d repetitions (CPU suite: %d after a warm-up pass), medians across repetitions quoted; latency measurements of %s per side and caller count, after a %s warm-up; sides measured in turns, order alternating |",
 		cfg.Reps, cfg.CPUReps, cfg.Duration, cfg.Warmup)
 	p("")
@@ -432,7 +432,7 @@ func markdown(r *Results) string {
 
 	p("## Workloads 5, 6 and 7")
 	p("")
-	p("5. *import-heavy script*: bench/programs/imports.py (argparse, email, decimal, json, logging, pathlib, tomllib, ...) executed in a fresh interpreter: snakepit clones a snapshot taken **without** preloads and execs the script (clone included in the time); native starts `python3.13 -I -S -c <script>` and waits for it to exit. Median of %d runs per repetition.", cfg.Iters)
+	p("5. *import-heavy script*: internal/bench/programs/imports.py (argparse, email, decimal, json, logging, pathlib, tomllib, ...) executed in a fresh interpreter: snakepit clones a snapshot taken **without** preloads and execs the script (clone included in the time); native starts `python3.13 -I -S -c <script>` and waits for it to exit. Median of %d runs per repetition.", cfg.Iters)
 	p("6. *host callback*: one call whose Python loop calls the host %d times (`snakepit.call('tool', i)` answered by a Go `HostFunc` via `Request.Host`; native: `host_call(i)` answered by the `CallWithCallback` callback); the call's time divided by %d. Median of %d calls per repetition.", cfg.Callbacks, cfg.Callbacks, cfg.Iters)
 	p("7. *scratch files*: one call that writes a 10 MB file in the working directory in 64 KB chunks and reads it back in 64 KB reads: snakepit's in-memory scratch file system (/tmp, the default), native a directory on tmpfs (/dev/shm). Median of %d calls per repetition.", cfg.Iters)
 	p("")
@@ -460,7 +460,7 @@ func markdown(r *Results) string {
 
 	p("## Memory per worker")
 	p("")
-	p("snakepit: the RSS and PSS of the whole Go process (read from /proc/self/smaps_rollup after a GC that returns free heap to the OS) divided by the workers; it includes the Go runtime, the compiled python.wasm code and this harness, which one worker must carry alone. *Δ PSS* is the growth of the process's PSS since just before the pool started, divided by the workers: the marginal cost of a worker. In the ModeSession row, the workers are the parked sessions' interpreters (and the pool's 2 spare workers count with them). native: the sum over the worker processes (bench/native `Pool.Memory`), divided by the workers; PSS splits the pages they share (the interpreter's code), the Go process driving them is not counted.")
+	p("snakepit: the RSS and PSS of the whole Go process (read from /proc/self/smaps_rollup after a GC that returns free heap to the OS) divided by the workers; it includes the Go runtime, the compiled python.wasm code and this harness, which one worker must carry alone. *Δ PSS* is the growth of the process's PSS since just before the pool started, divided by the workers: the marginal cost of a worker. In the ModeSession row, the workers are the parked sessions' interpreters (and the pool's 2 spare workers count with them). native: the sum over the worker processes (internal/bench/native `Pool.Memory`), divided by the workers; PSS splits the pages they share (the interpreter's code), the Go process driving them is not counted.")
 	p("")
 	p("| state | workers | snakepit RSS/worker | snakepit PSS/worker | snakepit Δ PSS/worker | native RSS/worker | native PSS/worker |")
 	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")

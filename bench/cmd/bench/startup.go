@@ -3,12 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/bench/native"
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/native"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
@@ -89,7 +90,7 @@ func (b *bench) coldStart(ctx context.Context) error {
 		}
 		// The same interpreter read from a local build's files instead of
 		// the module's embedded copy.
-		if local := runtime.DefaultDir(); fileExists(filepath.Join(local, "python.wasm")) {
+		if local := artifact.DefaultDir(); fileExists(filepath.Join(local, "python.wasm")) {
 			if err := measure("runtime.New, warm compilation cache, local build", ours, func() (func(), error) {
 				lrt, err := runtime.New(ctx, runtime.Config{Dir: local})
 				return func() { lrt.Close(bg) }, err
@@ -129,7 +130,7 @@ func (b *bench) coldStart(ctx context.Context) error {
 				return func() { inst.Close(bg) }, err
 			}},
 			{"worker: snapshot clone (snap.NewInstance)", ours, func() (func(), error) {
-				inst, err := b.snap.NewInstance(ctx, nil)
+				inst, err := b.snap.NewInstance(ctx, runtime.CloneOptions{})
 				return func() { inst.Close(bg) }, err
 			}},
 			{"worker: native process, start to ready", nat, startNative(1)},
@@ -160,7 +161,7 @@ func (b *bench) idleMemory(ctx context.Context) error {
 	for _, mode := range []pool.Mode{pool.ModeWarm, pool.ModeFresh} {
 		base := selfMemory()
 		p, err := pool.New(ctx, b.rt, pool.Options{Mode: mode, Size: w, Setup: setup,
-			Instance: runtime.Options{MemoryLimit: cpuMemoryLimit}})
+			Instance: runtime.Options{Limits: runtime.Limits{MaxMemory: cpuMemoryLimit}}})
 		if err != nil {
 			return err
 		}
@@ -174,11 +175,11 @@ func (b *bench) idleMemory(ctx context.Context) error {
 			}
 			// Used clones are replaced by clones that reuse their memory.
 			for range 2 * w {
-				if _, err := p.Run(ctx, runtime.Request{Op: runtime.OpExec, Code: "x = 1"}); err != nil {
+				if _, err := p.Run(ctx, runtime.Exec("x = 1")); err != nil {
 					return err
 				}
 			}
-			waitIdle(p, w)
+			waitIdle(p.Stats, w)
 			return b.memory(ctx, fmt.Sprintf("ModeFresh: %d ready clone(s), idle after %d calls", w, 2*w), w, base, nil)
 		}()
 		if err != nil {
@@ -205,26 +206,26 @@ func (b *bench) idleMemory(ctx context.Context) error {
 func (b *bench) parkedSessions(ctx context.Context, setup string) error {
 	n := b.cfg.Sessions
 	base := selfMemory()
-	p, err := pool.New(ctx, b.rt, pool.Options{Mode: pool.ModeSession, Size: 2, MaxSessions: n, QueueLimit: n, Setup: setup,
-		Instance: runtime.Options{MemoryLimit: cpuMemoryLimit}})
+	p, err := pool.NewSessions(ctx, b.rt, pool.Options{Size: 2, MaxSessions: n, MaxQueue: n, Setup: setup,
+		Instance: runtime.Options{Limits: runtime.Limits{MaxMemory: cpuMemoryLimit}}})
 	if err != nil {
 		return err
 	}
 	defer p.Close(ctx)
 	for k := range n {
-		req := runtime.Request{Op: runtime.OpExec, Code: fmt.Sprintf("me = %d\nseen = [me] * 10", k)}
-		if _, err := p.RunSession(ctx, fmt.Sprint("user-", k), req); err != nil {
+		req := runtime.Exec(fmt.Sprintf("me = %d\nseen = [me] * 10", k))
+		if _, err := p.Session(fmt.Sprint("user-", k)).Run(ctx, req); err != nil {
 			return err
 		}
 	}
-	waitIdle(p, 2)
+	waitIdle(p.Stats, 2)
 	return b.memory(ctx, fmt.Sprintf("ModeSession, Size 2: %d parked sessions, suite in the snapshot, one call each", n), n, base, nil)
 }
 
 // waitIdle waits (a little) for a pool to have its workers ready again.
-func waitIdle(p *pool.Pool, w int) {
+func waitIdle(stats func() pool.Stats, w int) {
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if st := p.Stats(); st.Idle >= w && st.Starting == 0 {
+		if st := stats(); st.Idle >= w && st.Starting == 0 {
 			return
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/knobs"
 	"io"
 	"os/exec"
 	goruntime "runtime"
@@ -14,8 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/bench/native"
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/native"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
@@ -107,16 +108,16 @@ _info = {'Version': sys.version, 'CC': (sysconfig.get_config_var('CC') or '?').s
 // versions records both CPython versions and builds, and warns if the
 // versions differ.
 func (b *bench) versions(ctx context.Context) error {
-	inst, err := b.snap.NewInstance(ctx, nil)
+	inst, err := b.snap.NewInstance(ctx, runtime.CloneOptions{})
 	if err != nil {
 		return err
 	}
 	defer inst.Close(ctx)
 	m := &b.res.Meta
-	if _, err := inst.Exec(ctx, pyInfoSource); err != nil {
+	if _, err := inst.Run(ctx, runtime.Exec(pyInfoSource)); err != nil {
 		return err
 	}
-	r, err := inst.Eval(ctx, "_info")
+	r, err := inst.Run(ctx, runtime.Eval("_info"))
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func (b *bench) versions(ctx context.Context) error {
 	if err := json.Unmarshal(out, &m.Native); err != nil {
 		return fmt.Errorf("native python: %w", err)
 	}
-	m.NativePath, m.Interrupt = b.python, b.rt.Interrupt().String()
+	m.NativePath, m.Interrupt = b.python, knobs.Loops.String()
 	if firstField(m.Ours.Version) != firstField(m.Native.Version) {
 		b.note("WARNING: the CPython versions differ (%s vs %s): the comparison is not like for like", m.Ours.Version, m.Native.Version)
 	}
@@ -235,7 +236,7 @@ func nativeOp(p *native.Pool, fn string, args []byte, check func([]byte) error) 
 }
 
 func call(fn string, args []byte) runtime.Request {
-	return runtime.Request{Op: runtime.OpCall, Code: fn, Args: args}
+	return runtime.CallJSON(fn, args)
 }
 
 func equals(want string) func([]byte) error {
@@ -326,17 +327,17 @@ func (b *bench) latency(ctx context.Context) error {
 		workload, side string
 		op             func(size int) op
 	}
-	execX := runtime.Request{Op: runtime.OpExec, Code: "x = 1"}
+	execX := runtime.Exec("x = 1")
 	groups := [][]series{
 		{
 			{"fresh x = 1", ours, func(s int) op { return poolOp(fresh[s], execX, nil) }},
 			{"fresh x = 1", oursClone, func(int) op {
 				return func(ctx context.Context) (func(), error) {
-					inst, err := b.snap.NewInstance(ctx, nil)
+					inst, err := b.snap.NewInstance(ctx, runtime.CloneOptions{})
 					if err != nil {
 						return nil, err
 					}
-					_, err = inst.Exec(ctx, "x = 1")
+					_, err = inst.Run(ctx, runtime.Exec("x = 1"))
 					return func() { inst.Close(ctx) }, err
 				}
 			}},
@@ -452,11 +453,11 @@ func (b *bench) imports(ctx context.Context) error {
 	}
 	return b.pairs(ctx, "import-heavy script, fresh interpreter", "us", 1,
 		func(ctx context.Context) (func(), error) {
-			inst, err := b.snap.NewInstance(ctx, nil)
+			inst, err := b.snap.NewInstance(ctx, runtime.CloneOptions{})
 			if err != nil {
 				return nil, err
 			}
-			_, err = inst.Exec(ctx, src)
+			_, err = inst.Run(ctx, runtime.Exec(src))
 			return func() { inst.Close(ctx) }, err
 		},
 		func(ctx context.Context) (func(), error) { return nil, native.RunFresh(ctx, b.python, src) })
@@ -467,12 +468,12 @@ func (b *bench) imports(ctx context.Context) error {
 // script's imports are among them.
 func (b *bench) preloaded(ctx context.Context, src string) error {
 	const list = "sorted(__import__('sys').modules)"
-	inst, err := b.snap.NewInstance(ctx, nil)
+	inst, err := b.snap.NewInstance(ctx, runtime.CloneOptions{})
 	if err != nil {
 		return err
 	}
 	defer inst.Close(ctx)
-	r, err := inst.Eval(ctx, list)
+	r, err := inst.Run(ctx, runtime.Eval(list))
 	if err != nil {
 		return err
 	}
@@ -513,7 +514,7 @@ func (b *bench) warmPair(ctx context.Context, inst runtime.Options, setup, nativ
 	}
 	np, err := native.New(ctx, b.python, 1)
 	if err == nil {
-		if err = np.Exec(ctx, nativeSetup); err != nil {
+		if err = np.Exec(ctx, (nativeSetup)); err != nil {
 			np.Close()
 		}
 	}
@@ -528,7 +529,7 @@ func (b *bench) warmPair(ctx context.Context, inst runtime.Options, setup, nativ
 func (b *bench) callbacks(ctx context.Context) error {
 	n := b.cfg.Callbacks
 	tools := map[string]runtime.HostFunc{"tool": func(context.Context, json.RawMessage) (any, error) { return 1, nil }}
-	p, np, err := b.warmPair(ctx, runtime.Options{MaxHostCalls: n + 1},
+	p, np, err := b.warmPair(ctx, runtime.Options{Limits: runtime.Limits{MaxHostCalls: n + 1}},
 		"import snakepit\n"+strings.Replace(askSource, "CALL(", "snakepit.call('tool', ", 1),
 		strings.Replace(askSource, "CALL(", "host_call(", 1))
 	if err != nil {
@@ -563,7 +564,7 @@ func (b *bench) scratchFiles(ctx context.Context) error {
 	}
 	defer p.Close(context.Background())
 	defer func() {
-		_ = np.Exec(context.Background(), "import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)")
+		_ = np.Exec(context.Background(), ("import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)"))
 		np.Close()
 	}()
 	want := equals(fmt.Sprint(programs.ScratchBytes))
@@ -576,7 +577,7 @@ func (b *bench) scratchFiles(ctx context.Context) error {
 func (b *bench) cpuSuite(ctx context.Context) error {
 	setup := programs.Setup(b.progs)
 	base := selfMemory()
-	p, np, err := b.warmPair(ctx, runtime.Options{MemoryLimit: cpuMemoryLimit}, setup, setup)
+	p, np, err := b.warmPair(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: cpuMemoryLimit}}, setup, setup)
 	if err != nil {
 		return err
 	}
@@ -678,21 +679,21 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 	}
 	// The other stop mechanisms, each in a runtime of its own, measured in
 	// turns with the default one.
-	def := b.rt.Interrupt()
-	mechs := []runtime.Interrupt{def}
-	pools := map[runtime.Interrupt]*pool.Pool{def: p}
-	for _, m := range []runtime.Interrupt{runtime.InterruptLoops, runtime.InterruptNone, runtime.InterruptCloseOnDone} {
+	def := knobs.Loops // b.rt's
+	mechs := []knobs.Interrupt{def}
+	pools := map[knobs.Interrupt]*pool.Pool{def: p}
+	for _, m := range []knobs.Interrupt{knobs.Loops, knobs.None, knobs.CloseOnDone} {
 		if m == def {
 			continue
 		}
 		b.logf("starting a runtime with interrupt=%s (compiles unless cached)", m)
-		rt, err := runtime.New(ctx, runtime.Config{Interrupt: m})
+		rt, err := runtime.New(knobs.With(ctx, knobs.Knobs{Interrupt: m}), runtime.Config{})
 		if err != nil {
 			return err
 		}
 		defer rt.Close(context.Background())
 		if pools[m], err = pool.New(ctx, rt, pool.Options{Mode: pool.ModeWarm, Size: 1, Setup: setup,
-			Instance: runtime.Options{MemoryLimit: cpuMemoryLimit}}); err != nil {
+			Instance: runtime.Options{Limits: runtime.Limits{MaxMemory: cpuMemoryLimit}}}); err != nil {
 			return err
 		}
 		defer pools[m].Close(context.Background())

@@ -11,11 +11,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/snakepit-wasm/snakepit/internal/knobs"
 	"log"
 	"os"
 	"time"
 
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
@@ -23,8 +24,8 @@ func main() {
 	dir := flag.String("dir", "", "a local build whose python.wasm keeps its name section")
 	rounds := flag.Int("rounds", 3, "runs of each program")
 	only := flag.String("program", "", "run only this program")
-	budget := flag.Int("budget", 0, "the yield budget (runtime.Config.YieldBudget; 0: the default)")
-	none := flag.Bool("none", false, "compile no stop mechanism (runtime.InterruptNone), to see what the checks cost")
+	budget := flag.Int("budget", 0, "the yield budget (knobs.YieldBudget; 0: the default)")
+	none := flag.Bool("none", false, "compile no stop mechanism (knobs.None), to see what the checks cost")
 	flag.Parse()
 	ctx := context.Background()
 	// A fresh compilation cache: wazero names functions in the perf map only
@@ -35,11 +36,11 @@ func main() {
 	}
 	defer os.RemoveAll(cache)
 	cfg := runtime.Config{Dir: *dir, CompilationCacheDir: cache}
-	cfg.YieldBudget = int32(*budget)
+	k := knobs.Knobs{YieldBudget: int32(*budget)}
 	if *none {
-		cfg.Interrupt = runtime.InterruptNone
+		k.Interrupt = knobs.None
 	}
-	rt, err := runtime.New(ctx, cfg)
+	rt, err := runtime.New(knobs.With(ctx, k), cfg)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -53,12 +54,12 @@ func main() {
 		if *only != "" && p.Name != *only {
 			continue
 		}
-		if _, err := inst.Exec(ctx, p.Source); err != nil {
+		if _, err := inst.Run(ctx, runtime.Exec(p.Source)); err != nil {
 			log.Fatalf("%s: %v", p.Name, err)
 		}
 		t0 := time.Now()
 		for range *rounds {
-			if _, err := inst.Call(ctx, "run"); err != nil {
+			if _, err := inst.Run(ctx, runtime.Call("run")); err != nil {
 				log.Fatalf("%s: %v", p.Name, err)
 			}
 		}

@@ -26,7 +26,7 @@ import (
 func main() {
 	parallel := flag.Int("parallel", 1, "module runs at once (1 or 2)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "deadline of each module run")
-	memory := flag.Uint64("memory", 1024, "memory cap of each module run, MiB")
+	memory := flag.Int64("memory", 1024, "memory cap of each module run, MiB")
 	modules := flag.String("modules", "", "comma-separated modules to run (default: all)")
 	jsonOut := flag.String("json", "wasm/stdlib-tests.json", "results, machine-readable")
 	mdOut := flag.String("md", "wasm/STDLIB-TESTS.md", "the table")
@@ -40,7 +40,7 @@ func main() {
 	}
 }
 
-func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, mdOut, logs string, tableOnly, update bool) error {
+func run(parallel int, timeout time.Duration, memory int64, modules, jsonOut, mdOut, logs string, tableOnly, update bool) error {
 	if tableOnly {
 		rep, err := stdlibtest.ReadReport(jsonOut)
 		if err != nil {
@@ -61,7 +61,7 @@ func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, m
 	if modules != "" {
 		mods = strings.Split(modules, ",")
 	}
-	r, err := stdlibtest.NewRunner(ctx, stdlibtest.Config{Dir: dir, Testlib: testlib, Timeout: timeout, MemoryLimit: memory})
+	r, err := stdlibtest.NewRunner(ctx, stdlibtest.Config{Dir: dir, Testlib: testlib, Timeout: timeout, MaxMemory: memory})
 	if err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func run(parallel int, timeout time.Duration, memory uint64, modules, jsonOut, m
 		Interpreter: stdlibtest.Interpreter{Dir: dir, PythonVersion: b.PythonVersion, SHA256: b.SHA256},
 		Started:     time.Now().UTC(),
 		Timeout:     timeout.String(),
-		MemoryMiB:   memory >> 20,
+		MemoryMiB:   uint64(memory >> 20),
 		Parallel:    parallel,
 		LoadBefore:  loadavg(),
 	}

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/snakepit-wasm/snakepit/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 )
 
 const benchSrc = `
