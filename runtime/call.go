@@ -340,12 +340,19 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 		// reached the cap: the interpreter is intact.
 		pe := &PythonError{Type: string(frames.ExcType), Message: string(frames.ExcMessage), Traceback: string(frames.Traceback)}
 		switch {
+		case !st.interrupted.IsZero():
+			return res, fmt.Errorf("call stopped: %w: %w (%w)", ctx.Err(), ErrInterrupted, pe)
 		case ctx.Err() != nil:
 			// The deadline passed while Python waited on the host (a host
 			// tool saw ctx end); the interpreter itself is fine.
 			return res, fmt.Errorf("call stopped: %w (%w)", ctx.Err(), pe)
 		}
 		return res, pe
+	}
+	if !st.interrupted.IsZero() {
+		// It caught the interrupt and returned, within the grace: a result
+		// after the deadline is still late.
+		return res, fmt.Errorf("call stopped: %w: %w", ctx.Err(), ErrInterrupted)
 	}
 	if frames.JSON != nil {
 		if !json.Valid(frames.JSON) {
@@ -418,9 +425,34 @@ func (i *Instance) sleep(d time.Duration) {
 	case <-ctx.Done():
 	case <-i.life.Done():
 	}
-	if err := i.stopped(ctx); err != nil {
+	if err := i.stopped(ctx); err != nil && (i.cur == nil || !i.softStop(i.cur)) {
 		panic(errStop{err})
 	}
+}
+
+// exportInterrupt is the guest's sp_interrupt: it makes the running
+// request raise KeyboardInterrupt at its next eval-breaker check.
+const exportInterrupt = "sp_interrupt"
+
+// softStop interrupts a call whose context has ended instead of stopping
+// it, and reports whether the guest may go on running to unwind: the first
+// time, it asks the guest to raise KeyboardInterrupt; then for
+// MaxInterruptGrace. A closing instance or runtime is stopped at once.
+func (i *Instance) softStop(st *callState) bool {
+	grace := i.opts.Limits.MaxInterruptGrace
+	if i.interrupt == nil || grace <= 0 || i.life.Err() != nil {
+		return false
+	}
+	if st.interrupted.IsZero() {
+		st.interrupted = time.Now()
+		// Re-entrant: the guest is suspended in this yield; sp_interrupt
+		// only queues a pending call, which runs once the guest resumes.
+		if _, err := i.interrupt.Call(context.WithValue(st.ctx, stateKey{}, st)); err != nil {
+			return false
+		}
+		return true
+	}
+	return time.Since(st.interrupted) < grace
 }
 
 // stopped says why a running call must stop now, if it must.

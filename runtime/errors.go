@@ -65,6 +65,12 @@ var (
 	// that cannot be honoured (see Options.Validate): nothing started.
 	// Kind bad_options.
 	ErrBadOptions = errkind.New(errkind.BadOptions, "bad options")
+	// ErrInterrupted is wrapped, with the context's error, by the error of
+	// a call that was interrupted at its deadline or cancellation and
+	// unwound within Limits.MaxInterruptGrace: the instance keeps its state
+	// and serves the next call. Its kind is the context's (deadline or
+	// canceled).
+	ErrInterrupted = errors.New("interrupted, state kept")
 	// ErrNotReset is wrapped, with the reason, by the error of an
 	// Instance.Reset that could not return the instance to its snapshot's
 	// state exactly. The instance should then be closed. Kind crash.

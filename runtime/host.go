@@ -26,18 +26,19 @@ type stateKey struct{}
 
 // callState is what the host imports need during one call.
 type callState struct {
-	ctx        context.Context
-	inst       *Instance
-	req        *Request
-	hostCalls  int
-	pending    []byte      // a host call's answer, until the guest takes it
-	chunks     int         // stream chunks so far
-	chunkSize  int         // and their total size
-	streamErr  error       // why the host stopped the stream, if it did
-	sched      time.Time   // the last Gosched in yield
-	fault      error       // an ABI violation seen by an import; taints the instance
-	async      *asyncCalls // tools started by snakepit.acall; nil until one is
-	asyncEnded bool        // the call has returned: no more starts
+	ctx         context.Context
+	inst        *Instance
+	req         *Request
+	hostCalls   int
+	pending     []byte      // a host call's answer, until the guest takes it
+	chunks      int         // stream chunks so far
+	chunkSize   int         // and their total size
+	streamErr   error       // why the host stopped the stream, if it did
+	sched       time.Time   // the last Gosched in yield
+	fault       error       // an ABI violation seen by an import; taints the instance
+	async       *asyncCalls // tools started by snakepit.acall; nil until one is
+	asyncEnded  bool        // the call has returned: no more starts
+	interrupted time.Time   // when softStop asked the guest to raise KeyboardInterrupt
 }
 
 func stateOf(ctx context.Context) *callState {
@@ -86,7 +87,7 @@ func (r *Runtime) hostYield(ctx context.Context, m api.Module) {
 		return
 	}
 	st.inst.resetBudget()
-	if err := st.inst.stopped(st.ctx); err != nil {
+	if err := st.inst.stopped(st.ctx); err != nil && !st.inst.softStop(st) {
 		panic(errStop{err})
 	}
 	// Entering Go already gave a pending stop-the-world its safe point.

@@ -40,6 +40,7 @@ type Instance struct {
 
 	run, buffer, release api.Function
 	fdsIntact            api.Function
+	interrupt            api.Function // sp_interrupt; nil in a python.wasm without it
 	bufPtr, bufCap       uint32
 	snap                 *Snapshot // a clone's, for Reset
 
@@ -187,6 +188,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		return nil, err
 	}
 	i.run, i.buffer, i.release, i.fdsIntact = fns[1], fns[2], fns[3], more[0]
+	i.interrupt = m.ExportedFunction(exportInterrupt)
 	if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
 		i.budget = g
 	}

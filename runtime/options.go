@@ -6,6 +6,7 @@ import (
 	"math"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
@@ -88,6 +89,15 @@ type Limits struct {
 	// are named in Result.FilesOmitted. Default 16 MiB. (ScratchOptions
 	// turns the collection off.)
 	MaxResultFiles int64
+	// MaxInterruptGrace is how long a call whose context ended (its
+	// deadline, a cancellation) may take to unwind: it is first interrupted
+	// (KeyboardInterrupt raised in the guest at its next check point), and
+	// if it returns within the grace the instance keeps its state and the
+	// error wraps ErrInterrupted. A guest that does not unwind in time
+	// (it catches the interrupt and goes on, or sits in C) is stopped hard
+	// and the instance breaks, as is one whose runtime or instance is
+	// closed. Default 100 ms; NoLimit stops hard at once.
+	MaxInterruptGrace time.Duration
 }
 
 // DefaultLimits returns the limits a zero Limits field means.
@@ -96,7 +106,7 @@ func DefaultLimits() Limits {
 		MaxMemory: 256 << 20, MaxStdout: 1 << 20, MaxStderr: 1 << 20, MaxResult: 16 << 20,
 		MaxStreamChunks: 100000, MaxStreamBytes: 64 << 20, MaxHostCalls: 10000, MaxHostPayload: 4 << 20,
 		MaxAsyncHostCalls: 1, MaxOpenFiles: 256, MaxScratchBytes: 64 << 20, MaxScratchFiles: 10000,
-		MaxResultFiles: 16 << 20,
+		MaxResultFiles: 16 << 20, MaxInterruptGrace: 100 * time.Millisecond,
 	}
 }
 
@@ -104,7 +114,7 @@ func DefaultLimits() Limits {
 func (l *Limits) fields() (ints []*int, int64s []*int64) {
 	return []*int{&l.MaxStdout, &l.MaxStderr, &l.MaxResult, &l.MaxStreamChunks, &l.MaxStreamBytes,
 			&l.MaxHostCalls, &l.MaxHostPayload, &l.MaxAsyncHostCalls, &l.MaxOpenFiles, &l.MaxScratchFiles},
-		[]*int64{&l.MaxMemory, &l.MaxScratchBytes, &l.MaxResultFiles}
+		[]*int64{&l.MaxMemory, &l.MaxScratchBytes, &l.MaxResultFiles, (*int64)(&l.MaxInterruptGrace)}
 }
 
 // or returns l with its zero fields taken from base.
@@ -127,6 +137,7 @@ func (l Limits) or(base Limits) Limits {
 // resolved returns l with defaults filled in and NoLimit turned into the
 // largest value each cap can meet.
 func (l Limits) resolved() Limits {
+	hard := l.MaxInterruptGrace == NoLimit
 	l = l.or(DefaultLimits())
 	li, l64 := l.fields()
 	for _, p := range li {
@@ -143,6 +154,9 @@ func (l Limits) resolved() Limits {
 		l.MaxMemory = 1 << 32
 	}
 	l.MaxMemory &^= cowmem.PageSize - 1
+	if hard {
+		l.MaxInterruptGrace = 0 // stop hard at once
+	}
 	return l
 }
 
