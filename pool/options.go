@@ -94,17 +94,19 @@ type Options struct {
 	// MaxSessionIdle ends a session idle that long. Default 10 minutes.
 	MaxSessionIdle time.Duration
 	// MaxSessions caps the live sessions, running or parked (a new key past
-	// it gets ErrTooManySessions). Default Size. An idle session holds no
-	// slot, only its interpreter's memory: about 1 MiB idle (what its calls
-	// wrote, copy-on-write against the snapshot, plus wazero's own), more
-	// for the state it keeps, up to Instance.Limits.MaxMemory each. Raise
-	// it together with MaxSessionMemory, or MaxMemory, which bound that.
+	// it gets ErrTooManySessions). An idle session holds no slot, only its
+	// interpreter's memory: about 1 MiB idle (what its calls wrote,
+	// copy-on-write against the snapshot, plus wazero's own), more for the
+	// state it keeps, up to Instance.Limits.MaxMemory each. Default: as
+	// many as MaxSessionMemory holds at 1 MiB each (at least Size); none
+	// when MaxSessionMemory is NoLimit.
 	MaxSessions int
 	// MaxSessionMemory caps the memory the live sessions' interpreters own
 	// together (runtime.Instance.PrivateBytes, read after each call): a new
 	// key gets ErrTooManySessions while the total is at or above it. Live
 	// sessions are not stopped by it: MaxMemory ends one that grows too
-	// big. Default none.
+	// big. Default a quarter of the machine's memory (1 GiB where it is
+	// unknown).
 	MaxSessionMemory int64
 	// OnEvent, if set, is called for every lifecycle step, synchronously and
 	// possibly from several goroutines at once, never with the pool's lock
@@ -174,18 +176,26 @@ func (o Options) withDefaults() Options {
 	none(&o.MaxAge)
 	o.MaxCalls = max(o.MaxCalls, 0)
 	o.MaxMemory = max(o.MaxMemory, 0)
-	o.MaxSessionMemory = max(o.MaxSessionMemory, 0)
+	switch o.MaxSessionMemory {
+	case 0:
+		o.MaxSessionMemory = 1 << 30
+		if m := physicalMemory(); m > 0 {
+			o.MaxSessionMemory = int64(min(m/4, math.MaxInt64))
+		}
+	case runtime.NoLimit:
+		o.MaxSessionMemory = 0 // none
+	}
 	switch o.MaxSessionIdle {
 	case 0:
 		o.MaxSessionIdle = 10 * time.Minute
 	case runtime.NoLimit:
 		o.MaxSessionIdle = math.MaxInt64
 	}
-	switch o.MaxSessions {
-	case 0:
-		o.MaxSessions = o.Size
-	case runtime.NoLimit:
+	switch {
+	case o.MaxSessions == runtime.NoLimit, o.MaxSessions == 0 && o.MaxSessionMemory == 0:
 		o.MaxSessions = math.MaxInt
+	case o.MaxSessions == 0:
+		o.MaxSessions = max(o.Size, int(o.MaxSessionMemory>>20))
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -264,7 +264,7 @@ func (p *Pool) leftLocked(s *session) {
 // once, not the sessions alive: an idle session is parked (its interpreter
 // kept, copy-on-write against the snapshot, holding no slot) and runs again
 // on its next call, in order, with its state. Sessions with calls waiting
-// take the free slots in turn. MaxSessions (default Size) caps the live
+// take the free slots in turn. MaxSessions (default: from MaxSessionMemory) caps the live
 // sessions, and MaxSessionMemory the memory their interpreters own
 // together: a new key past either gets ErrTooManySessions at once, without
 // waiting. A new session starts from one of Size spare clones kept ready,

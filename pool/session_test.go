@@ -344,10 +344,9 @@ func TestRunSessionRefusesAnEmptyKey(t *testing.T) {
 	require.Zero(t, p.Stats().Sessions)
 }
 
-// The package doc said a new key waits for a worker; it is refused at once
-// once every worker holds a session.
-func TestThirdSessionOnTwoWorkersIsRefusedAtOnce(t *testing.T) {
-	p := newSessions(t, pool.Options{Size: 2})
+// A new key past MaxSessions is refused at once, without waiting.
+func TestThirdSessionPastMaxSessionsIsRefusedAtOnce(t *testing.T) {
+	p := newSessions(t, pool.Options{Size: 2, MaxSessions: 2})
 	for _, k := range []string{"a", "b"} {
 		_, err := p.Session(k).Run(ctx, exec("pass"))
 		require.NoError(t, err)
@@ -355,4 +354,27 @@ func TestThirdSessionOnTwoWorkersIsRefusedAtOnce(t *testing.T) {
 	_, err := p.Session("c").Run(ctx, exec("pass"))
 	require.ErrorIs(t, err, pool.ErrTooManySessions)
 	require.Zero(t, p.Stats().Queued)
+}
+
+// By default the live sessions are bounded by memory, not by Size: a pool
+// of one worker holds many parked sessions, and MaxSessions follows
+// MaxSessionMemory (1 MiB a session).
+func TestMaxSessionsFollowsMemoryNotSize(t *testing.T) {
+	p := newSessions(t, pool.Options{Size: 1})
+	for k := range 6 {
+		_, err := p.Session(fmt.Sprint(k)).Run(ctx, exec(fmt.Sprintf("me = %d", k)))
+		require.NoError(t, err)
+	}
+	require.Equal(t, 6, p.Stats().Sessions)
+	for k := range 6 {
+		require.JSONEq(t, fmt.Sprint(k), evalSession(t, p, fmt.Sprint(k), "me"))
+	}
+
+	small := newSessions(t, pool.Options{Size: 1, MaxSessionMemory: 3 << 20})
+	var err error
+	for k := 0; k < 5 && err == nil; k++ {
+		_, err = small.Session(fmt.Sprint(k)).Run(ctx, exec("pass"))
+	}
+	require.ErrorIs(t, err, pool.ErrTooManySessions)
+	require.LessOrEqual(t, small.Stats().Sessions, 3)
 }

@@ -30,9 +30,10 @@ func run(ctx context.Context, out io.Writer) error {
 	defer rt.Close(ctx)
 	p, err := pool.NewSessions(ctx, rt, pool.Options{
 		// Two calls run at once. Sessions are parked between calls, so a
-		// pool serves more sessions than that: MaxSessions (default Size)
-		// says how many may live; two here.
+		// pool serves more sessions than that: MaxSessions (by default as
+		// many as MaxSessionMemory holds) says how many may live; two here.
 		Size:           2,
+		MaxSessions:    2,
 		MaxSessionIdle: 300 * time.Millisecond, // minutes in a real service
 	})
 	if err != nil {
