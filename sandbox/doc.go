@@ -4,7 +4,7 @@
 //
 //   - TestAttacks runs a table of attacks (files, environment, memory, CPU,
 //     output, results, streams, host calls, the bridge, leaks between
-//     callers) in ModeFresh, ModeWarm and ModeSession. Each gets its
+//     callers) in ModeFresh, ModeWarm and in sessions. Each gets its
 //     documented outcome, the pool serves a clean call afterwards, nothing
 //     reaches another caller or session, and the host's goroutines, file
 //     descriptors and heap come back. The rows that take seconds in each
