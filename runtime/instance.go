@@ -13,6 +13,7 @@ import (
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
 	"github.com/snakepit-wasm/snakepit/internal/life"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
+	"github.com/snakepit-wasm/snakepit/internal/pycache"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -114,7 +115,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	}
 	defer r.life.Exit()
 	opts = opts.withDefaults()
-	opts, paths, err := resolvePackages(opts)
+	opts, paths, err := r.resolvePackages(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -226,6 +227,9 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 				return nil, fmt.Errorf("%w: mount %q: %w", ErrBadOptions, m.GuestPath, err)
 			}
 			i.roots = append(i.roots, root)
+			if m.pyc != nil {
+				f = &sysfs.AdaptFS{FS: pycache.Overlay(root.FS(), m.pyc)}
+			}
 			mountAs(f, m.GuestPath, mountfs.MountHost)
 		case m.FS != nil:
 			mount(&sysfs.AdaptFS{FS: m.FS}, m.GuestPath)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/pycache"
 )
 
 // NoLimit turns a cap off: every Max field of Limits (and of pool.Options)
@@ -197,6 +198,8 @@ type Mount struct {
 	GuestPath string // absolute, e.g. "/data"
 	HostDir   string // a host directory, or
 	FS        fs.FS  // a file system (used when HostDir is "")
+
+	pyc *pycache.Set // a package's bytecode, served over its files
 }
 
 // CloneOptions are what may differ between a snapshot's clone and the

@@ -3,17 +3,21 @@ package runtime
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
+	"github.com/snakepit-wasm/snakepit/internal/pycache"
 	"github.com/tetratelabs/wazero/experimental/sysfs"
 )
 
@@ -44,9 +48,10 @@ type Package struct {
 	Files map[string]string
 }
 
-// resolvePackages turns o.Packages into mounts; it also returns the guest
-// paths to put on sys.path.
-func resolvePackages(o Options) (Options, []string, error) {
+// resolvePackages turns o.Packages into mounts, serving each with its
+// bytecode (see internal/pycache) unless it is small; it also returns the
+// guest paths to put on sys.path.
+func (r *Runtime) resolvePackages(o Options) (Options, []string, error) {
 	if len(o.Packages) == 0 {
 		return o, nil, nil
 	}
@@ -58,20 +63,117 @@ func resolvePackages(o Options) (Options, []string, error) {
 			return o, nil, fmt.Errorf("%w: package %d: %w", ErrBadOptions, n, err)
 		}
 		var err error
+		key, size := "", int64(pycache.MinSourceBytes)
 		switch {
 		case p.Zip != nil:
-			m.FS, err = zip.NewReader(bytes.NewReader(p.Zip), int64(len(p.Zip)))
+			var z *zip.Reader
+			if z, err = zip.NewReader(bytes.NewReader(p.Zip), int64(len(p.Zip))); err == nil {
+				m.FS, key, size = mountfs.SeekableZip(z), pycache.BytesKey(p.Zip), zipSources(z)
+			}
 		case p.Files != nil:
 			m.FS, err = mountfs.Files(p.Files)
+			key, size = pycache.FilesKey(p.Files), filesSources(p.Files)
+		case p.FS != nil:
+			// Read whole on every resolve: an fs.FS may change, and its
+			// mtimes may not say so.
+			if key, _ = pycache.SourceKey(p.FS); key == "" {
+				size = 0
+			}
+		case p.HostDir != "":
+			// CPython checks each file's mtime and size against its
+			// bytecode: an edited directory is served from source.
+			if abs, err := filepath.Abs(p.HostDir); err == nil {
+				key = "dir:" + abs
+			}
 		}
 		if err != nil {
 			return o, nil, fmt.Errorf("%w: package %d: %w", ErrBadOptions, n, err)
+		}
+		if r.pyc != nil && key != "" && size >= pycache.MinSourceBytes {
+			m.pyc = r.pyc.Get(key, m.sourceKey, r.compiler(m))
+			if m.HostDir == "" {
+				m.FS = pycache.Overlay(m.FS, m.pyc) // fsConfig serves a HostDir's
+			}
 		}
 		mounts = append(mounts, m)
 		paths = append(paths, m.GuestPath)
 	}
 	o.Mounts, o.Packages = mounts, nil
 	return o, paths, nil
+}
+
+func zipSources(z *zip.Reader) (n int64) {
+	for _, f := range z.File {
+		if strings.HasSuffix(f.Name, ".py") {
+			n += int64(min(f.UncompressedSize64, 1<<40))
+		}
+	}
+	return n
+}
+
+func filesSources(files map[string]string) (n int64) {
+	for name, src := range files {
+		if strings.HasSuffix(name, ".py") {
+			n += int64(len(src))
+		}
+	}
+	return n
+}
+
+// sourceKey is pycache's key of the content of a package's mount.
+func (m Mount) sourceKey() (string, error) {
+	if m.HostDir == "" {
+		return pycache.SourceKey(m.FS)
+	}
+	root, err := os.OpenRoot(m.HostDir)
+	if err != nil {
+		return "", err
+	}
+	defer root.Close()
+	return pycache.SourceKey(root.FS())
+}
+
+// compileRoot is where the compiler sees the package; the bytecode does
+// not depend on it (CPython sets the code's file name at import).
+const compileRoot = "/src"
+
+// compiler compiles the package mounted by m in an instance of its own
+// (pycache.CompilerSource), which holds the package's files and what it
+// compiles, within the caps below.
+func (r *Runtime) compiler(m Mount) pycache.Compile {
+	m.GuestPath, m.pyc = compileRoot, nil
+	return func(ctx context.Context, have []string, add func(pycache.Batch) error) error {
+		i, err := r.NewInstance(ctx, Options{
+			Limits:  Limits{MaxMemory: 1 << 30, MaxResult: pycache.BatchBytes + pycache.MaxFileBytes + 1<<20},
+			Mounts:  []Mount{m},
+			Scratch: ScratchOptions{Disabled: true},
+		})
+		if err != nil {
+			return err
+		}
+		defer i.Close(context.WithoutCancel(ctx))
+		if _, err := i.Run(ctx, Exec(pycache.CompilerSource)); err != nil {
+			return err
+		}
+		if have == nil {
+			have = []string{} // JSON's null is not a list
+		}
+		if _, err := i.Run(ctx, Call("_pyc_start", compileRoot, have, pycache.MaxFileBytes)); err != nil {
+			return err
+		}
+		for {
+			res, err := i.Run(ctx, Call("_pyc_batch", pycache.BatchBytes))
+			if err != nil {
+				return err
+			}
+			if len(res.Bytes) == 0 {
+				return nil
+			}
+			if err := add(res.Bytes); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 func (p Package) check() error {

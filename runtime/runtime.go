@@ -96,6 +96,7 @@ import (
 	"github.com/snakepit-wasm/snakepit/internal/knobs"
 	"github.com/snakepit-wasm/snakepit/internal/life"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
+	"github.com/snakepit-wasm/snakepit/internal/pycache"
 	"github.com/snakepit-wasm/snakepit/internal/scratchfs"
 	"github.com/snakepit-wasm/snakepit/internal/wasmedit"
 	"github.com/tetratelabs/wazero"
@@ -162,6 +163,8 @@ type Runtime struct {
 	life *life.Life
 
 	hostFiles *mountfs.HostFiles // Config.MaxHostFiles
+
+	pyc *pycache.Cache // Options.Packages' bytecode
 }
 
 // New compiles python.wasm (from the compilation cache when possible) and
@@ -186,6 +189,7 @@ func New(ctx context.Context, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("instrumenting python.wasm: %w", err)
 	}
 	r.wasm = wasm
+	r.pyc = pycache.New(it.Build.SHA256, pycache.Dir(artifact.CacheBase()))
 	if r.cache, err = wazero.NewCompilationCacheWithDir(it.CacheDir); err != nil {
 		return nil, fmt.Errorf("compilation cache: %w", err)
 	}
@@ -276,6 +280,9 @@ func (r *Runtime) Close(ctx context.Context) error {
 }
 
 func (r *Runtime) release(ctx context.Context) error {
+	if r.pyc != nil {
+		r.pyc.Close() // its compilers' instances close before the code they run
+	}
 	var err error
 	if r.wr != nil {
 		err = r.wr.Close(ctx)

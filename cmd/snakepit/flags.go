@@ -1,12 +1,16 @@
 package main
 
 import (
+	"archive/zip"
+	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -65,6 +69,9 @@ type limits struct {
 	timeout                time.Duration
 	mounts                 mountList
 	env                    envList
+	packages               packageList
+	paths                  pathList
+	preload                nameList
 }
 
 func (l *limits) register(fs *flagSet, timeoutDoc string) {
@@ -76,14 +83,90 @@ func (l *limits) register(fs *flagSet, timeoutDoc string) {
 	fs.Var(&l.stderr, "max-stderr", "keep at most `size` of the code's stderr; the rest is dropped")
 	fs.Var(&l.mounts, "mount", "grant read-only access to a host directory, as `host:guest` (guest absolute); repeatable")
 	fs.Var(&l.env, "env", "set an environment variable: `NAME` passes the host's value, NAME=VALUE sets one; repeatable")
+	fs.Var(&l.packages, "package", "make Python code importable: a `dir`ectory holding modules and packages (a site-packages), or a .zip or pure-Python .whl; repeatable")
+	fs.Var(&l.paths, "path", "put a guest `dir`ectory (a --mount's) on sys.path; repeatable")
 }
 
 func (l *limits) options() runtime.Options {
 	return runtime.Options{
-		Limits: runtime.Limits{MaxMemory: int64(l.memory), MaxStdout: int(l.stdout), MaxStderr: int(l.stderr)},
-		Mounts: l.mounts,
-		Env:    l.env.vars,
+		Limits:   runtime.Limits{MaxMemory: int64(l.memory), MaxStdout: int(l.stdout), MaxStderr: int(l.stderr)},
+		Mounts:   l.mounts,
+		Env:      l.env.vars,
+		Packages: l.packages,
 	}
+}
+
+// setup is the source that puts --path on sys.path and imports --preload,
+// in that order ("" for neither).
+func (l *limits) setup() string {
+	var b strings.Builder
+	if len(l.paths) > 0 {
+		q, _ := json.Marshal([]string(l.paths)) // a JSON list of strings is a Python literal
+		fmt.Fprintf(&b, "import sys\nsys.path.extend(%s)\n", q)
+	}
+	for _, name := range l.preload {
+		fmt.Fprintf(&b, "import %s\n", name)
+	}
+	return b.String()
+}
+
+// packageList is a flag.Value collecting --package DIR|ZIP.
+type packageList []runtime.Package
+
+func (p *packageList) String() string { return "" }
+
+func (p *packageList) Set(v string) error {
+	st, err := os.Stat(v)
+	switch {
+	case err != nil:
+		return err
+	case st.IsDir():
+		*p = append(*p, runtime.Package{HostDir: v})
+		return nil
+	case st.Size() > maxArchive:
+		return fmt.Errorf("%s is larger than %d MiB", v, maxArchive>>20)
+	}
+	b, err := os.ReadFile(v)
+	if err != nil {
+		return err
+	}
+	if _, err := zip.NewReader(bytes.NewReader(b), int64(len(b))); err != nil {
+		return fmt.Errorf("%s is neither a directory nor a zip archive or wheel: %w", v, err)
+	}
+	*p = append(*p, runtime.Package{Zip: b})
+	return nil
+}
+
+// maxArchive bounds a --package archive, read whole into memory.
+const maxArchive = 1 << 30
+
+// pathList is a flag.Value collecting --path DIR.
+type pathList []string
+
+func (p *pathList) String() string { return "" }
+
+func (p *pathList) Set(v string) error {
+	if !path.IsAbs(v) {
+		return fmt.Errorf("the guest path %q must be absolute", v)
+	}
+	*p = append(*p, path.Clean(v))
+	return nil
+}
+
+// nameList is a flag.Value collecting --preload NAME.
+type nameList []string
+
+func (n *nameList) String() string { return "" }
+
+// moduleName is a dotted module name: what may follow "import ".
+var moduleName = regexp.MustCompile(`^[\pL_][\pL\pN_]*(\.[\pL_][\pL\pN_]*)*$`)
+
+func (n *nameList) Set(v string) error {
+	if !moduleName.MatchString(v) {
+		return fmt.Errorf("%q is not a module name", v)
+	}
+	*n = append(*n, v)
+	return nil
 }
 
 // byteSize is a flag.Value for sizes: 1048576, 512K, 64M, 1G (powers of 1024;

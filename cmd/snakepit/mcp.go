@@ -46,6 +46,7 @@ func mcpCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.IntVar(&o.workers, "workers", goruntime.NumCPU(), "`number` of interpreters, hence of calls running at once")
 	fs.DurationVar(&o.ttl, "session-ttl", time.Hour, "with --stateful, end a session idle this long")
 	o.maxAnswer = defaultMaxAnswer
+	fs.Var(&o.limits.preload, "preload", "import module `name` into the interpreters' snapshot, before any call; repeatable")
 	fs.Var(&o.maxAnswer, "max-answer", "cap on one answer's size (`size`); longer values and output are cut, with a note")
 	o.limits.timeout = 30 * time.Second
 	o.limits.register(fs, "stop a call after this `duration`; 0 means no limit")
@@ -137,7 +138,8 @@ func (s *mcpServer) setLost(key, why string) {
 }
 
 func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpServer, error) {
-	popts := pool.Options{Size: o.workers, MaxCallTime: o.limits.timeout, Instance: o.limits.options()}
+	// Setup rather than Preload: --path goes on sys.path before the imports.
+	popts := pool.Options{Size: o.workers, MaxCallTime: o.limits.timeout, Instance: o.limits.options(), Setup: o.limits.setup()}
 	if popts.MaxCallTime == 0 {
 		popts.MaxCallTime = runtime.NoLimit // none
 	}
@@ -170,6 +172,13 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 		}
 		files = "Read-only directories: " + strings.Join(dirs, ", ") + "; /tmp is writable (in memory)."
 	}
+	pkgs := "the standard library (no pip packages)"
+	if len(o.limits.packages) > 0 || len(o.limits.paths) > 0 {
+		pkgs = "the standard library and the packages the server was given"
+		if len(o.limits.preload) > 0 {
+			pkgs += " (" + strings.Join(o.limits.preload, ", ") + " already imported)"
+		}
+	}
 	limit := "no time limit"
 	if o.limits.timeout > 0 {
 		limit = "a time limit of " + o.limits.timeout.String()
@@ -182,9 +191,9 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	mcp.AddTool(s.srv, &mcp.Tool{
 		Name: "run_python",
 		Description: fmt.Sprintf("Run Python %s code in a sandbox and return its stdout, stderr, the value of its last expression (as in a notebook cell) and its error. "+
-			"%s The sandbox has the standard library (no pip packages), no network, no subprocesses and no threads. %s "+
+			"%s The sandbox has %s, no network, no subprocesses and no threads. %s "+
 			"Each call has %s and a memory cap of %s; stdout and stderr are kept up to %s and %s, and the whole answer up to %s (longer values and output are cut, with a note).",
-			pythonVersion(rt), state, files, limit, o.limits.memory.String(), o.limits.stdout.String(), o.limits.stderr.String(), o.maxAnswer.String()),
+			pythonVersion(rt), state, pkgs, files, limit, o.limits.memory.String(), o.limits.stdout.String(), o.limits.stderr.String(), o.maxAnswer.String()),
 		OutputSchema: schema,
 		Annotations: &mcp.ToolAnnotations{
 			Title:           "Run Python in a sandbox",

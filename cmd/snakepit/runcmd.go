@@ -16,6 +16,8 @@ import (
 const runDoc = `Run runs Python code in a fresh sandbox: a CPython interpreter inside this
 process that sees nothing of the host but the standard library and what the
 flags grant. The code comes from -c, from FILE, or from stdin ("-").
+Python packages come from --package: a directory (a site-packages, Debian's
+dist-packages) or a pure-Python wheel; --preload imports modules first.
 Its stdout and stderr are printed as it writes them; a Python exception
 prints its traceback on stderr and exits with status 1, and so does a limit
 reached (--timeout, --memory).
@@ -34,6 +36,7 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	var lim limits
 	lim.timeout = time.Minute
 	lim.register(fs, "stop the code after this `duration`; 0 means no limit")
+	fs.Var(&lim.preload, "preload", "import module `name` before the code (its time counts in --timeout); repeatable")
 	if st := fs.parse(args, stdout); st >= 0 {
 		return st
 	}
@@ -116,7 +119,15 @@ func runOnce(ctx context.Context, src string, lim limits, asJSON bool, stdout, s
 		cctx, cancel = context.WithTimeout(ctx, lim.timeout)
 		defer cancel()
 	}
-	res, err := inst.Run(cctx, req)
+	var res *runtime.Result
+	if setup := lim.setup(); setup != "" {
+		sreq := req
+		sreq.Code = setup
+		res, err = inst.Run(cctx, sreq)
+	}
+	if err == nil {
+		res, err = inst.Run(cctx, req)
+	}
 	out := runOutcome{outcome: newOutcome(res, err)}
 	out.Timings = &timings{Runtime: ms(t1.Sub(t0)), Instance: ms(t2.Sub(t1)), Exec: ms(time.Since(t2))}
 	if !asJSON && (out.StdoutTruncated || out.StderrTruncated) {

@@ -40,6 +40,9 @@ const EnvDir = "SNAKEPIT_PYTHON_DIR"
 // ~/.cache/snakepit-wasm, then python-wasm/current.
 func DefaultDir() string { return filepath.Join(cacheBase(), "python-wasm", "current") }
 
+// CacheBase is the project's cache directory, the base of its caches.
+func CacheBase() string { return cacheBase() }
+
 // cacheBase is the project's cache directory: $SNAKEPIT_CACHE_DIR, else
 // snakepit-wasm in the user's cache directory.
 func cacheBase() string {

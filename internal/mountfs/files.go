@@ -10,8 +10,8 @@ import (
 )
 
 // Files serves files given by name (a relative slash-separated path) as a
-// zip archive does: zip.Reader is the standard library's read-only tree in
-// memory.
+// zip archive does (SeekableZip): zip.Reader is the standard library's
+// read-only tree in memory.
 func Files(files map[string]string) (fs.FS, error) {
 	var buf bytes.Buffer
 	w := zip.NewWriter(&buf)
@@ -30,5 +30,9 @@ func Files(files map[string]string) (fs.FS, error) {
 	if err := w.Close(); err != nil {
 		return nil, err
 	}
-	return zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	z, err := zip.NewReader(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil {
+		return nil, err
+	}
+	return SeekableZip(z), nil
 }

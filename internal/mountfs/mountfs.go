@@ -357,8 +357,13 @@ func (r readOnlyFS) Rename(from, _ string) experimentalsys.Errno { return r.refu
 // .pyc under a 32 MiB memory cap took 144 MB of the host's memory. They
 // are dropped when the last handle closes, so what the host holds is at
 // most the archive's content, once, whatever the guests open.
-func Zip(r *zip.Reader) experimentalsys.FS {
-	return &sysfs.AdaptFS{FS: seekableZip{r, &contents{m: map[string]weak.Pointer[[]byte]{}}}}
+func Zip(r *zip.Reader) experimentalsys.FS { return &sysfs.AdaptFS{FS: SeekableZip(r)} }
+
+// SeekableZip is the fs.FS that Zip serves, for callers that wrap it
+// further: Python's tokenize (hence linecache, hence tracebacks) seeks in
+// the sources it reads.
+func SeekableZip(r *zip.Reader) fs.FS {
+	return seekableZip{r, &contents{m: map[string]weak.Pointer[[]byte]{}}}
 }
 
 type seekableZip struct {
