@@ -14,7 +14,7 @@ EMBED_NUMPY := wasm/numpy/blob
 EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: mcp-ts-check all deps python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
+.PHONY: mcp-ts-check all deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
 
 all: python-wasm example
 
@@ -57,7 +57,11 @@ cross:
 testdata: python-wasm
 	@internal/wasmedit/testdata/build.sh "$(CACHE)/python-wasm/current"
 
-test: python-wasm testdata check-embedded cross
+# Debian's pytest for internal/pytestpkg's test, pinned (fetch.sh).
+pytest-pkg:
+	@internal/pytestpkg/fetch.sh
+
+test: python-wasm testdata pytest-pkg check-embedded cross
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...

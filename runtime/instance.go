@@ -11,6 +11,7 @@ import (
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/internal/cowmem"
+	"github.com/snakepit-wasm/snakepit/internal/devfs"
 	"github.com/snakepit-wasm/snakepit/internal/life"
 	"github.com/snakepit-wasm/snakepit/internal/mountfs"
 	"github.com/snakepit-wasm/snakepit/internal/pycache"
@@ -24,6 +25,11 @@ import (
 
 // StdlibPath is where the guest sees the (read-only) standard library.
 const StdlibPath = "/usr/lib/python3.13"
+
+// DevPath is where the guest finds its devices (null, zero, random,
+// urandom) and its standard streams as files (stdin, stdout, stderr); see
+// internal/devfs.
+const DevPath = "/dev"
 
 // ZoneinfoPath is where the guest finds the time-zone database (read-only),
 // the first directory of zoneinfo's default TZPATH.
@@ -199,7 +205,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	return i, nil
 }
 
-// fsConfig mounts the stdlib and opts.Mounts, each counted against
+// fsConfig mounts the stdlib, /dev and opts.Mounts, each counted against
 // Limits.MaxOpenFiles, and a host directory's files against Config.MaxHostFiles.
 func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	fsc := wazero.NewFSConfig()
@@ -216,8 +222,11 @@ func (i *Instance) fsConfig() (wazero.FSConfig, error) {
 	if i.rt.site != nil {
 		mount(i.rt.site, SitePackagesPath)
 	}
+	// A scratch file's descriptor can be duplicated (os.dup) through /dev.
+	dups := &devfs.Open{}
+	fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(devfs.New(&i.out, &i.errOut, dups), mountfs.MountMemory), DevPath)
 	if i.scratch != nil {
-		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(mountfs.Scratch(i.scratch, i.refuse), mountfs.MountScratch), i.opts.Scratch.Path)
+		fsc = fsc.(sysfs.FSConfig).WithSysFSMount(i.open.Count(dups.Track(mountfs.Scratch(i.scratch, i.refuse)), mountfs.MountScratch), i.opts.Scratch.Path)
 	}
 	for _, m := range i.opts.Mounts {
 		switch {

@@ -256,7 +256,7 @@ func (o Options) Validate() error {
 			return bad("mount path %q is not absolute", m.GuestPath)
 		}
 		if reservedPath(m.GuestPath) {
-			return bad("mount path %q is taken (%s, %s, %s, %s and %s are the runtime's)", m.GuestPath, StdlibPath, ZoneinfoPath, abi.GuestLibPath, PackagesPath, SitePackagesPath)
+			return bad("mount path %q is taken (%s, %s, %s, %s, %s and %s are the runtime's)", m.GuestPath, StdlibPath, ZoneinfoPath, abi.GuestLibPath, PackagesPath, SitePackagesPath, DevPath)
 		}
 		if path.Clean(m.GuestPath) == scratch {
 			return bad("mount path %q is the scratch file system's (Options.Scratch.Path)", m.GuestPath)

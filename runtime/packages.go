@@ -199,7 +199,7 @@ func extendPath(paths []string) string {
 // mounts itself.
 func reservedPath(p string) bool {
 	p = path.Clean(p)
-	for _, r := range []string{PackagesPath, abi.GuestLibPath, SitePackagesPath, StdlibPath, ZoneinfoPath} {
+	for _, r := range []string{PackagesPath, abi.GuestLibPath, SitePackagesPath, StdlibPath, ZoneinfoPath, DevPath} {
 		if p == r || strings.HasPrefix(p, r+"/") {
 			return true
 		}

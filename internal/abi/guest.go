@@ -13,13 +13,15 @@ import (
 //go:embed guest/snakepit_guest.py
 var GuestPython []byte
 
-//go:embed guest/snakepit_adapter.py
+//go:embed guest/snakepit_adapter.py guest/snakepit_posix.py guest/pwd.py guest/grp.py
 var guestLib embed.FS
 
 // GuestLib holds the guest's own Python modules, which the host serves
 // read-only at GuestLibPath (on the guest's sys.path): snakepit_adapter.py,
 // the adapter half of the `snakepit` module (exported functions, their
-// catalog, asyncio over host tools), imported on first use.
+// catalog, asyncio over host tools), imported on first use;
+// snakepit_posix.py, imported at start (os ids, os.dup and os.dup2 over
+// /dev); pwd.py and grp.py, the sandbox's one user and group.
 var GuestLib = mustSub(guestLib, "guest")
 
 // GuestLibPath is where the guest sees GuestLib.

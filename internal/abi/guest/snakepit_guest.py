@@ -258,6 +258,7 @@ sys.modules["snakepit"] = _host
 _ADAPTER_LIB = "/usr/lib/snakepit"
 _ADAPTER_NAMES = frozenset(("export", "catalog", "acall", "ArgumentError", "UnknownFunctionError"))
 sys.path.append(_ADAPTER_LIB)
+import snakepit_posix  # os ids, os.dup and os.dup2 (see that module)
 
 
 def _adapter_attr(name):
