@@ -73,6 +73,10 @@ type FS struct {
 	nextIno  uint64
 	gen      uint64 // bumped by every change; a node records the last that touched its content
 	frozen   bool   // a template after its freeze: its handles must not touch the shared nodes
+
+	// A frozen base's nodes by inode, for LoadImage (see index).
+	idxOnce sync.Once
+	idx     map[uint64]baseNode
 }
 
 type node struct {
