@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"strings"
 )
@@ -304,4 +305,32 @@ func (d *decoder) node(depth int) *node {
 		n.data, n.shared = bn.n.data[:len(bn.n.data):len(bn.n.data)], true
 	}
 	return n
+}
+
+// Digest writes what images of s's clones depend on to h: its tree's
+// names, inodes, kinds, modes and content, not its times (a template's
+// files are made at a different time in every process).
+func (s *FS) Digest(h io.Writer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var walk func(n *node)
+	walk = func(n *node) {
+		b := binary.AppendUvarint(nil, n.ino)
+		if n.dir {
+			b = append(b, imgDir)
+		} else {
+			b = append(b, imgFile)
+		}
+		b = binary.AppendUvarint(b, uint64(n.mode))
+		b = binary.AppendUvarint(b, uint64(len(n.ents)))
+		b = binary.AppendUvarint(b, uint64(len(n.data)))
+		h.Write(b)
+		h.Write(n.data)
+		for _, e := range n.ents {
+			h.Write(binary.AppendUvarint(nil, uint64(len(e.name))))
+			io.WriteString(h, e.name)
+			walk(e.n)
+		}
+	}
+	walk(s.root)
 }
