@@ -108,6 +108,22 @@ type Options struct {
 	// big. Default a quarter of the machine's memory (1 GiB where it is
 	// unknown).
 	MaxSessionMemory int64
+	// Store, for Sessions, keeps session images (see Session.Save): a
+	// session parked for SpillIdle (or MaxSessionIdle, if shorter) is
+	// saved there and its interpreter closed instead of ended, its next
+	// call restores it from there (the image then leaves the Store), and
+	// Close saves the parked sessions there, so a pool started later on
+	// the same Store (and Seed) resumes them. A key the pool does not hold
+	// is looked up there before a new session starts. Only live sessions
+	// count against MaxSessions and MaxSessionMemory. DirStore is a Store
+	// in a directory. nil means none: sessions live and end in this pool.
+	Store Store
+	// SpillIdle is how long a parked session waits before it is saved to
+	// the Store. Default 10 seconds.
+	SpillIdle time.Duration
+	// Seed makes the pool's snapshot reproducible (runtime.SnapshotOptions.Seed):
+	// needed for images to restore in another process. Keep it secret.
+	Seed []byte
 	// OnEvent, if set, is called for every lifecycle step, synchronously and
 	// possibly from several goroutines at once, never with the pool's lock
 	// held. It must be quick and must not call the pool's Run or Close.

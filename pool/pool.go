@@ -110,6 +110,7 @@ type Pool struct {
 	running    int
 	ready      list.List // of *session
 	sessionMem uint64
+	moving     map[string]chan struct{} // keys being spilled to or restored from the Store (store.go)
 	stats      Stats
 }
 
@@ -153,7 +154,7 @@ func newPool(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, err
 	// owns only the pages it writes. A ModeFresh worker serves one call and
 	// is then reset in place (the pages it wrote copied back, see renew).
 	snap, err := rt.NewSnapshot(ctx, runtime.SnapshotOptions{Options: opts.Instance, Preload: opts.Preload,
-		Setup: opts.Setup, CopyOnWrite: true})
+		Setup: opts.Setup, CopyOnWrite: true, Seed: opts.Seed})
 	if err != nil {
 		return fail(fmt.Errorf("snapshot: %w", err))
 	}
@@ -253,7 +254,7 @@ func (p *Pool) do(ctx context.Context, inSession bool, key string, req runtime.R
 		// Not even a ModeFresh clone is spent on a call already given up.
 		err = closedErr(ctx, ctx.Err())
 	case inSession:
-		w, s, err = p.acquireSession(ctx, key)
+		w, s, err = p.acquireStored(ctx, key)
 	default:
 		w, err = p.acquire(ctx)
 	}

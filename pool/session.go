@@ -29,6 +29,7 @@ type session struct {
 	ended    bool   // by EndSession or expiry: the worker goes when it is free
 	lost     error
 	lostAt   time.Time
+	noSpill  bool // its image could not be taken (store.go): it is not spilled again
 }
 
 func sessionKey(s *session) string {
@@ -44,8 +45,9 @@ func (s *session) parked() bool { return s.w != nil && !s.busy && s.waiters.Len(
 
 // acquireSession returns the worker of session key and a slot to run on
 // it, creating the session if needed, and waiting if the session is busy,
-// new without a spare worker, or no slot is free.
-func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *session, error) {
+// new without a spare worker, or no slot is free. With lookup, a key that
+// has no session gets errNotHeld instead (see acquireStored).
+func (p *Pool) acquireSession(ctx context.Context, key string, lookup bool) (*worker, *session, error) {
 	var evs []Event
 	p.mu.Lock()
 	if p.life.Closed() {
@@ -59,6 +61,9 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*worker, *sessio
 		delete(p.sessions, key)
 		p.mu.Unlock()
 		return nil, nil, s.lost
+	case s == nil && lookup:
+		p.mu.Unlock()
+		return nil, nil, errNotHeld
 	case s == nil:
 		if err := p.roomLocked(); err != nil {
 			p.mu.Unlock()
@@ -304,6 +309,9 @@ func (ss *Sessions) Close(ctx context.Context) error {
 	if ss == nil {
 		return nil
 	}
+	if ss.p.opts.Store != nil {
+		ss.p.spillAll(ctx) // store.go
+	}
 	return ss.p.Close(ctx)
 }
 
@@ -380,6 +388,8 @@ func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
 				delete(p.sessions, key)
 			}
 		case !s.parked():
+		case p.opts.Store != nil && !s.noSpill && now.Sub(s.lastUsed) >= min(p.spillIdle(), ttl):
+			p.spillLocked(s) // store.go
 		case now.Sub(s.lastUsed) >= ttl:
 			delete(p.sessions, key)
 			p.uncountLocked(s)

@@ -103,6 +103,7 @@ const (
 	KindBadOptions      = errkind.BadOptions
 	KindScratchFull     = errkind.ScratchFull
 	KindNotBuilt        = errkind.NotBuilt
+	KindImage           = errkind.Image
 	KindOther           = errkind.Other
 )
 

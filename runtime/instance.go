@@ -153,6 +153,7 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 		WithRandSource(rand.Reader).
 		WithStdin(bytes.NewReader(nil)).WithStdout(&i.out).WithStderr(&i.errOut).
 		WithFSConfig(fsc)
+	mc = i.reproducible(ctx, mc) // a seeded snapshot's template (image.go)
 	for k, v := range opts.Env {
 		mc = mc.WithEnv(k, v)
 	}

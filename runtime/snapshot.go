@@ -32,6 +32,18 @@ type SnapshotOptions struct {
 	// faults, which on a VM cost 10-80 µs each (a clone's first `x = 1`
 	// took 10 ms copy-on-write against 1 ms recycled; RATIONALE.md).
 	CopyOnWrite bool
+	// Seed, when set, makes the snapshot reproducible: the template draws
+	// its entropy (the string hash secret, random's state, os.urandom)
+	// from a stream derived from Seed, and its clocks start at a fixed time
+	// (2026-01-01 UTC) and advance a millisecond a reading while Preload
+	// and Setup run, so that the same build,
+	// Options, Preload, Setup and Seed make the same snapshot, of the same
+	// ID, in every process: what lets a session image (Instance.Image)
+	// taken in one process restore in another. Clones get fresh entropy
+	// and the real clock as always. Keep it secret, as it gives the hash
+	// secret every clone shares (see Snapshot). nil means the host's
+	// entropy and clock: the snapshot is this process's alone.
+	Seed []byte
 }
 
 // Snapshot is an initialised interpreter frozen between two calls, from
@@ -61,6 +73,7 @@ type Snapshot struct {
 	seedPtr, flagPtr uint32
 	scratch          *scratchFS // frozen: the clones' starting tree; nil when disabled
 	life             *life.Life // Close waits for the clones being made
+	id               [32]byte   // see ID
 }
 
 // snapshotHeadroom is the free heap a copy-on-write snapshot leaves its
@@ -80,7 +93,11 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	if _, err := r.cloneModule(ctx); err != nil {
 		return nil, err
 	}
-	t, err := r.NewInstance(ctx, so.Options)
+	tctx := ctx
+	if so.Seed != nil {
+		tctx = context.WithValue(ctx, seedKey{}, so.Seed)
+	}
+	t, err := r.NewInstance(tctx, so.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +145,7 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	if s.mem, err = cowmem.New(data, !so.CopyOnWrite); err != nil {
 		return nil, err
 	}
+	s.identify(so, data)
 	return s, nil
 }
 

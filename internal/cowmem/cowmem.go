@@ -36,7 +36,10 @@
 // clone owns (0.4 MiB after thousands of small calls).
 package cowmem
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 // PageSize is a wasm page: memories grow by whole pages.
 const PageSize = 65536
@@ -47,3 +50,40 @@ var ErrClosed = errors.New("cowmem: snapshot closed")
 // HitLimit reports whether the guest asked to grow past the cap (or growth
 // failed): the call that did so saw memory.grow fail.
 func (m *Memory) HitLimit() bool { return m.hitLimit }
+
+// ImagePage is the unit of a memory image (see Memory.Changed): small
+// enough that a few changed bytes cost little, the same on every system
+// (whose own pages may be larger) so that an image restores anywhere.
+const ImagePage = 4096
+
+// allZero reports whether b holds only zero bytes.
+func allZero(b []byte) bool {
+	for len(b) >= 8 {
+		if binary.LittleEndian.Uint64(b) != 0 {
+			return false
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// changedIn calls each for every ImagePage of mem[first:end] that differs
+// from snap (past snap's end, from zero, what growth starts as).
+func changedIn(mem, snap []byte, first, end uint64, each func(off uint64, page []byte)) {
+	for off := first; off < end; off += ImagePage {
+		page := mem[off : off+ImagePage]
+		if off+ImagePage <= uint64(len(snap)) {
+			if string(page) == string(snap[off:off+ImagePage]) {
+				continue
+			}
+		} else if allZero(page) {
+			continue
+		}
+		each(off, page)
+	}
+}

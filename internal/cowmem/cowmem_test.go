@@ -186,3 +186,31 @@ func TestSnapshotCloseRacingNewMemory(t *testing.T) {
 		}
 	}
 }
+
+// Changed finds the pages a clone changed, written or grown, and no
+// others: not those it wrote back to the snapshot's content, nor growth
+// left zero.
+func TestChangedFindsThePagesThatDifferFromTheSnapshot(t *testing.T) {
+	for _, recycle := range []bool{false, true} {
+		s, data := newSnapshot(t, recycle)
+		m, err := NewMemory(1<<20, s)
+		require.NoError(t, err)
+		lm := m.Allocator().Allocate(PageSize, 1<<32)
+		t.Cleanup(m.Free)
+		b := lm.Reallocate(uint64(len(data)) + 2*PageSize)
+		b[5] = ^b[5]                        // page 0
+		b[PageSize+ImagePage+1] = 1         // a page of the hole
+		b[2*PageSize] = data[2*PageSize]    // written, but unchanged
+		b[len(data)+PageSize+ImagePage] = 7 // growth
+		var offs []uint64
+		require.NoError(t, m.Changed(func(off uint64, page []byte) {
+			require.Len(t, page, ImagePage)
+			offs = append(offs, off)
+		}))
+		require.Equal(t, []uint64{0, PageSize + ImagePage, uint64(len(data)) + PageSize + ImagePage}, offs, "recycle %v", recycle)
+	}
+	m, err := NewMemory(1<<20, nil)
+	require.NoError(t, err)
+	instantiate(t, m, 1<<32)
+	require.Error(t, m.Changed(func(uint64, []byte) {}), "a memory of no snapshot has no image")
+}

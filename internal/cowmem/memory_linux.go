@@ -4,6 +4,7 @@ package cowmem
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -312,21 +313,6 @@ func writeSparse(f *os.File, data []byte) error {
 	return nil
 }
 
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b) != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 // Size returns the snapshot's size in bytes.
 func (s *Snapshot) Size() uint64 { return s.size }
 
@@ -362,4 +348,25 @@ func (s *Snapshot) Close() {
 		_ = unix.Munmap(s.data)
 		s.f, s.data = nil, nil
 	}
+}
+
+// Changed calls each, in address order, for every ImagePage of a clone's
+// memory that differs from its snapshot (past the snapshot's end, from
+// zero): what an image of the clone must hold. Only the pages the clone
+// owns (ownPages) are compared; the others are the snapshot's. page is the
+// memory itself, valid until the guest runs again. It fails on a memory of
+// no snapshot, or a closed one.
+func (m *Memory) Changed(each func(off uint64, page []byte)) error {
+	if m.snap == nil {
+		return errors.New("cowmem: not a clone")
+	}
+	m.snap.mu.RLock()
+	defer m.snap.mu.RUnlock()
+	if m.snap.data == nil {
+		return ErrClosed
+	}
+	sys := uint64(os.Getpagesize())
+	return m.ownPages(m.size, func(first, end uint64) {
+		changedIn(m.mem, m.snap.data, first*sys, end*sys, each)
+	})
 }

@@ -3,6 +3,7 @@
 package cowmem
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -102,4 +103,20 @@ func (s *Snapshot) Close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.data = nil
+}
+
+// Changed calls each, in address order, for every ImagePage of a clone's
+// memory that differs from its snapshot (past the snapshot's end, from
+// zero). Every page is compared: nothing says which the clone wrote.
+func (m *Memory) Changed(each func(off uint64, page []byte)) error {
+	if m.snap == nil {
+		return errors.New("cowmem: not a clone")
+	}
+	m.snap.mu.RLock()
+	defer m.snap.mu.RUnlock()
+	if m.snap.data == nil {
+		return ErrClosed
+	}
+	changedIn(m.mem, m.snap.data, 0, uint64(len(m.mem)), each)
+	return nil
 }

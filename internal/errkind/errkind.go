@@ -32,6 +32,7 @@ const (
 	BadOptions      Kind = "bad_options"       // options that cannot be honoured
 	ScratchFull     Kind = "scratch_full"      // the host's write past the scratch caps
 	NotBuilt        Kind = "not_built"         // the interpreter is missing or speaks another ABI
+	Image           Kind = "image"             // a session image that cannot be taken, or restored here
 	Other           Kind = "other"             // anything else, e.g. the error of a request's OnChunk
 )
 
@@ -39,7 +40,7 @@ const (
 func All() []Kind {
 	return []Kind{Python, MemoryLimit, Crash, Deadline, QueueTimeout, Canceled, Saturated, Closed, SessionLost,
 		TooManySessions, NoSession, ResultTooLarge, StreamLimit, HostCallLimit, BadRequest, BadOptions, ScratchFull,
-		NotBuilt, Other}
+		NotBuilt, Image, Other}
 }
 
 // Error is a sentinel error of a kind; it may wrap another sentinel

@@ -51,6 +51,7 @@ func FuzzFS(f *testing.F) {
 		}
 		for _, tr := range r.trees {
 			r.check(tr)
+			r.checkImage(tr)
 		}
 		for _, base := range r.bases {
 			r.checkTree(base.s, base.m)

@@ -73,6 +73,12 @@ type FS struct {
 	nextIno  uint64
 	gen      uint64 // bumped by every change; a node records the last that touched its content
 	frozen   bool   // a template after its freeze: its handles must not touch the shared nodes
+
+	clock func() int64 // see SetClock; nil for the host's
+
+	// A frozen base's nodes by inode, for LoadImage (see index).
+	idxOnce sync.Once
+	idx     map[uint64]baseNode
 }
 
 type node struct {
@@ -161,8 +167,28 @@ func (s *FS) Release() {
 
 func now() int64 { return time.Now().UnixNano() }
 
+// now reads s's clock.
+func (s *FS) now() int64 {
+	if s.clock != nil {
+		return s.clock()
+	}
+	return now()
+}
+
+// SetClock makes s take its times from clock (in nanoseconds) instead of
+// the host's, its root's included: a reproducible template's tree must
+// not hold the time it was made. Call it before s is used; its clones
+// read the host's clock.
+func (s *FS) SetClock(clock func() int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clock = clock
+	t := s.now()
+	s.root.atime, s.root.mtime, s.root.ctime = t, t, t
+}
+
 func (s *FS) newNode(dir bool, mode fs.FileMode) *node {
-	t := now()
+	t := s.now()
 	s.gen++
 	n := &node{owner: s, ino: s.nextIno, dir: dir, mode: mode & fs.ModePerm, atime: t, mtime: t, ctime: t, gen: s.gen}
 	s.nextIno++
@@ -398,7 +424,7 @@ func growCap(size int64, old int) int {
 func (s *FS) touch(n *node) {
 	s.gen++
 	n.gen = s.gen
-	n.mtime = now()
+	n.mtime = s.now()
 	n.ctime = n.mtime
 }
 
@@ -543,7 +569,7 @@ func (s *FS) Chmod(p string, perm fs.FileMode) experimentalsys.Errno {
 			dir.setChild(name, n)
 		}
 		n.mode = perm & fs.ModePerm
-		n.ctime = now()
+		n.ctime = s.now()
 		return 0
 	})
 }
@@ -676,19 +702,19 @@ func (s *FS) Utimens(p string, atim, mtim int64) experimentalsys.Errno {
 			n = s.own(n)
 			dir.setChild(name, n)
 		}
-		setTimes(n, atim, mtim)
+		setTimes(n, atim, mtim, s.now())
 		return 0
 	})
 }
 
-func setTimes(n *node, atim, mtim int64) {
+func setTimes(n *node, atim, mtim, now int64) {
 	if atim != experimentalsys.UTIME_OMIT {
 		n.atime = atim
 	}
 	if mtim != experimentalsys.UTIME_OMIT {
 		n.mtime = mtim
 	}
-	n.ctime = now()
+	n.ctime = now
 }
 
 // file is an open file or directory of a FS. Its node is
@@ -907,7 +933,7 @@ func (f *file) Utimens(atim, mtim int64) experimentalsys.Errno {
 	if f.fs.frozen {
 		return experimentalsys.EROFS
 	}
-	setTimes(f.n, atim, mtim)
+	setTimes(f.n, atim, mtim, f.fs.now())
 	return 0
 }
 
