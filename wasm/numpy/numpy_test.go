@@ -3,12 +3,13 @@ package numpy_test
 import (
 	"context"
 	"errors"
-	"github.com/snakepit-wasm/snakepit/internal/artifact"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/snakepit-wasm/snakepit/wasm/numpy"
@@ -30,16 +31,24 @@ func closeVariant() {
 	}
 }
 
-// EnvDir selects a local build of the numpy variant for the tests; the
-// default is the recipe's, beside the default interpreter's build.
+// EnvDir selects a local build of the numpy variant for the tests (`make
+// numpy-tests` and `make numpy-bench` set it to the recipe's); by default
+// they run on the files this package embeds, as `go test ./...` in CI does.
 const EnvDir = "SNAKEPIT_NUMPY_DIR"
 
-// localDir is where `make python-wasm` leaves the numpy variant.
+// localDir is where `make python-wasm` leaves the numpy variant, or EnvDir.
 func localDir() string {
 	if d := os.Getenv(EnvDir); d != "" {
 		return d
 	}
 	return filepath.Join(filepath.Dir(artifact.DefaultDir()), "numpy", "current")
+}
+
+// embeddedVariant reports whether this copy of the module carries the
+// variant's files (`make embedded` copies them into blob/).
+func embeddedVariant() bool {
+	_, err := fs.Stat(numpy.Files(), "MANIFEST")
+	return err == nil
 }
 
 var (
@@ -48,14 +57,17 @@ var (
 	rtOnce sync.Once
 )
 
-// variant returns the test binary's Runtime of the numpy variant: the local
-// build when there is one, else the embedded files; it skips the test when
-// neither is there.
+// variant returns the test binary's Runtime of the numpy variant: the
+// local build EnvDir names; else the embedded files; else, in a checkout
+// whose blob/ is empty, the recipe's local build. It skips the test when
+// none is there.
 func variant(t testing.TB) *runtime.Runtime {
 	rtOnce.Do(func() {
-		if _, err := os.Stat(filepath.Join(localDir(), "python.wasm")); err == nil {
-			rt, rtErr = runtime.New(ctx, runtime.Config{Dir: localDir()})
-			return
+		if os.Getenv(EnvDir) != "" || !embeddedVariant() {
+			if _, err := os.Stat(filepath.Join(localDir(), "python.wasm")); err == nil || os.Getenv(EnvDir) != "" {
+				rt, rtErr = runtime.New(ctx, runtime.Config{Dir: localDir()})
+				return
+			}
 		}
 		rt, rtErr = runtime.New(ctx, runtime.Config{Variant: numpy.Files()})
 	})
@@ -107,7 +119,11 @@ func eval[T any](t *testing.T, i *runtime.Instance, expr string) T {
 }
 
 func TestBuildSaysNumpy(t *testing.T) {
-	require.Equal(t, "numpy", variant(t).Build().Variant)
+	b := variant(t).Build()
+	require.Equal(t, "numpy", b.Variant)
+	if os.Getenv(EnvDir) == "" && embeddedVariant() {
+		require.True(t, b.Embedded, "the tests run on the embedded files when the module carries them")
+	}
 }
 
 func TestImportNumpyInAFreshInstance(t *testing.T) {

@@ -50,13 +50,19 @@ cp -a "$NS/numpy-tests" "$T/numpy-tests"
 if [ -d "$NS/native-site" ]; then ln -s "$NS/native-site" "$T/native-site"; fi
 gzip -9 -n -c "$T/python.wasm" >"$T/embed/python.wasm.gz"
 "$STAGE/native/bin/python3.13" -I -S "$here/../embed.py" "$T/site-packages" "$T/embed/site-packages.zip"
+# The variant runs with the default interpreter's stdlib.zip (package
+# wasm/embedded): MANIFEST records the sha256 of the one this stage 1
+# makes (stage2.sh's, byte for byte), which wasm/numpy's tests compare.
+"$STAGE/native/bin/python3.13" -I -S "$here/../embed.py" "$T/lib/python3.13" "$T/stdlib.zip"
 {
   echo "cpython $PY_VERSION"
   echo "variant numpy"
   echo "numpy $NUMPY_VERSION"
   echo "abi $(sed -n 's/^#define SP_ABI_VERSION \([0-9]*\)$/\1/p' "$root/internal/abi/guest/snakepit.c")"
+  echo "stdlib $(sha256sum "$T/stdlib.zip" | cut -d' ' -f1)"
   ( cd "$T" && sha256sum python.wasm && cd embed && sha256sum python.wasm.gz site-packages.zip )
 } >"$T/embed/MANIFEST"
+rm "$T/stdlib.zip"
 {
   echo "python.wasm build, numpy variant"
   echo "cpython $PY_VERSION (debian $PY_DEBIAN_VERSION), numpy $NUMPY_VERSION, clang $LLVM_VERSION"

@@ -28,6 +28,9 @@ progress "numpy (native baseline): meson setup and build"
   && ninja -C "$W/build" -j"$(nproc)" >"$W/build.log" 2>&1 \
   && "$PY" vendored-meson/meson/meson.py install -C "$W/build" --destdir "$W/inst" --tags runtime,python-runtime >"$W/install.log" 2>&1 ) \
   || { tail -30 "$W/setup.log" "$W/build.log" 2>/dev/null; die "numpy (native): build failed ($W)"; }
-mv "$(dirname "$(find "$W/inst" -path '*/numpy/__init__.py' | head -1)")/.." "$NS/native-site"
+# site-packages, the directory above numpy/ (not ".../numpy/..": rename(2)
+# refuses a path that ends in "..", and mv with it).
+init=$(find "$W/inst" -path '*/numpy/__init__.py' | head -1)
+mv "$(dirname "$(dirname "$init")")" "$NS/native-site"
 rm -rf "$W"
 progress "numpy (native baseline): $NS/native-site"
