@@ -7,6 +7,7 @@
 //	snakepit run [flags] [-c CODE | FILE | -]   run Python and print its output
 //	snakepit doctor [--json]                    check the interpreter, the cache and a call
 //	snakepit mcp [flags]                        serve a run_python tool over MCP on stdio
+//	snakepit serve [flags]                      serve it over MCP's streamable HTTP, with health and metrics
 //
 // Install it with
 //
@@ -24,6 +25,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"syscall"
 )
 
 // Exit statuses, as the go command uses them.
@@ -46,11 +48,12 @@ func init() {
 		{"run", "[flags] [-c CODE | FILE | -]", "run Python in a fresh sandbox and print its output", runCmd},
 		{"doctor", "[--json]", "check the interpreter, its compilation cache and a call", doctorCmd},
 		{"mcp", "[flags]", "serve a run_python tool to MCP clients on stdin/stdout", mcpCmd},
+		{"serve", "[flags]", "serve the run_python tool over HTTP (MCP streamable HTTP), with health and metrics", serveCmd},
 	}
 }
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -42,39 +42,21 @@ could not be.
 func mcpCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := newFlagSet("mcp", "[flags]", mcpDoc, stderr)
 	var o mcpOptions
-	fs.BoolVar(&o.stateful, "stateful", false, "keep each client session's Python state between calls")
-	fs.IntVar(&o.workers, "workers", goruntime.NumCPU(), "`number` of interpreters, hence of calls running at once")
-	fs.DurationVar(&o.ttl, "session-ttl", time.Hour, "with --stateful, end a session idle this long")
-	o.maxAnswer = defaultMaxAnswer
-	fs.Var(&o.limits.preload, "preload", "import module `name` into the interpreters' snapshot, before any call; repeatable")
-	fs.Var(&o.maxAnswer, "max-answer", "cap on one answer's size (`size`); longer values and output are cut, with a note")
-	o.limits.timeout = 30 * time.Second
-	o.limits.register(fs, "stop a call after this `duration`; 0 means no limit")
+	o.register(fs)
 	if st := fs.parse(args, stdout); st >= 0 {
 		return st
 	}
-	switch {
-	case fs.NArg() > 0:
-		return fs.usageError("takes no arguments")
-	case o.workers < 1:
-		return fs.usageError("--workers must be at least 1")
-	case o.maxAnswer < minMaxAnswer:
-		return fs.usageError("--max-answer must be at least %d bytes", minMaxAnswer)
+	if st := o.check(fs); st >= 0 {
+		return st
 	}
-	rt, err := startRuntime(ctx, stderr)
-	if err != nil {
-		fmt.Fprintln(stderr, explain(err))
-		return exitFailure
+	rt, s, st := o.start(ctx, stderr)
+	if st >= 0 {
+		return st
 	}
 	defer rt.Close(context.WithoutCancel(ctx))
-	s, err := newMCPServer(ctx, rt, o)
-	if err != nil {
-		fmt.Fprintln(stderr, explain(err))
-		return exitFailure
-	}
 	defer s.close(context.WithoutCancel(ctx))
 	t := &lineTransport{in: stdin, out: stdout}
-	err = s.serve(ctx, t)
+	err := s.serve(ctx, t)
 	lost := 0
 	if t.conn != nil {
 		lost = t.conn.Lost()
@@ -105,10 +87,53 @@ type mcpOptions struct {
 	maxAnswer byteSize
 }
 
+// register adds the flags that mcp and serve share.
+func (o *mcpOptions) register(fs *flagSet) {
+	fs.BoolVar(&o.stateful, "stateful", false, "keep each client session's Python state between calls")
+	fs.IntVar(&o.workers, "workers", goruntime.NumCPU(), "`number` of interpreters, hence of calls running at once")
+	fs.DurationVar(&o.ttl, "session-ttl", time.Hour, "with --stateful, end a session idle this long")
+	o.maxAnswer = defaultMaxAnswer
+	fs.Var(&o.limits.preload, "preload", "import module `name` into the interpreters' snapshot, before any call; repeatable")
+	fs.Var(&o.maxAnswer, "max-answer", "cap on one answer's size (`size`); longer values and output are cut, with a note")
+	o.limits.timeout = 30 * time.Second
+	o.limits.register(fs, "stop a call after this `duration`; 0 means no limit")
+}
+
+// check returns -1 if the parsed flags are usable, else the exit status.
+func (o *mcpOptions) check(fs *flagSet) int {
+	switch {
+	case fs.NArg() > 0:
+		return fs.usageError("takes no arguments")
+	case o.workers < 1:
+		return fs.usageError("--workers must be at least 1")
+	case o.maxAnswer < minMaxAnswer:
+		return fs.usageError("--max-answer must be at least %d bytes", minMaxAnswer)
+	}
+	return -1
+}
+
+// start starts the runtime and the server; on failure it says why and
+// returns the exit status, else -1. The caller closes both.
+func (o *mcpOptions) start(ctx context.Context, stderr io.Writer) (*runtime.Runtime, *mcpServer, int) {
+	rt, err := startRuntime(ctx, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, explain(err))
+		return nil, nil, exitFailure
+	}
+	s, err := newMCPServer(ctx, rt, *o)
+	if err != nil {
+		rt.Close(context.WithoutCancel(ctx))
+		fmt.Fprintln(stderr, explain(err))
+		return nil, nil, exitFailure
+	}
+	return rt, s, -1
+}
+
 // mcpServer is the MCP server and the pool its tool runs on: a Pool, or
 // Sessions when stateful.
 type mcpServer struct {
 	srv       *mcp.Server
+	tool      *mcp.Tool
 	pool      *pool.Pool
 	sessions  *pool.Sessions
 	stateful  bool
@@ -121,6 +146,14 @@ type mcpServer struct {
 	// lost holds, by session, why a call whose reply the client never read
 	// (it cancelled) replaced its interpreter, until a call says so.
 	lost map[string]string
+	// stopping is set by drain: from then on a client session that closes
+	// does not end its pool session (the process is going, not the client).
+	stopping bool
+	watchers sync.WaitGroup // one per HTTP session with a pool session
+	// halt ends with cut, and with it every call in flight: closing an
+	// MCP session waits for its calls, it does not cancel them.
+	halt context.Context
+	cut  context.CancelFunc
 }
 
 func (s *mcpServer) takeLost(key string) string {
@@ -153,6 +186,7 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 			"until a call hits the time limit or the memory cap: that replaces the interpreter, and the state is gone (the next call says so)."
 	}
 	s := &mcpServer{stateful: o.stateful, workers: o.workers, maxAnswer: int(o.maxAnswer), keys: map[*mcp.ServerSession]string{}, lost: map[string]string{}}
+	s.halt, s.cut = context.WithCancel(context.WithoutCancel(ctx))
 	var err error
 	if o.stateful {
 		s.sessions, err = pool.NewSessions(ctx, rt, popts)
@@ -162,7 +196,6 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	if err != nil {
 		return nil, err
 	}
-	s.srv = mcp.NewServer(&mcp.Implementation{Name: "snakepit", Version: version()}, nil)
 	// The description is what the model knows of the sandbox.
 	files := "Nothing of the host's files is visible; /tmp is writable (in memory)."
 	if len(o.limits.mounts) > 0 {
@@ -188,7 +221,7 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 		s.close(ctx)
 		return nil, err
 	}
-	mcp.AddTool(s.srv, &mcp.Tool{
+	s.tool = &mcp.Tool{
 		Name: "run_python",
 		Description: fmt.Sprintf("Run Python %s code in a sandbox and return its stdout, stderr, the value of its last expression (as in a notebook cell) and its error. "+
 			"%s The sandbox has %s, no network, no subprocesses and no threads. %s "+
@@ -202,8 +235,17 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 			IdempotentHint:  !o.stateful,
 			OpenWorldHint:   new(false), // no network
 		},
-	}, s.runPython)
+	}
+	s.srv = s.newServer(nil)
 	return s, nil
+}
+
+// newServer returns an MCP server offering the tool; serve makes one per
+// session it takes over from another process (see adopt).
+func (s *mcpServer) newServer(opts *mcp.ServerOptions) *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "snakepit", Version: version()}, opts)
+	mcp.AddTool(srv, s.tool, s.runPython)
+	return srv
 }
 
 // outputSchema is run_python's output schema: the value is any JSON (the
@@ -229,6 +271,9 @@ type runInput struct {
 }
 
 func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in runInput) (*mcp.CallToolResult, *outcome, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(s.halt, cancel)()
 	r := runtime.Exec(in.Code)
 	var (
 		res         *runtime.Result
@@ -322,10 +367,63 @@ func (s *mcpServer) key(ss *mcp.ServerSession) string {
 		if k = ss.ID(); k == "" {
 			s.next++
 			k = "conn-" + strconv.Itoa(s.next)
+		} else {
+			// An HTTP session has no serve call of its own to end it: the
+			// client closes it (DELETE), or the handler does (idle).
+			s.watchers.Go(func() {
+				ss.Wait()
+				s.forget(ss)
+			})
 		}
 		s.keys[ss] = k
 	}
 	return k
+}
+
+// forget drops a client session that ended, and ends its pool session
+// unless the process is stopping.
+func (s *mcpServer) forget(ss *mcp.ServerSession) {
+	s.mu.Lock()
+	k, ok := s.keys[ss]
+	delete(s.keys, ss)
+	delete(s.lost, k)
+	end := ok && !s.stopping
+	s.mu.Unlock()
+	if end {
+		s.sessions.Session(k).End()
+	}
+}
+
+// drain is called at shutdown, once the calls in flight have finished (or
+// the shutdown timeout passed) and before the client sessions and the pool
+// close. It is the hook where live sessions will be saved to the session
+// store (issue #29): each key in s.keys is a pool session a client may
+// continue on another process. Today it only marks the server as stopping,
+// so that closing the client sessions does not end their pool sessions.
+func (s *mcpServer) drain(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
+	return ctx.Err()
+}
+
+// resumable reports whether a client session this process does not know,
+// by its id, may continue here (see adopt in serve.go). A fresh session
+// has no state to lose: any id may. A stateful one may not yet: without a
+// session store (issue #29) its interpreter is on the process that started
+// it, and continuing in a new one would lose its state without a word; the
+// client gets 404 and starts a new session, as MCP says. With a store,
+// this asks whether the store holds the session id.
+func (s *mcpServer) resumable(_ context.Context, id string) bool {
+	return !s.stateful
+}
+
+// stats returns the pool's counters.
+func (s *mcpServer) stats() pool.Stats {
+	if s.sessions != nil {
+		return s.sessions.Stats()
+	}
+	return s.pool.Stats()
 }
 
 // serve serves one client on t until it goes or ctx ends, then ends its
@@ -344,18 +442,15 @@ func (s *mcpServer) serve(ctx context.Context, t mcp.Transport) error {
 		<-done
 		err = ctx.Err()
 	}
-	s.mu.Lock()
-	k, ok := s.keys[ss]
-	delete(s.keys, ss)
-	delete(s.lost, k)
-	s.mu.Unlock()
-	if ok {
-		s.sessions.Session(k).End()
-	}
+	s.forget(ss)
 	return err
 }
 
+// close closes the pool. The client sessions must be closed first: close
+// waits for their watchers.
 func (s *mcpServer) close(ctx context.Context) error {
+	s.cut()
+	s.watchers.Wait()
 	if s.sessions != nil {
 		return s.sessions.Close(ctx)
 	}
