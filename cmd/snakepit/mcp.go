@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	goruntime "runtime"
 	"runtime/debug"
@@ -85,6 +86,8 @@ type mcpOptions struct {
 	workers   int
 	ttl       time.Duration
 	maxAnswer byteSize
+	store     string // a directory session store, with stateful
+	seedFile  string // the snapshot's seed, with store
 }
 
 // register adds the flags that mcp and serve share.
@@ -92,6 +95,8 @@ func (o *mcpOptions) register(fs *flagSet) {
 	fs.BoolVar(&o.stateful, "stateful", false, "keep each client session's Python state between calls")
 	fs.IntVar(&o.workers, "workers", goruntime.NumCPU(), "`number` of interpreters, hence of calls running at once")
 	fs.DurationVar(&o.ttl, "session-ttl", time.Hour, "with --stateful, end a session idle this long")
+	fs.StringVar(&o.store, "store", "", "with --stateful, keep idle sessions in this `directory`: they survive a restart, and every process sharing it (with the same --seed-file) continues them")
+	fs.StringVar(&o.seedFile, "seed-file", "", "with --store, the `file` whose bytes seed the interpreters' snapshot, so that another process can restore its sessions; keep it secret (it sets the string hash secret)")
 	o.maxAnswer = defaultMaxAnswer
 	fs.Var(&o.limits.preload, "preload", "import module `name` into the interpreters' snapshot, before any call; repeatable")
 	fs.Var(&o.maxAnswer, "max-answer", "cap on one answer's size (`size`); longer values and output are cut, with a note")
@@ -108,6 +113,10 @@ func (o *mcpOptions) check(fs *flagSet) int {
 		return fs.usageError("--workers must be at least 1")
 	case o.maxAnswer < minMaxAnswer:
 		return fs.usageError("--max-answer must be at least %d bytes", minMaxAnswer)
+	case o.store != "" && !o.stateful:
+		return fs.usageError("--store is for --stateful sessions")
+	case o.store != "" && o.seedFile == "":
+		return fs.usageError("--store needs --seed-file: without it no other process can restore the sessions")
 	}
 	return -1
 }
@@ -136,6 +145,7 @@ type mcpServer struct {
 	tool      *mcp.Tool
 	pool      *pool.Pool
 	sessions  *pool.Sessions
+	store     pool.Store // with --store
 	stateful  bool
 	workers   int
 	maxAnswer int
@@ -183,11 +193,20 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	if o.stateful {
 		popts.MaxSessionIdle = o.ttl
 		state = "Variables, functions, imports and files in /tmp persist between the calls of this session, " +
-			"until a call hits the time limit or the memory cap: that replaces the interpreter, and the state is gone (the next call says so)."
+			"A call past the time limit is interrupted (KeyboardInterrupt) and the state kept; one that hits the memory cap, or will not stop, replaces the interpreter, and the state is gone (the call says so)."
 	}
 	s := &mcpServer{stateful: o.stateful, workers: o.workers, maxAnswer: int(o.maxAnswer), keys: map[*mcp.ServerSession]string{}, lost: map[string]string{}}
 	s.halt, s.cut = context.WithCancel(context.WithoutCancel(ctx))
 	var err error
+	if o.store != "" {
+		if popts.Seed, err = os.ReadFile(o.seedFile); err != nil {
+			return nil, err
+		}
+		if s.store, err = pool.NewDirStore(o.store); err != nil {
+			return nil, err
+		}
+		popts.Store = s.store
+	}
 	if o.stateful {
 		s.sessions, err = pool.NewSessions(ctx, rt, popts)
 	} else {
@@ -409,13 +428,20 @@ func (s *mcpServer) drain(ctx context.Context) error {
 
 // resumable reports whether a client session this process does not know,
 // by its id, may continue here (see adopt in serve.go). A fresh session
-// has no state to lose: any id may. A stateful one may not yet: without a
-// session store (issue #29) its interpreter is on the process that started
-// it, and continuing in a new one would lose its state without a word; the
-// client gets 404 and starts a new session, as MCP says. With a store,
-// this asks whether the store holds the session id.
-func (s *mcpServer) resumable(_ context.Context, id string) bool {
-	return !s.stateful
+// has no state to lose: any id may. A stateful one may when the session
+// store (--store) holds it: the pool restores it on its first call here.
+// Without a store its interpreter is on the process that started it, and
+// continuing in a new one would lose its state without a word: the client
+// gets 404 and starts a new session, as MCP says.
+func (s *mcpServer) resumable(ctx context.Context, id string) bool {
+	if !s.stateful {
+		return true
+	}
+	if s.store == nil {
+		return false
+	}
+	_, err := s.store.Get(ctx, id)
+	return err == nil
 }
 
 // stats returns the pool's counters.

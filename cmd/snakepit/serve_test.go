@@ -335,6 +335,32 @@ func TestServeContinuesASessionStartedOnAnotherProcess(t *testing.T) {
 	}
 }
 
+// With a shared session store and seed, a stateful session started on one
+// process continues, with its state, on another once the first has shut
+// down (its drain saves the session to the store).
+func TestServeStatefulSessionMovesThroughTheStore(t *testing.T) {
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "seed")
+	require.NoError(t, os.WriteFile(seed, []byte("a secret of the deployment"), 0o600))
+	o := mcpOptions{stateful: true, store: filepath.Join(dir, "store"), seedFile: seed}
+	a := startServe(t, o, serveOptions{})
+	b := startServe(t, o, serveOptions{})
+	lb, lbURL := newSwitchProxy(t, a.url)
+	cs := connectHTTP(t, lbURL+"/mcp")
+	id := cs.ID()
+	_, out, _ := call(t, cs, "import json\nx = 41\nopen('note.txt', 'w').write('kept')")
+	require.Nil(t, out.Error)
+
+	lb.point(b.url)
+	require.NoError(t, a.stop())
+
+	_, out, _ = call(t, cs, "[x + 1, json.dumps(1), open('note.txt').read()]")
+	require.Nil(t, out.Error, "%+v", out.Error)
+	require.JSONEq(t, `[42, "1", "kept"]`, string(out.Value))
+	require.Equal(t, id, cs.ID(), "the same session")
+	require.Equal(t, uint64(1), b.h.s.stats().Calls, "served by the second process")
+}
+
 func TestServeBoundsRequestsAndClients(t *testing.T) {
 	ts := startServe(t, mcpOptions{stateful: true}, serveOptions{maxRequest: 64 << 10, maxClients: 2})
 	c := httpClient(t)
