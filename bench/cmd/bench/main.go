@@ -1,6 +1,12 @@
-// Command bench compares snakepit-wasm with its baseline, a pool of native
-// CPython processes (internal/bench/native) built from the same CPython source, and
-// writes results.md, results.json and chart.svg to -out: by default
+// Command bench compares snakepit-wasm with two native baselines, pools of
+// CPython processes (internal/bench/native): one built from python.wasm's
+// own CPython source (the compiler-to-compiler comparison), and Debian
+// trixie's python3.13, built with PGO and LTO, what users run (installed by
+// `make bench-debian`; without it the run says so and leaves its ratios
+// out). Besides the call, CPU, start-up and memory workloads it runs real
+// code over pure-Python libraries (internal/bench/libs) and single
+// operations (levers: compile, unmarshal, the tick). It writes results.md,
+// results.json and chart.svg to -out: by default
 // bench/results for a full run (the published results), bench/results/quick
 // for -quick (so that a quick check never overwrites them) and a temporary
 // directory for -smoke.
@@ -13,6 +19,7 @@
 //	go run ./bench/cmd/bench          # the full run: about 9 minutes on 2 cores
 //	go run ./bench/cmd/bench -quick   # about 70 s: fewer repetitions and callers, into bench/results/quick
 //	go run ./bench/cmd/bench -render  # rewrite results.md and chart.svg from results.json
+//	go run ./bench/cmd/bench -phases cpu,libs   # some phases only, into a temporary directory
 package main
 
 import (
@@ -210,7 +217,9 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*Results, error) {
 		if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.key) {
 			continue
 		}
-		b.logf("== %s", ph.name)
+		load := loadAvg()
+		b.res.Meta.PhaseLoads = append(b.res.Meta.PhaseLoads, ph.key+" "+load)
+		b.logf("== %s (load %s)", ph.name, load)
 		if err := ph.f(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", ph.name, err)
 		}

@@ -67,6 +67,7 @@ type Meta struct {
 	MemoryBytes        uint64
 	Kernel             string
 	LoadStart, LoadEnd string
+	PhaseLoads         []string // each phase's key and the load average as it began
 	Ours, Native       PyInfo
 	NativePath         string
 	Debian             *PyInfo // nil: not installed, not measured
@@ -356,6 +357,9 @@ func markdown(r *Results) string {
 	p("| --- | --- |")
 	p("| machine | %s, %d cores (GOMAXPROCS %d), %.1f GiB RAM, %s |", m.CPUModel, m.Cores, m.GOMAXPROCS, float64(m.MemoryBytes)/(1<<30), m.Kernel)
 	p("| load average (1, 5, 15 min) | at start %s, at end %s |", m.LoadStart, m.LoadEnd)
+	if len(m.PhaseLoads) > 0 {
+		p("| load average as each phase began | %s |", strings.Join(m.PhaseLoads, "; "))
+	}
 	p("| Go | %s |", m.GoVersion)
 	p("| snakepit-wasm | %s; python.wasm on wazero, interrupt=%s |", m.Ours, m.Interrupt)
 	p("| native baseline | %s; same source tree; run as `python3.13 -I -S`, internal/bench/native pool over pipes |", m.Native)
@@ -373,7 +377,7 @@ func markdown(r *Results) string {
 	}
 	p("## How to read")
 	p("")
-	p("Each workload runs the same Python source on both sides. *snakepit* is this library: CPython compiled to WebAssembly, each worker a wazero instance inside the Go process. *native* is the baseline a careful Go engineer would otherwise write: a pool of long-lived native `python3.13` processes spoken to over pipes (or a new process per call). Latencies are per call as a caller sees it, queueing included; p50/p99 are taken over all calls of one measurement, then the median across repetitions is quoted (a p99 over fewer than 100 calls is close to the maximum). Throughput is completed calls per second over all callers. *p50 ratio* (and every time ratio) is snakepit / native: below 1 snakepit is faster, above 1 native is; *calls/s ratio* is snakepit / native throughput: above 1 snakepit serves more. The CPU suite shows the cost of running Python bytecode in WebAssembly; the other workloads show the cost of getting a call into and out of an interpreter. On this %d-core machine, pools have min(callers, %d) workers on both sides; more callers than workers queue.", m.Cores, m.Cores)
+	p("Each workload runs the same Python source on both sides. *snakepit* is this library: CPython compiled to WebAssembly, each worker a wazero instance inside the Go process. *native* is the baseline a careful Go engineer would otherwise write: a pool of long-lived native `python3.13` processes spoken to over pipes (or a new process per call), built from the same CPython source as python.wasm; *Debian* is the same pool running Debian's own python3.13 (PGO and LTO), what users run, and the *vs Debian* columns are the ratios against it. Latencies are per call as a caller sees it, queueing included; p50/p99 are taken over all calls of one measurement, then the median across repetitions is quoted (a p99 over fewer than 100 calls is close to the maximum). Throughput is completed calls per second over all callers. *p50 ratio* (and every time ratio) is snakepit / native: below 1 snakepit is faster, above 1 native is; *calls/s ratio* is snakepit / native throughput: above 1 snakepit serves more. The CPU suite shows the cost of running Python bytecode in WebAssembly; the other workloads show the cost of getting a call into and out of an interpreter. On this %d-core machine, pools have min(callers, %d) workers on both sides; more callers than workers queue.", m.Cores, m.Cores)
 	p("")
 
 	p("## Workloads 1-3: call latency and throughput")
@@ -606,7 +610,7 @@ func leverSection(p func(string, ...any), r *Results) {
 	if len(r.FreshCode) == 0 {
 		return
 	}
-	p("Fresh calls on a ModeFresh pool of one worker (one caller, closed loop, median of %d repetitions): the first row compiles its cell in the guest, as every fresh Exec does today; the others call a function defined in the snapshot, which a reset keeps, that compiles `x = 1`, unmarshals it from bytes kept in the snapshot, or does nothing.", r.Meta.Config.Reps)
+	p("Fresh calls on a ModeFresh pool of one worker (one caller, closed loop, median of %d repetitions): the first row compiles its cell in the guest, as every fresh Exec does today; the second is the proposed code cache: the cell compiled once by a host-owned compiler instance (which runs no user code, so its output can be trusted), kept marshalled in a host-side map keyed by the source's SHA-256 and sent with each call, for a function defined in the snapshot to unmarshal and exec; the last two call functions of the snapshot that compile `x = 1`, or do nothing (the floor).", r.Meta.Config.Reps)
 	p("")
 	p("| fresh call | p50 | p99 | calls/s |")
 	p("| --- | ---: | ---: | ---: |")
