@@ -14,7 +14,7 @@ EMBED_NUMPY := wasm/numpy/blob
 EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: mcp-ts-check all deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
+.PHONY: mcp-ts-check all deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
 
 all: python-wasm example
 
@@ -148,11 +148,17 @@ profile: python-wasm
 
 # The full run writes the published results (bench/results); the quick run
 # writes bench/results/quick, so that a quick check leaves them alone.
-bench: python-wasm
+bench: python-wasm bench-debian
 	$(GO) run ./bench/cmd/bench
 
-bench-quick: python-wasm
+bench-quick: python-wasm bench-debian
 	$(GO) run ./bench/cmd/bench -quick
+
+# The bench's second native baseline, Debian trixie's own python3.13 (PGO
+# and LTO), and the real-code workloads' libraries: pinned .debs unpacked
+# into the cache (bench/debian/fetch.sh).
+bench-debian:
+	@bench/debian/fetch.sh "$(CACHE)/downloads" "$(CACHE)/bench-debian"
 
 clean-cache:
 	rm -rf "$(CACHE)"

@@ -95,7 +95,8 @@ func BenchmarkImportPackages(b *testing.B) {
 			prefix := filepath.Join(artifact.CacheBase(), "debian-py", "native-pyc")
 			src := "import sys, time\nsys.path.append(" + strconv.Quote(dir) + ")\nt = time.perf_counter()\nimport " + mod + "\nprint(time.perf_counter() - t)"
 			run := func() time.Duration {
-				out, err := exec.Command(py, "-I", "-X", "pycache_prefix="+prefix, "-W", "ignore", "-c", src).Output()
+				args := append(py[1:len(py):len(py)], "-I", "-X", "pycache_prefix="+prefix, "-W", "ignore", "-c", src)
+				out, err := exec.Command(py[0], args...).Output()
 				require.NoError(b, err)
 				s, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
 				require.NoError(b, err)

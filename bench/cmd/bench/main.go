@@ -1,6 +1,12 @@
-// Command bench compares snakepit-wasm with its baseline, a pool of native
-// CPython processes (internal/bench/native) built from the same CPython source, and
-// writes results.md, results.json and chart.svg to -out: by default
+// Command bench compares snakepit-wasm with two native baselines, pools of
+// CPython processes (internal/bench/native): one built from python.wasm's
+// own CPython source (the compiler-to-compiler comparison), and Debian
+// trixie's python3.13, built with PGO and LTO, what users run (installed by
+// `make bench-debian`; without it the run says so and leaves its ratios
+// out). Besides the call, CPU, start-up and memory workloads it runs real
+// code over pure-Python libraries (internal/bench/libs) and single
+// operations (levers: compile, unmarshal, the tick). It writes results.md,
+// results.json and chart.svg to -out: by default
 // bench/results for a full run (the published results), bench/results/quick
 // for -quick (so that a quick check never overwrites them) and a temporary
 // directory for -smoke.
@@ -13,6 +19,7 @@
 //	go run ./bench/cmd/bench          # the full run: about 9 minutes on 2 cores
 //	go run ./bench/cmd/bench -quick   # about 70 s: fewer repetitions and callers, into bench/results/quick
 //	go run ./bench/cmd/bench -render  # rewrite results.md and chart.svg from results.json
+//	go run ./bench/cmd/bench -phases cpu,libs   # some phases only, into a temporary directory
 package main
 
 import (
@@ -24,6 +31,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,6 +49,8 @@ type config struct {
 	Duration    time.Duration // length of one latency measurement (one side, one caller count)
 	Warmup      time.Duration // warm-up of each latency series before the first repetition
 	Programs    []string      // CPU programs to run; empty means all
+	Libs        []string      // real-code workloads to run; empty means all
+	Phases      []string      // phases to run (see phaseNames); empty means all
 	VariantReps int           // runs of the CPU suite under each other interrupt mechanism (and the default, in turns); 0 skips
 	Iters       int           // import-heavy runs and callback calls per side and repetition
 	Callbacks   int           // host callbacks per call in workload 6
@@ -59,7 +69,7 @@ func presetConfig(mode string) config {
 	case "smoke":
 		return config{Mode: mode, Reps: 1, CPUReps: 1, ColdReps: 0, Callers: []int{1},
 			Duration: 30 * time.Millisecond, Warmup: 10 * time.Millisecond,
-			Programs: []string{"fib"}, Iters: 1, Callbacks: 50, MemWorkers: 1, Sessions: 4,
+			Programs: []string{"fib"}, Libs: []string{"classes"}, Iters: 1, Callbacks: 50, MemWorkers: 1, Sessions: 4,
 			ShortenNote: "smoke mode (a test of the harness, not a benchmark): 1 repetition, 1 caller, 30 ms measurements, only the fib program, no empty-cache compile, no interrupt variants"}
 	}
 	return config{Mode: "full", Reps: 5, CPUReps: 5, ColdReps: 3, Callers: []int{1, 2, 4, 8},
@@ -76,6 +86,8 @@ func main() {
 	callers := flag.String("callers", "", "comma-separated concurrent caller counts (default 1,2,4,8, -quick 1,4)")
 	duration := flag.Duration("duration", 0, "length of each latency measurement (default 2s, -quick 250ms)")
 	progs := flag.String("programs", "", "comma-separated CPU programs to run (default all)")
+	libsFlag := flag.String("libs", "", "comma-separated real-code workloads to run (default all)")
+	phases := flag.String("phases", "", "comma-separated phases to run, of "+strings.Join(phaseNames, ",")+" (default all; a partial run writes to a temporary directory unless -out says otherwise)")
 	noVariants := flag.Bool("no-variants", false, "skip the CPU suite under the other interrupt mechanisms")
 	noCold := flag.Bool("no-cold", false, "skip runtime.New with an empty compilation cache")
 	renderOnly := flag.Bool("render", false, "measure nothing: rewrite results.md and chart.svg from -out's results.json")
@@ -114,6 +126,21 @@ func main() {
 	}
 	if *progs != "" {
 		cfg.Programs = strings.Split(*progs, ",")
+	}
+	if *libsFlag != "" {
+		cfg.Libs = strings.Split(*libsFlag, ",")
+	}
+	if *phases != "" {
+		cfg.Phases = strings.Split(*phases, ",")
+		for _, ph := range cfg.Phases {
+			if !slices.Contains(phaseNames, ph) {
+				fatalf("-phases: no phase %q (%s)", ph, strings.Join(phaseNames, ","))
+			}
+		}
+	}
+	if len(cfg.Phases) > 0 && *out == "" {
+		// A partial run never replaces a mode's results.
+		cfg.Out = filepath.Join(os.TempDir(), "snakepit-bench-partial")
 	}
 	if *noVariants {
 		cfg.VariantReps = 0
@@ -173,19 +200,26 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*Results, error) {
 	}
 	defer b.close()
 	phases := []struct {
-		name string
-		f    func(context.Context) error
+		key, name string
+		f         func(context.Context) error
 	}{
-		{"cold start", b.coldStart},
-		{"latency (workloads 1-3)", b.latency},
-		{"import-heavy script (workload 5)", b.imports},
-		{"host callbacks (workload 6)", b.callbacks},
-		{"scratch files (workload 7)", b.scratchFiles},
-		{"idle memory", b.idleMemory},
-		{"CPU-bound suite (workload 4)", b.cpuSuite},
+		{"start", "cold start", b.coldStart},
+		{"latency", "latency (workloads 1-3)", b.latency},
+		{"imports", "import-heavy script (workload 5)", b.imports},
+		{"callbacks", "host callbacks (workload 6)", b.callbacks},
+		{"scratch", "scratch files (workload 7)", b.scratchFiles},
+		{"memory", "idle memory", b.idleMemory},
+		{"cpu", "CPU-bound suite (workload 4)", b.cpuSuite},
+		{"libs", "real code (pure-Python libraries)", b.realCode},
+		{"levers", "levers: single operations, fresh calls without compiling", b.levers},
 	}
 	for _, ph := range phases {
-		b.logf("== %s", ph.name)
+		if len(cfg.Phases) > 0 && !slices.Contains(cfg.Phases, ph.key) {
+			continue
+		}
+		load := loadAvg()
+		b.res.Meta.PhaseLoads = append(b.res.Meta.PhaseLoads, ph.key+" "+load)
+		b.logf("== %s (load %s)", ph.name, load)
 		if err := ph.f(ctx); err != nil {
 			return nil, fmt.Errorf("%s: %w", ph.name, err)
 		}
@@ -196,6 +230,9 @@ func run(ctx context.Context, cfg config, logw io.Writer) (*Results, error) {
 	}
 	return b.res, nil
 }
+
+// phaseNames are the keys of -phases, in the order they run.
+var phaseNames = []string{"start", "latency", "imports", "callbacks", "scratch", "memory", "cpu", "libs", "levers"}
 
 // progress prints what runs, with the time since the start, to stderr.
 type progress struct {

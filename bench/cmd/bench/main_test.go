@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -36,9 +37,20 @@ func TestSmoke(t *testing.T) {
 	if len(res.CPU) != 1 || !res.CPU[0].Match || res.CPU[0].Ratio <= 0 {
 		t.Errorf("CPU results: %+v", res.CPU)
 	}
-	if len(res.Latency) == 0 || len(res.Samples) != 6 || len(res.ColdStart) == 0 || len(res.Memory) == 0 {
-		t.Errorf("missing results: %d latency, %d samples, %d start-up, %d memory",
-			len(res.Latency), len(res.Samples), len(res.ColdStart), len(res.Memory))
+	sides := 2 // ours and the same-source build, and Debian's when installed
+	if res.Meta.Debian != nil {
+		sides = 3
+	}
+	if len(res.Latency) == 0 || len(res.Samples) != 3*sides || len(res.ColdStart) == 0 || len(res.Memory) == 0 || len(res.Levers) == 0 {
+		t.Errorf("missing results: %d latency, %d samples, %d start-up, %d memory, %d levers",
+			len(res.Latency), len(res.Samples), len(res.ColdStart), len(res.Memory), len(res.Levers))
+	}
+	if sides == 3 {
+		if len(res.Libs) != 2 || !res.Libs[0].Match || res.Libs[0].RatioDebian <= 0 || res.CPU[0].RatioDebian <= 0 {
+			t.Errorf("Debian's side: %d real-code rows (%+v), CPU ratio %v", len(res.Libs), res.Libs, res.CPU[0].RatioDebian)
+		}
+	} else {
+		t.Logf("Debian's python3.13 is not installed (make bench-debian): its side was not checked")
 	}
 	for _, name := range []string{"results.md", "results.json", "chart.svg"} {
 		b, err := os.ReadFile(filepath.Join(cfg.Out, name))
@@ -80,6 +92,14 @@ func TestLogTicks(t *testing.T) {
 		ticks := logTicks(c[0], c[1])
 		if ticks[0] > c[0] || ticks[len(ticks)-1] < c[1] || len(ticks) > 13 {
 			t.Errorf("logTicks(%g, %g) = %v", c[0], c[1], ticks)
+		}
+	}
+}
+
+func TestPhaseNames(t *testing.T) {
+	for _, ph := range []string{"cpu", "libs", "levers"} {
+		if !slices.Contains(phaseNames, ph) {
+			t.Errorf("no phase %q", ph)
 		}
 	}
 }

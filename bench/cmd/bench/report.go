@@ -25,10 +25,16 @@ type Results struct {
 	CPU        []*CPUResult     // workload 4
 	CPUGeo     float64          // geometric mean of the CPU suite's ratios ours/native (CPU time)
 	CPUGeoWall float64          // the same of wall time
-	ColdStart  []*Sample
-	Memory     []*MemoryResult
-	Notes      []string
-	Preloaded  []string // modules in a fresh snakepit interpreter but not in a fresh native one
+	// The same against Debian's python3.13, when it was measured.
+	CPUGeoDebian, CPUGeoWallDebian float64
+	Libs                           []*LibResult // the real-code workloads
+	LibGeo                         []LibGeo
+	Levers                         []*LeverResult   // programs.Levers, per operation
+	FreshCode                      []*LatencyResult // fresh calls: compile vs unmarshal
+	ColdStart                      []*Sample
+	Memory                         []*MemoryResult
+	Notes                          []string
+	Preloaded                      []string // modules in a fresh snakepit interpreter but not in a fresh native one
 }
 
 // PyInfo is a CPython's version and build.
@@ -61,8 +67,11 @@ type Meta struct {
 	MemoryBytes        uint64
 	Kernel             string
 	LoadStart, LoadEnd string
+	PhaseLoads         []string // each phase's key and the load average as it began
 	Ours, Native       PyInfo
 	NativePath         string
+	Debian             *PyInfo // nil: not installed, not measured
+	DebianPath         string
 	Interrupt          string
 	Seconds            float64
 	start              time.Time
@@ -100,6 +109,10 @@ type CPUResult struct {
 	OursCPUMedianUs, NativeCPUMedianUs float64
 	Ratio                              float64 // ours / native, CPU time medians
 	WallRatio                          float64 // ours / native, wall time medians
+	// Debian's python3.13, when measured (in the same turns).
+	DebianUs, DebianCPUUs             []float64
+	DebianMedianUs, DebianCPUMedianUs float64
+	RatioDebian, WallRatioDebian      float64
 	// Interrupt holds the runs under each stop mechanism (the default
 	// too), measured in turns after the main repetitions.
 	Interrupt map[string][]float64
@@ -160,11 +173,15 @@ func (b *bench) finish() {
 	m := &b.res.Meta
 	m.LoadEnd = loadAvg()
 	m.Seconds = time.Since(m.start).Seconds()
-	var ratios, wall []float64
+	var ratios, wall, dr, dw []float64
 	for _, r := range b.res.CPU {
 		ratios, wall = append(ratios, r.Ratio), append(wall, r.WallRatio)
+		if r.RatioDebian > 0 {
+			dr, dw = append(dr, r.RatioDebian), append(dw, r.WallRatioDebian)
+		}
 	}
 	b.res.CPUGeo, b.res.CPUGeoWall = geomean(ratios), geomean(wall)
+	b.res.CPUGeoDebian, b.res.CPUGeoWallDebian = geomean(dr), geomean(dw)
 	if b.cfg.ShortenNote != "" {
 		b.res.Notes = append(b.res.Notes, b.cfg.ShortenNote)
 	}
@@ -302,9 +319,12 @@ func writeResults(dir string, r *Results) error {
 }
 
 // nativeOf finds the native row matching an ours row.
-func nativeOf(rows []*LatencyResult, r *LatencyResult) *LatencyResult {
+func nativeOf(rows []*LatencyResult, r *LatencyResult) *LatencyResult { return sideOf(rows, r, nat) }
+
+// sideOf finds side's row matching r.
+func sideOf(rows []*LatencyResult, r *LatencyResult, side string) *LatencyResult {
 	for _, n := range rows {
-		if n.Side == nat && n.Workload == r.Workload && n.Callers == r.Callers {
+		if n.Side == side && n.Workload == r.Workload && n.Callers == r.Callers {
 			return n
 		}
 	}
@@ -337,9 +357,17 @@ func markdown(r *Results) string {
 	p("| --- | --- |")
 	p("| machine | %s, %d cores (GOMAXPROCS %d), %.1f GiB RAM, %s |", m.CPUModel, m.Cores, m.GOMAXPROCS, float64(m.MemoryBytes)/(1<<30), m.Kernel)
 	p("| load average (1, 5, 15 min) | at start %s, at end %s |", m.LoadStart, m.LoadEnd)
+	if len(m.PhaseLoads) > 0 {
+		p("| load average as each phase began | %s |", strings.Join(m.PhaseLoads, "; "))
+	}
 	p("| Go | %s |", m.GoVersion)
 	p("| snakepit-wasm | %s; python.wasm on wazero, interrupt=%s |", m.Ours, m.Interrupt)
 	p("| native baseline | %s; same source tree; run as `python3.13 -I -S`, internal/bench/native pool over pipes |", m.Native)
+	if m.Debian != nil {
+		p("| Debian baseline | %s (sysconfig's flags are those of Debian's shared libpython; debian/rules builds the executable with profile-opt and `-O3 -flto`): Debian trixie's python3.13-minimal, what the distribution's users run; `%s -I -S` |", m.Debian, m.DebianPath)
+	} else {
+		p("| Debian baseline | not measured: Debian's python3.13 was not installed (`make bench-debian`) |")
+	}
 	p("| method | %d repetitions (CPU suite: %d after a warm-up pass), medians across repetitions quoted; latency measurements of %s per side and caller count, after a %s warm-up; sides measured in turns, order alternating |",
 		cfg.Reps, cfg.CPUReps, cfg.Duration, cfg.Warmup)
 	p("")
@@ -349,7 +377,7 @@ func markdown(r *Results) string {
 	}
 	p("## How to read")
 	p("")
-	p("Each workload runs the same Python source on both sides. *snakepit* is this library: CPython compiled to WebAssembly, each worker a wazero instance inside the Go process. *native* is the baseline a careful Go engineer would otherwise write: a pool of long-lived native `python3.13` processes spoken to over pipes (or a new process per call). Latencies are per call as a caller sees it, queueing included; p50/p99 are taken over all calls of one measurement, then the median across repetitions is quoted (a p99 over fewer than 100 calls is close to the maximum). Throughput is completed calls per second over all callers. *p50 ratio* (and every time ratio) is snakepit / native: below 1 snakepit is faster, above 1 native is; *calls/s ratio* is snakepit / native throughput: above 1 snakepit serves more. The CPU suite shows the cost of running Python bytecode in WebAssembly; the other workloads show the cost of getting a call into and out of an interpreter. On this %d-core machine, pools have min(callers, %d) workers on both sides; more callers than workers queue.", m.Cores, m.Cores)
+	p("Each workload runs the same Python source on both sides. *snakepit* is this library: CPython compiled to WebAssembly, each worker a wazero instance inside the Go process. *native* is the baseline a careful Go engineer would otherwise write: a pool of long-lived native `python3.13` processes spoken to over pipes (or a new process per call), built from the same CPython source as python.wasm; *Debian* is the same pool running Debian's own python3.13 (PGO and LTO), what users run, and the *vs Debian* columns are the ratios against it. Latencies are per call as a caller sees it, queueing included; p50/p99 are taken over all calls of one measurement, then the median across repetitions is quoted (a p99 over fewer than 100 calls is close to the maximum). Throughput is completed calls per second over all callers. *p50 ratio* (and every time ratio) is snakepit / native: below 1 snakepit is faster, above 1 native is; *calls/s ratio* is snakepit / native throughput: above 1 snakepit serves more. The CPU suite shows the cost of running Python bytecode in WebAssembly; the other workloads show the cost of getting a call into and out of an interpreter. On this %d-core machine, pools have min(callers, %d) workers on both sides; more callers than workers queue.", m.Cores, m.Cores)
 	p("")
 
 	p("## Workloads 1-3: call latency and throughput")
@@ -358,21 +386,24 @@ func markdown(r *Results) string {
 	p("2. *warm add(1, 2)*: a call with tiny JSON arguments on a warm worker (ModeWarm pool; native pool `Call`).")
 	p("3. *echo 1KB/100KB JSON*: `echo(x)` returning its argument, a list of records of about 1 KB or 100 KB as JSON, decoded and re-encoded by CPython's json on both sides.")
 	p("")
-	p("| workload | callers | side | workers | p50 | p99 | calls/s | p50 ratio | calls/s ratio |")
-	p("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+	p("| workload | callers | side | workers | p50 | p99 | calls/s | p50 ratio | calls/s ratio | p50 vs Debian | calls/s vs Debian |")
+	p("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 	for _, row := range r.Latency {
-		ratio, tratio := "", ""
-		if row.Side != nat {
+		ratio, tratio, dratio, dtratio := "", "", "", ""
+		if row.Side != nat && row.Side != deb {
 			if n := nativeOf(r.Latency, row); n != nil {
 				ratio, tratio = fmtRatio(row.P50us/n.P50us), fmtRatio(row.OpsPerSec/n.OpsPerSec)
+			}
+			if d := sideOf(r.Latency, row, deb); d != nil {
+				dratio, dtratio = fmtRatio(row.P50us/d.P50us), fmtRatio(row.OpsPerSec/d.OpsPerSec)
 			}
 		}
 		workers := fmt.Sprint(row.PoolSize)
 		if row.PoolSize == 0 {
 			workers = "per call"
 		}
-		p("| %s | %d | %s | %s | %s | %s | %.0f | %s | %s |", row.Workload, row.Callers, row.Side, workers,
-			fmtUs(row.P50us), fmtUs(row.P99us), row.OpsPerSec, ratio, tratio)
+		p("| %s | %d | %s | %s | %s | %s | %.0f | %s | %s | %s | %s |", row.Workload, row.Callers, row.Side, workers,
+			fmtUs(row.P50us), fmtUs(row.P99us), row.OpsPerSec, ratio, tratio, dratio, dtratio)
 	}
 	p("")
 
@@ -397,9 +428,9 @@ func markdown(r *Results) string {
 		}
 		p("%s", line)
 	}
-	row([]string{"program", "snakepit CPU", "native CPU", "ratio", "snakepit wall", "native wall", "wall ratio", "checksums"},
+	row([]string{"program", "snakepit CPU", "native CPU", "ratio", "Debian CPU", "ratio vs Debian", "snakepit wall", "native wall", "wall ratio", "checksums"},
 		"interrupt=none", "interrupt=close-on-done")
-	row([]string{"---", "---:", "---:", "---:", "---:", "---:", "---:", "---"}, "---:", "---:")
+	row([]string{"---", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---:", "---"}, "---:", "---:")
 	var noneR, codR []float64
 	for _, c := range r.CPU {
 		ok := "match"
@@ -413,13 +444,14 @@ func markdown(r *Results) string {
 			extra = []string{fmtUs(vmed(c, "none")), fmtUs(vmed(c, "close-on-done"))}
 		}
 		row([]string{c.Program, fmtUs(c.OursCPUMedianUs), fmtUs(c.NativeCPUMedianUs), fmtRatio(c.Ratio),
+			fmtUs(c.DebianCPUMedianUs), fmtRatio(c.RatioDebian),
 			fmtUs(c.OursMedianUs), fmtUs(c.NativeMedianUs), fmtRatio(c.WallRatio), ok}, extra...)
 	}
 	var extra []string
 	if variants {
 		extra = []string{fmtRatio(geomean(noneR)) + " of " + m.Interrupt, fmtRatio(geomean(codR)) + " of " + m.Interrupt}
 	}
-	row([]string{"**geometric mean**", "", "", "**" + fmtRatio(r.CPUGeo) + "**", "", "", fmtRatio(r.CPUGeoWall), ""}, extra...)
+	row([]string{"**geometric mean**", "", "", "**" + fmtRatio(r.CPUGeo) + "**", "", "**" + fmtRatio(r.CPUGeoDebian) + "**", "", "", fmtRatio(r.CPUGeoWall), ""}, extra...)
 	p("")
 	var fastest []float64
 	for _, c := range r.CPU {
@@ -436,16 +468,23 @@ func markdown(r *Results) string {
 	p("6. *host callback*: one call whose Python loop calls the host %d times (`snakepit.call('tool', i)` answered by a Go `HostFunc` via `Request.Host`; native: `host_call(i)` answered by the `CallWithCallback` callback); the call's time divided by %d. Median of %d calls per repetition.", cfg.Callbacks, cfg.Callbacks, cfg.Iters)
 	p("7. *scratch files*: one call that writes a 10 MB file in the working directory in 64 KB chunks and reads it back in 64 KB reads: snakepit's in-memory scratch file system (/tmp, the default), native a directory on tmpfs (/dev/shm). Median of %d calls per repetition.", cfg.Iters)
 	p("")
-	p("| workload | snakepit | native | ratio | snakepit per repetition | native per repetition |")
-	p("| --- | ---: | ---: | ---: | --- | --- |")
+	p("| workload | snakepit | native | ratio | Debian | ratio vs Debian | snakepit per repetition | native per repetition |")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |")
 	for _, s := range r.Samples {
 		if s.Side != ours {
 			continue
 		}
 		n := sampleOf(r.Samples, s.Name, nat)
-		p("| %s | %s | %s | %s | %s | %s |", s.Name, fmtUs(s.Median), fmtUs(n.Median), fmtRatio(s.Median/n.Median), fmtList(s.Reps), fmtList(n.Reps))
+		dm, dratio := "–", "–"
+		if d := sampleOf(r.Samples, s.Name, deb); d != nil {
+			dm, dratio = fmtUs(d.Median), fmtRatio(s.Median/d.Median)
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |", s.Name, fmtUs(s.Median), fmtUs(n.Median), fmtRatio(s.Median/n.Median), dm, dratio, fmtList(s.Reps), fmtList(n.Reps))
 	}
 	p("")
+
+	realCodeSection(p, r)
+	leverSection(p, r)
 
 	p("## Start-up")
 	p("")
@@ -491,7 +530,7 @@ func markdown(r *Results) string {
 	p("")
 	p("## Fairness notes")
 	p("")
-	p("- Both interpreters are CPython %s from the same source, both `-O3`; python.wasm is built %s, the native baseline %s (see the table at the top); a distribution's PGO+LTO native build would be faster than this baseline.", firstField(m.Native.Version), m.Ours.builtWith(), m.Native.builtWith())
+	p("- snakepit and the native baseline are CPython %s from the same source, both `-O3`; python.wasm is built %s, the native baseline %s (see the table at the top): that ratio compares the compilers. Debian's python3.13 is what users run (PGO and LTO by Debian); its ratio is the one a user sees. Its interpreter is started through trixie's own dynamic loader with `--library-path` when the host's glibc is older than trixie's, which changes how it is loaded, not the code it runs.", firstField(m.Native.Version), m.Ours.builtWith(), m.Native.builtWith())
 	p("- Latencies are measured in a closed loop (each caller calls again as soon as its call returns). A ModeFresh pool's ready clones are then used up at once, so its replacement clone (made in the background) is on the call path; with gaps between calls it would not be.")
 	p("- snakepit runs in the measuring process: its garbage collector and the harness share the CPUs with the guests. The native workers are separate processes, whose Go driver is in the same process as snakepit's; on %d cores neither side has a core to itself.", m.Cores)
 	p("- A fresh native interpreter is a new process (`fork`/`exec`, dynamic loading, interpreter start-up); a fresh snakepit interpreter is a clone of a snapshot taken after start-up (by default its memory is the snapshot copied into a reservation recycled from a closed clone; `SnapshotOptions.CopyOnWrite` maps it copy-on-write instead, smaller but paying page faults on the first call). A ModeFresh pool's clones are copy-on-write and, once used, reset in place: the pages a call wrote are copied back from the snapshot, and the next call takes no page fault.")
@@ -521,4 +560,62 @@ func firstField(s string) string {
 		return f[0]
 	}
 	return "?"
+}
+
+// realCodeSection renders the real-code workloads, if measured.
+func realCodeSection(p func(string, ...any), r *Results) {
+	if len(r.Libs) == 0 {
+		return
+	}
+	cfg := r.Meta.Config
+	p("## Real code: pure-Python libraries")
+	p("")
+	p("internal/bench/libs: workloads over pure-Python libraries from Debian trixie's .debs (bench/debian/fetch.sh), the same files on every side: the guest mounts them as a `runtime.Package{HostDir}`, the native sides put them on `sys.path`; both import the same .pyc files, compiled once by the fetch. *warm*: `run()` on a warm worker that imported the library during setup, the sides in turns on one CPU, CPU time, median of %d repetitions after a warm-up pass. *fresh*: a new interpreter imports the library and calls `run()` once (snakepit: a clone of a snapshot taken without preloads, with the libraries mounted; native: a new process), wall time, median of %d repetitions after a warm-up pass, sides in turns.", cfg.CPUReps, cfg.Reps)
+	p("")
+	p("| workload | library | mode | snakepit | native | Debian | ratio | ratio vs Debian | checksums |")
+	p("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
+	for _, l := range r.Libs {
+		ok := "match"
+		if l.Mode == "fresh" {
+			ok = "–"
+		} else if !l.Match {
+			ok = "**MISMATCH**"
+		}
+		p("| %s | %s | %s | %s | %s | %s | %s | %s | %s |", l.Name, l.Library, l.Mode, fmtUs(l.Median[ours]), fmtUs(l.Median[nat]), fmtUs(l.Median[deb]),
+			fmtRatio(l.Ratio), fmtRatio(l.RatioDebian), ok)
+	}
+	for _, g := range r.LibGeo {
+		p("| **geometric mean, %s** | | | | | | %s | **%s** | |", g.Mode, fmtRatio(g.Native), fmtRatio(g.Debian))
+	}
+	p("")
+}
+
+// leverSection renders the levers, if measured.
+func leverSection(p func(string, ...any), r *Results) {
+	if len(r.Levers) == 0 {
+		return
+	}
+	p("## Levers: single operations")
+	p("")
+	p("internal/bench/programs/levers.go: each row repeats one operation; CPU time per operation, median of %d repetitions after a warm-up pass, all sides in turns on one CPU. *compile* is `compile()` of a 150-line module; *parse* only its parser (source to AST objects); *codegen* only its compiler (AST objects to code: symtable, codegen, optimiser, assembler); *unmarshal* `marshal.loads` of the compiled module; *\\_small* the same of `x = 1` (unmarshal_small includes its exec); *dataclass* `make_dataclass` of 6 fields; *alloc* building and freeing 5,000 small tuples and lists; *calls* a Python function call. `none` is snakepit compiled without a stop mechanism: ours/none is what the tick and loop checks cost.", r.Meta.Config.CPUReps)
+	p("")
+	p("| operation | snakepit | snakepit interrupt=none | native | Debian | ratio | ratio vs Debian | ours / none |")
+	p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+	for _, l := range r.Levers {
+		m := l.Median
+		p("| %s | %s | %s | %s | %s | %s | %s | %s |", l.Name, fmtUs(m[ours]), fmtUs(m[oursNone]), fmtUs(m[nat]), fmtUs(m[deb]),
+			fmtRatio(m[ours]/m[nat]), fmtRatio(m[ours]/m[deb]), fmtRatio(m[ours]/m[oursNone]))
+	}
+	p("")
+	if len(r.FreshCode) == 0 {
+		return
+	}
+	p("Fresh calls on a ModeFresh pool of one worker (one caller, closed loop, median of %d repetitions): the first row compiles its cell in the guest, as every fresh Exec does today; the second is the proposed code cache: the cell compiled once by a host-owned compiler instance (which runs no user code, so its output can be trusted), kept marshalled in a host-side map keyed by the source's SHA-256 and sent with each call, for a function defined in the snapshot to unmarshal and exec; the last two call functions of the snapshot that compile `x = 1`, or do nothing (the floor).", r.Meta.Config.Reps)
+	p("")
+	p("| fresh call | p50 | p99 | calls/s |")
+	p("| --- | ---: | ---: | ---: |")
+	for _, f := range r.FreshCode {
+		p("| %s | %s | %s | %.0f |", f.Workload, fmtUs(f.P50us), fmtUs(f.P99us), f.OpsPerSec)
+	}
+	p("")
 }

@@ -26,6 +26,7 @@ const (
 	ours      = "snakepit"
 	oursClone = "snakepit raw clone" // snapshot.NewInstance + Exec, no pool
 	nat       = "native"
+	deb       = "Debian" // Debian trixie's own python3.13 (PGO and LTO)
 )
 
 // cpuMemoryLimit is the guest memory cap for the CPU suite (a reservation:
@@ -49,7 +50,9 @@ type bench struct {
 	cfg    config
 	rt     *runtime.Runtime  // the default runtime (InterruptLoops, default cache)
 	snap   *runtime.Snapshot // no preloads: raw clones and the import-heavy script
-	python string            // the native python3.13
+	python native.Python     // the native python3.13 built from python.wasm's source
+	debian native.Python     // Debian's python3.13; nil when not installed
+	site   string            // the real-code workloads' libraries (with debian)
 	progs  []programs.Program
 	ncpu   int
 	res    *Results
@@ -69,6 +72,10 @@ func newBench(ctx context.Context, cfg config, logw io.Writer) (*bench, error) {
 	var err error
 	if b.python, err = native.PythonPath(); err != nil {
 		return nil, err
+	}
+	if b.debian, b.site, err = native.Debian(native.DebianDir()); err != nil {
+		b.logf("no Debian baseline: %v", err)
+		b.note("Debian's python3.13 is missing (%v): there are no ratios against it and no real-code workloads; `make bench` installs it.", err)
 	}
 	b.logf("compiling python.wasm (default cache)")
 	if b.rt, err = runtime.New(ctx, runtime.Config{}); err != nil {
@@ -124,18 +131,40 @@ func (b *bench) versions(ctx context.Context) error {
 	if err := r.Decode(&m.Ours); err != nil {
 		return err
 	}
-	out, err := exec.CommandContext(ctx, b.python, "-I", "-S", "-c", pyInfoSource+"import json; print(json.dumps(_info))").Output()
-	if err != nil {
-		return fmt.Errorf("native python: %w", err)
+	if err := pyInfo(ctx, b.python, &m.Native); err != nil {
+		return err
 	}
-	if err := json.Unmarshal(out, &m.Native); err != nil {
-		return fmt.Errorf("native python: %w", err)
-	}
-	m.NativePath, m.Interrupt = b.python, knobs.Loops.String()
+	m.NativePath, m.Interrupt = b.python.String(), knobs.Loops.String()
 	if firstField(m.Ours.Version) != firstField(m.Native.Version) {
 		b.note("WARNING: the CPython versions differ (%s vs %s): the comparison is not like for like", m.Ours.Version, m.Native.Version)
 	}
 	b.logf("CPython: ours %s | native %s", m.Ours, m.Native)
+	if b.debian == nil {
+		return nil
+	}
+	m.Debian = &PyInfo{}
+	if err := pyInfo(ctx, b.debian, m.Debian); err != nil {
+		return err
+	}
+	// sysconfig describes Debian's shared libpython build; debian/rules
+	// builds the python3.13 executable apart, with profile-opt and -flto.
+	m.Debian.PGO, m.Debian.LTO = true, true
+	m.DebianPath = b.debian.String()
+	if firstField(m.Debian.Version) != firstField(m.Native.Version) {
+		b.note("WARNING: Debian's CPython is %s, the same-source build %s", m.Debian.Version, m.Native.Version)
+	}
+	b.logf("CPython: Debian %s", m.Debian)
+	return nil
+}
+
+func pyInfo(ctx context.Context, py native.Python, info *PyInfo) error {
+	out, err := exec.CommandContext(ctx, py[0], append(py[1:len(py):len(py)], "-I", "-S", "-c", pyInfoSource+"import json; print(json.dumps(_info))")...).Output()
+	if err != nil {
+		return fmt.Errorf("%s: %w", py, err)
+	}
+	if err := json.Unmarshal(out, info); err != nil {
+		return fmt.Errorf("%s: %w", py, err)
+	}
 	return nil
 }
 
@@ -275,8 +304,11 @@ func (b *bench) latency(ctx context.Context) error {
 			sizes = append(sizes, s)
 		}
 	}
-	fresh, warm, natp := map[int]*pool.Pool{}, map[int]*pool.Pool{}, map[int]*native.Pool{}
+	fresh, warm, natp, debp := map[int]*pool.Pool{}, map[int]*pool.Pool{}, map[int]*native.Pool{}, map[int]*native.Pool{}
 	defer func() {
+		for _, p := range debp {
+			p.Close()
+		}
 		for _, p := range fresh {
 			p.Close(context.Background())
 		}
@@ -302,6 +334,14 @@ func (b *bench) latency(ctx context.Context) error {
 		if err := natp[s].Exec(ctx, funcsSetup); err != nil {
 			return err
 		}
+		if b.debian != nil {
+			if debp[s], err = native.New(ctx, b.debian, s); err != nil {
+				return err
+			}
+			if err := debp[s].Exec(ctx, funcsSetup); err != nil {
+				return err
+			}
+		}
 	}
 
 	// Both sides must echo the same value; their encoders are CPython's.
@@ -319,6 +359,11 @@ func (b *bench) latency(ctx context.Context) error {
 		}
 		if !bytes.Equal(r.Value, n) || canonical(r.Value) != canonical(arg[1:len(arg)-1]) {
 			return fmt.Errorf("%s: the two sides echo different values", name)
+		}
+		if d := debp[s0]; d != nil {
+			if dv, err := d.Call(ctx, "echo", arg); err != nil || !bytes.Equal(dv, n) {
+				return fmt.Errorf("%s: Debian's python echoes a different value (%v)", name, err)
+			}
 		}
 		echoLen[name] = len(n)
 	}
@@ -357,6 +402,15 @@ func (b *bench) latency(ctx context.Context) error {
 			{w, ours, func(s int) op { return poolOp(warm[s], call("echo", arg), check) }},
 			{w, nat, func(s int) op { return nativeOp(natp[s], "echo", arg, check) }},
 		})
+		if b.debian != nil {
+			groups[len(groups)-1] = append(groups[len(groups)-1], series{w, deb, func(s int) op { return nativeOp(debp[s], "echo", arg, check) }})
+		}
+	}
+	if b.debian != nil {
+		groups[0] = append(groups[0], series{"fresh x = 1", deb, func(int) op {
+			return func(ctx context.Context) (func(), error) { return nil, native.RunFresh(ctx, b.debian, "x = 1") }
+		}})
+		groups[1] = append(groups[1], series{"warm add(1, 2)", deb, func(s int) op { return nativeOp(debp[s], "add", []byte("[1,2]"), equals("3")) }})
 	}
 
 	b.logf("warming up every series (%s each)", b.cfg.Warmup)
@@ -379,7 +433,7 @@ func (b *bench) latency(ctx context.Context) error {
 					row := rows[key]
 					if row == nil {
 						row = &LatencyResult{Workload: s.workload, Side: s.side, Callers: c, PoolSize: b.sizeFor(c)}
-						if s.side == oursClone || (s.side == nat && g[0].workload == "fresh x = 1") {
+						if s.side == oursClone || (s.side != ours && g[0].workload == "fresh x = 1") {
 							row.PoolSize = 0 // no pool: one interpreter per call
 						}
 						rows[key] = row
@@ -407,11 +461,18 @@ func (b *bench) latency(ctx context.Context) error {
 // pairs times ours and theirs Iters times per repetition, in turns, after
 // one untimed warm-up each, and adds the per-repetition medians to the
 // results (scaled by scale, e.g. 1/N for a per-callback time).
-func (b *bench) pairs(ctx context.Context, name, unit string, scale float64, ourOp, natOp op) error {
+// debOp, Debian's side, is left out when nil.
+func (b *bench) pairs(ctx context.Context, name, unit string, scale float64, ourOp, natOp, debOp op) error {
 	sides := []struct {
 		side string
 		f    op
 	}{{ours, ourOp}, {nat, natOp}}
+	if debOp != nil {
+		sides = append(sides, struct {
+			side string
+			f    op
+		}{deb, debOp})
+	}
 	res := map[string]*Sample{}
 	for _, s := range sides {
 		if _, err := timeOp(ctx, s.f); err != nil {
@@ -433,8 +494,8 @@ func (b *bench) pairs(ctx context.Context, name, unit string, scale float64, our
 		for _, s := range sides {
 			res[s.side].Reps = append(res[s.side].Reps, median(times[s.side]))
 		}
-		b.logf("rep %d/%d %s: ours %s, native %s", rep+1, b.cfg.Reps, name,
-			fmtUs(median(times[ours])), fmtUs(median(times[nat])))
+		b.logf("rep %d/%d %s: ours %s, native %s, Debian %s", rep+1, b.cfg.Reps, name,
+			fmtUs(median(times[ours])), fmtUs(median(times[nat])), fmtUs(median(times[deb])))
 	}
 	for _, s := range sides {
 		r := res[s.side]
@@ -460,7 +521,16 @@ func (b *bench) imports(ctx context.Context) error {
 			_, err = inst.Run(ctx, runtime.Exec(src))
 			return func() { inst.Close(ctx) }, err
 		},
-		func(ctx context.Context) (func(), error) { return nil, native.RunFresh(ctx, b.python, src) })
+		func(ctx context.Context) (func(), error) { return nil, native.RunFresh(ctx, b.python, src) },
+		b.debianOp(func(ctx context.Context) (func(), error) { return nil, native.RunFresh(ctx, b.debian, src) }))
+}
+
+// debianOp is f when Debian's python is installed, else nil.
+func (b *bench) debianOp(f op) op {
+	if b.debian == nil {
+		return nil
+	}
+	return f
 }
 
 // preloaded notes which modules a fresh clone holds that a fresh native
@@ -482,7 +552,7 @@ func (b *bench) preloaded(ctx context.Context, src string) error {
 		return err
 	}
 	// sys is built in: listing imports nothing.
-	out, err := exec.CommandContext(ctx, b.python, "-I", "-S", "-c", "import sys; print(' '.join("+list+"))").Output()
+	out, err := exec.CommandContext(ctx, b.python[0], append(b.python[1:len(b.python):len(b.python)], "-I", "-S", "-c", "import sys; print(' '.join("+list+"))")...).Output()
 	if err != nil {
 		return fmt.Errorf("native python: %w", err)
 	}
@@ -504,32 +574,45 @@ func (b *bench) preloaded(ctx context.Context, src string) error {
 	return nil
 }
 
-// warmPair starts the two sides of a one-worker comparison: a ModeWarm pool
-// of one worker and a native pool of one process, each loaded with its setup
-// source.
-func (b *bench) warmPair(ctx context.Context, inst runtime.Options, setup, nativeSetup string) (*pool.Pool, *native.Pool, error) {
+// warmPair starts the sides of a one-worker comparison: a ModeWarm pool of
+// one worker, a native pool of one process and, when installed, a pool of
+// one Debian python process (else nil), each loaded with its setup source.
+func (b *bench) warmPair(ctx context.Context, inst runtime.Options, setup, nativeSetup string) (*pool.Pool, *native.Pool, *native.Pool, error) {
 	p, err := pool.New(ctx, b.rt, pool.Options{Mode: pool.ModeWarm, Size: 1, Instance: inst, Setup: setup})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	np, err := native.New(ctx, b.python, 1)
-	if err == nil {
-		if err = np.Exec(ctx, (nativeSetup)); err != nil {
-			np.Close()
+	start := func(py native.Python) (*native.Pool, error) {
+		np, err := native.New(ctx, py, 1)
+		if err == nil {
+			if err = np.Exec(ctx, nativeSetup); err != nil {
+				np.Close()
+			}
 		}
+		return np, err
 	}
+	np, err := start(b.python)
 	if err != nil {
 		p.Close(context.Background())
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	return p, np, nil
+	if b.debian == nil {
+		return p, np, nil, nil
+	}
+	dp, err := start(b.debian)
+	if err != nil {
+		p.Close(context.Background())
+		np.Close()
+		return nil, nil, nil, err
+	}
+	return p, np, dp, nil
 }
 
 // callbacks is workload 6: Python calls the host N times in one call.
 func (b *bench) callbacks(ctx context.Context) error {
 	n := b.cfg.Callbacks
 	tools := map[string]runtime.HostFunc{"tool": func(context.Context, json.RawMessage) (any, error) { return 1, nil }}
-	p, np, err := b.warmPair(ctx, runtime.Options{Limits: runtime.Limits{MaxHostCalls: n + 1}},
+	p, np, dp, err := b.warmPair(ctx, runtime.Options{Limits: runtime.Limits{MaxHostCalls: n + 1}},
 		"import snakepit\n"+strings.Replace(askSource, "CALL(", "snakepit.call('tool', ", 1),
 		strings.Replace(askSource, "CALL(", "host_call(", 1))
 	if err != nil {
@@ -537,39 +620,55 @@ func (b *bench) callbacks(ctx context.Context) error {
 	}
 	defer p.Close(context.Background())
 	defer np.Close()
+	defer closeNil(dp)
 	args := fmt.Appendf(nil, "[%d]", n)
 	want := equals(fmt.Sprint(n))
 	req := call("ask", args)
 	req.Host = tools
 	cb := func([]byte) []byte { return []byte("1") }
 	return b.pairs(ctx, fmt.Sprintf("host callback (per callback, %d per call)", n), "us", 1/float64(n),
-		poolOp(p, req, want),
-		func(ctx context.Context) (func(), error) {
-			r, err := np.CallWithCallback(ctx, "ask", args, cb)
-			if err == nil {
-				err = want(r)
-			}
-			return nil, err
-		})
+		poolOp(p, req, want), callbackOp(np, args, cb, want), b.debianOp(callbackOp(dp, args, cb, want)))
+}
+
+func callbackOp(np *native.Pool, args []byte, cb func([]byte) []byte, want func([]byte) error) op {
+	return func(ctx context.Context) (func(), error) {
+		r, err := np.CallWithCallback(ctx, "ask", args, cb)
+		if err == nil {
+			err = want(r)
+		}
+		return nil, err
+	}
+}
+
+// closeNil closes np unless it is nil.
+func closeNil(np *native.Pool) {
+	if np != nil {
+		np.Close()
+	}
 }
 
 // scratchFiles is workload 7 (programs.ScratchRoundtrip on both sides):
 // file I/O in the working directory, which is snakepit's in-memory scratch
 // (/tmp) and, natively, a directory on tmpfs (/dev/shm when there is one).
 func (b *bench) scratchFiles(ctx context.Context) error {
-	p, np, err := b.warmPair(ctx, runtime.Options{}, programs.ScratchRoundtrip,
+	p, np, dp, err := b.warmPair(ctx, runtime.Options{}, programs.ScratchRoundtrip,
 		"import os, tempfile\nos.chdir(tempfile.mkdtemp(dir='/dev/shm' if os.path.isdir('/dev/shm') else None))\n"+programs.ScratchRoundtrip)
 	if err != nil {
 		return err
 	}
 	defer p.Close(context.Background())
 	defer func() {
-		_ = np.Exec(context.Background(), ("import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)"))
-		np.Close()
+		for _, np := range []*native.Pool{np, dp} {
+			if np != nil {
+				_ = np.Exec(context.Background(), "import os, shutil\nshutil.rmtree(os.getcwd(), ignore_errors=True)")
+				np.Close()
+			}
+		}
 	}()
 	want := equals(fmt.Sprint(programs.ScratchBytes))
 	return b.pairs(ctx, "scratch files: write 10 MB in 64 KB chunks, read it back", "us", 1,
-		poolOp(p, call("roundtrip", []byte("[]")), want), nativeOp(np, "roundtrip", []byte("[]"), want))
+		poolOp(p, call("roundtrip", []byte("[]")), want), nativeOp(np, "roundtrip", []byte("[]"), want),
+		b.debianOp(nativeOp(dp, "roundtrip", []byte("[]"), want)))
 }
 
 // cpuSuite is workload 4, with the memory of one worker before and after
@@ -577,97 +676,51 @@ func (b *bench) scratchFiles(ctx context.Context) error {
 func (b *bench) cpuSuite(ctx context.Context) error {
 	setup := programs.Setup(b.progs)
 	base := selfMemory()
-	p, np, err := b.warmPair(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: cpuMemoryLimit}}, setup, setup)
+	p, np, dp, err := b.warmPair(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: cpuMemoryLimit}}, setup, setup)
 	if err != nil {
 		return err
 	}
 	defer p.Close(context.Background())
 	defer np.Close()
+	defer closeNil(dp)
 	if err := b.memory(ctx, "1 warm worker, suite loaded, idle", 1, base, np); err != nil {
 		return err
 	}
-
-	// Each call's wall time and CPU time: ours is our whole process's (the
-	// guest, the pool, the Go runtime), native the worker process's.
-	cpuOf := func(side string) (time.Duration, error) {
-		if side == nat {
-			return np.CPUTime()
-		}
-		return processCPU(), nil
-	}
-	run := func(ctx context.Context, side string, p *pool.Pool, prog string) (wall, cpu float64, sum string, err error) {
-		c0, err := cpuOf(side)
-		if err != nil {
-			return 0, 0, "", err
-		}
-		t := time.Now()
-		var v []byte
-		if side == nat {
-			v, err = np.Call(ctx, "_run_"+prog, nil)
-		} else {
-			var r *runtime.Result
-			if r, err = p.Run(ctx, call("_run_"+prog, []byte("[]"))); err == nil {
-				v = r.Value
-			}
-		}
-		wall = us(time.Since(t))
-		c1, cerr := cpuOf(side)
-		return wall, us(c1 - c0), canonical(v), cmp.Or(err, cerr)
-	}
 	rows := map[string]*CPUResult{}
+	var names []string
 	for _, prog := range b.progs {
 		rows[prog.Name] = &CPUResult{Program: prog.Name, Match: true}
 		b.res.CPU = append(b.res.CPU, rows[prog.Name])
+		names = append(names, prog.Name)
 	}
-	sides := []string{ours, nat}
-	for rep := -1; rep < b.cfg.CPUReps; rep++ { // rep -1 is the warm-up pass
-		// Both sides on one CPU, the same for both, the next one each
-		// repetition: the two virtual CPUs of the VM this was written
-		// on differ in speed from time to time, and a side that stayed
-		// on the slower one made the ratio swing between runs.
-		cpu, unpin, err := pinTo(rep+1, np.PIDs()...)
-		if err != nil {
-			return err
+	err = b.warmTurns(ctx, b.cfg.CPUReps, names, warmSides(p, np, dp), func(prog, side string, rep int, wall, cpu float64, sum string) {
+		row := rows[prog]
+		b.check(prog, side, sum, &row.Checksum, &row.Match)
+		if rep < 0 {
+			return
 		}
-		b.logf("rep %d/%d on CPU %d", rep+1, b.cfg.CPUReps, cpu)
-		for i, prog := range b.progs {
-			row := rows[prog.Name]
-			for _, side := range inTurn(sides, rep+1+i) {
-				t, cpuT, sum, err := run(ctx, side, p, prog.Name)
-				if err != nil {
-					unpin()
-					return fmt.Errorf("%s on %s: %w", prog.Name, side, err)
-				}
-				switch {
-				case row.Checksum == "":
-					row.Checksum = sum
-				case sum != row.Checksum:
-					row.Match = false
-					b.note("CHECKSUM MISMATCH in %s (%s): %.100s vs %.100s", prog.Name, side, sum, row.Checksum)
-				}
-				if rep < 0 {
-					continue
-				}
-				if side == nat {
-					row.NativeUs, row.NativeCPUUs = append(row.NativeUs, t), append(row.NativeCPUUs, cpuT)
-				} else {
-					row.OursUs, row.OursCPUUs = append(row.OursUs, t), append(row.OursCPUUs, cpuT)
-				}
-			}
-			if rep < 0 {
-				b.logf("warm-up %s done", prog.Name)
-			} else {
-				b.logf("rep %d/%d %-15s ours %s (CPU %s)  native %s (CPU %s)", rep+1, b.cfg.CPUReps, prog.Name,
-					fmtUs(row.OursUs[rep]), fmtUs(row.OursCPUUs[rep]), fmtUs(row.NativeUs[rep]), fmtUs(row.NativeCPUUs[rep]))
-			}
+		switch side {
+		case nat:
+			row.NativeUs, row.NativeCPUUs = append(row.NativeUs, wall), append(row.NativeCPUUs, cpu)
+		case deb:
+			row.DebianUs, row.DebianCPUUs = append(row.DebianUs, wall), append(row.DebianCPUUs, cpu)
+		default:
+			row.OursUs, row.OursCPUUs = append(row.OursUs, wall), append(row.OursCPUUs, cpu)
 		}
-		unpin()
+	})
+	if err != nil {
+		return err
 	}
 	for _, row := range b.res.CPU {
 		row.OursMedianUs, row.NativeMedianUs = median(row.OursUs), median(row.NativeUs)
 		row.OursCPUMedianUs, row.NativeCPUMedianUs = median(row.OursCPUUs), median(row.NativeCPUUs)
 		row.Ratio = row.OursCPUMedianUs / row.NativeCPUMedianUs
 		row.WallRatio = row.OursMedianUs / row.NativeMedianUs
+		if dp != nil {
+			row.DebianMedianUs, row.DebianCPUMedianUs = median(row.DebianUs), median(row.DebianCPUUs)
+			row.RatioDebian = row.OursCPUMedianUs / row.DebianCPUMedianUs
+			row.WallRatioDebian = row.OursMedianUs / row.DebianMedianUs
+		}
 	}
 	if err := b.memory(ctx, "1 warm worker, after the CPU suite", 1, base, np); err != nil {
 		return err
@@ -706,7 +759,7 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 				row.Interrupt = map[string][]float64{}
 			}
 			for _, m := range inTurn(mechs, rep+i) {
-				_, t, sum, err := run(ctx, ours, pools[m], prog.Name)
+				_, t, sum, err := oursSide(pools[m]).time(ctx, prog.Name)
 				if err != nil {
 					return fmt.Errorf("%s with interrupt=%s: %w", prog.Name, m, err)
 				}
@@ -724,4 +777,104 @@ func (b *bench) cpuSuite(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// warmSide is one side of a warm comparison: a worker whose globals hold
+// _run_<name> for each program.
+type warmSide struct {
+	name string
+	call func(ctx context.Context, fn string) ([]byte, error)
+	cpu  func() (time.Duration, error) // the CPU time the side has used so far
+	pids []int                         // the side's processes, pinned with ours
+}
+
+func oursSide(p *pool.Pool) warmSide {
+	return warmSide{name: ours,
+		call: func(ctx context.Context, fn string) ([]byte, error) {
+			r, err := p.Run(ctx, call(fn, []byte("[]")))
+			if err != nil {
+				return nil, err
+			}
+			return r.Value, nil
+		},
+		// Ours is the whole process's: the guest, the pool, the Go runtime.
+		cpu: func() (time.Duration, error) { return processCPU(), nil }}
+}
+
+func nativeSide(name string, np *native.Pool) warmSide {
+	return warmSide{name: name,
+		call: func(ctx context.Context, fn string) ([]byte, error) { return np.Call(ctx, fn, nil) },
+		cpu:  np.CPUTime, pids: np.PIDs()}
+}
+
+// warmSides is ours, the same-source native build and, when not nil,
+// Debian's.
+func warmSides(p *pool.Pool, np, dp *native.Pool) []warmSide {
+	sides := []warmSide{oursSide(p), nativeSide(nat, np)}
+	if dp != nil {
+		sides = append(sides, nativeSide(deb, dp))
+	}
+	return sides
+}
+
+// time calls _run_<prog> once and returns its wall and CPU time and its
+// result, canonical.
+func (s warmSide) time(ctx context.Context, prog string) (wall, cpu float64, sum string, err error) {
+	c0, err := s.cpu()
+	if err != nil {
+		return 0, 0, "", err
+	}
+	t := time.Now()
+	v, err := s.call(ctx, "_run_"+prog)
+	wall = us(time.Since(t))
+	c1, cerr := s.cpu()
+	return wall, us(c1 - c0), canonical(v), cmp.Or(err, cerr)
+}
+
+// warmTurns runs each program on every side, in turns, once as a warm-up
+// (rep -1) and then reps times, and hands every time to record. In each
+// repetition all sides run on the same one CPU, the next one each
+// repetition: the two virtual CPUs of the VM this was written on differ in
+// speed from time to time, and a side that stayed on the slower one made
+// the ratio swing between runs.
+func (b *bench) warmTurns(ctx context.Context, reps int, progs []string, sides []warmSide,
+	record func(prog, side string, rep int, wall, cpu float64, sum string)) error {
+	var pids []int
+	for _, s := range sides {
+		pids = append(pids, s.pids...)
+	}
+	for rep := -1; rep < reps; rep++ {
+		cpu, unpin, err := pinTo(rep+1, pids...)
+		if err != nil {
+			return err
+		}
+		b.logf("rep %d/%d on CPU %d (load %s)", rep+1, reps, cpu, loadAvg())
+		for i, prog := range progs {
+			var line []string
+			for _, s := range inTurn(sides, rep+1+i) {
+				wall, cpuT, sum, err := s.time(ctx, prog)
+				if err != nil {
+					unpin()
+					return fmt.Errorf("%s on %s: %w", prog, s.name, err)
+				}
+				record(prog, s.name, rep, wall, cpuT, sum)
+				line = append(line, fmt.Sprintf("%s %s (CPU %s)", s.name, fmtUs(wall), fmtUs(cpuT)))
+			}
+			b.logf("rep %d/%d %-15s %s", rep+1, reps, prog, strings.Join(line, "  "))
+		}
+		unpin()
+	}
+	return nil
+}
+
+// check compares a side's checksum of what with the first one seen, kept
+// in *first, and clears *match (and says so) when they differ.
+func (b *bench) check(what, side, sum string, first *string, match *bool) {
+	switch {
+	case *first == "":
+		*first = sum
+	case sum != *first:
+		*match = false
+		b.note("CHECKSUM MISMATCH in %s (%s): %.100s vs %.100s", what, side, sum, *first)
+	}
 }

@@ -48,46 +48,68 @@ func (e *PythonError) Error() string {
 	return e.Type + ": " + e.Message
 }
 
-// PythonPath finds the native python3.13 to benchmark against.
+// Python is how to start a python3.13: the program and the arguments that
+// come before python's own, e.g. a dynamic loader, its --library-path and the
+// interpreter (see [Debian]).
+type Python []string
+
+// argv is p's program and its arguments followed by args.
+func (p Python) argv(args ...string) (string, []string) {
+	if len(p) == 0 {
+		return "", args // fails in Start, as a missing program does
+	}
+	return p[0], append(p[1:len(p):len(p)], args...)
+}
+
+// String is the command line.
+func (p Python) String() string { return strings.Join(p, " ") }
+
+// PythonPath finds the native python3.13 built from the same source as
+// python.wasm, to benchmark against.
 //
 // In order: $SNAKEPIT_NATIVE_PYTHON (a path or a name on $PATH),
 // $SNAKEPIT_PYTHON_DIR/native/bin/python3.13, and the build's cache,
-// ${SNAKEPIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/snakepit-wasm}/python-wasm/current/native/bin/python3.13.
-func PythonPath() (string, error) {
+// [CacheDir]/python-wasm/current/native/bin/python3.13.
+func PythonPath() (Python, error) {
 	if p := os.Getenv("SNAKEPIT_NATIVE_PYTHON"); p != "" {
 		path, err := exec.LookPath(p)
 		if err != nil {
-			return "", fmt.Errorf("native: SNAKEPIT_NATIVE_PYTHON: %w", err)
+			return nil, fmt.Errorf("native: SNAKEPIT_NATIVE_PYTHON: %w", err)
 		}
-		return path, nil
+		return Python{path}, nil
 	}
 	const bin = "native/bin/python3.13"
 	var tried []string
 	if dir := os.Getenv("SNAKEPIT_PYTHON_DIR"); dir != "" {
 		tried = append(tried, filepath.Join(dir, bin))
 	}
-	cache := os.Getenv("SNAKEPIT_CACHE_DIR")
-	if cache == "" {
-		base := os.Getenv("XDG_CACHE_HOME")
-		if base == "" {
-			base = filepath.Join(os.Getenv("HOME"), ".cache")
-		}
-		cache = filepath.Join(base, "snakepit-wasm")
-	}
-	tried = append(tried, filepath.Join(cache, "python-wasm/current", bin))
+	tried = append(tried, filepath.Join(CacheDir(), "python-wasm/current", bin))
 	for _, p := range tried {
 		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
+			return Python{p}, nil
 		}
 	}
-	return "", fmt.Errorf("native python3.13 not built: run make (looked for %s; or set SNAKEPIT_NATIVE_PYTHON)", strings.Join(tried, ", "))
+	return nil, fmt.Errorf("native python3.13 not built: run make (looked for %s; or set SNAKEPIT_NATIVE_PYTHON)", strings.Join(tried, ", "))
+}
+
+// CacheDir is the build's cache:
+// ${SNAKEPIT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/snakepit-wasm}.
+func CacheDir() string {
+	if c := os.Getenv("SNAKEPIT_CACHE_DIR"); c != "" {
+		return c
+	}
+	base := os.Getenv("XDG_CACHE_HOME")
+	if base == "" {
+		base = filepath.Join(os.Getenv("HOME"), ".cache")
+	}
+	return filepath.Join(base, "snakepit-wasm")
 }
 
 // Pool is a fixed number of worker processes. Its methods are safe for
 // concurrent use; each call checks out an idle worker, so at most Size calls
 // run at once and the others wait.
 type Pool struct {
-	python string
+	python Python
 	size   int
 
 	// idle holds one entry per slot. A nil entry is a slot whose worker
@@ -112,7 +134,7 @@ type Pool struct {
 
 // New starts size workers of python concurrently and returns once all are
 // ready. ctx bounds only the start.
-func New(ctx context.Context, python string, size int) (*Pool, error) {
+func New(ctx context.Context, python Python, size int) (*Pool, error) {
 	if size < 1 {
 		return nil, errors.New("native: pool size must be at least 1")
 	}
@@ -467,8 +489,9 @@ func smapsRollup(pid int) (rss, pss uint64, err error) {
 // RunFresh runs src in a new python process, as python -I -S -c src, and
 // waits for it to exit: the cost of a process per call. Output is discarded;
 // a failure reports the end of stderr.
-func RunFresh(ctx context.Context, python, src string) error {
-	cmd := exec.CommandContext(ctx, python, "-I", "-S", "-c", src)
+func RunFresh(ctx context.Context, python Python, src string) error {
+	prog, args := python.argv("-I", "-S", "-c", src)
+	cmd := exec.CommandContext(ctx, prog, args...)
 	var stderr tail
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

@@ -20,7 +20,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func python(tb testing.TB) string {
+func python(tb testing.TB) Python {
 	tb.Helper()
 	p, err := PythonPath()
 	if err != nil {
@@ -383,14 +383,14 @@ func TestClose(t *testing.T) {
 }
 
 func TestNewFails(t *testing.T) {
-	if _, err := New(context.Background(), "/nonexistent/python", 2); err == nil {
+	if _, err := New(context.Background(), Python{"/nonexistent/python"}, 2); err == nil {
 		t.Error("New with a missing python succeeded")
 	}
 	script := filepath.Join(t.TempDir(), "python")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\necho no such luck >&2\nexit 1\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	_, err := New(context.Background(), script, 2)
+	_, err := New(context.Background(), Python{script}, 2)
 	if err == nil || !strings.Contains(err.Error(), "no such luck") {
 		t.Errorf("got %v, want the child's stderr", err)
 	}
@@ -416,7 +416,7 @@ func TestPythonPath(t *testing.T) {
 	want := fake("home/.cache/snakepit-wasm/python-wasm/current/native/bin/python3.13")
 	check := func(what string) {
 		t.Helper()
-		if got, err := PythonPath(); got != want || err != nil {
+		if got, err := PythonPath(); len(got) != 1 || got[0] != want || err != nil {
 			t.Errorf("%s: got %q, %v; want %q", what, got, err, want)
 		}
 	}
@@ -433,5 +433,37 @@ func TestPythonPath(t *testing.T) {
 	t.Setenv("SNAKEPIT_NATIVE_PYTHON", filepath.Join(dir, "absent"))
 	if _, err := PythonPath(); err == nil {
 		t.Error("a missing SNAKEPIT_NATIVE_PYTHON was accepted")
+	}
+}
+
+func TestDebian(t *testing.T) {
+	dir := t.TempDir()
+	if _, _, err := Debian(dir); err == nil || !strings.Contains(err.Error(), "make bench-debian") {
+		t.Errorf("nothing installed: got %v, want a hint to run make bench-debian", err)
+	}
+	os.WriteFile(filepath.Join(dir, "argv"), []byte("/lib/ld.so\n--library-path\n/x/lib\n/x/bin/python3.13\n"), 0o644)
+	py, site, err := Debian(dir)
+	if err != nil || len(py) != 4 || py[3] != "/x/bin/python3.13" || site != filepath.Join(dir, "site") {
+		t.Errorf("got %q, %q, %v", py, site, err)
+	}
+
+	// The real one, when make bench-debian has installed it.
+	py, _, err = Debian(DebianDir())
+	if err != nil {
+		t.Skipf("Debian's python3.13 not installed: %v", err)
+	}
+	p, err := New(context.Background(), py, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if err := p.Exec(context.Background(), "import sys\ndef v(): return list(sys.version_info[:2])"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Call(context.Background(), "v", nil); err != nil || string(got) != "[3,13]" {
+		t.Errorf("Debian's python is %s (%v), want 3.13", got, err)
+	}
+	if err := RunFresh(context.Background(), py, "x = 1"); err != nil {
+		t.Error(err)
 	}
 }

@@ -59,13 +59,14 @@ type worker struct {
 
 // startWorker starts a worker, waits for its ready frame and runs setup in it.
 // ctx bounds only the start.
-func startWorker(ctx context.Context, python string, setup []string) (*worker, error) {
+func startWorker(ctx context.Context, python Python, setup []string) (*worker, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	// -I -S: as lean as a production pool would run it, with no site
 	// packages and no environment or user directories influencing it.
-	cmd := exec.Command(python, "-I", "-S", "-c", workerSource)
+	prog, args := python.argv("-I", "-S", "-c", workerSource)
+	cmd := exec.Command(prog, args...)
 	inR, inW, err := blockingPipe()
 	if err != nil {
 		return nil, err

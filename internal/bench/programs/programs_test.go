@@ -33,9 +33,9 @@ type result struct {
 	seconds       float64
 }
 
-func runProgram(ctx context.Context, python string, p Program) (result, error) {
+func runProgram(ctx context.Context, python []string, p Program) (result, error) {
 	var stdout, stderr bytes.Buffer
-	cmd := exec.CommandContext(ctx, python, "-I", "-S", "-c", p.Source+driver)
+	cmd := exec.CommandContext(ctx, python[0], append(python[1:len(python):len(python)], "-I", "-S", "-c", p.Source+driver)...)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
 		return result{}, &runError{err, stderr.String()}
