@@ -274,7 +274,7 @@ func TestRecycleAfterBrokenWorker(t *testing.T) {
 	}{
 		{"memory cap", "", "x = bytearray(500 * 2**20)", pool.RecycleMemoryLimit, []error{runtime.ErrMemoryLimit}, pool.KindMemoryLimit},
 		{"trap", "", "import os\nos.abort()", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrTrap}, pool.KindCrash},
-		{"abi violation", "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: b'Zgarbage').__code__",
+		{"abi violation", "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: (b'Z', b'garbage')).__code__",
 			"pass", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, abi.ErrMalformed}, pool.KindCrash},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -285,18 +285,26 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 		if n == 1 {
 			return res, i.breakWith(fmt.Errorf("%w: MemoryError while dispatching", ErrMemoryLimit))
 		}
-		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request"})
+		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request, or refused its answer"})
 	}
-	if int64(n) > int64(i.opts.MaxResult) {
-		i.releaseResult(ctx, st)
-		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.MaxResult)
-	}
-	view, ok := i.mod.Memory().Read(ptr, n)
+	// The frames stay where the guest's objects hold them: each is copied
+	// out once, after the table's sizes passed MaxResult.
+	mem := i.mod.Memory()
+	raw, ok := mem.Read(ptr, n) // a view: DecodeTable bounds n
 	if !ok {
-		return res, i.breakWith(&abi.Error{Reason: fmt.Sprintf("result out of bounds (%d bytes at 0x%x)", n, ptr)})
+		return res, i.breakWith(&abi.Error{Reason: fmt.Sprintf("frame table out of bounds (%d bytes at 0x%x)", n, ptr)})
 	}
-	frames, err := abi.Decode(append([]byte(nil), view...))
-	if n > 1<<16 {
+	table, err := abi.DecodeTable(raw)
+	if err != nil {
+		return res, i.breakWith(err)
+	}
+	size := table.Size()
+	if size > uint64(i.opts.MaxResult) {
+		i.releaseResult(ctx, st)
+		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, size, i.opts.MaxResult)
+	}
+	frames, err := table.Read(mem)
+	if size > 1<<16 {
 		i.releaseResult(ctx, st)
 	}
 	if err != nil {

@@ -38,6 +38,9 @@ type callState struct {
 	fault      error       // an ABI violation seen by an import; taints the instance
 	async      *asyncCalls // tools started by snakepit.acall; nil until one is
 	asyncEnded bool        // the call has returned: no more starts
+	// onYield, if set, runs at each yield of the call, where the guest may
+	// be entered again (sp_interrupt); tests set it from a host tool.
+	onYield func(ctx context.Context, m api.Module)
 }
 
 func stateOf(ctx context.Context) *callState {
@@ -88,6 +91,9 @@ func (r *Runtime) hostYield(ctx context.Context, m api.Module) {
 	st.inst.resetBudget()
 	if err := st.inst.stopped(st.ctx); err != nil {
 		panic(errStop{err})
+	}
+	if st.onYield != nil {
+		st.onYield(ctx, m)
 	}
 	// Entering Go already gave a pending stop-the-world its safe point.
 	// Gosched lets other goroutines have this P, but costs microseconds
