@@ -61,11 +61,18 @@ func Example_deadline() {
 	}
 	defer p.Close(ctx)
 
+	// Interrupted at the deadline (KeyboardInterrupt), the call unwinds
+	// and the worker serves on.
 	_, err = p.Run(ctx, runtime.Exec("while True:\n    pass"))
-	fmt.Println(errors.Is(err, context.DeadlineExceeded), runtime.KindOf(err))
+	fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrInterrupted), runtime.KindOf(err))
+	// Code that swallows the interrupt is stopped hard after
+	// MaxInterruptGrace, and its worker replaced.
+	_, err = p.Run(ctx, runtime.Exec("while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass"))
+	fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrInterrupted))
 	fmt.Println(p.Stats().Recycles[pool.RecycleStopped])
 	// Output:
-	// true deadline
+	// true true deadline
+	// true false
 	// 1
 }
 

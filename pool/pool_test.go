@@ -241,11 +241,13 @@ func TestCallDeadline(t *testing.T) {
 		t.Run(mode.String(), func(t *testing.T) {
 			p := newPool(t, pool.Options{Size: 1, Mode: mode, MaxCallTime: 300 * time.Millisecond})
 			start := time.Now()
+			// A loop that unwinds when interrupted keeps its worker.
 			_, err := p.Run(ctx, exec("while True:\n    pass"))
 			require.ErrorIs(t, err, context.DeadlineExceeded)
+			require.ErrorIs(t, err, runtime.ErrInterrupted)
 			require.Equal(t, runtime.KindDeadline, runtime.KindOf(err))
 			require.Less(t, time.Since(start), hang)
-			require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleStopped])
+			require.Zero(t, p.Stats().Recycles[pool.RecycleStopped])
 			// (Waiting for the replacement keeps its start out of the next
 			// call's 300 ms.)
 			waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })
@@ -253,13 +255,16 @@ func TestCallDeadline(t *testing.T) {
 			require.NoError(t, err)
 
 			// The caller's own deadline stops the call the same way (once a
-			// worker is ready: in fresh mode the last call used it up).
+			// worker is ready: in fresh mode the last call used it up); a
+			// loop that will not unwind is stopped hard and its worker
+			// replaced.
 			waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })
 			c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 			defer cancel()
-			_, err = p.Run(c, exec("while True:\n    pass"))
+			_, err = p.Run(c, exec("while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass"))
 			require.ErrorIs(t, err, context.DeadlineExceeded)
-			require.EqualValues(t, 2, p.Stats().Recycles[pool.RecycleStopped])
+			require.NotErrorIs(t, err, runtime.ErrInterrupted)
+			require.EqualValues(t, 1, p.Stats().Recycles[pool.RecycleStopped])
 			waitFor(t, "replacement ready", func() bool { return p.Stats().Idle == 1 })
 			_, err = p.Run(ctx, eval("1"))
 			require.NoError(t, err)
@@ -326,7 +331,7 @@ func TestRecycleAfterBrokenWorker(t *testing.T) {
 	}{
 		{"memory cap", "", "x = bytearray(500 * 2**20)", pool.RecycleMemoryLimit, []error{runtime.ErrMemoryLimit}, runtime.KindMemoryLimit},
 		{"trap", "", "import os\nos.abort()", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrTrap}, runtime.KindCrash},
-		{"abi violation", "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: b'Zgarbage').__code__",
+		{"abi violation", "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: (b'Z', b'garbage')).__code__",
 			"pass", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrMalformed}, runtime.KindCrash},
 	} {
 		t.Run(c.name, func(t *testing.T) {

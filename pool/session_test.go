@@ -101,7 +101,16 @@ func TestSessionLost(t *testing.T) {
 	require.NoError(t, err)
 	c, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 	defer cancel()
+	// A loop past its deadline is interrupted and the session keeps its
+	// state; one that will not unwind is stopped hard and the state goes.
 	_, err = p.Session("a").Run(c, exec("while True: pass"))
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorIs(t, err, runtime.ErrInterrupted)
+	require.NotErrorIs(t, err, pool.ErrSessionLost)
+	require.JSONEq(t, "2", evalSession(t, p, "a", "x"))
+	c, cancel = context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	_, err = p.Session("a").Run(c, exec("while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.ErrorIs(t, err, pool.ErrSessionLost)
 	require.Equal(t, runtime.KindDeadline, runtime.KindOf(err))

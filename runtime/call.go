@@ -308,22 +308,35 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 		return res, i.breakWith(st.fault)
 	}
 	ptr, n := abi.UnpackPtrLen(ret[0])
+	if ptr == 0 && !st.interrupted.IsZero() {
+		// The interrupt reached the dispatcher itself (formatting an
+		// error, say): the call ends at its deadline, without an answer.
+		return res, i.breakWith(fmt.Errorf("call stopped: %w", ctx.Err()))
+	}
 	if ptr == 0 {
 		if n == 1 {
 			return res, i.breakWith(fmt.Errorf("%w: MemoryError while dispatching", ErrMemoryLimit))
 		}
-		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request"})
+		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request, or refused its answer"})
 	}
-	if int64(n) > int64(i.opts.Limits.MaxResult) {
-		i.releaseResult(ctx, st)
-		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, n, i.opts.Limits.MaxResult)
-	}
-	view, ok := i.mod.Memory().Read(ptr, n)
+	// The frames stay where the guest's objects hold them: each is copied
+	// out once, after the table's sizes passed MaxResult.
+	mem := i.mod.Memory()
+	raw, ok := mem.Read(ptr, n) // a view: DecodeTable bounds n
 	if !ok {
-		return res, i.breakWith(&abi.Error{Reason: fmt.Sprintf("result out of bounds (%d bytes at 0x%x)", n, ptr)})
+		return res, i.breakWith(&abi.Error{Reason: fmt.Sprintf("frame table out of bounds (%d bytes at 0x%x)", n, ptr)})
 	}
-	frames, err := abi.Decode(append([]byte(nil), view...))
-	if n > 1<<16 {
+	table, err := abi.DecodeTable(raw)
+	if err != nil {
+		return res, i.breakWith(err)
+	}
+	size := table.Size()
+	if size > uint64(i.opts.Limits.MaxResult) {
+		i.releaseResult(ctx, st)
+		return res, fmt.Errorf("%w: %d bytes, limit %d", ErrResultTooLarge, size, i.opts.Limits.MaxResult)
+	}
+	frames, err := table.Read(mem)
+	if size > 1<<16 {
 		i.releaseResult(ctx, st)
 	}
 	if err != nil {
@@ -430,17 +443,13 @@ func (i *Instance) sleep(d time.Duration) {
 	}
 }
 
-// exportInterrupt is the guest's sp_interrupt: it makes the running
-// request raise KeyboardInterrupt at its next eval-breaker check.
-const exportInterrupt = "sp_interrupt"
-
 // softStop interrupts a call whose context has ended instead of stopping
 // it, and reports whether the guest may go on running to unwind: the first
 // time, it asks the guest to raise KeyboardInterrupt; then for
 // MaxInterruptGrace. A closing instance or runtime is stopped at once.
 func (i *Instance) softStop(st *callState) bool {
 	grace := i.opts.Limits.MaxInterruptGrace
-	if i.interrupt == nil || grace <= 0 || i.life.Err() != nil {
+	if grace <= 0 || i.life.Err() != nil {
 		return false
 	}
 	if st.interrupted.IsZero() {

@@ -6,6 +6,7 @@ package runtime_test
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -167,29 +168,58 @@ def fz(b):
 	})
 }
 
-// FuzzGuestResult: the guest's dispatcher returns any bytes as its result.
-// Run agrees with abi.Decode: malformed frames and invalid JSON are
-// abi.ErrMalformed (the instance is broken), an exception is a
-// *PythonError, and a value is returned as sent.
+// FuzzGuestResult: the guest's dispatcher answers with any tuple of frames
+// that b describes (guestFrames), well-formed or not. Run agrees with what
+// sp_run accepts and abi.DecodeTable decodes: a shape sp_run refuses,
+// malformed frames and invalid JSON are abi.ErrMalformed (the instance is
+// broken), an exception is a *PythonError, and a value is returned as sent.
 func FuzzGuestResult(f *testing.F) {
-	z := &fuzzer{setup: "import snakepit_guest as g\ng._dispatch.__code__ = (lambda kind, a, b: bytes(b)).__code__"}
+	z := &fuzzer{setup: `
+import snakepit_guest as g
+def fz(kind, a, b):
+    out = []
+    while b:
+        tag, n, how, data = b[:1], int.from_bytes(b[1:4], "little"), b[4:5], b[5:5 + int.from_bytes(b[1:4], "little")]
+        b = b[5 + n:]
+        if len(data) < n or not how:
+            out.append(tag)  # a tag without its data
+        elif how == b"s":
+            out += [tag, data.decode("latin-1")]
+        elif how == b"a":
+            out += [tag, bytearray(data)]
+        elif how == b"t":
+            out += [tag.decode("latin-1"), data]
+        else:
+            out += [tag, data]
+    return tuple(out)
+g._dispatch.__code__ = fz.__code__
+`}
 	f.Cleanup(z.close)
-	frame := func(tag byte, s string) []byte {
-		return append([]byte{tag, byte(len(s)), 0, 0, 0}, s...)
+	frame := func(tag byte, how byte, s string) []byte {
+		return append([]byte{tag, byte(len(s)), 0, 0, how}, s...)
 	}
-	f.Add(frame(abi.TagJSON, `{"a":1}`))
-	f.Add(frame(abi.TagJSON, `{{{`))
-	f.Add(frame(abi.TagBytes, "\x00\x01"))
-	f.Add(append(frame(abi.TagType, "KeyError"), frame(abi.TagMessage, "'x'")...))
+	f.Add(frame(abi.TagJSON, 0, `{"a":1}`))
+	f.Add(frame(abi.TagJSON, 's', `"\u00e9"`))
+	f.Add(frame(abi.TagJSON, 's', "\"\xe9\""))
+	f.Add(frame(abi.TagJSON, 0, `{{{`))
+	f.Add(frame(abi.TagBytes, 0, "\x00\x01"))
+	f.Add(frame(abi.TagBytes, 'a', "\x00\x01"))
+	f.Add(frame(abi.TagBytes, 't', "\x00\x01"))
+	f.Add(append(frame(abi.TagType, 0, "KeyError"), frame(abi.TagMessage, 's', "'\xff'")...))
 	f.Add([]byte{})
-	f.Add([]byte("J\xff\xff\xff\x7f1"))
+	f.Add([]byte("J\xff\xff\xff\x001"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		i := z.instance(t)
 		res, err := i.Run(ctx, runtime.CallBytes("x", b))
-		want, derr := abi.Decode(b)
+		sent, ok := guestFrames(b)
+		var want abi.Result
+		var derr error
+		if ok {
+			want, derr = decodeFrames(sent)
+		}
 		var pe *runtime.PythonError
 		switch {
-		case derr != nil || (want.JSON != nil && !json.Valid(want.JSON)):
+		case !ok || derr != nil || (want.JSON != nil && !json.Valid(want.JSON)):
 			if !errors.Is(err, abi.ErrMalformed) || !errors.Is(i.Err(), abi.ErrMalformed) {
 				t.Fatalf("malformed result gave %v (instance: %v)", err, i.Err())
 			}
@@ -199,8 +229,66 @@ func FuzzGuestResult(f *testing.F) {
 			}
 		case err != nil:
 			t.Fatalf("a valid result gave %v", err)
-		case string(res.Value) != string(want.JSON) || string(res.Bytes) != string(want.Bytes):
+		case string(res.Value) != string(want.JSON) || string(res.Bytes) != string(want.Bytes) || (res.Bytes == nil) != (want.Bytes == nil):
 			t.Fatalf("got %q %q, sent %q %q", res.Value, res.Bytes, want.JSON, want.Bytes)
 		}
 	})
+}
+
+// guestFrames is what FuzzGuestResult's dispatcher answers for b: records
+// of a tag, a 3-byte length, how to send the data and the data, where how
+// is s (a str of the data's bytes as code points, sent as its UTF-8), a (a
+// bytearray), t (the tag as a str) or anything else (bytes); a record
+// shorter than its length is a tag alone. ok is false when sp_run must
+// refuse the answer.
+func guestFrames(b []byte) (frames []string, ok bool) {
+	ok = true
+	for len(b) > 0 {
+		var hdr [5]byte
+		copy(hdr[:], b)
+		n := int(hdr[1]) | int(hdr[2])<<8 | int(hdr[3])<<16
+		short := len(b) < 5+n
+		data := string(b[min(5, len(b)):min(5+n, len(b))])
+		b = b[min(5+n, len(b)):]
+		switch {
+		case short || hdr[4] == 'a' || hdr[4] == 't':
+			ok = false
+		case hdr[4] == 's':
+			r := []rune{}
+			for _, c := range []byte(data) {
+				r = append(r, rune(c))
+			}
+			frames = append(frames, string(hdr[0]), string(r))
+		default:
+			frames = append(frames, string(hdr[0]), data)
+		}
+	}
+	return frames, ok && len(frames)/2 <= abi.MaxFrames
+}
+
+// decodeFrames lays the (tag, data) pairs out as sp_run would, and decodes
+// them with abi.DecodeTable.
+func decodeFrames(pairs []string) (abi.Result, error) {
+	mem := guestMem{0, 0, 0, 0}
+	table := binary.LittleEndian.AppendUint32(nil, uint32(len(pairs)/2))
+	for k := 0; k < len(pairs); k += 2 {
+		table = binary.LittleEndian.AppendUint32(table, uint32(pairs[k][0]))
+		table = binary.LittleEndian.AppendUint32(table, uint32(len(mem)))
+		table = binary.LittleEndian.AppendUint32(table, uint32(len(pairs[k+1])))
+		mem = append(mem, pairs[k+1]...)
+	}
+	t, err := abi.DecodeTable(table)
+	if err != nil {
+		return abi.Result{}, err
+	}
+	return t.Read(mem)
+}
+
+type guestMem []byte
+
+func (m guestMem) Read(off, n uint32) ([]byte, bool) {
+	if uint64(off)+uint64(n) > uint64(len(m)) {
+		return nil, false
+	}
+	return m[off : off+n], true
 }

@@ -47,7 +47,7 @@ type Instance struct {
 
 	run, buffer, release api.Function
 	fdsIntact            api.Function
-	interrupt            api.Function // sp_interrupt; nil in a python.wasm without it
+	interrupt            api.Function // sp_interrupt
 	bufPtr, bufCap       uint32
 	snap                 *Snapshot // a clone's, for Reset
 
@@ -189,14 +189,13 @@ func (r *Runtime) instantiate(ctx context.Context, opts Options, mod wazero.Comp
 	if err == nil {
 		// Asked for once the version is known to be ours: a python.wasm of
 		// another ABI gets the version error, not a missing export's.
-		more, err = exported(m, abi.ExportFdsIntact)
+		more, err = exported(m, abi.ExportFdsIntact, abi.ExportInterrupt)
 	}
 	if err != nil {
 		i.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
-	i.run, i.buffer, i.release, i.fdsIntact = fns[1], fns[2], fns[3], more[0]
-	i.interrupt = m.ExportedFunction(exportInterrupt)
+	i.run, i.buffer, i.release, i.fdsIntact, i.interrupt = fns[1], fns[2], fns[3], more[0], more[1]
 	if g, ok := m.ExportedGlobal(budgetExport).(api.MutableGlobal); ok {
 		i.budget = g
 	}

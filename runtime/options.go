@@ -156,7 +156,9 @@ func (l Limits) resolved() Limits {
 	}
 	l.MaxMemory &^= cowmem.PageSize - 1
 	if hard {
-		l.MaxInterruptGrace = 0 // stop hard at once
+		// Stop hard at once; kept NoLimit, so that resolving again (a
+		// clone's limits are resolved over its snapshot's) keeps it.
+		l.MaxInterruptGrace = NoLimit
 	}
 	return l
 }

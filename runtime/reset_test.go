@@ -68,11 +68,12 @@ func TestResetRefusesWhatItCannotUndo(t *testing.T) {
 		}
 	}
 
-	// A broken clone, and an instance that is no clone.
-	c := clone(t, s)
+	// A broken clone (stopped hard), and an instance that is no clone.
+	c, err := s.NewInstance(ctx, runtime.CloneOptions{Limits: runtime.Limits{MaxInterruptGrace: runtime.NoLimit}})
+	require.NoError(t, err)
 	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
-	_, err := c.Run(short, runtime.Exec("while True: pass"))
+	_, err = c.Run(short, runtime.Exec("while True: pass"))
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.ErrorIs(t, c.Reset(ctx), runtime.ErrNotReset)
 	require.ErrorIs(t, newInstance(t, runtime.Options{}).Reset(ctx), runtime.ErrNotReset)

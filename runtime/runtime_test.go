@@ -169,7 +169,8 @@ func TestMemoryCapRaisesMemoryErrorAndBreaksInstance(t *testing.T) {
 func TestDeadlineStopsLoops(t *testing.T) {
 	for _, tc := range spinners {
 		t.Run(tc.name, func(t *testing.T) {
-			i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}})
+			// A hard stop at once (no interrupt first): what this measures.
+			i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30, MaxInterruptGrace: runtime.NoLimit}})
 			testrt.StopsAtDeadline(t, i, tc.setup, tc.src)
 			require.ErrorIs(t, i.Err(), context.DeadlineExceeded)
 		})
@@ -380,12 +381,16 @@ func TestStreaming(t *testing.T) {
 // A hostile guest can rewrite the dispatcher it shares the interpreter with.
 func TestMalformedGuestDataBreaksOnlyTheInstance(t *testing.T) {
 	for name, payload := range map[string]string{
-		"garbage frames":  `b'Zgarbage'`,
-		"length past end": `b'J\xff\xff\xff\x7f1'`,
-		"not bytes":       `12345`,
-		"invalid json":    `b'J\x03\x00\x00\x00{{{'`,
-		"value and error": `b'J\x01\x00\x00\x001E\x01\x00\x00\x00X'`,
-		"100 frames":      `b'T\x00\x00\x00\x00' * 100`,
+		"unknown tag":       `(b'Z', b'garbage')`,
+		"tag without data":  `(b'J',)`,
+		"long tag":          `(b'JJ', b'1')`,
+		"not a tuple":       `12345`,
+		"old framed bytes":  `b'J\x01\x00\x00\x001'`,
+		"bytes subclass":    `(b'J', type('B', (bytes,), {})(b'1'))`,
+		"str without UTF-8": `(b'J', '"\ud800"')`,
+		"invalid json":      `(b'J', b'{{{')`,
+		"value and error":   `(b'J', b'1', b'E', b'X')`,
+		"100 frames":        `(b'T', b'') * 100`,
 	} {
 		t.Run(name, func(t *testing.T) {
 			i := newInstance(t, runtime.Options{})

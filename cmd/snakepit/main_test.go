@@ -88,7 +88,8 @@ func TestRunLimitsAreTypedErrors(t *testing.T) {
 	t.Run("plain", func(t *testing.T) {
 		code, _, stderr := snakepit(t, "", "run", "--timeout", "200ms", "-c", "while True: pass")
 		require.Equal(t, exitFailure, code)
-		require.Contains(t, stderr, "deadline exceeded (the time limit is --timeout)")
+		require.Contains(t, stderr, "context deadline exceeded")
+		require.Contains(t, stderr, "(the time limit is --timeout)")
 	})
 	t.Run("output caps", func(t *testing.T) {
 		code, o := runJSON(t, "", "--max-stdout", "10", "--max-stderr", "1K", "-c", "import sys\nprint('x' * 100)\nprint('y' * 2000, file=sys.stderr)")

@@ -163,9 +163,10 @@ func TestMCPAnswersPendingCallsWhenInputEnds(t *testing.T) {
 	require.Equal(t, exitOK, <-m.exited, m.stderr.String())
 }
 
-// A cancelled stateful call replaces the interpreter; its reply is
-// discarded, so the session's next call must say so (it used to get a bare
-// NameError).
+// A cancelled stateful call is interrupted and the session keeps its state
+// (the call unwinds); one that will not unwind replaces the interpreter,
+// and since its reply is discarded the session's next call must say so (it
+// used to get a bare NameError).
 func TestMCPStateLostToACancelIsReportedOnTheNextCall(t *testing.T) {
 	s := newTestServer(t, mcpOptions{stateful: true, workers: 2, ttl: time.Hour})
 	cs := connect(t, s)
@@ -173,6 +174,14 @@ func TestMCPStateLostToACancelIsReportedOnTheNextCall(t *testing.T) {
 	c, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	_, err := cs.CallTool(c, &mcp.CallToolParams{Name: "run_python", Arguments: map[string]any{"code": "while True: pass"}})
+	require.Error(t, err)
+	_, o, _ := call(t, cs, "x")
+	require.JSONEq(t, "1", string(o.Value), "interrupted, the session kept x")
+	require.Empty(t, o.Note)
+
+	c, cancel = context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err = cs.CallTool(c, &mcp.CallToolParams{Name: "run_python", Arguments: map[string]any{"code": "while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass"}})
 	require.Error(t, err)
 	require.Eventually(t, func() bool {
 		s.mu.Lock()

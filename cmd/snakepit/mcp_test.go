@@ -126,16 +126,25 @@ func TestMCPLimitsAreToolErrors(t *testing.T) {
 			if stateful {
 				call(t, cs, "kept = 1")
 			}
-			for _, c := range []struct{ code, kind string }{
-				{"print('spinning')\nwhile True: pass", "deadline"},
-				{"x = bytearray(200 << 20)", "memory_limit"},
+			for _, c := range []struct {
+				code, kind string
+				lost       bool // the interpreter is replaced
+			}{
+				{"print('spinning')\nwhile True: pass", "deadline", false}, // interrupted: it unwinds
+				{"while True:\n    try:\n        while True: pass\n    except BaseException:\n        pass", "deadline", true},
+				{"x = bytearray(200 << 20)", "memory_limit", true},
 			} {
 				isErr, out, text := call(t, cs, c.code)
 				require.True(t, isErr, c.code)
 				require.Equal(t, c.kind, out.Error.Kind, out.Error.Message)
 				require.Contains(t, text, "[error: "+c.kind+"]")
-				if stateful {
+				if stateful && c.lost {
 					require.Contains(t, out.Error.Message, "the variables, imports and files of this session are gone")
+				}
+				if stateful && !c.lost {
+					require.NotContains(t, out.Error.Message, "are gone")
+					_, out, _ := call(t, cs, "kept")
+					require.JSONEq(t, "1", string(out.Value), "the interrupted call kept the session's state")
 				}
 				isErr, out, _ = call(t, cs, "print(1)")
 				require.False(t, isErr, "the next call works: %+v", out.Error)

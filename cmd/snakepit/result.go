@@ -143,7 +143,7 @@ func cutJSON(s string, n int) string {
 // error with a hint for the limits a flag sets.
 func explain(err error) string {
 	var pe *runtime.PythonError
-	if errors.As(err, &pe) && pe.Traceback != "" {
+	if k := runtime.KindOf(err); k == runtime.KindPython && errors.As(err, &pe) && pe.Traceback != "" {
 		return strings.TrimSuffix(pe.Traceback, "\n")
 	}
 	msg := "snakepit: " + err.Error()

@@ -21,8 +21,10 @@ import (
 // Version is the ABI version this package speaks; python.wasm reports its own
 // through sp_abi_version, and the two must be equal. Version 2 added the tick
 // import; version 3 has sp_init take the dispatcher's source from the host;
-// version 4 added sp_fds_intact.
-const Version = 4
+// version 4 added sp_fds_intact; version 5 has sp_run return a table of
+// frame descriptors (DecodeTable) instead of framed bytes, and added
+// sp_interrupt.
+const Version = 5
 
 // Guest exports.
 const (
@@ -35,6 +37,11 @@ const (
 	ExportSeedFlag   = "sp_seed_flag"
 	ExportFdsIntact  = "sp_fds_intact"
 	ExportInitialize = "_initialize" // wasi-libc's reactor constructor
+	// ExportInterrupt makes the running request raise KeyboardInterrupt at
+	// its next eval-breaker check. Only a host import may call it, during a
+	// request (re-entrantly: wazero lets a host function call its caller's
+	// exports); it queues the interrupt and returns.
+	ExportInterrupt = "sp_interrupt"
 )
 
 // Host imports, all in module ImportModule.
@@ -74,6 +81,16 @@ const (
 // most three.
 const MaxFrames = 8
 
+// A result's frames stay in guest memory, in the objects the dispatcher
+// returned: sp_run returns PackPtrLen(table, size) of a table describing
+// them, a little-endian uint32 count, then a uint32 tag, pointer and length
+// for each frame (size is 4 + 12 × count). The table and the frames stay
+// valid until the next sp_run or sp_release.
+const frameSize = 12
+
+// MaxTable is the largest frame table sp_run may describe a result with.
+const MaxTable = 4 + frameSize*MaxFrames
+
 // ErrMalformed is wrapped by every decoding error: the guest broke the contract.
 var ErrMalformed = errkind.New(errkind.Crash, "malformed guest data")
 
@@ -89,7 +106,7 @@ func malformed(format string, args ...any) error {
 	return &Error{Reason: fmt.Sprintf(format, args...)}
 }
 
-// Result is one decoded result. The byte slices alias the input.
+// Result is one decoded result, copied out of guest memory.
 type Result struct {
 	JSON  []byte // the JSON value, if the call returned a non-bytes value
 	Bytes []byte // the value, if the call returned bytes
@@ -101,51 +118,100 @@ type Result struct {
 // Raised reports whether the call ended in a Python exception.
 func (r *Result) Raised() bool { return r.ExcType != nil }
 
-// Decode parses result frames. It accepts each tag at most once, rejects
-// unknown tags, a value together with an exception, and trailing bytes.
-func Decode(b []byte) (Result, error) {
-	var r Result
-	for n := 0; len(b) > 0; n++ {
-		if n == MaxFrames {
-			return Result{}, malformed("more than %d frames", MaxFrames)
-		}
-		if len(b) < 5 {
-			return Result{}, malformed("truncated frame header (%d bytes)", len(b))
-		}
-		tag, size := b[0], binary.LittleEndian.Uint32(b[1:5])
-		if uint64(size) > uint64(len(b)-5) {
-			return Result{}, malformed("frame %q claims %d bytes, %d left", tag, size, len(b)-5)
-		}
-		data := b[5 : 5+size : 5+size]
-		b = b[5+size:]
-		var slot *[]byte
+// Frame is one result frame: its tag, and where its bytes are in guest
+// memory.
+type Frame struct {
+	Tag      byte
+	Ptr, Len uint32
+}
+
+// Table is a result's frames, as DecodeTable accepts them.
+type Table []Frame
+
+// DecodeTable parses a frame table. It accepts each tag at most once and
+// rejects unknown tags, a value together with an exception, and a size
+// that does not match the count. It looks at the tags only: Read checks
+// where the frames are.
+func DecodeTable(b []byte) (Table, error) {
+	if len(b) < 4 || len(b) > MaxTable {
+		return nil, malformed("frame table of %d bytes", len(b))
+	}
+	n := binary.LittleEndian.Uint32(b)
+	if n > MaxFrames {
+		return nil, malformed("more than %d frames", MaxFrames)
+	}
+	if len(b) != 4+frameSize*int(n) {
+		return nil, malformed("frame table of %d bytes for %d frames", len(b), n)
+	}
+	t := make(Table, n)
+	var seen [256]bool
+	for k := range t {
+		e := b[4+frameSize*k:]
+		tag := binary.LittleEndian.Uint32(e)
 		switch tag {
-		case TagJSON:
-			slot = &r.JSON
-		case TagBytes:
-			slot = &r.Bytes
-		case TagType:
-			slot = &r.ExcType
-		case TagMessage:
-			slot = &r.ExcMessage
-		case TagTraceback:
-			slot = &r.Traceback
+		case TagJSON, TagBytes, TagType, TagMessage, TagTraceback:
 		default:
-			return Result{}, malformed("unknown frame tag 0x%02x", tag)
+			return nil, malformed("unknown frame tag 0x%02x", tag)
 		}
-		if *slot != nil {
-			return Result{}, malformed("frame %q twice", tag)
+		if seen[tag] {
+			return nil, malformed("frame %q twice", rune(tag))
 		}
-		*slot = data
+		seen[tag] = true
+		t[k] = Frame{Tag: byte(tag), Ptr: binary.LittleEndian.Uint32(e[4:]), Len: binary.LittleEndian.Uint32(e[8:])}
 	}
-	if r.JSON != nil && r.Bytes != nil {
-		return Result{}, malformed("both a JSON and a bytes value")
+	value, raised := seen[TagJSON] || seen[TagBytes], seen[TagType]
+	switch {
+	case seen[TagJSON] && seen[TagBytes]:
+		return nil, malformed("both a JSON and a bytes value")
+	case !raised && (seen[TagMessage] || seen[TagTraceback]):
+		return nil, malformed("exception details without a type")
+	case raised && value:
+		return nil, malformed("a value and an exception")
 	}
-	if r.ExcType == nil && (r.ExcMessage != nil || r.Traceback != nil) {
-		return Result{}, malformed("exception details without a type")
+	return t, nil
+}
+
+// Size is the frames' total length: what Read copies.
+func (t Table) Size() uint64 {
+	var n uint64
+	for _, f := range t {
+		n += uint64(f.Len)
 	}
-	if r.ExcType != nil && (r.JSON != nil || r.Bytes != nil) {
-		return Result{}, malformed("a value and an exception")
+	return n
+}
+
+// Memory is the guest memory Read copies from (wazero's api.Memory).
+type Memory interface {
+	// Read returns a view of n bytes at offset, false if any is outside.
+	Read(offset, n uint32) ([]byte, bool)
+}
+
+// Read copies each frame's bytes out of mem, once, into a Result; a frame
+// outside mem is an *Error. Check Size against a limit first: Read copies
+// whatever the table says.
+func (t Table) Read(mem Memory) (Result, error) {
+	var r Result
+	for _, f := range t {
+		view, ok := mem.Read(f.Ptr, f.Len)
+		if !ok {
+			return Result{}, malformed("frame %q out of bounds (%d bytes at 0x%x)", rune(f.Tag), f.Len, f.Ptr)
+		}
+		// Never nil, even empty: nil means the frame is absent.
+		data := append(make([]byte, 0, len(view)), view...)
+		switch f.Tag {
+		case TagJSON:
+			r.JSON = data
+		case TagBytes:
+			r.Bytes = data
+		case TagType:
+			r.ExcType = data
+		case TagMessage:
+			r.ExcMessage = data
+		case TagTraceback:
+			r.Traceback = data
+		default:
+			return Result{}, malformed("unknown frame tag 0x%02x", f.Tag) // a Table DecodeTable did not make
+		}
 	}
 	return r, nil
 }

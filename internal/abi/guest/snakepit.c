@@ -19,7 +19,12 @@
 // 3: sp_init takes the dispatcher's source from the host; sp_run accepts
 // exact bytes only.
 // 4: sp_fds_intact, for resetting a clone in place.
-#define SP_ABI_VERSION 4
+// 5: sp_run returns a table of frame descriptors pointing into the result's
+// own objects (no frame bytes built); sp_interrupt.
+#define SP_ABI_VERSION 5
+
+// The most frames one result may hold (internal/abi's MaxFrames).
+#define SP_MAX_FRAMES 8
 
 #define EXPORT(name) __attribute__((export_name(#name)))
 #define IMPORT(name) __attribute__((import_module("snakepit"), import_name(#name)))
@@ -36,6 +41,11 @@ IMPORT(emit) int32_t sp_host_emit(const char *buf, int32_t len);
 
 static PyObject *dispatch;    // snakepit_guest._dispatch
 static PyObject *last_result; // kept alive until the host has read it
+// The frame table of last_result: a count, then each frame's tag, pointer
+// and length, pointing into last_result's objects.
+static uint32_t frames[1 + 3 * SP_MAX_FRAMES];
+static int interrupt_wanted; // sp_interrupt was called during this request
+static int interrupt_queued; // and its pending call has not run yet
 static char *buf;             // the request buffer the host writes into
 static int32_t buf_cap;
 static unsigned char seed[32]; // written by the host into a clone, read once
@@ -237,29 +247,90 @@ EXPORT(sp_init) int32_t sp_init(int32_t src_len) {
   return 0;
 }
 
+// frame_table fills frames from the dispatcher's answer, a tuple of (tag,
+// data) pairs laid flat: each tag exact bytes of length 1, each data exact
+// bytes or an exact str (no subclass: their __del__ would run Python code
+// when the host releases them, outside any call). A str hands over its
+// UTF-8 form: for an ASCII str, which JSON with ensure_ascii always is,
+// that is the str's own data, not a copy. -1 for anything else, with an
+// exception set only when the UTF-8 form could not be made.
+static int frame_table(PyObject *r) {
+  if (!PyTuple_CheckExact(r)) return -1;
+  Py_ssize_t n = PyTuple_GET_SIZE(r);
+  if (n % 2 != 0 || n / 2 > SP_MAX_FRAMES) return -1;
+  for (Py_ssize_t i = 0; i < n; i += 2) {
+    PyObject *tag = PyTuple_GET_ITEM(r, i), *data = PyTuple_GET_ITEM(r, i + 1);
+    if (!PyBytes_CheckExact(tag) || PyBytes_GET_SIZE(tag) != 1) return -1;
+    const char *p;
+    Py_ssize_t len;
+    if (PyBytes_CheckExact(data)) {
+      p = PyBytes_AS_STRING(data);
+      len = PyBytes_GET_SIZE(data);
+    } else if (PyUnicode_CheckExact(data)) {
+      p = PyUnicode_AsUTF8AndSize(data, &len); // cached in the str, freed with it
+      if (!p) return -1;
+    } else {
+      return -1;
+    }
+    uint32_t *f = &frames[1 + 3 * (i / 2)];
+    f[0] = (unsigned char)PyBytes_AS_STRING(tag)[0];
+    f[1] = (uint32_t)(uintptr_t)p;
+    f[2] = (uint32_t)len;
+  }
+  frames[0] = (uint32_t)(n / 2);
+  return 0;
+}
+
 // sp_run runs one request whose two byte strings the host wrote into the
 // request buffer: a (alen bytes) then b (blen bytes). It returns
-// (pointer << 32) | length of the result frames, valid until the next call of
-// sp_run or sp_release. A zero pointer means the request could not even be
-// dispatched: length 1 is a MemoryError, anything else an internal error.
+// (pointer << 32) | size of the frame table (size is 4 + 12 * count), valid
+// with the frames it points to until the next call of sp_run or sp_release.
+// A zero pointer means the request could not even be dispatched, or its
+// answer broke the contract: size 1 is a MemoryError, anything else an
+// internal error.
 EXPORT(sp_run) int64_t sp_run(int32_t kind, int32_t alen, int32_t blen) {
   Py_CLEAR(last_result);
+  interrupt_wanted = 0; // one asked of an earlier request is void
   if (!dispatch) return 0;
   if (alen < 0 || blen < 0 || (int64_t)alen + blen > buf_cap) return 0;
-  const char *p = buf ? buf : ""; // y# turns NULL into None
-  PyObject *r = PyObject_CallFunction(dispatch, "iy#y#", (int)kind, p, (Py_ssize_t)alen, p + alen, (Py_ssize_t)blen);
-  // Exact bytes only: a subclass could run Python code (__del__) when the
-  // host releases it, outside any call.
-  if (!r || !PyBytes_CheckExact(r)) {
-    int mem = r == NULL && PyErr_ExceptionMatches(PyExc_MemoryError);
+  const char *p = buf ? buf : "";
+  PyObject *args[3] = {PyLong_FromLong(kind), PyBytes_FromStringAndSize(p, alen), PyBytes_FromStringAndSize(p + alen, blen)};
+  PyObject *r = NULL;
+  if (args[0] && args[1] && args[2]) r = PyObject_Vectorcall(dispatch, args, 3, NULL);
+  for (int i = 0; i < 3; i++) Py_XDECREF(args[i]);
+  if (!r || frame_table(r) < 0) {
+    int mem = PyErr_Occurred() && PyErr_ExceptionMatches(PyExc_MemoryError);
     PyErr_Clear();
     Py_XDECREF(r);
     return mem ? 1 : 0;
   }
   last_result = r;
-  return ((int64_t)(uintptr_t)PyBytes_AS_STRING(r) << 32) | (int64_t)PyBytes_GET_SIZE(r);
+  return ((int64_t)(uintptr_t)frames << 32) | (int64_t)(4 + 12 * frames[0]);
 }
 
 // sp_release frees the last result early (the host calls it after reading a
 // large one).
 EXPORT(sp_release) void sp_release(void) { Py_CLEAR(last_result); }
+
+static int raise_interrupt(void *unused) {
+  interrupt_queued = 0;
+  if (!interrupt_wanted) return 0; // asked during a request that has ended
+  interrupt_wanted = 0;
+  PyErr_SetNone(PyExc_KeyboardInterrupt);
+  return -1;
+}
+
+// sp_interrupt makes the running request raise KeyboardInterrupt at its next
+// eval-breaker check (a backward jump, a call), where Python code can unwind
+// and the interpreter keeps its state, unlike a stop that abandons the
+// instance. The host calls it from inside one of its imports (yield), while
+// the request runs: CPython is then between two instructions of some C
+// function, so all this may do is queue a pending call, which the eval loop
+// runs when it is safe. The queue's lock is free then: it is only held
+// across a few loop-free statements, where no yield is. One interrupt is
+// queued at a time; one that arrives after its request ended does nothing.
+EXPORT(sp_interrupt) void sp_interrupt(void) {
+  if (!dispatch) return;
+  interrupt_wanted = 1;
+  if (!interrupt_queued && Py_AddPendingCall(raise_interrupt, NULL) == 0) interrupt_queued = 1;
+}

@@ -1,11 +1,12 @@
 """The guest half of the snakepit ABI: runs one request and encodes its result.
 
-The host calls _dispatch(kind, a, b) through sp_run. The answer is a byte
-string of frames, each a one-byte tag, a 4-byte little-endian length and the
-data: J (a JSON value), B (raw bytes), E (exception type), M (message),
-T (traceback). No frame means the call returned None. The host treats all of
-it as untrusted: user code runs in this same interpreter and may replace any
-of this.
+The host calls _dispatch(kind, a, b) through sp_run. The answer is a tuple
+of frames laid flat, (tag, data, tag, data, ...): each tag one byte, J (a
+JSON value), B (raw bytes), E (exception type), M (message), T (traceback),
+each data exact bytes or a str (J's is, and ASCII: sp_run hands the host the
+str's own bytes, so a large result is never copied to be framed). No frame
+means the call returned None. The host treats all of it as untrusted: user
+code runs in this same interpreter and may replace any of this.
 
 User code imports the `snakepit` module:
 
@@ -42,27 +43,27 @@ import traceback
 import importlib
 import _snakepit
 
+# The request kinds and result frame tags (internal/abi's Kind* and Tag*;
+# its tests compare them).
 EXEC, EVAL, CALL_JSON, CALL_BYTES, CALL_STREAM = 1, 2, 3, 4, 5
+TAG_JSON, TAG_BYTES, TAG_TYPE, TAG_MESSAGE, TAG_TRACEBACK = b"J", b"B", b"E", b"M", b"T"
 
 _main_mod = type(sys)("__main__")
 sys.modules["__main__"] = _main_mod
 _main = _main_mod.__dict__
 
 # Built before it is needed: after a MemoryError, allocating may fail again.
-_MEMORY_ERROR = b"E" + (11).to_bytes(4, "little") + b"MemoryError"
+_MEMORY_ERROR = (TAG_TYPE, b"MemoryError")
 
 
 _TB_FRAMES, _TB_CHARS = 50, 64 * 1024
 _HERE = (lambda: 0).__code__.co_filename  # this file's name in tracebacks
 
 
-def _frame(tag, data):
-    return tag + len(data).to_bytes(4, "little") + data
-
-
 # allow_nan=False: Python would otherwise write NaN and Infinity, which are
 # not JSON; the host would reject the whole result. One encoder for every
-# call: json.dumps with arguments builds a new one each time.
+# call: json.dumps with arguments builds a new one each time. Its output is
+# ASCII (ensure_ascii), which sp_run passes on without a copy.
 _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _decode = json.JSONDecoder().decode
 
@@ -73,17 +74,17 @@ def _json(v):
 
 def _value(v, printable=False):
     if v is None:
-        return b""
+        return ()
     if isinstance(v, (bytes, bytearray, memoryview)):
-        return _frame(b"B", bytes(v))
+        return (TAG_BYTES, bytes(v))  # exact bytes: v itself when it is
     try:
-        return _frame(b"J", _json(v))
+        return (TAG_JSON, _encode(v))
     except (TypeError, ValueError):
         # An expression's value at the end of an exec block: its repr is
         # better than an error for something the caller did not ask for.
         if not printable:
             raise
-        return _frame(b"J", _json(repr(v)))
+        return (TAG_JSON, _encode(repr(v)))
 
 
 def _error(e):
@@ -100,7 +101,9 @@ def _error(e):
     # The innermost frames only: a RecursionError at a raised recursion limit
     # has a million frames, and formatting them all takes seconds.
     tb = "".join(traceback.format_exception(t, e, tb, limit=-_TB_FRAMES))[-_TB_CHARS:]
-    return _frame(b"E", name.encode()) + _frame(b"M", msg.encode("utf-8", "replace")) + _frame(b"T", tb.encode("utf-8", "replace"))
+    # Bytes, not str: a str with lone surrogates has no UTF-8 form.
+    return (TAG_TYPE, name.encode("utf-8", "replace"), TAG_MESSAGE, msg.encode("utf-8", "replace"),
+            TAG_TRACEBACK, tb.encode("utf-8", "replace"))
 
 
 def _compile_exec(src):
@@ -146,7 +149,13 @@ def _resolve(name):
             return getattr(builtins, attr)
         # No name=: traceback's "Did you mean" would search this frame.
         raise NameError("snakepit: no function %r in __main__ or builtins" % attr)
-    m = importlib.import_module(mod)
+    # sys.modules first: import_module costs microseconds (its locks, the
+    # parent package's lookup) on every call, and every adapter call is a
+    # dotted one. A miss (or None, a blocked import) goes to import_module,
+    # which imports or raises as before.
+    m = sys.modules.get(mod)
+    if m is None:
+        m = importlib.import_module(mod)
     try:
         return getattr(m, attr)
     except AttributeError:
@@ -208,7 +217,7 @@ def _dispatch(kind, a, b):
         if kind == CALL_STREAM:
             for item in f(*args, **kwargs):
                 _snakepit.emit(_json(item))
-            return b""
+            return ()
         raise ValueError("snakepit: unknown request kind %d" % kind)
     except MemoryError as e:
         # A MemoryError the code raised itself keeps its message and
