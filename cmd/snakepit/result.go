@@ -68,7 +68,12 @@ func newOutcome(res *runtime.Result, err error) *outcome {
 		o.Error = &callError{Kind: string(runtime.KindOf(err)), Message: err.Error()}
 		var pe *runtime.PythonError
 		if errors.As(err, &pe) {
-			o.Error.Type, o.Error.Message, o.Error.Traceback = pe.Type, pe.Message, pe.Traceback
+			o.Error.Type, o.Error.Traceback = pe.Type, pe.Traceback
+			if o.Error.Kind == string(runtime.KindPython) {
+				// Else the exception is how the call ended (a
+				// KeyboardInterrupt at its deadline): the message says so.
+				o.Error.Message = pe.Message
+			}
 		}
 	}
 	return o

@@ -70,14 +70,16 @@ func run(ctx context.Context, out io.Writer) error {
 func describe(res *runtime.Result, err error) string {
 	var pe *runtime.PythonError
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		// Stopped at MaxCallTime: interrupted (a KeyboardInterrupt, which
+		// the error also wraps), or, if the code would not unwind, stopped
+		// hard and its interpreter replaced.
+		return "stopped at the deadline"
 	case errors.As(err, &pe):
 		// An exception in the code: the interpreter is intact.
 		return "Python error: " + pe.Type + ": " + pe.Message
-	case errors.Is(err, context.DeadlineExceeded):
-		// Stopped at MaxCallTime; the pool replaced the interpreter.
-		return "stopped at the deadline"
 	case errors.Is(err, runtime.ErrMemoryLimit):
-		// Past Instance.MemoryLimit; the pool replaced the interpreter.
+		// Past Limits.MaxMemory; the pool replaced the interpreter.
 		return "stopped at the memory limit"
 	case err != nil:
 		return fmt.Sprintf("failed (%s): %v", runtime.KindOf(err), err)
