@@ -38,13 +38,15 @@ func ExampleRuntime_NewInstance() {
 
 	c, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
 	defer cancel()
+	// Past its deadline the call is interrupted; it unwinds, and the
+	// interpreter keeps its state.
 	_, err = i.Run(c, runtime.Exec("while True: pass"))
-	fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.Is(i.Err(), context.DeadlineExceeded))
+	fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrInterrupted), i.Err() == nil)
 	// Output:
 	// defined
 	// 12
 	// true ZeroDivisionError true
-	// true true
+	// true true true
 }
 
 // A snapshot starts fresh interpreters that already hold its setup.
