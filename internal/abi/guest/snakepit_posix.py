@@ -29,6 +29,7 @@ installed at interpreter start (so in every snapshot and its clones):
 Descriptors 0-2 are wazero's own until a dup2 replaces one; after that, fd 1
 is a /dev/stdout file, which writes to the same stream.
 """
+import operator
 import os
 import stat
 from errno import EBADF, ENOTSUP, EPERM
@@ -78,6 +79,8 @@ def structseq(qualname, fields, doc):
 
 
 def _owner(uid, gid):
+    # As CPython's: ids are integers (a float is a TypeError, not EPERM).
+    uid, gid = operator.index(uid), operator.index(gid)
     if uid not in (-1, UID) or gid not in (-1, GID):
         raise PermissionError(EPERM, "files in this sandbox belong to uid and gid %d only" % UID)
 
@@ -168,6 +171,11 @@ def _install():
     os.getgroups = getgroups
     os.chown, os.lchown, os.fchown = chown, lchown, fchown
     os.dup, os.dup2 = dup, dup2
+    # os's functions are posix's: tests and code that use posix directly
+    # find the same ones.
+    import posix
+    for name in ("getuid", "geteuid", "getgid", "getegid", "getgroups", "chown", "lchown", "fchown", "dup", "dup2"):
+        setattr(posix, name, getattr(os, name))
 
 
 _install()
