@@ -212,19 +212,9 @@ func (s *Snapshot) Restore(ctx context.Context, image []byte, co CloneOptions) (
 		return nil, ErrClosed
 	}
 	defer s.life.Exit()
-	if err := co.Limits.check(); err != nil {
+	o, err := s.cloneOptions(co)
+	if err != nil {
 		return nil, err
-	}
-	if err := checkHost(co.Host); err != nil {
-		return nil, err
-	}
-	o := s.opts
-	o.Limits = co.Limits.or(s.opts.Limits).resolved()
-	if co.Host != nil {
-		o.Host = co.Host
-	}
-	if uint64(o.Limits.MaxMemory) < s.mem.Size() {
-		return nil, fmt.Errorf("%w: a clone's MaxMemory of %d bytes is below its snapshot's %d", ErrBadOptions, o.Limits.MaxMemory, s.mem.Size())
 	}
 	mod, err := s.rt.cloneModule(ctx)
 	if err != nil {

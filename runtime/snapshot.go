@@ -149,6 +149,25 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	return s, nil
 }
 
+// cloneOptions are the snapshot's options as co changes them, checked.
+func (s *Snapshot) cloneOptions(co CloneOptions) (Options, error) {
+	if err := co.Limits.check(); err != nil {
+		return Options{}, err
+	}
+	if err := checkHost(co.Host); err != nil {
+		return Options{}, err
+	}
+	o := s.opts
+	o.Limits = co.Limits.or(s.opts.Limits).resolved()
+	if co.Host != nil {
+		o.Host = co.Host
+	}
+	if uint64(o.Limits.MaxMemory) < s.mem.Size() {
+		return Options{}, fmt.Errorf("%w: a clone's MaxMemory of %d bytes is below its snapshot's %d", ErrBadOptions, o.Limits.MaxMemory, s.mem.Size())
+	}
+	return o, nil
+}
+
 // Bytes returns the size of the snapshot's memory.
 func (s *Snapshot) Bytes() uint64 { return s.mem.Size() }
 
@@ -159,19 +178,9 @@ func (s *Snapshot) NewInstance(ctx context.Context, co CloneOptions) (*Instance,
 		return nil, ErrClosed
 	}
 	defer s.life.Exit()
-	if err := co.Limits.check(); err != nil {
+	o, err := s.cloneOptions(co)
+	if err != nil {
 		return nil, err
-	}
-	if err := checkHost(co.Host); err != nil {
-		return nil, err
-	}
-	o := s.opts
-	o.Limits = co.Limits.or(s.opts.Limits).resolved()
-	if co.Host != nil {
-		o.Host = co.Host
-	}
-	if uint64(o.Limits.MaxMemory) < s.mem.Size() {
-		return nil, fmt.Errorf("%w: a clone's MaxMemory of %d bytes is below its snapshot's %d", ErrBadOptions, o.Limits.MaxMemory, s.mem.Size())
 	}
 	mod, err := s.rt.cloneModule(ctx)
 	if err != nil {
