@@ -1,7 +1,6 @@
 package numpy_test
 
 import (
-	"github.com/snakepit-wasm/snakepit/internal/artifact"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/artifact"
+	"github.com/snakepit-wasm/snakepit/internal/bench/native"
+	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -25,10 +27,16 @@ func report(b *testing.B, ds []time.Duration) {
 	b.ReportMetric(float64(ds[len(ds)*99/100])/float64(time.Microsecond), "p99-us")
 }
 
-// nativeNumpy returns a command running src in stage 1's native python3.13
-// (-I -S) with the native numpy of the same source (the recipe's
-// native-site) on sys.path, or skips.
-func nativeNumpy(b *testing.B, src string) *exec.Cmd {
+// A native numpy to compare with: how to start its python3.13 and the
+// directory to put on sys.path.
+type nativeSide struct {
+	python native.Python
+	site   string
+}
+
+// sameSource is stage 1's native python3.13 with the native numpy of the
+// same source (the recipe's native-site), or skips.
+func sameSource(b *testing.B) nativeSide {
 	py := filepath.Join(artifact.DefaultDir(), "native", "bin", "python3.13")
 	site := filepath.Join(localDir(), "native-site")
 	if _, err := os.Stat(filepath.Join(site, "numpy", "__init__.py")); err != nil {
@@ -37,7 +45,29 @@ func nativeNumpy(b *testing.B, src string) *exec.Cmd {
 	if _, err := os.Stat(py); err != nil {
 		b.Skipf("no native python3.13 at %s", py)
 	}
-	return exec.Command(py, "-I", "-S", "-c", "import sys\nsys.path.append("+strconv.Quote(site)+")\n"+src)
+	return nativeSide{native.Python{py}, site}
+}
+
+// debian is Debian trixie's python3.13 and python3-numpy (what `apt install
+// python3-numpy` gives: reference BLAS and LAPACK), or nothing when `make
+// bench-debian` has not unpacked them.
+func debian() (nativeSide, bool) {
+	py, _, err := native.Debian(native.DebianDir())
+	site := filepath.Join(native.DebianDir(), "numpy-site")
+	if _, serr := os.Stat(filepath.Join(site, "numpy", "__init__.py")); err != nil || serr != nil {
+		return nativeSide{}, false
+	}
+	return nativeSide{py, site}, true
+}
+
+// prelude puts the side's numpy on sys.path.
+func (n nativeSide) prelude() string {
+	return "import sys\nsys.path.append(" + strconv.Quote(n.site) + ")\n"
+}
+
+// command runs src in a new process (-I -S) with the side's numpy.
+func (n nativeSide) command(src string) *exec.Cmd {
+	return exec.Command(n.python[0], append(n.python[1:len(n.python):len(n.python)], "-I", "-S", "-c", n.prelude()+src)...)
 }
 
 const ready = "import numpy as np\nnp.arange(10).sum()"
@@ -86,23 +116,72 @@ func BenchmarkNumpyReady(b *testing.B) {
 		}
 		report(b, ds)
 	})
-	b.Run("native-subprocess", func(b *testing.B) {
+	// A ModeFresh pool: every call on a clean interpreter, its workers
+	// reset in place to a snapshot that imported numpy and numpy.random.
+	b.Run("fresh-pool", func(b *testing.B) {
+		p, err := pool.New(ctx, r, pool.Options{Size: 1, Preload: []string{"numpy", "numpy.random"}})
+		require.NoError(b, err)
+		defer p.Close(ctx)
 		var ds []time.Duration
 		for b.Loop() {
-			cmd := nativeNumpy(b, ready)
 			t := time.Now()
-			out, err := cmd.CombinedOutput()
+			_, err := p.Run(ctx, runtime.Exec(ready))
 			ds = append(ds, time.Since(t))
-			require.NoError(b, err, string(out))
+			require.NoError(b, err)
 		}
 		report(b, ds)
 	})
+	sides := map[string]nativeSide{}
+	if d, ok := debian(); ok {
+		sides["debian"] = d
+	}
+	b.Run("native-subprocess", func(b *testing.B) {
+		sides["same-source"] = sameSource(b)
+		nativeSubprocess(b, sides["same-source"])
+	})
+	if d, ok := sides["debian"]; ok {
+		b.Run("debian-subprocess", func(b *testing.B) { nativeSubprocess(b, d) })
+	}
+	// A warm native pool worker that imported numpy once: what a
+	// subprocess pool gives, with its state kept between calls.
+	for _, name := range []string{"same-source", "debian"} {
+		side, ok := sides[name]
+		if !ok {
+			continue
+		}
+		b.Run(name+"-pool-warm", func(b *testing.B) {
+			p, err := native.New(ctx, side.python, 1)
+			require.NoError(b, err)
+			defer p.Close()
+			require.NoError(b, p.Exec(ctx, side.prelude()+"import numpy as np, numpy.random\ndef ready():\n    return int(np.arange(10).sum())"))
+			var ds []time.Duration
+			for b.Loop() {
+				t := time.Now()
+				_, err := p.Call(ctx, "ready", nil)
+				ds = append(ds, time.Since(t))
+				require.NoError(b, err)
+			}
+			report(b, ds)
+		})
+	}
+}
+
+func nativeSubprocess(b *testing.B, side nativeSide) {
+	var ds []time.Duration
+	for b.Loop() {
+		cmd := side.command(ready)
+		t := time.Now()
+		out, err := cmd.CombinedOutput()
+		ds = append(ds, time.Since(t))
+		require.NoError(b, err, string(out))
+	}
+	report(b, ds)
 }
 
 // kernels are timed inside the interpreter (best of 5, perf_counter), so
 // that wasm and native numpy run the same Python around the same kernel.
 var kernels = []struct{ name, setup, run string }{
-	{"matmul-200x200", "a = np.random.default_rng(0).random((200, 200))", "a @ a"},
+	{"matmul-256x256", "a = np.random.default_rng(0).random((256, 256))", "a @ a"},
 	{"sort-1e6", "a = np.random.default_rng(0).random(10**6)", "np.sort(a)"},
 	{"ufunc-add-mul-1e6", "a = np.random.default_rng(0).random(10**6); b = a + 1", "a * b + a"},
 	{"ufunc-sin-exp-1e6", "a = np.random.default_rng(0).random(10**6)", "np.sin(a) + np.exp(a)"},
@@ -115,11 +194,14 @@ func kernelSource(setup, run string) string {
 	return "import numpy as np, time\n" + setup + "\nbest = 1e9\nfor _ in range(5):\n    t = time.perf_counter()\n    " + run + "\n    best = min(best, time.perf_counter() - t)\nprint(best * 1e3)\n"
 }
 
-// BenchmarkNumpyKernels runs each kernel in the variant and, when the
-// native numpy of the same source is there, natively; it reports both
-// (ms, best of 5) and their ratio.
+// BenchmarkNumpyKernels runs each kernel in the variant, in the native
+// numpy of the same source and, when `make bench-debian` unpacked it, in
+// Debian trixie's python3-numpy; it reports each (ms, best of 5) and the
+// ratios.
 func BenchmarkNumpyKernels(b *testing.B) {
 	r := variant(b)
+	same := sameSource(b)
+	deb, haveDebian := debian()
 	i, err := r.NewInstance(ctx, runtime.Options{Limits: runtime.Limits{MaxMemory: 1 << 30}})
 	require.NoError(b, err)
 	defer i.Close(ctx)
@@ -134,12 +216,23 @@ func BenchmarkNumpyKernels(b *testing.B) {
 				require.NoError(b, err)
 			}
 			b.ReportMetric(wasm, "wasm-ms")
-			out, err := nativeNumpy(b, src).Output()
-			require.NoError(b, err)
-			native, err = strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
-			require.NoError(b, err)
+			native = kernelTime(b, same, src)
 			b.ReportMetric(native, "native-ms")
 			b.ReportMetric(wasm/native, "wasm/native")
+			if haveDebian {
+				d := kernelTime(b, deb, src)
+				b.ReportMetric(d, "debian-ms")
+				b.ReportMetric(wasm/d, "wasm/debian")
+			}
 		})
 	}
+}
+
+// kernelTime runs a kernel's source natively and returns what it printed.
+func kernelTime(b *testing.B, side nativeSide, src string) float64 {
+	out, err := side.command(src).Output()
+	require.NoError(b, err)
+	ms, err := strconv.ParseFloat(strings.TrimSpace(string(out)), 64)
+	require.NoError(b, err)
+	return ms
 }
