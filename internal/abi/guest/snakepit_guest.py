@@ -48,6 +48,12 @@ import _snakepit
 EXEC, EVAL, CALL_JSON, CALL_BYTES, CALL_STREAM = 1, 2, 3, 4, 5
 TAG_JSON, TAG_BYTES, TAG_TYPE, TAG_MESSAGE, TAG_TRACEBACK = b"J", b"B", b"E", b"M", b"T"
 
+# sp_init runs this module in a dict without __builtins__, which C code
+# that imports while a frame of this module is the innermost one looks up
+# (PyImport_Import: showing a SyntaxWarning of compile() did, and raised
+# KeyError instead).
+__builtins__ = builtins
+
 _main_mod = type(sys)("__main__")
 sys.modules["__main__"] = _main_mod
 _main = _main_mod.__dict__
@@ -190,8 +196,9 @@ def _seed_numpy(seed):
     mtrand = sys.modules.get("numpy.random.mtrand")
     if mtrand is not None:
         words = [int.from_bytes(seed[i : i + 4], "little") for i in range(0, len(seed) - 3, 4)]
-        # Called from a frame whose globals have __builtins__ (this module's,
-        # run by sp_init, have none; numpy's array seeding looks it up).
+        # Called from a frame whose globals have __builtins__, which numpy's
+        # array seeding looks up (this module's had none, before the line
+        # that sets it above).
         eval("seed(words)", {"seed": mtrand.seed, "words": words})
 
 
