@@ -147,6 +147,12 @@ type Stats struct {
 	// interpreter in place (of Recycles[RecycleUsed]; the others were
 	// replaced by new clones).
 	Resets uint64
+	// CodeCache counts the ModeFresh calls whose code came from the pool
+	// snapshot's code cache instead of a compile, and those that compiled
+	// (runtime.Snapshot.CodeCache). Other modes' workers have run a call
+	// before their first (a warm-up), and keep the code of their recent
+	// sources themselves.
+	CodeCache runtime.CodeCacheStats
 	// QueueWait is the time from a call's arrival to its getting a worker
 	// (for every call that got one); Exec the time the worker ran it.
 	QueueWait, Exec Histogram
@@ -188,6 +194,7 @@ func (p *Pool) Stats() Stats {
 		}
 	}
 	st.Starting, st.Sessions, st.Queued, st.SessionMemory = p.starting, p.nsessions, p.nwait, p.sessionMem
+	st.CodeCache = p.snap.CodeCache()
 	return st
 }
 

@@ -29,6 +29,12 @@ const hang = 30 * time.Second
 
 func newPool(t testing.TB, opts pool.Options) *pool.Pool {
 	t.Helper()
+	return newPoolCtx(t, ctx, opts)
+}
+
+// newPoolCtx is newPool with the context pool.New gets (knobs.With's).
+func newPoolCtx(t testing.TB, ctx context.Context, opts pool.Options) *pool.Pool {
+	t.Helper()
 	p, err := pool.New(ctx, rt(t), opts)
 	require.NoError(t, err)
 	t.Cleanup(func() {
@@ -419,6 +425,30 @@ func TestFreshModeResetsWorkers(t *testing.T) {
 	// file, the one whose stdout was closed.
 	waitFor(t, "the last worker renewed", func() bool { return p.Stats().Idle == 1 })
 	require.EqualValues(t, 10, p.Stats().Resets)
+}
+
+// A fresh call of a source the pool has run twice takes its code from the
+// snapshot's code cache (runtime.Snapshot.CodeCache), with the same result;
+// a warm worker keeps its own.
+func TestFreshCallsHitTheCodeCache(t *testing.T) {
+	p := newPool(t, pool.Options{Size: 1, Setup: "BASE = 7"})
+	before := p.Stats().CodeCache
+	for k := range 5 {
+		res, err := p.Run(ctx, exec("x = BASE * 6\nx"))
+		require.NoError(t, err)
+		require.JSONEq(t, "42", string(res.Value), "call %d", k)
+	}
+	st := p.Stats().CodeCache
+	require.Equal(t, before.Hits+3, st.Hits, "%+v", st)
+	require.Equal(t, before.Compiled+1, st.Compiled, "%+v", st)
+
+	warm := newPool(t, pool.Options{Size: 1, Mode: pool.ModeWarm})
+	before = warm.Stats().CodeCache // the worker's warm-up call
+	for range 3 {
+		_, err := warm.Run(ctx, exec("x = 1"))
+		require.NoError(t, err)
+	}
+	require.Equal(t, before, warm.Stats().CodeCache)
 }
 
 func TestWarmModePersistence(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
+	"github.com/snakepit-wasm/snakepit/internal/knobs"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -30,7 +31,11 @@ func (l *latencies) time(f func()) {
 	*l = append(*l, time.Since(t))
 }
 
-func (l latencies) report(b *testing.B, unit string) {
+func (l latencies) report(b *testing.B, unit string) { l.reportAs(b, "", unit) }
+
+// reportAs reports p50/p99 with a prefix, for several series in one
+// benchmark.
+func (l latencies) reportAs(b *testing.B, prefix, unit string) {
 	if len(l) == 0 {
 		return
 	}
@@ -40,8 +45,8 @@ func (l latencies) report(b *testing.B, unit string) {
 	if unit == "ms" {
 		div = float64(time.Millisecond)
 	}
-	b.ReportMetric(float64(s[len(s)/2])/div, "p50-"+unit)
-	b.ReportMetric(float64(s[len(s)*99/100])/div, "p99-"+unit)
+	b.ReportMetric(float64(s[len(s)/2])/div, prefix+"p50-"+unit)
+	b.ReportMetric(float64(s[len(s)*99/100])/div, prefix+"p99-"+unit)
 }
 
 func BenchmarkNewInstance(b *testing.B) {
@@ -84,22 +89,32 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 			})
 		}
 		// The same clone reset in place after each call: Reset plus the
-		// call is what a fresh call then costs.
-		b.Run(name+"/reset-exec", func(b *testing.B) {
-			i, err := s.NewInstance(ctx, runtime.CloneOptions{})
-			require.NoError(b, err)
-			defer i.Close(ctx)
-			var l latencies
-			for b.Loop() {
-				l.time(func() {
-					if err = i.Reset(ctx); err == nil {
-						_, err = i.Run(ctx, runtime.Exec("x = 1"))
-					}
-				})
+		// call is what a fresh call then costs. Its cell's code comes from
+		// the snapshot's code cache, or, with the cache off, is compiled
+		// by each call.
+		noCache, err := rt(b).NewSnapshot(knobs.With(ctx, knobs.Knobs{NoCodeCache: true}), runtime.SnapshotOptions{CopyOnWrite: cow})
+		require.NoError(b, err)
+		defer noCache.Close()
+		for _, c := range []struct {
+			name string
+			s    *runtime.Snapshot
+		}{{"reset-exec", s}, {"reset-exec-nocache", noCache}} {
+			b.Run(name+"/"+c.name, func(b *testing.B) {
+				i, err := c.s.NewInstance(ctx, runtime.CloneOptions{})
 				require.NoError(b, err)
-			}
-			l.report(b, "us")
-		})
+				defer i.Close(ctx)
+				var l latencies
+				for b.Loop() {
+					l.time(func() {
+						if err = i.Reset(ctx); err == nil {
+							_, err = i.Run(ctx, runtime.Exec("x = 1"))
+						}
+					})
+					require.NoError(b, err)
+				}
+				l.report(b, "us")
+			})
+		}
 	}
 	b.Run("fresh-init-exec", func(b *testing.B) {
 		var l latencies
@@ -126,6 +141,55 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 		}
 		l.report(b, "us")
 	})
+}
+
+// BenchmarkFreshCodeCache measures a fresh call (Reset, then Exec) of a new
+// source at each step of the code cache, all four in turn in each
+// iteration so that a noisy moment hits them alike: its first call
+// (compiled in the call, as without the cache), its second (the cache's
+// compiler instance compiles it, then the call loads it), a later one (a
+// hit), and the same source on a snapshot without the cache. small is
+// `x = N`, cell a 31-line cell of ten functions. The times are of the
+// call, the reset excluded.
+func BenchmarkFreshCodeCache(b *testing.B) {
+	cached, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{CopyOnWrite: true})
+	require.NoError(b, err)
+	defer cached.Close()
+	plain, err := rt(b).NewSnapshot(knobs.With(ctx, knobs.Knobs{NoCodeCache: true}), runtime.SnapshotOptions{CopyOnWrite: true})
+	require.NoError(b, err)
+	defer plain.Close()
+	i, err := cached.NewInstance(ctx, runtime.CloneOptions{})
+	require.NoError(b, err)
+	defer i.Close(ctx)
+	j, err := plain.NewInstance(ctx, runtime.CloneOptions{})
+	require.NoError(b, err)
+	defer j.Close(ctx)
+	n := 0 // every source new, also across -count's repetitions
+	for _, size := range []string{"small", "cell"} {
+		b.Run(size, func(b *testing.B) {
+			var steps [4]latencies
+			for b.Loop() {
+				n++
+				src := fmt.Sprintf("x = %d", n)
+				if size == "cell" {
+					var sb strings.Builder
+					for k := range 10 {
+						fmt.Fprintf(&sb, "def f%d_%d(a, b):\n    c = [a * i for i in range(b)]\n    return sum(c) + %d\n", n, k, k)
+					}
+					sb.WriteString("f1_0 if False else None\n")
+					src = sb.String()
+				}
+				for k, inst := range []*runtime.Instance{i, i, i, j} {
+					require.NoError(b, inst.Reset(ctx))
+					steps[k].time(func() { _, err = inst.Run(ctx, runtime.Exec(src)) })
+					require.NoError(b, err)
+				}
+			}
+			for k, name := range []string{"first", "second", "hit", "nocache"} {
+				steps[k].reportAs(b, name+"-", "us")
+			}
+		})
+	}
 }
 
 // BenchmarkCloneMemory reports what idle clones cost: the process's RSS and

@@ -270,6 +270,14 @@ func (i *Instance) invoke(ctx context.Context, req *Request) (*callState, []uint
 	if req.Op == OpCallBytes {
 		b = req.Data
 	}
+	if i.pristine && (req.Op == OpExec || req.Op == OpEval) {
+		// b, unused by these kinds, carries the source's code when the
+		// snapshot's code cache has it (codecache.go). Only for a clone
+		// that has run nothing: its compile would give what the cache's
+		// compiler gave, exactly.
+		b = i.snap.code.code(ctx, req.Op, a)
+	}
+	i.pristine = false
 	if err := i.writeRequest(ctx, a, b); err != nil {
 		return nil, nil, i.breakWith(err)
 	}

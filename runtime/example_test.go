@@ -79,6 +79,44 @@ func ExampleRuntime_NewSnapshot() {
 	// 1
 }
 
+// A fresh call (a clone reset to its snapshot, then one call) takes the
+// code of a source the snapshot has met before from its code cache,
+// instead of compiling it.
+func ExampleSnapshot_CodeCache() {
+	ctx := context.Background()
+	r, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close(ctx)
+	s, err := r.NewSnapshot(ctx, runtime.SnapshotOptions{CopyOnWrite: true})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer s.Close()
+	c, err := s.NewInstance(ctx, runtime.CloneOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	for range 3 {
+		if err := c.Reset(ctx); err != nil {
+			fmt.Println(err)
+			return
+		}
+		res, _ := c.Run(ctx, runtime.Exec("x = 6 * 7\nx"))
+		st := s.CodeCache()
+		fmt.Println(string(res.Value), st.Hits, st.Misses)
+	}
+	// Output:
+	// 42 0 1
+	// 42 0 2
+	// 42 1 2
+}
+
 // Files go into the scratch file system with a request, and the files the
 // call wrote come back with its result.
 func ExampleInstance_Run_files() {

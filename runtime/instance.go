@@ -50,6 +50,9 @@ type Instance struct {
 	interrupt            api.Function // sp_interrupt
 	bufPtr, bufCap       uint32
 	snap                 *Snapshot // a clone's, for Reset
+	// pristine is set while a clone has run nothing since it was made or
+	// reset: its calls may take their code from the snapshot's cache.
+	pristine bool
 
 	budgetMu sync.Mutex // host-side writes of the budget global
 	budget   api.MutableGlobal
@@ -311,7 +314,9 @@ func (i *Instance) PrivateBytes() (uint64, error) {
 // clone of the same snapshot would have them, without instantiating one.
 // The clone keeps the pages it owns in memory, and only those it wrote are
 // copied back, so a reset costs a fraction of a new clone and the next call
-// takes no page faults (RATIONALE.md has the figures).
+// takes no page faults (RATIONALE.md has the figures). That call, when it
+// is an OpExec or OpEval, may take its code from the snapshot's code cache
+// instead of compiling (Snapshot.CodeCache).
 //
 // It fails with an error wrapping ErrNotReset, and the instance should then
 // be closed, wherever the result could differ from a new clone: the
@@ -367,6 +372,7 @@ func (i *Instance) Reset(ctx context.Context) error {
 	// heap, grown as the guest recursed and never shrunk: a new one drops
 	// what the last call grew it to (up to about 80 MiB, SECURITY.md).
 	i.run = i.mod.ExportedFunction(abi.ExportRun)
+	i.pristine = true
 	i.mu.Lock()
 	i.calls = 0
 	i.mu.Unlock()

@@ -123,6 +123,19 @@ func TestExecReturnsTheLastExpressionsValue(t *testing.T) {
 	require.Equal(t, "ValueError", pe.Type)
 }
 
+// A warning of the compiler is printed, and the cell runs: showing one
+// used to raise KeyError ('__builtins__', missing from the dispatcher's
+// globals).
+func TestCompileWarningsArePrinted(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	for _, src := range []string{"s = '\\d'\nlen(s)", "x = 1 is 1\n2"} {
+		r, err := i.Run(ctx, runtime.Exec(src))
+		require.NoError(t, err, src)
+		require.JSONEq(t, "2", string(r.Value), src)
+		require.Contains(t, string(r.Stderr), "<exec>:1: SyntaxWarning: ", src)
+	}
+}
+
 // A mount over the stdlib passed validation and failed later, in the
 // guest's start ("sp_init failed with code 3").
 func TestMountOverTheStdlibIsBadOptions(t *testing.T) {

@@ -61,12 +61,20 @@ const (
 type Kind int32
 
 const (
-	KindExec       Kind = 1 // a: source, run in __main__; result the value of its last statement if that is an expression
-	KindEval       Kind = 2 // a: expression; result its value
+	KindExec       Kind = 1 // a: source, run in __main__; result the value of its last statement if that is an expression; b: see below
+	KindEval       Kind = 2 // a: expression; result its value; b: see below
 	KindCallJSON   Kind = 3 // a: "func" or "module.func"; b: JSON list or object of arguments
 	KindCallBytes  Kind = 4 // a: function name; b: raw bytes, passed as one bytes argument
 	KindCallStream Kind = 5 // as KindCallJSON; each item of the returned iterable is emitted as a chunk
 )
+
+// MarshalFunction is the dispatcher's function that compiles a source as
+// KindExec or KindEval does and returns its code marshalled; called with
+// KindCallBytes, b is the kind's byte then the source. Only the host's own
+// compiler instance calls it (runtime's code cache), whose answer may then
+// come back as b of a KindExec or KindEval request of that source, for the
+// guest to load instead of compiling: b is empty otherwise.
+const MarshalFunction = "snakepit_guest._marshal"
 
 // Result frame tags.
 const (

@@ -78,6 +78,9 @@ func TestPythonConstantsMatch(t *testing.T) {
 		require.Equal(t, `b"`+string(want)+`"`, tags[k], "frame tag %d", k)
 	}
 	require.Equal(t, []string{strconv.Quote(GuestLibPath)}, pyAssign(t, py, "_ADAPTER_LIB"))
+	mod, fn, _ := strings.Cut(MarshalFunction, ".")
+	require.Equal(t, "snakepit_guest", mod, "the module sp_init runs the dispatcher in")
+	require.Regexp(t, `(?m)^def `+fn+`\(`, py, MarshalFunction)
 
 	// The adapter's entry points, and the control calls it makes.
 	ad := source(t, "guest/snakepit_adapter.py")

@@ -58,6 +58,11 @@ type Knobs struct {
 	// InLoopYield checks loops as before they were split: the yield call
 	// inside each loop.
 	InLoopYield bool
+	// NoCodeCache makes a snapshot without a code cache: its fresh calls
+	// compile their source, as before the cache. Unlike the others,
+	// runtime.NewSnapshot reads it from its own context, so that one
+	// runtime holds snapshots with and without, side by side.
+	NoCodeCache bool
 }
 
 type key struct{}

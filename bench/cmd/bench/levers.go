@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
-	"time"
 
 	"github.com/snakepit-wasm/snakepit/internal/bench/programs"
 	"github.com/snakepit-wasm/snakepit/internal/knobs"
@@ -92,82 +90,35 @@ func leverSides(sides []warmSide) []warmSide {
 	return out
 }
 
-// cellCompiler is run in the host's compiler instance, which runs no other
-// code: it compiles a cell the way the guest's dispatcher does (its body,
-// and its last statement if that is an expression, to be evaluated) and
-// returns both marshalled. Code from an instance that ran user code could
-// not be trusted for another instance; this one's can.
-const cellCompiler = `import ast, marshal
-def _sp_compile(src):
-    tree = compile(src, '<exec>', 'exec', ast.PyCF_ONLY_AST)
-    last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-    body = compile(tree, '<exec>', 'exec')
-    return marshal.dumps((body, None if last is None else compile(ast.Expression(last.value), '<exec>', 'eval')))
-`
-
-// freshCodeSetup is the fresh pool's snapshot: _sp_run stands in for the
-// dispatcher's Exec given a marshalled cell (a request's unused b string)
-// instead of its source; _compiled compiles like Exec does.
-const freshCodeSetup = `import marshal
-def _sp_run(b):
-    body, last = marshal.loads(b)
-    exec(body, globals())
-    return None if last is None else eval(last, globals())
-def _compiled():
+// freshCodeSetup is the fresh pools' snapshot: _compiled compiles like Exec
+// does without a code cache, _noop is the floor.
+const freshCodeSetup = `def _compiled():
     exec(compile('x = 1', '<exec>', 'exec'), globals())
 def _noop():
     pass
 `
 
-// freshCode measures fresh calls on a ModeFresh pool of one worker: Exec of
-// x = 1 (compiled by the guest, as today); the same cell compiled once by
-// the host's compiler instance, kept marshalled in a host-side cache keyed
-// by the source's hash, and sent with each call for the fresh interpreter
-// to unmarshal; a call that compiles; and an empty call, the floor.
+// freshCode measures fresh calls on ModeFresh pools of one worker: Exec of
+// x = 1 with the snapshot's code cache (runtime.Snapshot.CodeCache) and
+// without it (each call compiles its cell); a call that compiles; and an
+// empty call, the floor.
 func (b *bench) freshCode(ctx context.Context) error {
 	fp, err := pool.New(ctx, b.rt, pool.Options{Mode: pool.ModeFresh, Size: 1, Setup: freshCodeSetup})
 	if err != nil {
 		return err
 	}
 	defer fp.Close(context.Background())
-	// A plain instance: the harness's snapshot may be closed by now (the
-	// idle-memory phase measures without it).
-	compiler, err := b.rt.NewInstance(ctx, runtime.Options{})
+	np, err := pool.New(knobs.With(ctx, knobs.Knobs{NoCodeCache: true}), b.rt, pool.Options{Mode: pool.ModeFresh, Size: 1, Setup: freshCodeSetup})
 	if err != nil {
 		return err
 	}
-	defer compiler.Close(context.Background())
-	if _, err := compiler.Run(ctx, runtime.Exec(cellCompiler)); err != nil {
-		return err
-	}
-	cache := map[[32]byte][]byte{}
-	cached := func(src string) op {
-		return func(ctx context.Context) (func(), error) {
-			key := sha256.Sum256([]byte(src))
-			code, ok := cache[key]
-			if !ok {
-				t := time.Now()
-				r, err := compiler.Run(ctx, runtime.CallBytes("_sp_compile", []byte(src)))
-				if err != nil {
-					return nil, err
-				}
-				code = r.Bytes
-				if len(code) == 0 {
-					return nil, fmt.Errorf("the compiler instance returned no code")
-				}
-				cache[key] = code
-				b.logf("cache miss: %d source bytes compiled by the compiler instance in %s, %d bytes marshalled", len(src), fmtUs(us(time.Since(t))), len(code))
-			}
-			_, err := fp.Run(ctx, runtime.CallBytes("_sp_run", code))
-			return nil, err
-		}
-	}
+	defer np.Close(context.Background())
 	series := []struct {
 		name string
 		f    op
 	}{
-		{"Exec(\"x = 1\")", poolOp(fp, runtime.Exec("x = 1"), nil)},
-		{"x = 1 unmarshalled from the host's cache", cached("x = 1")},
+		{"Exec(\"x = 1\"), code cache", poolOp(fp, runtime.Exec("x = 1"), nil)},
+		{"Exec(\"x = 1\"), no code cache", poolOp(np, runtime.Exec("x = 1"), nil)},
 		{"Call: compile + exec of x = 1", poolOp(fp, runtime.Call("_compiled"), nil)},
 		{"Call: an empty function", poolOp(fp, runtime.Call("_noop"), nil)},
 	}

@@ -30,7 +30,7 @@ type Results struct {
 	Libs                           []*LibResult // the real-code workloads
 	LibGeo                         []LibGeo
 	Levers                         []*LeverResult   // programs.Levers, per operation
-	FreshCode                      []*LatencyResult // fresh calls: compile vs unmarshal
+	FreshCode                      []*LatencyResult // fresh calls: code cache vs compile
 	ColdStart                      []*Sample
 	Memory                         []*MemoryResult
 	Notes                          []string
@@ -610,7 +610,7 @@ func leverSection(p func(string, ...any), r *Results) {
 	if len(r.FreshCode) == 0 {
 		return
 	}
-	p("Fresh calls on a ModeFresh pool of one worker (one caller, closed loop, median of %d repetitions): the first row compiles its cell in the guest, as every fresh Exec does today; the second is the proposed code cache: the cell compiled once by a host-owned compiler instance (which runs no user code, so its output can be trusted), kept marshalled in a host-side map keyed by the source's SHA-256 and sent with each call, for a function defined in the snapshot to unmarshal and exec; the last two call functions of the snapshot that compile `x = 1`, or do nothing (the floor).", r.Meta.Config.Reps)
+	p("Fresh calls on a ModeFresh pool of one worker (one caller, closed loop, median of %d repetitions): the first row loads its cell's code from the snapshot's code cache (compiled once by the snapshot's compiler instance, which runs no user code), the second has the cache off and compiles its cell in the guest, as every fresh Exec did before it; the last two call functions of the snapshot that compile `x = 1`, or do nothing (the floor).", r.Meta.Config.Reps)
 	p("")
 	p("| fresh call | p50 | p99 | calls/s |")
 	p("| --- | ---: | ---: | ---: |")

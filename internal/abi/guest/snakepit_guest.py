@@ -37,6 +37,7 @@ JSON has no such values.
 import sys
 import ast
 import json
+import marshal
 import random
 import builtins
 import traceback
@@ -47,6 +48,12 @@ import _snakepit
 # its tests compare them).
 EXEC, EVAL, CALL_JSON, CALL_BYTES, CALL_STREAM = 1, 2, 3, 4, 5
 TAG_JSON, TAG_BYTES, TAG_TYPE, TAG_MESSAGE, TAG_TRACEBACK = b"J", b"B", b"E", b"M", b"T"
+
+# sp_init runs this module in a dict without __builtins__, which C code
+# that imports while a frame of this module is the innermost one looks up
+# (PyImport_Import: showing a SyntaxWarning of compile() did, and raised
+# KeyError instead).
+__builtins__ = builtins
 
 _main_mod = type(sys)("__main__")
 sys.modules["__main__"] = _main_mod
@@ -122,11 +129,18 @@ _CACHE_ENTRIES, _CACHE_SOURCE = 64, 8192
 _compiled = {}
 
 
-def _code(kind, src):
+def _compile(kind, src):
+    return _compile_exec(src) if kind == EXEC else compile(src, "<eval>", "eval")
+
+
+def _code(kind, src, marshalled=b""):
+    """The code of a request's source. marshalled, when the host sends it, is
+    that code as the host's compiler instance compiled it (see _marshal):
+    loading it skips the compiler, most of a fresh call's cost."""
     key = (kind, src)
     c = _compiled.get(key)
     if c is None:
-        c = _compile_exec(src) if kind == EXEC else compile(src, "<eval>", "eval")
+        c = marshal.loads(marshalled) if marshalled else _compile(kind, src)
         if len(src) <= _CACHE_SOURCE:
             if len(_compiled) >= _CACHE_ENTRIES:
                 del _compiled[next(iter(_compiled))]
@@ -134,8 +148,21 @@ def _code(kind, src):
     return c
 
 
-def _exec(src):
-    body, last = _code(EXEC, src)
+def _marshal(b):
+    """The code of source b[1:] for request kind b[0], marshalled: what the
+    host's compiler instance (runtime/codecache.go) returns for the host to
+    send with later requests of that source. That instance runs nothing
+    else, and the host resets it after each, so the filter set here goes
+    with it. A warning fails the compile: it is output that the call must
+    print itself, compiling the source."""
+    import warnings  # imported at start: a lookup
+    warnings.filters.insert(0, ("error", None, Warning, None, 0))
+    warnings._filters_mutated()
+    return marshal.dumps(_compile(b[0], b[1:]))
+
+
+def _exec(src, marshalled):
+    body, last = _code(EXEC, src, marshalled)
     exec(body, _main)
     return None if last is None else eval(last, _main)
 
@@ -190,8 +217,9 @@ def _seed_numpy(seed):
     mtrand = sys.modules.get("numpy.random.mtrand")
     if mtrand is not None:
         words = [int.from_bytes(seed[i : i + 4], "little") for i in range(0, len(seed) - 3, 4)]
-        # Called from a frame whose globals have __builtins__ (this module's,
-        # run by sp_init, have none; numpy's array seeding looks it up).
+        # Called from a frame whose globals have __builtins__, which numpy's
+        # array seeding looks up (this module's had none, before the line
+        # that sets it above).
         eval("seed(words)", {"seed": mtrand.seed, "words": words})
 
 
@@ -205,9 +233,9 @@ def _dispatch(kind, a, b):
                 _seed_numpy(seed)
                 _unseeded = False
         if kind == EXEC:
-            return _value(_exec(a), printable=True)
+            return _value(_exec(a, b), printable=True)
         if kind == EVAL:
-            return _value(eval(_code(EVAL, a), _main))
+            return _value(eval(_code(EVAL, a, b), _main))
         f = _resolve(a.decode())
         if kind == CALL_BYTES:
             return _value(f(b))
