@@ -139,15 +139,15 @@ type Stats struct {
 	Idle, Busy, Parked, Starting int
 	Sessions                     int    // live sessions (Sessions)
 	SessionMemory                uint64 // their workers' private memory, when MaxSessionMemory is set
+	Queued                       int    // callers waiting for a worker or their session
+	Calls                        uint64
+	Errors                       map[runtime.ErrorKind]uint64 // calls that ended in an error, by kind
+	Recycles                     map[RecycleReason]uint64     // workers closed, by reason
+	StartFailures                uint64                       // worker creations that failed
 	// Spilled counts the sessions saved to the Store and closed (idle for
 	// SpillIdle, to make room for another, or at Close); Resumed those
 	// restored from it by a call (Options.Store).
 	Spilled, Resumed uint64
-	Queued           int // callers waiting for a worker or their session
-	Calls            uint64
-	Errors           map[runtime.ErrorKind]uint64 // calls that ended in an error, by kind
-	Recycles         map[RecycleReason]uint64     // workers closed, by reason
-	StartFailures    uint64                       // worker creations that failed
 	// Resets counts the used ModeFresh workers made new by resetting their
 	// interpreter in place (of Recycles[RecycleUsed]; the others were
 	// replaced by new clones).

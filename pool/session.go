@@ -283,8 +283,9 @@ func (p *Pool) leftLocked(s *session) {
 // sessions, and MaxSessionMemory the memory their interpreters own
 // together: a new key past either gets ErrTooManySessions at once, without
 // waiting; with a Store, the least recently used idle sessions are first
-// spilled to it to make room (see Options.Store). A new session starts from one of Size spare clones kept ready,
-// so it seldom waits for one to start. A session ends after MaxSessionIdle
+// spilled to it to make room (see Options.Store). A new session starts
+// from one of Size spare clones kept ready, so it seldom waits for one to
+// start. A session ends after MaxSessionIdle
 // idle or at Session.End, and its interpreter is then closed, so that no
 // state passes from one session to the next. It is safe for concurrent use.
 type Sessions struct{ p *Pool }

@@ -258,11 +258,13 @@ func (p *Pool) spillLocked(s *session) <-chan error {
 // kept s live, if any, but for runtime.ErrNotImaged (s is then never
 // spilled again).
 func (p *Pool) spill(ctx context.Context, s *session) error {
+	p.spillSlots <- struct{}{}
 	start := time.Now()
 	img, err := s.w.inst.Image(ctx)
 	if err == nil {
 		err = p.opts.Store.Put(ctx, s.key, img)
 	}
+	<-p.spillSlots
 	if err != nil {
 		p.log.Warn("pool: session not spilled", "session", s.key, "err", err)
 	}
