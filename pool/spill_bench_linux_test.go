@@ -65,9 +65,18 @@ func spilledSessions(b *testing.B, n int, memLimit int64) {
 	require.NoError(b, err)
 	size := goruntime.GOMAXPROCS(0)
 	r := rt(b) // compiled once per process: not the pool's
-	baseRSS := procStatus(b, "VmRSS")
+	basePSS, baseRSS := pss(b), procStatus(b, "VmRSS")
+	var spillMu sync.Mutex
+	var spills []time.Duration // image and Put, of each spill
 	ss, err := pool.NewSessions(ctx, r, pool.Options{Size: size, Store: st, MaxSessionMemory: memLimit,
-		SpillIdle: time.Hour, MaxSessionIdle: runtime.NoLimit, MaxQueue: runtime.NoLimit})
+		SpillIdle: time.Hour, MaxSessionIdle: runtime.NoLimit, MaxQueue: runtime.NoLimit,
+		OnEvent: func(e pool.Event) {
+			if e.Type == pool.SessionSpilled {
+				spillMu.Lock()
+				spills = append(spills, e.Duration)
+				spillMu.Unlock()
+			}
+		}})
 	require.NoError(b, err)
 	defer ss.Close(ctx)
 	startRSS := procStatus(b, "VmRSS")
@@ -117,6 +126,7 @@ func spilledSessions(b *testing.B, n int, memLimit int64) {
 	})
 	afterCreate := ss.Stats()
 	createRSS := procStatus(b, "VmRSS")
+	createPSS := pss(b) // after a GC: RSS counts the snapshot's shared pages once per clone
 	files, size0, disk := storeSize(b, dir)
 
 	resumed, resumeTook := each(func(k int) error {
@@ -139,6 +149,10 @@ func spilledSessions(b *testing.B, n int, memLimit int64) {
 	heap := ms.HeapSys - ms.HeapReleased
 	goruntime.GC()
 	goruntime.ReadMemStats(&ms)
+	resumePSS := pss(b)
+	spillMu.Lock()
+	slices.Sort(spills)
+	spillMu.Unlock()
 	if n >= 2*peakLive {
 		// The live ones of the first round are spilled before their turn.
 		require.EqualValues(b, n, stats.Resumed, "every session came back from the Store")
@@ -158,11 +172,14 @@ func spilledSessions(b *testing.B, n int, memLimit int64) {
 	b.ReportMetric(float64(peakMem)/(1<<20), "peak-session-MiB")
 	b.ReportMetric(float64(peakLive), "peak-live-sessions")
 	b.ReportMetric(float64(peakRSS)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(float64(max(createPSS, resumePSS))/(1<<20), "PSS-MiB")
+	b.ReportMetric(q(spills, 0.5), "spill-p50-ms")
+	b.ReportMetric(q(spills, 0.99), "spill-p99-ms")
 	b.Logf("%d sessions, MaxSessionMemory %d MiB, %d callers on %d slots: created in %v (%d live, %d spilled, %d in the Store: %d bytes, %d on disk), resumed in %v (%d from the Store, %d spilled in all)",
 		n, memLimit>>20, 2*size, size, createTook.Round(time.Millisecond), afterCreate.Sessions, afterCreate.Spilled, files, size0, disk,
 		resumeTook.Round(time.Millisecond), stats.Resumed, stats.Spilled)
-	b.Logf("pool's peak session memory %d MiB, peak live sessions %d; RSS (MiB) before the pool %d, after its start %d, after creating %d, after resuming %d (Go's heap %d of it, %d live), peak since its start %d",
-		peakMem>>20, peakLive, baseRSS>>20, startRSS>>20, createRSS>>20, resumeRSS>>20, heap>>20, ms.HeapAlloc>>20, peakRSS>>20)
+	b.Logf("pool's peak session memory %d MiB, peak live sessions %d; RSS (MiB) before the pool %d, after its start %d, after creating %d, after resuming %d (Go's heap %d of it, %d live), peak since its start %d; PSS (MiB, after a GC) before the pool %d, after creating %d, after resuming %d",
+		peakMem>>20, peakLive, baseRSS>>20, startRSS>>20, createRSS>>20, resumeRSS>>20, heap>>20, ms.HeapAlloc>>20, peakRSS>>20, basePSS>>20, createPSS>>20, resumePSS>>20)
 }
 
 // storeSize returns a DirStore's number of images, their bytes, and the

@@ -410,7 +410,8 @@ func (s *Session) Save(ctx context.Context) ([]byte, error) {
 
 // Restore makes image (from Session.Save, or a Store) the session of key,
 // parked until its first call. It fails with ErrSessionExists when the key
-// has a live session, ErrTooManySessions past the caps, and an error
+// has a live session, ErrTooManySessions past the caps (with a Store, once
+// spilling idle sessions cannot make room), and an error
 // wrapping runtime.ErrBadImage for an image of another build or snapshot,
 // or a corrupt one; nothing is left of a failed restore.
 func (ss *Sessions) Restore(ctx context.Context, key string, image []byte) error {
