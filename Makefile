@@ -14,7 +14,7 @@ EMBED_NUMPY := wasm/numpy/blob
 EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: mcp-ts-check all deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache
+.PHONY: mcp-ts-check all deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache bench-sessions
 
 all: python-wasm example
 
@@ -91,6 +91,15 @@ test: python-wasm testdata pytest-pkg check-embedded cross
 # before them. SECURITY.md has the figures and where the memory goes.
 soak: python-wasm
 	SNAKEPIT_SOAK_REQUESTS=100000 $(GO) test -count=1 -timeout 3h -run TestSoak -v ./sandbox
+
+# 100,000 sessions held by a pool whose live sessions' memory
+# MaxSessionMemory (256 MiB) bounds, the rest spilled to a directory
+# store in $$TMPDIR (about 170 KiB an image: 17 GB), then each resumed
+# (pool.BenchmarkSpilledSessions; bench/results/issue29 has the numbers).
+# SNAKEPIT_SESSIONS and SNAKEPIT_SESSION_MEMORY (MiB) change the sizes.
+bench-sessions:
+	SNAKEPIT_SESSIONS=$${SNAKEPIT_SESSIONS:-100000} SNAKEPIT_SESSION_MEMORY=$${SNAKEPIT_SESSION_MEMORY:-256} \
+	  $(GO) test -count=1 -timeout 12h -run '^$$' -bench '^BenchmarkSpilledSessions$$' -benchtime 1x -v ./pool
 
 # The attack suite's rows that take seconds in each mode.
 sandbox-slow: python-wasm

@@ -29,7 +29,9 @@ var (
 	ErrSessionLost = errkind.New(errkind.SessionLost, "session state lost")
 	// ErrTooManySessions means MaxSessions sessions are alive, or their
 	// memory reached MaxSessionMemory; a new key is refused until one
-	// expires or is ended. Kind too_many_sessions.
+	// expires or is ended. With a Store it means that no idle session could
+	// be spilled to make room (none is idle, or the Store failed).
+	// Kind too_many_sessions.
 	ErrTooManySessions = errkind.New(errkind.TooManySessions, "too many sessions")
 	// ErrNoSession means Session.Files was called for a key that has no
 	// live session. Kind no_session.

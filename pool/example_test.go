@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/snakepit-wasm/snakepit/pool"
@@ -172,4 +173,54 @@ func ExampleOptions_maxSessions() {
 	fmt.Println(string(res.Value), st.Sessions, st.Parked)
 	// Output:
 	// 7 10 10
+}
+
+// With a Store, sessions past the caps are not refused: the least recently
+// used idle ones are spilled to it (here, a directory) and resume, with
+// their state, on their next call.
+func ExampleOptions_store() {
+	ctx := context.Background()
+	rt, err := runtime.New(ctx, runtime.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer rt.Close(ctx)
+	dir, err := os.MkdirTemp("", "sessions")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	store, err := pool.NewDirStore(dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	p, err := pool.NewSessions(ctx, rt, pool.Options{Size: 1, MaxSessions: 2, Store: store})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer p.Close(ctx)
+
+	for k := range 5 {
+		code := fmt.Sprintf("user = %d", k)
+		if _, err := p.Session(fmt.Sprint("user-", k)).Run(ctx, runtime.Exec(code)); err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	st := p.Stats()
+	fmt.Println(st.Sessions, st.Spilled)
+	res, err := p.Session("user-0").Run(ctx, runtime.Eval("user"))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	st = p.Stats()
+	fmt.Println(string(res.Value), st.Sessions, st.Spilled, st.Resumed)
+	// Output:
+	// 2 3
+	// 0 2 4 1
 }

@@ -25,10 +25,11 @@ const (
 	CallFinished                           // the call's outcome: Err, Kind, Wait, Duration (execution)
 	SessionStarted                         // a new session key got its worker (Worker)
 	SessionEnded                           // the session ended (Reason); Worker is the one it had
+	SessionSpilled                         // the idle session was saved to the Store and its worker closed; Duration is the time its image and Put took
 )
 
 var eventNames = [...]string{"", "worker_starting", "worker_ready", "worker_start_failed", "worker_crashed",
-	"worker_recycled", "call_queued", "call_started", "call_finished", "session_started", "session_ended"}
+	"worker_recycled", "call_queued", "call_started", "call_finished", "session_started", "session_ended", "session_spilled"}
 
 func (t EventType) String() string {
 	if t > 0 && int(t) < len(eventNames) {
@@ -45,7 +46,7 @@ type Event struct {
 	Session  string            // the session key, of a Sessions pool
 	Reason   RecycleReason     // WorkerRecycled, SessionEnded
 	Wait     time.Duration     // CallStarted, CallFinished: time spent queued
-	Duration time.Duration     // CallFinished: execution time; WorkerReady: start time
+	Duration time.Duration     // CallFinished: execution time; WorkerReady: start time; SessionSpilled: image and Put
 	Err      error             // CallFinished, WorkerCrashed, WorkerStartFailed
 	Kind     runtime.ErrorKind // CallFinished: runtime.KindOf(Err)
 }
@@ -143,6 +144,10 @@ type Stats struct {
 	Errors                       map[runtime.ErrorKind]uint64 // calls that ended in an error, by kind
 	Recycles                     map[RecycleReason]uint64     // workers closed, by reason
 	StartFailures                uint64                       // worker creations that failed
+	// Spilled counts the sessions saved to the Store and closed (idle for
+	// SpillIdle, to make room for another, or at Close); Resumed those
+	// restored from it by a call (Options.Store).
+	Spilled, Resumed uint64
 	// Resets counts the used ModeFresh workers made new by resetting their
 	// interpreter in place (of Recycles[RecycleUsed]; the others were
 	// replaced by new clones).

@@ -94,7 +94,8 @@ type Options struct {
 	// MaxSessionIdle ends a session idle that long. Default 10 minutes.
 	MaxSessionIdle time.Duration
 	// MaxSessions caps the live sessions, running or parked (a new key past
-	// it gets ErrTooManySessions). An idle session holds no slot, only its
+	// it gets ErrTooManySessions, or with a Store spills the least recently
+	// used idle one to make room). An idle session holds no slot, only its
 	// interpreter's memory: about 1 MiB idle (what its calls wrote,
 	// copy-on-write against the snapshot, plus wazero's own), more for the
 	// state it keeps, up to Instance.Limits.MaxMemory each. Default: as
@@ -103,7 +104,8 @@ type Options struct {
 	MaxSessions int
 	// MaxSessionMemory caps the memory the live sessions' interpreters own
 	// together (runtime.Instance.PrivateBytes, read after each call): a new
-	// key gets ErrTooManySessions while the total is at or above it. Live
+	// key gets ErrTooManySessions while the total is at or above it (with
+	// a Store, once spilling idle sessions cannot bring it below). Live
 	// sessions are not stopped by it: MaxMemory ends one that grows too
 	// big. Default a quarter of the machine's memory (1 GiB where it is
 	// unknown).
@@ -115,7 +117,12 @@ type Options struct {
 	// Close saves the parked sessions there, so a pool started later on
 	// the same Store (and Seed) resumes them. A key the pool does not hold
 	// is looked up there before a new session starts. Only live sessions
-	// count against MaxSessions and MaxSessionMemory. DirStore is a Store
+	// count against MaxSessions and MaxSessionMemory, and a new or
+	// resumed session that finds no room under them first spills the
+	// least recently used idle sessions (its call waits for their images
+	// to be stored), so that the pool holds any number of sessions within
+	// bounded memory; it gets ErrTooManySessions only when no idle session
+	// can go (or storing one fails: that one stays live). DirStore is a Store
 	// in a directory. nil means none: sessions live and end in this pool.
 	Store Store
 	// SpillIdle is how long a parked session waits before it is saved to

@@ -111,6 +111,7 @@ type Pool struct {
 	ready      list.List // of *session
 	sessionMem uint64
 	moving     map[string]chan struct{} // keys being spilled to or restored from the Store (store.go)
+	spillSlots chan struct{}            // bounds the spills under way to Size (store.go)
 	stats      Stats
 }
 
@@ -138,6 +139,10 @@ func newPool(ctx context.Context, rt *runtime.Runtime, opts Options) (*Pool, err
 		done:     make(chan struct{}),
 		workers:  make(map[*worker]struct{}),
 		sessions: make(map[string]*session),
+		// Each spill holds an image and a compressor: a burst of them
+		// (many sessions idle at once, many new keys) runs Size at a
+		// time, not all at once.
+		spillSlots: make(chan struct{}, opts.Size),
 		stats: Stats{Mode: opts.Mode, Size: opts.Size, Errors: map[runtime.ErrorKind]uint64{},
 			Recycles: map[RecycleReason]uint64{}, QueueWait: newHistogram(), Exec: newHistogram()},
 	}

@@ -66,8 +66,17 @@ func (p *Pool) acquireSession(ctx context.Context, key string, lookup bool) (*wo
 		return nil, nil, errNotHeld
 	case s == nil:
 		if err := p.roomLocked(); err != nil {
+			spills := p.spillLRULocked() // store.go
 			p.mu.Unlock()
-			return nil, nil, err
+			if spills == nil {
+				return nil, nil, err
+			}
+			if err := p.awaitSpills(ctx, spills, err); err != nil {
+				return nil, nil, err
+			}
+			// The lock was let go: start over (another caller may have
+			// taken the room, or started the key's session).
+			return p.acquireSession(ctx, key, lookup)
 		}
 		now := slot && len(p.idle) > 0
 		if !now && p.nwait >= p.opts.MaxQueue {
@@ -101,7 +110,8 @@ func (p *Pool) acquireSession(ctx context.Context, key string, lookup bool) (*wo
 	return w, s, err
 }
 
-// roomLocked refuses a new session past MaxSessions or MaxSessionMemory.
+// roomLocked refuses a new session past MaxSessions or MaxSessionMemory
+// (with a Store, once spilling idle sessions cannot make room).
 func (p *Pool) roomLocked() error {
 	if p.nsessions >= p.opts.MaxSessions {
 		return fmt.Errorf("%w (%d)", ErrTooManySessions, p.opts.MaxSessions)
@@ -272,8 +282,10 @@ func (p *Pool) leftLocked(s *session) {
 // take the free slots in turn. MaxSessions (default: from MaxSessionMemory) caps the live
 // sessions, and MaxSessionMemory the memory their interpreters own
 // together: a new key past either gets ErrTooManySessions at once, without
-// waiting. A new session starts from one of Size spare clones kept ready,
-// so it seldom waits for one to start. A session ends after MaxSessionIdle
+// waiting; with a Store, the least recently used idle sessions are first
+// spilled to it to make room (see Options.Store). A new session starts
+// from one of Size spare clones kept ready, so it seldom waits for one to
+// start. A session ends after MaxSessionIdle
 // idle or at Session.End, and its interpreter is then closed, so that no
 // state passes from one session to the next. It is safe for concurrent use.
 type Sessions struct{ p *Pool }
@@ -388,7 +400,7 @@ func (p *Pool) sweepSessionsLocked(now time.Time, evs *[]Event) {
 				delete(p.sessions, key)
 			}
 		case !s.parked():
-		case p.opts.Store != nil && !s.noSpill && now.Sub(s.lastUsed) >= min(p.spillIdle(), ttl):
+		case p.spillableLocked(s) && now.Sub(s.lastUsed) >= min(p.spillIdle(), ttl):
 			p.spillLocked(s) // store.go
 		case now.Sub(s.lastUsed) >= ttl:
 			delete(p.sessions, key)

@@ -174,32 +174,47 @@ func (p *Pool) resume(ctx context.Context, key string) (found bool, err error) {
 		return false, err
 	}
 	_ = p.opts.Store.Delete(ctx, key)
+	p.mu.Lock()
+	p.stats.Resumed++
+	p.mu.Unlock()
 	return true, nil
 }
 
 // adopt restores image as key's session, parked. It fails with
-// ErrSessionExists if the key has a session.
+// ErrSessionExists if the key has a session. With a Store, it makes room
+// for it as a new session does (spillLRULocked).
 func (p *Pool) adopt(ctx context.Context, key string, image []byte) error {
 	start := time.Now()
 	inst, err := p.snap.Restore(ctx, image, runtime.CloneOptions{})
 	if err != nil {
 		return err
 	}
-	var evs []Event
-	p.mu.Lock()
-	switch {
-	case p.life.Closed():
-		err = runtime.ErrClosed
-	case p.sessions[key] != nil:
-		err = fmt.Errorf("%w: %q", ErrSessionExists, key)
-	default:
-		err = p.roomLocked()
-	}
-	if err != nil {
+	for {
+		var spills []<-chan error
+		p.mu.Lock()
+		switch {
+		case p.life.Closed():
+			err = runtime.ErrClosed
+		case p.sessions[key] != nil:
+			err = fmt.Errorf("%w: %q", ErrSessionExists, key)
+		default:
+			if err = p.roomLocked(); err != nil {
+				spills = p.spillLRULocked()
+			}
+		}
+		if err == nil {
+			break
+		}
 		p.mu.Unlock()
+		if spills != nil {
+			if err = p.awaitSpills(ctx, spills, err); err == nil {
+				continue
+			}
+		}
 		p.closeInstance(inst)
 		return err
 	}
+	var evs []Event
 	w := &worker{id: p.ids.Add(1), inst: inst, born: time.Now(), startTime: time.Since(start)}
 	s := &session{key: key, w: w, wid: w.id, lastUsed: time.Now()}
 	w.sess = s
@@ -212,29 +227,49 @@ func (p *Pool) adopt(ctx context.Context, key string, image []byte) error {
 	return nil
 }
 
+// spillable says whether s may go to the Store now: parked, not refused
+// by Image before, and not being restored (resume deletes the image it
+// came from once the session is here: spilled before that, the new image
+// would go with it).
+func (p *Pool) spillableLocked(s *session) bool {
+	return p.opts.Store != nil && s.parked() && !s.noSpill && !s.ended && p.moving[s.key] == nil
+}
+
 // spillLocked starts saving the parked session s to the Store; it runs as
-// a call on s would, so calls that come meanwhile wait for it.
-func (p *Pool) spillLocked(s *session) {
+// a call on s would, so calls that come meanwhile wait for it. The channel
+// yields spill's error.
+func (p *Pool) spillLocked(s *session) <-chan error {
 	s.busy = true
+	done := make(chan error, 1)
 	p.bg.Add(1)
 	go func() {
 		defer p.bg.Done()
-		p.spill(p.life.Context(), s)
+		// Not the pool's life: a spill under way finishes, and Close,
+		// which waits for it, loses no session (a cancelled Image breaks
+		// its instance).
+		done <- p.spill(context.Background(), s)
 	}()
+	return done
 }
 
 // spill saves s, made busy by the caller, and closes its worker, unless a
 // call came for it meanwhile: then it stays live (and the image stays in
-// the Store, to be replaced at the next spill).
-func (p *Pool) spill(ctx context.Context, s *session) {
+// the Store, to be replaced at the next spill). It returns the error that
+// kept s live, if any, but for runtime.ErrNotImaged (s is then never
+// spilled again).
+func (p *Pool) spill(ctx context.Context, s *session) error {
+	p.spillSlots <- struct{}{}
+	start := time.Now()
 	img, err := s.w.inst.Image(ctx)
 	if err == nil {
 		err = p.opts.Store.Put(ctx, s.key, img)
 	}
+	<-p.spillSlots
 	if err != nil {
 		p.log.Warn("pool: session not spilled", "session", s.key, "err", err)
 	}
 	var evs []Event
+	var kept error
 	p.mu.Lock()
 	s.busy = false
 	w := s.w
@@ -244,6 +279,8 @@ func (p *Pool) spill(ctx context.Context, s *session) {
 		p.uncountLocked(s)
 		s.ended = true
 		s.w, w.sess = nil, nil
+		p.stats.Spilled++
+		p.note(&evs, Event{Type: SessionSpilled, Worker: w.id, Session: s.key, Duration: time.Since(start)})
 		p.retireLocked(w, RecycleSpilled, false, &evs)
 	case s.ended:
 		s.w, w.sess = nil, nil
@@ -254,11 +291,61 @@ func (p *Pool) spill(ctx context.Context, s *session) {
 		p.loseSessionLocked(s, RecycleCrash, w.inst.Err(), false, &evs)
 		p.dispatchLocked(&evs)
 	default:
-		s.noSpill = s.noSpill || errors.Is(err, runtime.ErrNotImaged)
+		if errors.Is(err, runtime.ErrNotImaged) {
+			s.noSpill = true
+		} else {
+			kept = err
+		}
 		p.readyLocked(s, &evs)
 	}
 	p.mu.Unlock()
 	p.emit(evs...)
+	return kept
+}
+
+// spillLRULocked, with a Store, starts spilling the least recently used
+// parked sessions, as many as a new session needs to fit under
+// MaxSessions and MaxSessionMemory once they are gone; none (nil) when
+// none can go. Sessions other callers are spilling still count: each
+// caller makes its own room.
+func (p *Pool) spillLRULocked() []<-chan error {
+	if p.opts.Store == nil {
+		return nil
+	}
+	n, mem, maxMem := p.nsessions, p.sessionMem, uint64(p.opts.MaxSessionMemory)
+	var spills []<-chan error
+	for n >= p.opts.MaxSessions || (maxMem > 0 && mem >= maxMem) {
+		var lru *session
+		for _, s := range p.sessions {
+			if p.spillableLocked(s) && (lru == nil || s.lastUsed.Before(lru.lastUsed)) {
+				lru = s
+			}
+		}
+		if lru == nil {
+			break
+		}
+		n, mem = n-1, mem-lru.mem
+		spills = append(spills, p.spillLocked(lru)) // busy now: not chosen again
+	}
+	return spills
+}
+
+// awaitSpills waits for the spills spillLRULocked started to make room.
+// full is the error that refused the room: a spill that failed returns
+// it, with why.
+func (p *Pool) awaitSpills(ctx context.Context, spills []<-chan error, full error) error {
+	for _, ch := range spills {
+		select {
+		case err := <-ch:
+			if err != nil {
+				// The cause's text only: the error is the refusal's.
+				return fmt.Errorf("%w; spilling an idle session to make room failed: %v", full, err)
+			}
+		case <-ctx.Done():
+			return closedErr(ctx, fmt.Errorf("waiting for room: %w", ctx.Err()))
+		}
+	}
+	return nil
 }
 
 // spillIdle is how long a parked session waits before it is spilled.
@@ -323,7 +410,8 @@ func (s *Session) Save(ctx context.Context) ([]byte, error) {
 
 // Restore makes image (from Session.Save, or a Store) the session of key,
 // parked until its first call. It fails with ErrSessionExists when the key
-// has a live session, ErrTooManySessions past the caps, and an error
+// has a live session, ErrTooManySessions past the caps (with a Store, once
+// spilling idle sessions cannot make room), and an error
 // wrapping runtime.ErrBadImage for an image of another build or snapshot,
 // or a corrupt one; nothing is left of a failed restore.
 func (ss *Sessions) Restore(ctx context.Context, key string, image []byte) error {

@@ -1,14 +1,18 @@
 package pool_test
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
@@ -91,4 +95,131 @@ func TestSessionsSpillToTheStoreAndResume(t *testing.T) {
 	ss3 := newSessions(t, opts)
 	require.JSONEq(t, `"a2"`, evalSession(t, ss3, "a", "me"), "Close saved it; a new pool resumes it")
 	require.JSONEq(t, `["b", "b"]`, evalSession(t, ss3, "b", "(me, open('me.txt').read())"))
+}
+
+// With a Store, a pool out of room spills its least recently used idle
+// session instead of refusing a new one: five sessions live through a cap
+// of two, each resumes with its variables and files, and so does each in a
+// pool started later on the same Store.
+func TestSessionsPastMaxSessionsSpillTheLeastRecentlyUsed(t *testing.T) {
+	st, err := pool.NewDirStore(t.TempDir())
+	require.NoError(t, err)
+	var spilled atomic.Int32
+	opts := pool.Options{Size: 1, MaxSessions: 2, Store: st, SpillIdle: time.Hour, Seed: []byte("room test"),
+		OnEvent: func(e pool.Event) {
+			if e.Type == pool.SessionSpilled {
+				spilled.Add(1)
+			}
+		}}
+	ss := newSessions(t, opts)
+	for k := range 5 {
+		_, err := ss.Session(fmt.Sprint(k)).Run(ctx, exec(fmt.Sprintf("me = %d\nopen('me.txt', 'w').write(str(me))", k)))
+		require.NoError(t, err, "session %d", k)
+	}
+	stats := ss.Stats()
+	require.Equal(t, 2, stats.Sessions)
+	require.EqualValues(t, 3, stats.Spilled)
+	for k := range 3 {
+		_, err := st.Get(ctx, fmt.Sprint(k))
+		require.NoError(t, err, "the least recently used, %d, went to the Store", k)
+	}
+	// Each resumes from the Store and spills the least recently used.
+	for k := range 5 {
+		require.JSONEq(t, fmt.Sprintf(`[%d, "%d"]`, k, k), evalSession(t, ss, fmt.Sprint(k), "(me, open('me.txt').read())"))
+	}
+	stats = ss.Stats()
+	require.Equal(t, 2, stats.Sessions)
+	require.EqualValues(t, 5, stats.Resumed, "the live 3 and 4 went before their turn")
+	require.EqualValues(t, 8, stats.Spilled)
+	require.EqualValues(t, 8, spilled.Load())
+	require.Zero(t, stats.Errors[runtime.KindSessionLost]+stats.Errors[runtime.KindTooManySessions])
+
+	require.NoError(t, ss.Close(ctx))
+	ss2 := newSessions(t, opts)
+	for k := range 5 {
+		require.JSONEq(t, fmt.Sprint(k), evalSession(t, ss2, fmt.Sprint(k), "me"))
+	}
+	require.LessOrEqual(t, ss2.Stats().Sessions, 2)
+}
+
+// A Store that fails keeps the session it could not take live, and the new
+// session is refused, saying why; once the Store works, room is made.
+func TestSpillThatFailsKeepsTheSession(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	st, err := pool.NewDirStore(dir)
+	require.NoError(t, err)
+	ss := newSessions(t, pool.Options{Size: 1, MaxSessions: 1, Store: st, SpillIdle: time.Hour})
+	_, err = ss.Session("a").Run(ctx, exec("x = 'kept'"))
+	require.NoError(t, err)
+	require.NoError(t, os.RemoveAll(dir)) // DirStore.Put now fails: no directory
+
+	_, err = ss.Session("b").Run(ctx, exec("pass"))
+	require.ErrorIs(t, err, pool.ErrTooManySessions)
+	require.Equal(t, runtime.KindTooManySessions, runtime.KindOf(err))
+	require.ErrorContains(t, err, "spilling an idle session to make room failed")
+	require.JSONEq(t, `"kept"`, evalSession(t, ss, "a", "x"))
+	require.Zero(t, ss.Stats().Spilled)
+
+	require.NoError(t, os.MkdirAll(dir, 0o700))
+	require.JSONEq(t, `"new"`, evalSession(t, ss, "b", "'new'"))
+	require.JSONEq(t, `"kept"`, evalSession(t, ss, "a", "x"), "a went to the Store and came back")
+	require.EqualValues(t, 1, ss.Stats().Resumed)
+}
+
+// A session restored by Sessions.Restore makes room as a new one does;
+// with nothing idle to spill, it is refused and nothing is left of it.
+func TestRestoreMakesRoom(t *testing.T) {
+	st, err := pool.NewDirStore(t.TempDir())
+	require.NoError(t, err)
+	ss := newSessions(t, pool.Options{Size: 1, MaxSessions: 1, Store: st, SpillIdle: time.Hour})
+	_, err = ss.Session("a").Run(ctx, exec("x = 'a'"))
+	require.NoError(t, err)
+	img, err := ss.Session("a").Save(ctx)
+	require.NoError(t, err)
+	require.NoError(t, ss.Restore(ctx, "b", img))
+	require.EqualValues(t, 1, ss.Stats().Spilled, "a made room for b")
+	require.Equal(t, 1, ss.Stats().Sessions)
+
+	g := testrt.NewGate()
+	held := g.Hold(t, sessionRunner(ss, "b"), "")
+	require.ErrorIs(t, ss.Restore(ctx, "c", img), pool.ErrTooManySessions, "b runs: nothing is idle")
+	g.Open()
+	require.NoError(t, <-held)
+	_, err = st.Get(ctx, "c")
+	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.JSONEq(t, `"a"`, evalSession(t, ss, "a", "x"))
+}
+
+// Many callers at once on more keys than MaxSessions: sessions go to the
+// Store and come back under each other's feet, and none loses its state.
+// A call finds no room only while every live session runs a call
+// (ErrTooManySessions, before it ran): it is retried, for as long as only
+// a bug would make it.
+func TestSpillingUnderConcurrency(t *testing.T) {
+	st, err := pool.NewDirStore(t.TempDir())
+	require.NoError(t, err)
+	ss := newSessions(t, pool.Options{Size: 2, MaxSessions: 2, Store: st, SpillIdle: time.Hour})
+	const keys, rounds = 6, 6
+	var wg sync.WaitGroup
+	for k := range keys {
+		wg.Go(func() {
+			for range rounds {
+				for start := time.Now(); ; time.Sleep(time.Millisecond) {
+					_, err := ss.Session(fmt.Sprint(k)).Run(ctx, exec("n = globals().get('n', 0) + 1"))
+					if !errors.Is(err, pool.ErrTooManySessions) || time.Since(start) > hang {
+						require.NoError(t, err)
+						break
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for k := range keys {
+		require.JSONEq(t, fmt.Sprint(rounds), evalSession(t, ss, fmt.Sprint(k), "n"), "session %d", k)
+	}
+	stats := ss.Stats()
+	require.LessOrEqual(t, stats.Sessions, 2)
+	require.Zero(t, stats.Errors[runtime.KindSessionLost])
+	require.GreaterOrEqual(t, stats.Spilled, uint64(keys-2))
 }
