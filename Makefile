@@ -14,19 +14,31 @@ EMBED_NUMPY := wasm/numpy/blob
 EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: mcp-ts-check all deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache bench-sessions
+.PHONY: mcp-ts-check all deps test-deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache bench-sessions
 
 all: python-wasm example
 
-# Installs the build's Debian packages, only when one is missing.
-deps:
-	@missing=$$(for p in $(DEBS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+# apt-install installs those of the Debian packages $(1) that are missing.
+define apt-install
+	@missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "installing: $$missing"; \
 	  $$( [ $$(id -u) = 0 ] || echo sudo ) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$( [ $$(id -u) = 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
+endef
+
+# Installs the build's Debian packages, only when one is missing.
+deps:
+	$(call apt-install,$(DEBS))
 	@command -v $(GO) >/dev/null || { echo "Go 1.26 is required (go.mod)"; exit 1; }
+
+# What the tests need beyond the build: Debian's redis-server, which the
+# Redis session store's tests start (internal/testredis; skipped without
+# it, failed under CI).
+TEST_DEBS := redis-server
+test-deps:
+	$(call apt-install,$(TEST_DEBS))
 
 python-wasm: deps
 	@wasm/python.wasm.build/build.sh
@@ -76,7 +88,7 @@ testdata: python-wasm
 pytest-pkg:
 	@internal/pytestpkg/fetch.sh
 
-test: python-wasm testdata pytest-pkg check-embedded cross
+test: test-deps python-wasm testdata pytest-pkg check-embedded cross
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) test -race -count=1 -timeout 30m ./...

@@ -128,6 +128,13 @@ type Options struct {
 	// SpillIdle is how long a parked session waits before it is saved to
 	// the Store. Default 10 seconds.
 	SpillIdle time.Duration
+	// KeepStored leaves a session's image in the Store when its next call
+	// restores it, instead of deleting it: for a caller that writes each
+	// session through to the Store after its calls (snakepit serve
+	// --store-sync), so that a process killed during the first call after a
+	// restore has not taken the session with it. The Store then also holds
+	// live sessions, which another pool on it would restore as well.
+	KeepStored bool
 	// Seed makes the pool's snapshot reproducible (runtime.SnapshotOptions.Seed):
 	// needed for images to restore in another process. Keep it secret.
 	Seed []byte

@@ -143,8 +143,8 @@ func (p *Pool) moveLocked(ctx context.Context, key string) (func(), error) {
 
 // resume restores key's session from the Store, parked, unless the pool
 // holds it meanwhile. found says whether the key now has a session here.
-// The image leaves the Store: the live session is the truth until it is
-// spilled again.
+// The image leaves the Store (unless Options.KeepStored): the live session
+// is the truth until it is spilled again.
 func (p *Pool) resume(ctx context.Context, key string) (found bool, err error) {
 	p.mu.Lock()
 	done, err := p.moveLocked(ctx, key)
@@ -173,7 +173,9 @@ func (p *Pool) resume(ctx context.Context, key string) (found bool, err error) {
 		}
 		return false, err
 	}
-	_ = p.opts.Store.Delete(ctx, key)
+	if !p.opts.KeepStored {
+		_ = p.opts.Store.Delete(ctx, key)
+	}
 	p.mu.Lock()
 	p.stats.Resumed++
 	p.mu.Unlock()

@@ -6,47 +6,39 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/storetest"
 	"github.com/snakepit-wasm/snakepit/internal/testrt"
 	"github.com/snakepit-wasm/snakepit/pool"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
 
+func TestDirStore(t *testing.T) {
+	st, err := pool.NewDirStore(t.TempDir())
+	require.NoError(t, err)
+	storetest.Contract(t, st)
+}
+
 // Keys are the caller's: none may name a file outside the directory.
 func TestDirStoreKeepsEveryKeyInItsDirectory(t *testing.T) {
 	dir := t.TempDir()
 	st, err := pool.NewDirStore(filepath.Join(dir, "store"))
 	require.NoError(t, err)
-	keys := []string{"a", "../escape", "/etc/passwd", "a/b", strings.Repeat("k", 5000), "", "\x00nul"}
-	for k, key := range keys {
-		require.NoError(t, st.Put(ctx, key, []byte(fmt.Sprint(k))))
-	}
-	for k, key := range keys {
-		got, err := st.Get(ctx, key)
-		require.NoError(t, err)
-		require.Equal(t, fmt.Sprint(k), string(got))
+	for _, key := range storetest.Keys {
+		require.NoError(t, st.Put(ctx, key, []byte(key)))
 	}
 	require.NoError(t, st.Put(ctx, "a", []byte("replaced")))
-	got, err := st.Get(ctx, "a")
-	require.NoError(t, err)
-	require.Equal(t, "replaced", string(got))
 	ents, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, ents, 1, "nothing beside the store's directory")
 	ents, err = os.ReadDir(filepath.Join(dir, "store"))
 	require.NoError(t, err)
-	require.Len(t, ents, len(keys), "one file a key, no temporary left")
-
-	require.NoError(t, st.Delete(ctx, "a"))
-	require.NoError(t, st.Delete(ctx, "a"))
-	_, err = st.Get(ctx, "a")
-	require.ErrorIs(t, err, fs.ErrNotExist)
+	require.Len(t, ents, len(storetest.Keys), "one file a key, no temporary left")
 }
 
 func TestSessionSaveAndRestore(t *testing.T) {
@@ -74,27 +66,25 @@ func TestSessionSaveAndRestore(t *testing.T) {
 func TestSessionsSpillToTheStoreAndResume(t *testing.T) {
 	st, err := pool.NewDirStore(t.TempDir())
 	require.NoError(t, err)
-	opts := pool.Options{Size: 1, MaxSessions: 2, Store: st, SpillIdle: 20 * time.Millisecond, Seed: []byte("store test")}
-	ss := newSessions(t, opts)
-	for _, key := range []string{"a", "b", "c"} {
-		_, err := ss.Session(key).Run(ctx, exec(fmt.Sprintf("me = %q\nopen('me.txt', 'w').write(me)", key)))
-		require.NoError(t, err, "key %s: spilled sessions leave room under MaxSessions", key)
-		require.Eventually(t, func() bool { _, err := st.Get(ctx, key); return err == nil }, 10*time.Second, 5*time.Millisecond)
-	}
-	require.JSONEq(t, `["a", "a"]`, evalSession(t, ss, "a", "(me, open('me.txt').read())"))
-	_, err = st.Get(ctx, "a")
-	require.ErrorIs(t, err, fs.ErrNotExist, "a resumed session leaves the Store")
-	require.Equal(t, uint64(0), ss.Stats().Errors[runtime.KindSessionLost])
+	storetest.Sessions(t, rt(t), st)
+}
 
-	require.NoError(t, ss.Close(ctx), "one pool at a time holds a key")
-	opts.SpillIdle = time.Hour
-	ss2 := newSessions(t, opts)
-	_, err = ss2.Session("a").Run(ctx, exec("me = 'a2'"))
+// With KeepStored the image stays in the Store once its session is
+// restored from it (a caller writing sessions through keeps it current).
+func TestKeepStoredLeavesTheImageInTheStore(t *testing.T) {
+	st, err := pool.NewDirStore(t.TempDir())
 	require.NoError(t, err)
-	require.NoError(t, ss2.Close(ctx))
-	ss3 := newSessions(t, opts)
-	require.JSONEq(t, `"a2"`, evalSession(t, ss3, "a", "me"), "Close saved it; a new pool resumes it")
-	require.JSONEq(t, `["b", "b"]`, evalSession(t, ss3, "b", "(me, open('me.txt').read())"))
+	ss := newSessions(t, pool.Options{Size: 1, Store: st, SpillIdle: time.Hour, KeepStored: true})
+	_, err = ss.Session("a").Run(ctx, exec("x = 1"))
+	require.NoError(t, err)
+	img, err := ss.Session("a").Save(ctx)
+	require.NoError(t, err)
+	require.True(t, ss.Session("a").End())
+	require.NoError(t, st.Put(ctx, "a", img))
+	require.JSONEq(t, "1", evalSession(t, ss, "a", "x"), "restored from the Store")
+	got, err := st.Get(ctx, "a")
+	require.NoError(t, err, "and left there")
+	require.Equal(t, img, got)
 }
 
 // With a Store, a pool out of room spills its least recently used idle

@@ -15,7 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestMain(m *testing.M) { testrt.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv(asSnakepit) != "" {
+		main() // a process of the tests' own (serve_process_test.go)
+	}
+	testrt.Main(m)
+}
 
 // snakepit runs the command as the process would, with args after the
 // program name, and returns its exit status and output.

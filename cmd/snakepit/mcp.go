@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"net/url"
 	"os"
 	"reflect"
 	goruntime "runtime"
@@ -18,6 +20,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/snakepit-wasm/snakepit/pool"
+	"github.com/snakepit-wasm/snakepit/pool/redisstore"
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
@@ -86,7 +89,8 @@ type mcpOptions struct {
 	workers   int
 	ttl       time.Duration
 	maxAnswer byteSize
-	store     string // a directory session store, with stateful
+	store     string // a session store, with stateful: a directory or a Redis URL
+	storeSync bool   // with store: save a session after each of its calls
 	seedFile  string // the snapshot's seed, with store
 }
 
@@ -95,7 +99,8 @@ func (o *mcpOptions) register(fs *flagSet) {
 	fs.BoolVar(&o.stateful, "stateful", false, "keep each client session's Python state between calls")
 	fs.IntVar(&o.workers, "workers", goruntime.NumCPU(), "`number` of interpreters, hence of calls running at once")
 	fs.DurationVar(&o.ttl, "session-ttl", time.Hour, "with --stateful, end a session idle this long")
-	fs.StringVar(&o.store, "store", "", "with --stateful, keep idle sessions in this `directory`: they survive a restart, and every process sharing it (with the same --seed-file) continues them")
+	fs.StringVar(&o.store, "store", "", "with --stateful, keep idle sessions in this `directory`, or in Redis with a redis://host:port/db URL (rediss:// for TLS): they survive a restart, and every process sharing the store (with the same --seed-file) continues them")
+	fs.BoolVar(&o.storeSync, "store-sync", false, "with --store, save a session to the store after each of its calls, before answering: a process that is killed (SIGKILL, a crash) loses no finished call; one process at a time must serve a session (the balancer's affinity by session id)")
 	fs.StringVar(&o.seedFile, "seed-file", "", "with --store, the `file` whose bytes seed the interpreters' snapshot, so that another process can restore its sessions; keep it secret (it sets the string hash secret)")
 	o.maxAnswer = defaultMaxAnswer
 	fs.Var(&o.limits.preload, "preload", "import module `name` into the interpreters' snapshot, before any call; repeatable")
@@ -117,6 +122,8 @@ func (o *mcpOptions) check(fs *flagSet) int {
 		return fs.usageError("--store is for --stateful sessions")
 	case o.store != "" && o.seedFile == "":
 		return fs.usageError("--store needs --seed-file: without it no other process can restore the sessions")
+	case o.storeSync && o.store == "":
+		return fs.usageError("--store-sync is for --store")
 	}
 	return -1
 }
@@ -146,6 +153,7 @@ type mcpServer struct {
 	pool      *pool.Pool
 	sessions  *pool.Sessions
 	store     pool.Store // with --store
+	storeSync bool       // --store-sync
 	stateful  bool
 	workers   int
 	maxAnswer int
@@ -164,6 +172,8 @@ type mcpServer struct {
 	// MCP session waits for its calls, it does not cancel them.
 	halt context.Context
 	cut  context.CancelFunc
+	// syncMu serialises --store-sync's saves by key (a few locks, shared).
+	syncMu [64]sync.Mutex
 }
 
 func (s *mcpServer) takeLost(key string) string {
@@ -195,17 +205,17 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 		state = "Variables, functions, imports and files in /tmp persist between the calls of this session, " +
 			"A call past the time limit is interrupted (KeyboardInterrupt) and the state kept; one that hits the memory cap, or will not stop, replaces the interpreter, and the state is gone (the call says so)."
 	}
-	s := &mcpServer{stateful: o.stateful, workers: o.workers, maxAnswer: int(o.maxAnswer), keys: map[*mcp.ServerSession]string{}, lost: map[string]string{}}
+	s := &mcpServer{stateful: o.stateful, storeSync: o.storeSync, workers: o.workers, maxAnswer: int(o.maxAnswer), keys: map[*mcp.ServerSession]string{}, lost: map[string]string{}}
 	s.halt, s.cut = context.WithCancel(context.WithoutCancel(ctx))
 	var err error
 	if o.store != "" {
 		if popts.Seed, err = os.ReadFile(o.seedFile); err != nil {
 			return nil, err
 		}
-		if s.store, err = pool.NewDirStore(o.store); err != nil {
+		if s.store, err = openStore(ctx, o); err != nil {
 			return nil, err
 		}
-		popts.Store = s.store
+		popts.Store, popts.KeepStored = s.store, o.storeSync
 	}
 	if o.stateful {
 		s.sessions, err = pool.NewSessions(ctx, rt, popts)
@@ -213,6 +223,7 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 		s.pool, err = pool.New(ctx, rt, popts)
 	}
 	if err != nil {
+		closeStore(s.store)
 		return nil, err
 	}
 	// The description is what the model knows of the sandbox.
@@ -259,6 +270,24 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	return s, nil
 }
 
+// openStore opens --store: Redis for a redis:// or rediss:// URL, else a
+// directory.
+func openStore(ctx context.Context, o mcpOptions) (pool.Store, error) {
+	if u, err := url.Parse(o.store); err == nil && (u.Scheme == "redis" || u.Scheme == "rediss") {
+		// A stored session lives as long as a live one may idle.
+		return redisstore.Open(ctx, o.store, redisstore.Options{TTL: o.ttl})
+	}
+	return pool.NewDirStore(o.store)
+}
+
+// closeStore closes the store's connections, if it has any.
+func closeStore(st pool.Store) error {
+	if c, ok := st.(io.Closer); ok {
+		return c.Close()
+	}
+	return nil
+}
+
 // newServer returns an MCP server offering the tool; serve makes one per
 // session it takes over from another process (see adopt).
 func (s *mcpServer) newServer(opts *mcp.ServerOptions) *mcp.Server {
@@ -299,6 +328,7 @@ func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in 
 		err         error
 		before, now string
 	)
+	saved := ""
 	if s.stateful {
 		key := s.key(req.Session)
 		// A call whose reply the client never read (it cancelled) may
@@ -316,6 +346,10 @@ func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in 
 			if now = string(runtime.KindOf(err)); ctx.Err() != nil {
 				s.setLost(key, now) // this reply goes unread
 			}
+		} else if s.storeSync {
+			if err := s.syncSession(key); err != nil {
+				saved = fmt.Sprintf("This call's state could not be saved to the session store (%v): if this server stops, the session may continue from before it.", err)
+			}
 		}
 	} else {
 		res, err = s.pool.Run(ctx, r)
@@ -323,6 +357,9 @@ func (s *mcpServer) runPython(ctx context.Context, req *mcp.CallToolRequest, in 
 	out := newOutcome(res, err)
 	if before != "" {
 		out.Note = fmt.Sprintf("An earlier call of this session ended its interpreter (%s): the variables, imports and files from before it are gone; this call ran in a new one.", before)
+	}
+	if saved != "" {
+		out.Note = strings.TrimSpace(out.Note + " " + saved)
 	}
 	if e := out.Error; e != nil {
 		switch runtime.ErrorKind(e.Kind) {
@@ -399,8 +436,8 @@ func (s *mcpServer) key(ss *mcp.ServerSession) string {
 	return k
 }
 
-// forget drops a client session that ended, and ends its pool session
-// unless the process is stopping.
+// forget drops a client session that ended, and ends its pool session,
+// and removes it from the store, unless the process is stopping.
 func (s *mcpServer) forget(ss *mcp.ServerSession) {
 	s.mu.Lock()
 	k, ok := s.keys[ss]
@@ -410,15 +447,39 @@ func (s *mcpServer) forget(ss *mcp.ServerSession) {
 	s.mu.Unlock()
 	if end {
 		s.sessions.Session(k).End()
+		if s.store != nil {
+			_ = s.store.Delete(s.halt, k) // a spilled or written-through image: the session is over
+		}
 	}
 }
 
+// syncSession writes key's session through to the store (--store-sync). The
+// saves of a key take turns, so that an older image never replaces a
+// newer one: each is taken after the calls before it.
+func (s *mcpServer) syncSession(key string) error {
+	mu := &s.syncMu[maphash.String(syncSeed, key)%uint64(len(s.syncMu))]
+	mu.Lock()
+	defer mu.Unlock()
+	// Not the call's context: a client that went away still wants its state
+	// kept. halt ends at the shutdown's cut.
+	img, err := s.sessions.Session(key).Save(s.halt)
+	switch {
+	case errors.Is(err, pool.ErrNoSession):
+		return nil // the call started none (too many sessions, say)
+	case err != nil:
+		return err
+	}
+	return s.store.Put(s.halt, key, img)
+}
+
+var syncSeed = maphash.MakeSeed()
+
 // drain is called at shutdown, once the calls in flight have finished (or
 // the shutdown timeout passed) and before the client sessions and the pool
-// close. It is the hook where live sessions will be saved to the session
-// store (issue #29): each key in s.keys is a pool session a client may
-// continue on another process. Today it only marks the server as stopping,
-// so that closing the client sessions does not end their pool sessions.
+// close. It marks the server as stopping, so that closing the client
+// sessions does not end their pool sessions: each is a session a client
+// may continue on another process, which the pool's Close saves to the
+// store (--store).
 func (s *mcpServer) drain(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -478,7 +539,8 @@ func (s *mcpServer) close(ctx context.Context) error {
 	s.cut()
 	s.watchers.Wait()
 	if s.sessions != nil {
-		return s.sessions.Close(ctx)
+		// Close saves the live sessions to the store, then the store closes.
+		return errors.Join(s.sessions.Close(ctx), closeStore(s.store))
 	}
 	return s.pool.Close(ctx)
 }

@@ -36,13 +36,21 @@ Each client session (its Mcp-Session-Id) has its own interpreter with
 names a session this process does not know (it started on another serve
 process behind the same load balancer, or before a restart) continues
 here when it can lose nothing: always without --stateful, where every call
-runs in a fresh interpreter; with --stateful it gets 404 and the client
-starts a new session, as MCP says (a shared session store, to come, lets
-such sessions move).
+runs in a fresh interpreter; with --stateful when the session store holds
+the session, which then continues with its variables, imports and files.
+Otherwise the client gets 404 and starts a new session, as MCP says.
+
+The session store (--store) is a directory, or Redis with a redis:// URL,
+shared by the processes that serve the same sessions, all started with
+the same --seed-file. A session goes there once it has idled for 10
+seconds and when the server shuts down; with --store-sync also after each
+of its calls, so that a process that is killed loses none of them. In
+Redis a stored session expires after --session-ttl.
 
 On SIGINT or SIGTERM the server stops accepting, answers new requests
 with 503, lets the calls in flight finish within --shutdown-timeout,
-then closes the client sessions and the interpreters and exits.
+then closes the client sessions and the interpreters (saving the sessions
+to the store) and exits.
 `
 
 // serveOptions are serve's own flags.
