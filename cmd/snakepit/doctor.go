@@ -142,7 +142,7 @@ func doctor(ctx context.Context, stderr io.Writer) *doctorReport {
 	r.CacheWarm = r.CacheBytes > 0
 
 	start := time.Now()
-	rt, err := startRuntime(ctx, stderr)
+	rt, err := startRuntime(ctx, stderr, false)
 	if err != nil {
 		return fail(fix, "python.wasm cannot be loaded: %s", err)
 	}

@@ -72,6 +72,7 @@ type limits struct {
 	packages               packageList
 	paths                  pathList
 	preload                nameList
+	numpy                  bool
 }
 
 func (l *limits) register(fs *flagSet, timeoutDoc string) {
@@ -85,6 +86,7 @@ func (l *limits) register(fs *flagSet, timeoutDoc string) {
 	fs.Var(&l.env, "env", "set an environment variable: `NAME` passes the host's value, NAME=VALUE sets one; repeatable")
 	fs.Var(&l.packages, "package", "make Python code importable: a `dir`ectory holding modules and packages (a site-packages), or a .zip or pure-Python .whl; repeatable")
 	fs.Var(&l.paths, "path", "put a guest `dir`ectory (a --mount's) on sys.path; repeatable")
+	fs.BoolVar(&l.numpy, "numpy", false, "run the numpy variant of the interpreter (numpy 2.2 built in)")
 }
 
 func (l *limits) options() runtime.Options {

@@ -286,3 +286,14 @@ func TestRunOutWritesTheCallsFilesAndRefusesUnsafeNames(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, entries, "nothing is written when a name is unsafe")
 }
+
+// `snakepit run --numpy` runs the numpy variant the module embeds; without
+// the flag numpy is not there.
+func TestRunNumpy(t *testing.T) {
+	code, stdout, stderr := snakepit(t, "", "run", "--numpy", "-c", "import numpy as np\nprint(np.linalg.solve([[3.0, 1.0], [1.0, 2.0]], [9.0, 8.0]))")
+	require.Equal(t, exitOK, code, stderr)
+	require.Equal(t, "[2. 3.]\n", stdout)
+	code, _, stderr = snakepit(t, "", "run", "-c", "import numpy")
+	require.Equal(t, exitFailure, code)
+	require.Contains(t, stderr, "ModuleNotFoundError: No module named 'numpy'")
+}

@@ -131,7 +131,7 @@ func (o *mcpOptions) check(fs *flagSet) int {
 // start starts the runtime and the server; on failure it says why and
 // returns the exit status, else -1. The caller closes both.
 func (o *mcpOptions) start(ctx context.Context, stderr io.Writer) (*runtime.Runtime, *mcpServer, int) {
-	rt, err := startRuntime(ctx, stderr)
+	rt, err := startRuntime(ctx, stderr, o.limits.numpy)
 	if err != nil {
 		fmt.Fprintln(stderr, explain(err))
 		return nil, nil, exitFailure
@@ -241,6 +241,9 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 		if len(o.limits.preload) > 0 {
 			pkgs += " (" + strings.Join(o.limits.preload, ", ") + " already imported)"
 		}
+	}
+	if o.limits.numpy {
+		pkgs += ", and numpy 2.2 (no pandas, no matplotlib)"
 	}
 	limit := "no time limit"
 	if o.limits.timeout > 0 {

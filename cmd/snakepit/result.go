@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
+	"github.com/snakepit-wasm/snakepit/wasm/numpy"
 )
 
 // outcome is one call's result, as `run --json` prints it and the MCP tool
@@ -161,11 +162,16 @@ func explain(err error) string {
 	return msg
 }
 
-// startRuntime loads and compiles python.wasm. The first compilation on a
-// machine takes seconds; on a terminal, a line says what is happening.
-func startRuntime(ctx context.Context, stderr io.Writer) (*runtime.Runtime, error) {
+// startRuntime loads and compiles python.wasm, or its numpy variant. The
+// first compilation on a machine takes seconds; on a terminal, a line says
+// what is happening.
+func startRuntime(ctx context.Context, stderr io.Writer, withNumpy bool) (*runtime.Runtime, error) {
 	done := progress(stderr, "snakepit: compiling python.wasm (once per machine; then cached)")
-	rt, err := runtime.New(ctx, runtime.Config{})
+	var cfg runtime.Config
+	if withNumpy {
+		cfg.Variant = numpy.Files()
+	}
+	rt, err := runtime.New(ctx, cfg)
 	done()
 	return rt, err
 }

@@ -90,7 +90,7 @@ func runCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 // stdout and stderr as the guest writes it.
 func runOnce(ctx context.Context, src string, lim limits, asJSON bool, stdout, stderr io.Writer) (runOutcome, map[string][]byte, error) {
 	t0 := time.Now()
-	rt, err := startRuntime(ctx, stderr)
+	rt, err := startRuntime(ctx, stderr, lim.numpy)
 	if err != nil {
 		return runOutcome{outcome: newOutcome(nil, err)}, nil, err
 	}
