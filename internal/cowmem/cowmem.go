@@ -6,7 +6,7 @@
 //   - A Memory is a reservation of its whole cap, inaccessible until the
 //     guest grows into it: growth never moves the slice, and growth past the
 //     cap fails inside the guest (memory.grow returns -1) and sets HitLimit,
-//     instead of harming the host.
+//     instead of harming the host; the memory stays as it was.
 //   - A Snapshot is written once into a sealed memfd, its zero pages left as
 //     holes. A clone maps it copy-on-write over the start of its
 //     reservation: it shares the snapshot's pages until it writes them, and
@@ -48,8 +48,14 @@ const PageSize = 65536
 var ErrClosed = errors.New("cowmem: snapshot closed")
 
 // HitLimit reports whether the guest asked to grow past the cap (or growth
-// failed): the call that did so saw memory.grow fail.
+// failed) since the memory was made or ClearHitLimit last called: the call
+// that did so saw memory.grow fail, which a guest may survive (CPython
+// raises MemoryError).
 func (m *Memory) HitLimit() bool { return m.hitLimit }
+
+// ClearHitLimit starts HitLimit afresh, before a call. It must not run
+// while the guest does.
+func (m *Memory) ClearHitLimit() { m.hitLimit = false }
 
 // ImagePage is the unit in which a memory image is compared with its
 // snapshot (see Memory.Changed): equal pages are skipped whole, the same

@@ -104,6 +104,10 @@ func TestGrowthStopsAtTheLimit(t *testing.T) {
 	require.False(t, m.HitLimit())
 	require.Nil(t, lm.Reallocate(5*PageSize))
 	require.True(t, m.HitLimit())
+	m.ClearHitLimit()
+	require.False(t, m.HitLimit())
+	require.Len(t, lm.Reallocate(4*PageSize), 4*PageSize, "a refused growth changes nothing")
+	require.False(t, m.HitLimit())
 
 	// The module's own maximum caps it too.
 	m, err = NewMemory(4*PageSize, nil)
