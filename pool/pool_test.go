@@ -335,7 +335,7 @@ func TestRecycleAfterBrokenWorker(t *testing.T) {
 		is     []error
 		kind   runtime.ErrorKind
 	}{
-		{"memory cap", "", "x = bytearray(500 * 2**20)", pool.RecycleMemoryLimit, []error{runtime.ErrMemoryLimit}, runtime.KindMemoryLimit},
+		{"memory cap", "", testrt.FillMemory, pool.RecycleMemoryLimit, []error{runtime.ErrMemoryLimit}, runtime.KindMemoryLimit},
 		{"trap", "", "import os\nos.abort()", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrTrap}, runtime.KindCrash},
 		{"abi violation", "import snakepit_guest\nsnakepit_guest._dispatch.__code__ = (lambda kind, a, b: (b'Z', b'garbage')).__code__",
 			"pass", pool.RecycleCrash, []error{pool.ErrWorkerCrashed, runtime.ErrMalformed}, runtime.KindCrash},

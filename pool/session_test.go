@@ -90,8 +90,10 @@ func TestSessionLost(t *testing.T) {
 	_, err = p.Session("b").Run(ctx, exec("y = 1"))
 	require.NoError(t, err)
 	// The call that breaks the session says both why and that the state
-	// is gone; its kind is why. The next call starts over.
-	_, err = p.Session("a").Run(ctx, exec("big = bytearray(500 * 2**20)"))
+	// is gone; its kind is why. The next call starts over. (Filling the
+	// memory breaks it; a MemoryError that leaves room does not: see
+	// TestSessionKeepsStateAtTheMemoryCap.)
+	_, err = p.Session("a").Run(ctx, exec(testrt.FillMemory))
 	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
 	require.ErrorIs(t, err, pool.ErrSessionLost)
 	require.Equal(t, runtime.KindMemoryLimit, runtime.KindOf(err))
@@ -117,6 +119,30 @@ func TestSessionLost(t *testing.T) {
 	require.JSONEq(t, "false", evalSession(t, p, "a", "'x' in globals()"))
 	// The other session kept its worker and state.
 	require.JSONEq(t, "1", evalSession(t, p, "b", "y"))
+}
+
+// A call that hits the memory cap where CPython raises MemoryError fails
+// with the memory kind, and the session keeps its state and its worker.
+func TestSessionKeepsStateAtTheMemoryCap(t *testing.T) {
+	p := newSessions(t, pool.Options{Size: 1})
+	_, err := p.Session("a").Run(ctx, exec("x = 1"))
+	require.NoError(t, err)
+	for src, kind := range map[string]runtime.ErrorKind{
+		"b = [0] * 10**8":            runtime.KindMemoryLimit, // 400 MB past the 256 MiB default cap
+		"b = bytearray(300 * 2**20)": runtime.KindMemoryLimit,
+		"b = [0] * 10**9":            runtime.KindPython, // more than wasm32 addresses: refused before the cap
+	} {
+		_, err = p.Session("a").Run(ctx, exec(src))
+		var pe *runtime.PythonError
+		require.ErrorAs(t, err, &pe, src)
+		require.Equal(t, "MemoryError", pe.Type, src)
+		require.Equal(t, kind, runtime.KindOf(err), src)
+		require.NotErrorIs(t, err, pool.ErrSessionLost, src)
+		require.JSONEq(t, "[1, false]", evalSession(t, p, "a", "(x, 'b' in globals())"), src)
+	}
+	st := p.Stats()
+	require.Empty(t, st.Recycles)
+	require.EqualValues(t, 2, st.Errors[runtime.KindMemoryLimit])
 }
 
 func TestSessionLostToRecyclingLimit(t *testing.T) {

@@ -229,9 +229,11 @@ func CallStream(fn string, args json.RawMessage, onChunk func(json.RawMessage) e
 // output so far) and a *PythonError; the instance stays usable. So do a
 // request that cannot run (ErrBadRequest, before anything runs), a result
 // over MaxResult, a stream stopped by its caps (ErrStreamLimit) or by
-// OnChunk's error. A trap, the memory cap, a stop at the context's end or an
-// ABI violation return an error and leave the instance broken (see Err). An
-// error wrapping the context's error means ctx ended first.
+// OnChunk's error, and the memory cap where CPython survives it (see
+// Limits.MaxMemory). A trap, the memory cap where it does not, a stop at
+// the context's end or an ABI violation return an error and leave the
+// instance broken (see Err). An error wrapping the context's error means
+// ctx ended first.
 func (i *Instance) Run(ctx context.Context, req Request) (*Result, error) {
 	if err := req.Validate(); err != nil {
 		return nil, err
@@ -278,7 +280,15 @@ func (i *Instance) invoke(ctx context.Context, req *Request) (*callState, []uint
 		b = i.snap.code.code(ctx, req.Op, a)
 	}
 	i.pristine = false
+	if i.mem != nil {
+		i.mem.ClearHitLimit() // this request's, not an earlier one's
+	}
 	if err := i.writeRequest(ctx, a, b); err != nil {
+		if errors.Is(err, ErrMemoryLimit) && !errors.Is(err, ErrTrap) {
+			// The guest's realloc failed and kept the old buffer: the
+			// request never ran, and the interpreter is as it was.
+			return nil, nil, err
+		}
 		return nil, nil, i.breakWith(err)
 	}
 	st := &callState{ctx: ctx, inst: i, req: req}
@@ -308,8 +318,8 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 		return res, i.breakWith(fmt.Errorf("call stopped: %w", ctx.Err()))
 	case errors.Is(err, ErrClosed):
 		return res, i.breakWith(fmt.Errorf("call stopped: %w", ErrClosed))
-	case i.mem != nil && i.mem.HitLimit():
-		return res, i.breakWith(fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.Limits.MaxMemory>>20))
+	case i.hitLimit() && (err != nil || st.fault != nil):
+		return res, i.breakWith(i.memoryLimitErr())
 	case err != nil:
 		return res, i.breakWith(fmt.Errorf("%w: %s", ErrTrap, firstLine(err.Error())))
 	case st.fault != nil:
@@ -323,6 +333,8 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 	}
 	if ptr == 0 {
 		if n == 1 {
+			// Not even the MemoryError could be answered: a memory that
+			// full would fail every call, so the instance goes.
 			return res, i.breakWith(fmt.Errorf("%w: MemoryError while dispatching", ErrMemoryLimit))
 		}
 		return res, i.breakWith(&abi.Error{Reason: "sp_run could not dispatch the request, or refused its answer"})
@@ -356,9 +368,6 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 		return res, st.streamErr
 	}
 	if frames.Raised() {
-		// A MemoryError with the cap untouched (hitLimit is handled above)
-		// is one the code raised itself, or an allocation refused before it
-		// reached the cap: the interpreter is intact.
 		pe := &PythonError{Type: string(frames.ExcType), Message: string(frames.ExcMessage), Traceback: string(frames.Traceback)}
 		switch {
 		case !st.interrupted.IsZero():
@@ -367,6 +376,16 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 			// The deadline passed while Python waited on the host (a host
 			// tool saw ctx end); the interpreter itself is fine.
 			return res, fmt.Errorf("call stopped: %w (%w)", ctx.Err(), pe)
+		case pe.Type == "MemoryError" && i.hitLimit():
+			// memory.grow failed at the cap, the allocation returned
+			// NULL and CPython unwound with MemoryError, as it does on
+			// a native malloc failure: the interpreter kept its state.
+			// What filled the memory may still hold it, though, and a
+			// memory too full to run anything is given up.
+			if !i.roomLeft(ctx) {
+				return res, i.breakWith(fmt.Errorf("%w: %w; under 64 KiB left for the next call", i.memoryLimitErr(), pe))
+			}
+			return res, fmt.Errorf("%w: %w", i.memoryLimitErr(), pe)
 		}
 		return res, pe
 	}
@@ -385,6 +404,45 @@ func (i *Instance) result(ctx context.Context, st *callState, ret []uint64, err 
 	return res, nil
 }
 
+// roomLeft reports whether the interpreter can still allocate 64 KiB and
+// answer: a request of its own, uncounted, that leaves nothing behind. It
+// has its own deadline: the caller's may be about to end.
+func (i *Instance) roomLeft(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	code := []byte(roomProbe)
+	if i.writeRequest(ctx, code, nil) != nil {
+		return false
+	}
+	ret, err := i.call(ctx, nil, i.run, uint64(OpEval), uint64(len(code)), 0)
+	if err != nil {
+		i.breakWith(fmt.Errorf("%w: %s", ErrTrap, firstLine(err.Error())))
+		return false
+	}
+	ptr, n := abi.UnpackPtrLen(ret[0])
+	mem := i.mod.Memory()
+	raw, ok := mem.Read(ptr, n)
+	if ptr == 0 || !ok {
+		return false
+	}
+	table, err := abi.DecodeTable(raw)
+	if err != nil {
+		return false
+	}
+	frames, err := table.Read(mem)
+	return err == nil && !frames.Raised()
+}
+
+const roomProbe = "len(bytearray(1 << 16))"
+
+// hitLimit reports whether the request's guest code asked to grow its
+// memory past the cap.
+func (i *Instance) hitLimit() bool { return i.mem != nil && i.mem.HitLimit() }
+
+func (i *Instance) memoryLimitErr() error {
+	return fmt.Errorf("%w (%d MiB)", ErrMemoryLimit, i.opts.Limits.MaxMemory>>20)
+}
+
 func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
 	n := uint64(len(a)) + uint64(len(b))
 	if n > 1<<30 {
@@ -393,8 +451,11 @@ func (i *Instance) writeRequest(ctx context.Context, a, b []byte) error {
 	if uint32(n) > i.bufCap {
 		ret, err := i.call(ctx, nil, i.buffer, n)
 		if err != nil || uint32(ret[0]) == 0 {
-			if i.mem != nil && i.mem.HitLimit() {
-				return fmt.Errorf("%w: no room for a request of %d bytes", ErrMemoryLimit, n)
+			switch {
+			case err == nil && i.hitLimit():
+				return fmt.Errorf("%w: no room for a request of %d bytes", i.memoryLimitErr(), n)
+			case i.hitLimit():
+				return fmt.Errorf("%w: %w: sp_buffer(%d): %v", i.memoryLimitErr(), ErrTrap, n, err)
 			}
 			return fmt.Errorf("%w: sp_buffer(%d) failed: %v", ErrTrap, n, err)
 		}

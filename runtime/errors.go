@@ -26,8 +26,9 @@ var (
 	// the kind. Such an instance must be closed.
 	ErrBroken = errors.New("instance unusable")
 	// ErrMemoryLimit means the guest asked for more memory than its cap.
-	// The instance is unusable afterwards: CPython may be left
-	// inconsistent. Kind memory_limit.
+	// The instance keeps its state where CPython survived it (see
+	// Limits.MaxMemory); Instance.Err says when it did not. Kind
+	// memory_limit.
 	ErrMemoryLimit = errkind.New(errkind.MemoryLimit, "memory limit reached")
 	// ErrABIVersion means python.wasm and this package speak different ABI
 	// versions. Kind not_built.

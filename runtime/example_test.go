@@ -42,11 +42,20 @@ func ExampleRuntime_NewInstance() {
 	// interpreter keeps its state.
 	_, err = i.Run(c, runtime.Exec("while True: pass"))
 	fmt.Println(errors.Is(err, context.DeadlineExceeded), errors.Is(err, runtime.ErrInterrupted), i.Err() == nil)
+
+	// Past its memory cap Python raises MemoryError, and the interpreter
+	// keeps its state too.
+	_, err = i.Run(ctx, runtime.Exec("big = bytearray(100 << 20)"))
+	fmt.Println(runtime.KindOf(err), errors.As(err, &pe), pe.Type, i.Err() == nil)
+	res, _ = i.Run(ctx, runtime.Call("area", 5, 6))
+	fmt.Println(string(res.Value))
 	// Output:
 	// defined
 	// 12
 	// true ZeroDivisionError true
 	// true true true
+	// memory_limit true MemoryError true
+	// 30
 }
 
 // A snapshot starts fresh interpreters that already hold its setup.

@@ -41,16 +41,23 @@ var (
 // An image is a header, then a flate stream:
 //
 //	header = "SPIM" version(uint16 BE) build(32 bytes) snapshot(32 bytes)
-//	body   = memory bufPtr bufCap calls pages scratch
-//	pages  = count { gap page }   gap: pages skipped since the last (from -1)
+//	body   = memory bufPtr bufCap calls pages runs scratch
+//	pages  = count { gap length }
+//	runs   = count { skip length bytes }
 //	scratch = 0 | 1 scratchfs-image
 //
 // integers are unsigned varints; memory is the linear memory's size in
-// bytes, and each page cowmem.ImagePage bytes that differ from the
-// snapshot's (from zero past its end).
+// bytes; each run is bytes (at least one, at most cowmem.ImagePage) that
+// differ from the snapshot's (from zero past its end), skip bytes after
+// the end of the last (from 0). Runs, not pages: a call changes a few
+// words of most pages it writes (reference counts), and what flate is not
+// given costs it no time. pages are the ranges of cowmem.ImagePage pages
+// the runs are in (gap pages after the end of the last range), which
+// Restore makes the clone's before it writes them: a copy-on-write fault
+// per page costs more than one system call per range.
 const (
 	imageMagic   = "SPIM"
-	imageVersion = 1
+	imageVersion = 2
 	imageHeader  = len(imageMagic) + 2 + 2*sha256.Size
 )
 
@@ -115,11 +122,21 @@ func (i *Instance) reproducible(ctx context.Context, mc wazero.ModuleConfig) waz
 // seconds): 2026-01-01 UTC.
 const templateTime = 1767225600
 
-// imageWriters keeps flate writers, whose state is hundreds of KiB.
-var imageWriters = sync.Pool{New: func() any {
-	w, _ := flate.NewWriter(nil, flate.BestSpeed)
-	return w
-}}
+// imageWriters keeps flate writers, whose state is hundreds of KiB,
+// imageReaders flate readers (tens of KiB), and imageRuns the buffers of
+// the runs (Instance.Image).
+var (
+	imageWriters = sync.Pool{New: func() any {
+		w, _ := flate.NewWriter(nil, flate.BestSpeed)
+		return w
+	}}
+	imageReaders = sync.Pool{New: func() any { return flate.NewReader(nil) }}
+	imageRuns    = sync.Pool{New: func() any { return new([]byte) }}
+)
+
+// maxPooledRuns bounds the buffers imageRuns keeps: a session that changed
+// a large memory does not leave its size behind.
+const maxPooledRuns = 4 << 20
 
 // Image returns the instance, a snapshot clone, as bytes that
 // Snapshot.Restore brings back in this process or another, with the same
@@ -156,7 +173,34 @@ func (i *Instance) Image(ctx context.Context) ([]byte, error) {
 		return nil, fmt.Errorf("%w: a descriptor of the snapshot's was closed", ErrNotImaged)
 	}
 
+	runs := imageRuns.Get().(*[]byte)
+	defer func() {
+		if cap(*runs) <= maxPooledRuns {
+			imageRuns.Put(runs)
+		}
+	}()
+	*runs = (*runs)[:0]
+	var pages [][2]uint64 // ranges [first, end) of the pages the runs are in
+	count, end := uint64(0), uint64(0)
+	err = i.mem.Changed(func(off uint64, run []byte) {
+		*runs = binary.AppendUvarint(*runs, off-end)
+		*runs = binary.AppendUvarint(*runs, uint64(len(run)))
+		*runs = append(*runs, run...)
+		count, end = count+1, off+uint64(len(run))
+		switch p := off / cowmem.ImagePage; {
+		case len(pages) > 0 && pages[len(pages)-1][1] > p: // the same page
+		case len(pages) > 0 && pages[len(pages)-1][1] == p:
+			pages[len(pages)-1][1]++
+		default:
+			pages = append(pages, [2]uint64{p, p + 1})
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the page table: %w", ErrNotImaged, err)
+	}
+
 	var out bytes.Buffer
+	out.Grow(imageHeader + len(*runs)/2) // flate about halves them
 	out.WriteString(imageMagic)
 	out.Write(binary.BigEndian.AppendUint16(nil, imageVersion))
 	build, _ := hex.DecodeString(i.rt.build.SHA256)
@@ -165,26 +209,20 @@ func (i *Instance) Image(ctx context.Context) ([]byte, error) {
 	zw := imageWriters.Get().(*flate.Writer)
 	defer imageWriters.Put(zw)
 	zw.Reset(&out)
-
 	b := binary.AppendUvarint(nil, i.mem.Size())
 	b = binary.AppendUvarint(b, uint64(i.bufPtr))
 	b = binary.AppendUvarint(b, uint64(i.bufCap))
 	b = binary.AppendUvarint(b, uint64(i.Calls()))
-	var offs []uint64
-	if err := i.mem.Changed(func(off uint64, _ []byte) { offs = append(offs, off) }); err != nil {
-		return nil, fmt.Errorf("%w: reading the page table: %w", ErrNotImaged, err)
+	b = binary.AppendUvarint(b, uint64(len(pages)))
+	last := uint64(0)
+	for _, r := range pages {
+		b = binary.AppendUvarint(b, r[0]-last)
+		b = binary.AppendUvarint(b, r[1]-r[0])
+		last = r[1]
 	}
-	b = binary.AppendUvarint(b, uint64(len(offs)))
+	b = binary.AppendUvarint(b, count)
 	zw.Write(b)
-	mem := i.mod.Memory()
-	last := int64(-1)
-	for _, off := range offs {
-		p := int64(off / cowmem.ImagePage)
-		zw.Write(binary.AppendUvarint(nil, uint64(p-last-1)))
-		last = p
-		page, _ := mem.Read(uint32(off), cowmem.ImagePage)
-		zw.Write(page)
-	}
+	zw.Write(*runs)
 	if i.scratch == nil {
 		zw.Write([]byte{0})
 	} else {
@@ -253,8 +291,9 @@ func (i *Instance) load(body io.Reader) error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrBadImage, fmt.Sprintf(format, args...))
 	}
-	zr := flate.NewReader(body)
-	defer zr.Close()
+	zr := imageReaders.Get().(io.ReadCloser)
+	defer imageReaders.Put(zr)
+	_ = zr.(flate.Resetter).Reset(body, nil) // fails only with a dictionary
 	r := bufio.NewReader(zr)
 	var vals [5]uint64
 	for k := range vals {
@@ -264,7 +303,7 @@ func (i *Instance) load(body io.Reader) error {
 		}
 		vals[k] = v
 	}
-	size, bufPtr, bufCap, calls, npages := vals[0], vals[1], vals[2], vals[3], vals[4]
+	size, bufPtr, bufCap, calls, nranges := vals[0], vals[1], vals[2], vals[3], vals[4]
 	mem := i.mod.Memory()
 	have := uint64(mem.Size())
 	switch {
@@ -276,29 +315,59 @@ func (i *Instance) load(body io.Reader) error {
 		return bad("a request buffer out of bounds")
 	case calls > math.MaxInt32:
 		return bad("%d calls", calls)
-	case npages > size/cowmem.ImagePage:
-		return bad("%d pages in a memory of %d bytes", npages, size)
+	case nranges > size/cowmem.ImagePage:
+		return bad("%d ranges of pages in a memory of %d bytes", nranges, size)
 	}
 	if size > have {
 		if _, ok := mem.Grow(uint32((size - have) / cowmem.PageSize)); !ok {
 			return bad("a memory of %d bytes could not be reserved", size)
 		}
 	}
-	next := uint64(0) // the lowest page the next may be
-	for range npages {
-		gap, err := binary.ReadUvarint(r)
-		if err != nil || gap >= size/cowmem.ImagePage-next {
-			return bad("a page out of bounds")
+	// span reads a span of at most most units: its gap after last, then
+	// its length (at least one), all before limit.
+	span := func(last, limit, most uint64, what string) (start, n uint64, err error) {
+		gap, err1 := binary.ReadUvarint(r)
+		n, err2 := binary.ReadUvarint(r)
+		switch {
+		case err1 != nil || err2 != nil:
+			return 0, 0, bad("truncated")
+		case n == 0 || n > most || gap > limit-last || n > limit-last-gap:
+			return 0, 0, bad("%s out of bounds", what)
 		}
-		p := next + gap
-		page, ok := mem.Read(uint32(p*cowmem.ImagePage), cowmem.ImagePage)
+		return last + gap, n, nil
+	}
+	// The pages the runs change, made the clone's in one system call per
+	// range rather than a fault per page.
+	pages, last := size/cowmem.ImagePage, uint64(0)
+	for range nranges {
+		start, n, err := span(last, pages, pages, "a range of pages")
+		if err != nil {
+			return err
+		}
+		i.mem.Populate(start*cowmem.ImagePage, n*cowmem.ImagePage)
+		last = start + n
+	}
+	count, err := binary.ReadUvarint(r)
+	switch {
+	case err != nil:
+		return bad("truncated")
+	case count > size:
+		return bad("%d runs in a memory of %d bytes", count, size)
+	}
+	end := uint64(0) // of the last run
+	for range count {
+		start, n, err := span(end, size, cowmem.ImagePage, "a run")
+		if err != nil {
+			return err
+		}
+		run, ok := mem.Read(uint32(start), uint32(n))
 		if !ok {
-			return bad("a page out of bounds")
+			return bad("a run out of bounds")
 		}
-		if _, err := io.ReadFull(r, page); err != nil {
+		if _, err := io.ReadFull(r, run); err != nil {
 			return bad("truncated")
 		}
-		next = p + 1
+		end = start + n
 	}
 	flag, err := r.ReadByte()
 	switch {

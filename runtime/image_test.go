@@ -2,10 +2,14 @@ package runtime_test
 
 import (
 	"bytes"
+	"compress/flate"
+	"context"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
@@ -110,7 +114,7 @@ func TestImageRefusals(t *testing.T) {
 	for name, bad := range map[string][]byte{
 		"empty":     nil,
 		"truncated": img[:len(img)/2],
-		"version":   append([]byte("SPIM\x00\x02"), img[6:]...),
+		"version":   append([]byte("SPIM\x00\x01"), img[6:]...), // the format before runs
 		"build":     append(append(bytes.Clone(img[:6]), 0xff), img[7:]...),
 		"body":      append(bytes.Clone(img[:70]), bytes.Repeat([]byte{0x55}, 1000)...),
 	} {
@@ -178,8 +182,10 @@ func TestImageRestoresInANewProcess(t *testing.T) {
 	require.Contains(t, string(out), "--- PASS: TestImageRestoresInANewProcess")
 }
 
-// FuzzRestore feeds Restore images with a valid header and any body: it
-// must refuse or restore, never panic, and leave nothing behind.
+// FuzzRestore feeds Restore images with a valid header and any body,
+// compressed as Image does (deflate) when inflated is set, so that the
+// fuzzer reaches the parser: it must refuse or restore, never panic, and
+// leave nothing behind.
 func FuzzRestore(f *testing.F) {
 	s, err := rt(f).NewSnapshot(ctx, imageSnapshotOptions)
 	require.NoError(f, err)
@@ -192,49 +198,79 @@ func FuzzRestore(f *testing.F) {
 	require.NoError(f, err)
 	i.Close(ctx)
 	header := bytes.Clone(img[:70])
-	f.Add(img[70:])
-	f.Add([]byte{})
-	f.Fuzz(func(t *testing.T, body []byte) {
+	body, err := io.ReadAll(flate.NewReader(bytes.NewReader(img[70:])))
+	require.NoError(f, err)
+	f.Add(img[70:], false)
+	f.Add(body, true)
+	f.Add([]byte{}, false)
+	f.Add([]byte{}, true)
+	f.Fuzz(func(t *testing.T, body []byte, inflated bool) {
+		if inflated {
+			var b bytes.Buffer
+			w, _ := flate.NewWriter(&b, flate.BestSpeed)
+			w.Write(body)
+			w.Close()
+			body = b.Bytes()
+		}
 		j, err := s.Restore(ctx, append(bytes.Clone(header), body...), runtime.CloneOptions{})
 		if err != nil {
 			require.ErrorIs(t, err, runtime.ErrBadImage)
 			return
 		}
 		defer j.Close(ctx)
-		_, err = j.Run(ctx, runtime.Eval("1"))
-		_ = err // a restored memory is the guest's: it may fail, as any guest may
+		// A restored memory is the guest's: it may fail, or spin, as any
+		// guest may.
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err = j.Run(c, runtime.Eval("1"))
+		_ = err
 	})
 }
 
+// smallSession is the issue's small session: a few variables and a small
+// file, no import beyond the snapshot's.
+const smallSession = `
+x = 1
+names = ["ada", "grace", "barbara"]
+scores = {n: len(n) * 10 for n in names}
+with open("notes.txt", "w") as fh:
+    fh.write("a small file\n" * 20)
+`
+
+// BenchmarkImage saves and restores a session: small (smallSession) or
+// with an import (sessionCode: fractions pulls in decimal and numbers).
+// Restore is timed to a clone ready to run; a new clone is the floor.
 func BenchmarkImage(b *testing.B) {
 	s, err := rt(b).NewSnapshot(ctx, imageSnapshotOptions)
 	require.NoError(b, err)
 	defer s.Close()
-	i, err := s.NewInstance(ctx, runtime.CloneOptions{})
-	require.NoError(b, err)
-	defer i.Close(ctx)
-	_, err = i.Run(ctx, runtime.Exec(sessionCode))
-	require.NoError(b, err)
-	var img []byte
-	b.Run("save", func(b *testing.B) {
-		var l latencies
-		for b.Loop() {
-			l.time(func() { img, err = i.Image(ctx) })
-			require.NoError(b, err)
-		}
-		l.report(b, "µs")
-		b.ReportMetric(float64(len(img))/1024, "image-KiB")
-	})
-	b.Run("restore", func(b *testing.B) {
-		var l latencies
-		for b.Loop() {
-			var j *runtime.Instance
-			l.time(func() { j, err = s.Restore(ctx, img, runtime.CloneOptions{}) })
-			require.NoError(b, err)
-			j.Close(ctx)
-		}
-		l.report(b, "µs")
-	})
+	for _, session := range []struct{ name, code string }{{"small", smallSession}, {"import", sessionCode}} {
+		i, err := s.NewInstance(ctx, runtime.CloneOptions{})
+		require.NoError(b, err)
+		_, err = i.Run(ctx, runtime.Exec(session.code))
+		require.NoError(b, err)
+		var img []byte
+		b.Run(session.name+"/save", func(b *testing.B) {
+			var l latencies
+			for b.Loop() {
+				l.time(func() { img, err = i.Image(ctx) })
+				require.NoError(b, err)
+			}
+			l.report(b, "µs")
+			b.ReportMetric(float64(len(img))/1024, "image-KiB")
+		})
+		i.Close(ctx)
+		b.Run(session.name+"/restore", func(b *testing.B) {
+			var l latencies
+			for b.Loop() {
+				var j *runtime.Instance
+				l.time(func() { j, err = s.Restore(ctx, img, runtime.CloneOptions{}) })
+				require.NoError(b, err)
+				j.Close(ctx)
+			}
+			l.report(b, "µs")
+		})
+	}
 	b.Run("new-clone", func(b *testing.B) {
 		var l latencies
 		for b.Loop() {

@@ -45,10 +45,16 @@ type Options struct {
 type Limits struct {
 	// MaxMemory caps the guest's linear memory, in bytes (rounded down to
 	// 64 KiB pages). Default 256 MiB; below what python.wasm starts with (a
-	// few MiB) NewInstance fails with ErrBadOptions. Past it Python raises
-	// MemoryError, the call fails with ErrMemoryLimit and the instance is
-	// unusable. A MemoryError without the cap reached (`raise MemoryError`)
-	// is an ordinary *PythonError.
+	// few MiB) NewInstance fails with ErrBadOptions. Past it the guest's
+	// allocation fails and Python raises MemoryError: the call fails with
+	// an error wrapping ErrMemoryLimit and the *PythonError, and the
+	// instance keeps its state, as CPython does, if the interpreter then
+	// has 64 KiB to spare; if it has not (what filled the memory is still
+	// held), or it trapped instead of raising, the instance is unusable. A
+	// request too large for what is left does not run (ErrMemoryLimit) and
+	// the instance stays. A MemoryError without the cap reached (`raise
+	// MemoryError`, `[0] * 10**9`, larger than wasm32 addresses) is an
+	// ordinary *PythonError.
 	MaxMemory int64
 	// MaxStdout and MaxStderr cap the output kept per call, in bytes; the
 	// rest is dropped and Result.*Truncated set. Default 1 MiB each.

@@ -148,22 +148,97 @@ func TestRecursionEndsInRecursionError(t *testing.T) {
 	}
 }
 
-func TestMemoryCapRaisesMemoryErrorAndBreaksInstance(t *testing.T) {
+// Past the cap memory.grow fails, the allocation returns NULL and CPython
+// raises MemoryError, as on a native malloc failure: the call fails with
+// ErrMemoryLimit, and the instance keeps its state (what the cap refused
+// is not there) and serves the next call.
+func TestMemoryCapKeepsStateWhereCPythonSurvives(t *testing.T) {
 	for name, src := range map[string]string{
-		"one big":    "x = bytearray(500 * 1024 * 1024)",
-		"many small": "x = []\nwhile True:\n    x.append(str(len(x)) * 10)",
+		"one big":      "b = bytearray(500 * 2**20)",
+		"a list":       "b = [0] * 10**8",
+		"a string":     "b = 'x' * (300 * 2**20)",
+		"a json":       "import json\nb = json.dumps(list(range(10**8)))",
+		"many small":   "b = []\nwhile True:\n    b.append(str(len(b)) * 10)",
+		"deep in code": "def f(n):\n    return f(n - 1) if n else bytearray(500 * 2**20)\nb = f(100)",
 	} {
 		t.Run(name, func(t *testing.T) {
 			i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}})
-			_, err := i.Run(ctx, runtime.Exec(src))
+			_, err := i.Run(ctx, runtime.Exec("x = 1"))
+			require.NoError(t, err)
+			_, err = i.Run(ctx, runtime.Exec(src))
 			require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+			require.Equal(t, runtime.KindMemoryLimit, runtime.KindOf(err))
+			var pe *runtime.PythonError
+			require.ErrorAs(t, err, &pe)
+			require.Equal(t, "MemoryError", pe.Type)
 			require.LessOrEqual(t, i.MemoryBytes(), uint64(64<<20))
-			require.ErrorIs(t, i.Err(), runtime.ErrMemoryLimit)
-			_, err = i.Run(ctx, runtime.Exec("pass"))
-			require.ErrorIs(t, err, runtime.ErrBroken)
-			require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+			require.NoError(t, i.Err())
+			// What filled the memory may still hold it: freed, the
+			// session goes on.
+			_, err = i.Run(ctx, runtime.Exec("b = None"))
+			require.NoError(t, err)
+			r, err := i.Run(ctx, runtime.Eval("(x, len(bytearray(2**20)))"))
+			require.NoError(t, err)
+			require.JSONEq(t, "[1, 1048576]", string(r.Value))
 		})
 	}
+}
+
+// A MemoryError the code catches is no error of the call; a request too
+// large for what is left of the memory does not run, and the instance
+// stays; a size no memory holds is refused by CPython before the cap.
+func TestMemoryCapCaughtOrBeforeTheCall(t *testing.T) {
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}})
+	_, err := i.Run(ctx, runtime.Exec("x = 1\ndef size(b):\n    return len(b)"))
+	require.NoError(t, err)
+	_, err = i.Run(ctx, runtime.Exec("try:\n    b = bytearray(500 * 2**20)\nexcept MemoryError:\n    b = 'caught'"))
+	require.NoError(t, err)
+	r, err := i.Run(ctx, runtime.Eval("b"))
+	require.NoError(t, err)
+	require.JSONEq(t, `"caught"`, string(r.Value))
+
+	_, err = i.Run(ctx, runtime.Request{Op: runtime.OpCallBytes, Code: "size", Data: make([]byte, 60<<20)})
+	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+	require.Contains(t, err.Error(), "no room for a request")
+	require.NoError(t, i.Err())
+	r, err = i.Run(ctx, runtime.Request{Op: runtime.OpCallBytes, Code: "size", Data: make([]byte, 1<<20)})
+	require.NoError(t, err)
+	require.JSONEq(t, "1048576", string(r.Value))
+
+	// Past what wasm32's size_t holds, CPython refuses without asking for
+	// memory: an ordinary Python error.
+	for src, typ := range map[string]string{"[0] * 10**9": "MemoryError", "bytearray(10**10)": "OverflowError"} {
+		_, err = i.Run(ctx, runtime.Exec(src))
+		var pe *runtime.PythonError
+		require.ErrorAs(t, err, &pe, src)
+		require.Equal(t, typ, pe.Type, src)
+		require.NotErrorIs(t, err, runtime.ErrMemoryLimit, src)
+	}
+	r, err = i.Run(ctx, runtime.Eval("x"))
+	require.NoError(t, err)
+	require.JSONEq(t, "1", string(r.Value))
+}
+
+// A MemoryError that leaves the memory full (a global holds it) would fail
+// every call that follows: the instance is given up, for the cap's reason.
+func TestMemoryCapLeavingNoRoomBreaksTheInstance(t *testing.T) {
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}})
+	_, err := i.Run(ctx, runtime.Exec(testrt.FillMemory))
+	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+	require.Contains(t, err.Error(), "left for the next call")
+	require.ErrorIs(t, i.Err(), runtime.ErrMemoryLimit)
+}
+
+// A guest that hits the cap and then does not unwind (here it aborts) is
+// broken, for the cap's reason.
+func TestMemoryCapThenATrapBreaksTheInstance(t *testing.T) {
+	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 64 << 20}})
+	_, err := i.Run(ctx, runtime.Exec("try:\n    bytearray(500 * 2**20)\nexcept MemoryError:\n    pass\nimport os\nos.abort()"))
+	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+	require.ErrorIs(t, i.Err(), runtime.ErrMemoryLimit)
+	_, err = i.Run(ctx, runtime.Exec("pass"))
+	require.ErrorIs(t, err, runtime.ErrBroken)
+	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
 }
 
 func TestDeadlineStopsLoops(t *testing.T) {

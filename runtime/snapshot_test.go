@@ -84,13 +84,14 @@ func TestClonesDoNotShareRandomness(t *testing.T) {
 	require.NotEqual(t, first[1], second[1], "os.urandom")
 }
 
-func TestCloneLimitsApplyAndBreakOnlyTheClone(t *testing.T) {
+func TestCloneLimitsApplyToTheCloneOnly(t *testing.T) {
 	s := newSnapshot(t, runtime.SnapshotOptions{})
 	c, err := s.NewInstance(ctx, runtime.CloneOptions{Limits: runtime.Limits{MaxMemory: 48 << 20}})
 	require.NoError(t, err)
 	defer c.Close(ctx)
 	_, err = c.Run(ctx, runtime.Exec("x = bytearray(100 * 2**20)"))
 	require.ErrorIs(t, err, runtime.ErrMemoryLimit)
+	require.NoError(t, c.Err(), "a MemoryError the clone survives")
 	r, err := clone(t, s).Run(ctx, runtime.Eval("len(bytearray(100 * 2**20))"))
 	require.NoError(t, err)
 	require.JSONEq(t, "104857600", string(r.Value))

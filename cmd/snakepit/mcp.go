@@ -33,7 +33,8 @@ a memory cap reached is the tool's error result, and the next call works.
 Every call runs in a fresh interpreter, unless --stateful: then each client
 session keeps its own interpreter, whose variables and imports persist
 from call to call until the client goes, the session idles past
---session-ttl, or a call breaks it (a deadline, the memory cap); the call
+--session-ttl, or a call breaks it (one that will not stop at its
+deadline, one that leaves the memory full at its cap); the call
 that broke it says so, and so does the session's next call when the client
 cancelled the one that broke it.
 
@@ -203,7 +204,7 @@ func newMCPServer(ctx context.Context, rt *runtime.Runtime, o mcpOptions) (*mcpS
 	if o.stateful {
 		popts.MaxSessionIdle = o.ttl
 		state = "Variables, functions, imports and files in /tmp persist between the calls of this session, " +
-			"A call past the time limit is interrupted (KeyboardInterrupt) and the state kept; one that hits the memory cap, or will not stop, replaces the interpreter, and the state is gone (the call says so)."
+			"A call past the time limit is interrupted (KeyboardInterrupt) and the state kept, as is one that hits the memory cap with a MemoryError; one that will not stop, or leaves the memory full, replaces the interpreter, and the state is gone (the call says so)."
 	}
 	s := &mcpServer{stateful: o.stateful, storeSync: o.storeSync, workers: o.workers, maxAnswer: int(o.maxAnswer), keys: map[*mcp.ServerSession]string{}, lost: map[string]string{}}
 	s.halt, s.cut = context.WithCancel(context.WithoutCancel(ctx))

@@ -75,12 +75,14 @@ func describe(res *runtime.Result, err error) string {
 		// the error also wraps), or, if the code would not unwind, stopped
 		// hard and its interpreter replaced.
 		return "stopped at the deadline"
+	case errors.Is(err, runtime.ErrMemoryLimit):
+		// Past Limits.MaxMemory: Python raised MemoryError (which the
+		// error also wraps), and the interpreter is intact unless the
+		// memory stayed full; then the pool replaced it.
+		return "stopped at the memory limit"
 	case errors.As(err, &pe):
 		// An exception in the code: the interpreter is intact.
 		return "Python error: " + pe.Type + ": " + pe.Message
-	case errors.Is(err, runtime.ErrMemoryLimit):
-		// Past Limits.MaxMemory; the pool replaced the interpreter.
-		return "stopped at the memory limit"
 	case err != nil:
 		return fmt.Sprintf("failed (%s): %v", runtime.KindOf(err), err)
 	case res.StdoutTruncated:

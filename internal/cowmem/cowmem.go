@@ -6,7 +6,7 @@
 //   - A Memory is a reservation of its whole cap, inaccessible until the
 //     guest grows into it: growth never moves the slice, and growth past the
 //     cap fails inside the guest (memory.grow returns -1) and sets HitLimit,
-//     instead of harming the host.
+//     instead of harming the host; the memory stays as it was.
 //   - A Snapshot is written once into a sealed memfd, its zero pages left as
 //     holes. A clone maps it copy-on-write over the start of its
 //     reservation: it shares the snapshot's pages until it writes them, and
@@ -48,42 +48,52 @@ const PageSize = 65536
 var ErrClosed = errors.New("cowmem: snapshot closed")
 
 // HitLimit reports whether the guest asked to grow past the cap (or growth
-// failed): the call that did so saw memory.grow fail.
+// failed) since the memory was made or ClearHitLimit last called: the call
+// that did so saw memory.grow fail, which a guest may survive (CPython
+// raises MemoryError).
 func (m *Memory) HitLimit() bool { return m.hitLimit }
 
-// ImagePage is the unit of a memory image (see Memory.Changed): small
-// enough that a few changed bytes cost little, the same on every system
-// (whose own pages may be larger) so that an image restores anywhere.
+// ClearHitLimit starts HitLimit afresh, before a call. It must not run
+// while the guest does.
+func (m *Memory) ClearHitLimit() { m.hitLimit = false }
+
+// ImagePage is the unit in which a memory image is compared with its
+// snapshot (see Memory.Changed): equal pages are skipped whole, the same
+// size on every system (whose own pages may be larger).
 const ImagePage = 4096
 
-// allZero reports whether b holds only zero bytes.
-func allZero(b []byte) bool {
-	for len(b) >= 8 {
-		if binary.LittleEndian.Uint64(b) != 0 {
-			return false
-		}
-		b = b[8:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
-}
+// diffWord is the unit of the runs Changed reports: a wasm32 pointer or
+// refcount fits one, and a run costs its caller a few bytes of header, so
+// that splitting at every equal word loses nothing worth the scan.
+const diffWord = 8
 
-// changedIn calls each for every ImagePage of mem[first:end] that differs
-// from snap (past snap's end, from zero, what growth starts as).
-func changedIn(mem, snap []byte, first, end uint64, each func(off uint64, page []byte)) {
+// changedIn calls each for every run of diffWord-sized words of
+// mem[first:end] that differ from snap (past snap's end, from zero, what
+// growth starts as). Runs do not cross an ImagePage.
+func changedIn(mem, snap []byte, first, end uint64, each func(off uint64, run []byte)) {
+	var zero [ImagePage]byte
 	for off := first; off < end; off += ImagePage {
 		page := mem[off : off+ImagePage]
+		base := zero[:]
 		if off+ImagePage <= uint64(len(snap)) {
-			if string(page) == string(snap[off:off+ImagePage]) {
-				continue
-			}
-		} else if allZero(page) {
+			base = snap[off : off+ImagePage]
+		}
+		if string(page) == string(base) {
 			continue
 		}
-		each(off, page)
+		start := -1 // of the current run
+		for w := 0; w < ImagePage; w += diffWord {
+			same := binary.LittleEndian.Uint64(page[w:]) == binary.LittleEndian.Uint64(base[w:])
+			switch {
+			case !same && start < 0:
+				start = w
+			case same && start >= 0:
+				each(off+uint64(start), page[start:w])
+				start = -1
+			}
+		}
+		if start >= 0 {
+			each(off+uint64(start), page[start:])
+		}
 	}
 }

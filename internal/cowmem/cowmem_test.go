@@ -104,6 +104,10 @@ func TestGrowthStopsAtTheLimit(t *testing.T) {
 	require.False(t, m.HitLimit())
 	require.Nil(t, lm.Reallocate(5*PageSize))
 	require.True(t, m.HitLimit())
+	m.ClearHitLimit()
+	require.False(t, m.HitLimit())
+	require.Len(t, lm.Reallocate(4*PageSize), 4*PageSize, "a refused growth changes nothing")
+	require.False(t, m.HitLimit())
 
 	// The module's own maximum caps it too.
 	m, err = NewMemory(4*PageSize, nil)
@@ -187,10 +191,14 @@ func TestSnapshotCloseRacingNewMemory(t *testing.T) {
 	}
 }
 
-// Changed finds the pages a clone changed, written or grown, and no
+// Changed finds the words a clone changed, written or grown, and no
 // others: not those it wrote back to the snapshot's content, nor growth
 // left zero.
-func TestChangedFindsThePagesThatDifferFromTheSnapshot(t *testing.T) {
+func TestChangedFindsTheWordsThatDifferFromTheSnapshot(t *testing.T) {
+	type run struct {
+		Off  uint64
+		Data []byte
+	}
 	for _, recycle := range []bool{false, true} {
 		s, data := newSnapshot(t, recycle)
 		m, err := NewMemory(1<<20, s)
@@ -198,16 +206,20 @@ func TestChangedFindsThePagesThatDifferFromTheSnapshot(t *testing.T) {
 		lm := m.Allocator().Allocate(PageSize, 1<<32)
 		t.Cleanup(m.Free)
 		b := lm.Reallocate(uint64(len(data)) + 2*PageSize)
-		b[5] = ^b[5]                        // page 0
-		b[PageSize+ImagePage+1] = 1         // a page of the hole
-		b[2*PageSize] = data[2*PageSize]    // written, but unchanged
-		b[len(data)+PageSize+ImagePage] = 7 // growth
-		var offs []uint64
-		require.NoError(t, m.Changed(func(off uint64, page []byte) {
-			require.Len(t, page, ImagePage)
-			offs = append(offs, off)
+		b[5] = ^b[5] // page 0
+		b[6] = ^b[6]
+		b[17] = ^b[17]                                                        // the next word but one
+		b[PageSize+ImagePage+1] = 1                                           // a page of the hole
+		b[2*PageSize] = data[2*PageSize]                                      // written, but unchanged
+		b[2*ImagePage-1], b[2*ImagePage] = ^b[2*ImagePage-1], ^b[2*ImagePage] // two words across a page's end
+		b[len(data)+PageSize+ImagePage] = 7                                   // growth
+		var runs []run
+		require.NoError(t, m.Changed(func(off uint64, r []byte) {
+			runs = append(runs, run{off, bytes.Clone(r)})
 		}))
-		require.Equal(t, []uint64{0, PageSize + ImagePage, uint64(len(data)) + PageSize + ImagePage}, offs, "recycle %v", recycle)
+		word := func(off uint64) run { return run{off, bytes.Clone(b[off : off+8])} }
+		require.Equal(t, []run{word(0), word(16), word(2*ImagePage - 8), word(2 * ImagePage),
+			word(PageSize + ImagePage), word(uint64(len(data)) + PageSize + ImagePage)}, runs, "recycle %v", recycle)
 	}
 	m, err := NewMemory(1<<20, nil)
 	require.NoError(t, err)

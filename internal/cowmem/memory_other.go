@@ -105,10 +105,14 @@ func (s *Snapshot) Close() {
 	s.data = nil
 }
 
-// Changed calls each, in address order, for every ImagePage of a clone's
-// memory that differs from its snapshot (past the snapshot's end, from
-// zero). Every page is compared: nothing says which the clone wrote.
-func (m *Memory) Changed(each func(off uint64, page []byte)) error {
+// Populate does nothing: the memory is a Go slice, its pages the heap's.
+func (m *Memory) Populate(off, n uint64) {}
+
+// Changed calls each, in address order, for every run of bytes of a
+// clone's memory that differs from its snapshot (past the snapshot's end,
+// from zero), in whole 8-byte words, never across an ImagePage. Every
+// page is compared: nothing says which the clone wrote.
+func (m *Memory) Changed(each func(off uint64, run []byte)) error {
 	if m.snap == nil {
 		return errors.New("cowmem: not a clone")
 	}

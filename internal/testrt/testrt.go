@@ -65,3 +65,18 @@ func StopsAtDeadline(t testing.TB, i *runtime.Instance, setup, src string) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 	require.Less(t, time.Since(start), 5*time.Second)
 }
+
+// FillMemory is Python source that fills the memory up to its cap, to
+// within a few KiB, and fails there with MemoryError while holding it all
+// (in x): the instance is then given up (runtime.Limits.MaxMemory). It
+// halves its allocations as they fail, which is quick: one small
+// allocation after another would take seconds.
+const FillMemory = `x = []
+n = 1 << 24
+while True:
+    try:
+        x.append(bytearray(n))
+    except MemoryError:
+        if n == 4096:
+            raise
+        n //= 2`
