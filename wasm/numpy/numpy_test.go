@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -178,15 +179,17 @@ func TestDeadlineStopsNumpyLoops(t *testing.T) {
 
 func TestMemoryCapHoldsForAHugeArray(t *testing.T) {
 	i := newInstance(t, runtime.Options{Limits: runtime.Limits{MaxMemory: 256 << 20}})
-	// numpy asks for the whole buffer at once: malloc fails, numpy raises
-	// MemoryError, and the runtime reports the cap.
+	// numpy asks for the whole buffer at once: malloc fails and numpy
+	// raises its MemoryError (_ArrayMemoryError), or the runtime reports
+	// the cap; either way the interpreter keeps its state.
 	_, err := i.Run(ctx, runtime.Exec("import numpy as np\na = np.ones(100_000_000)"))
 	require.Error(t, err)
 	var pe *runtime.PythonError
-	if !errors.As(err, &pe) || pe.Type != "MemoryError" {
+	if !errors.As(err, &pe) || !strings.HasSuffix(pe.Type, "MemoryError") {
 		require.ErrorIs(t, err, runtime.ErrMemoryLimit)
 	}
 	require.LessOrEqual(t, i.MemoryBytes(), uint64(256<<20))
+	require.Equal(t, 10, eval[int](t, i, "int(np.arange(5).sum())"), "np is still defined")
 	// The host and the other instances are fine.
 	j := newInstance(t, runtime.Options{})
 	require.Equal(t, 6, eval[int](t, j, "int(__import__('numpy').arange(4).sum())"))
