@@ -100,37 +100,50 @@ printf 'def get_include():\n    return %s\n' "'$NPINC'" >"$W/npstub/numpy/__init
 step "numpy's headers for wasm32"
 
 # pandas' version file (meson.build takes it when present; without it,
-# generate_version.py wants versioneer and git).
+# generate_version.py asks versioneer and git). generate_version.py
+# imports versioneer before it looks: a stand-in that is never called.
 printf '__version__="%s"\n__git_version__="%s"\n' "$PANDAS_VERSION" "$PANDAS_GIT_COMMIT" >"$SRC/_version_meson.py"
-# rename.h gives every global symbol of pandas' own C files (its vendored
-# copy of numpy's datetime code shares names with numpy's, which are global
-# in a static link) a pandas_ prefix; it is empty until those files are
-# compiled once and their symbols known. The C++ module
-# (window/aggregations, from Cython) is compiled with -fignore-exceptions:
-# Cython's `except +` try/catch compiles, no landing pad is emitted (a
-# throw is cxa_stubs.c's abort, as in numpy; wazero runs no legacy wasm
-# exception handling).
-: >"$W/rename.h"
+printf 'def get_version():\n    raise SystemExit("no versioneer: _version_meson.py gives the version")\n' >"$SRC/versioneer.py"
+# The C++ module (window/aggregations, from Cython) is compiled with
+# -fignore-exceptions: Cython's `except +` try/catch compiles, no landing
+# pad is emitted (a throw is cxa_stubs.c's abort, as in numpy; wazero runs
+# no legacy wasm exception handling).
 ( cd "$SRC" && "$PY" "$NPSRC/vendored-meson/meson/meson.py" setup "$W/build" --cross-file "$W/cross.ini" \
-    --buildtype=release -Db_ndebug=if-release \
-    -Dc_args="-include $W/rename.h" -Dcpp_args="-include $W/rename.h -fignore-exceptions" >"$W/setup.log" 2>&1 ) \
+    --buildtype=release -Db_ndebug=if-release -Dcpp_args=-fignore-exceptions >"$W/setup.log" 2>&1 ) \
   || { tail -40 "$W/setup.log"; die "pandas: meson setup failed ($W/setup.log)"; }
 B=$W/build
 step "meson setup (numpy's bundled meson)"
 
-# pandas' own C files first (seconds), their global symbols into rename.h;
-# ninja then recompiles them with it (the header is in their depfiles).
-( cd "$B" && ninja -t targets all | sed -n 's/^\(.*\.c\.o\): .*/\1/p' | grep '/src_\|/\.\._src_' | LC_ALL=C sort >"$W/csrc.txt" )
-( cd "$B" && ninja -j"$JOBS" $(cat "$W/csrc.txt") >"$W/compile.log" 2>&1 ) || { grep -A20 FAILED "$W/compile.log" | head -60; die "pandas: compiling its C files failed"; }
-( cd "$B" && llvm-nm-$LLVM_VERSION --defined-only --extern-only $(cat "$W/csrc.txt") ) | awk 'NF == 3 {print $3}' \
-  | grep -v '^PyInit_' | LC_ALL=C sort -u | sed 's/.*/#define & pandas_&/' >"$W/rename.h"
-step "pandas' C files; $(wc -l <"$W/rename.h") global symbols renamed"
-
-# Everything else: the tempita .pxi files, Cython's C and C++ (the slow
-# part), and the objects. Objects only: no shared module is linked.
+# The tempita .pxi files, Cython's C and C++ (the slow part), and the
+# objects. Objects only: no shared module is linked.
 ( cd "$B" && ninja -t targets all | sed -n 's/^\(.*\.\(o\|py\)\): .*/\1/p' | LC_ALL=C sort >"$W/targets.txt" )
-( cd "$B" && ninja -j"$JOBS" $(cat "$W/targets.txt") >>"$W/compile.log" 2>&1 ) || { grep -A20 FAILED "$W/compile.log" | head -60; die "pandas: compile failed ($W/compile.log)"; }
+( cd "$B" && ninja -j"$JOBS" $(cat "$W/targets.txt") >"$W/compile.log" 2>&1 ) || { grep -A20 FAILED "$W/compile.log" | head -60; die "pandas: compile failed ($W/compile.log)"; }
 step "Cython and the compiler, $(grep -c . "$W/targets.txt") targets"
+
+# pandas' own C files (its vendored copy of numpy's datetime code shares
+# names with numpy's, which are global in a static link) are recompiled
+# with the global symbols they define renamed pandas_<name>, but for those
+# a Cython module calls by name (tslibs/parsing's xstrtod): the others are
+# reached only through the capsules of pandas_datetime and pandas_parser.
+# A name of both kinds that numpy or CPython also defines would fail the
+# link, loudly.
+( cd "$B" && ninja -t targets all | sed -n 's/^\(.*\.c\.o\): .*/\1/p' | grep '/src_\|/\.\._src_' | LC_ALL=C sort >"$W/csrc.txt" )
+( cd "$B" && llvm-nm-$LLVM_VERSION --undefined-only $(ninja -t targets all | sed -n 's/^\(.*\.o\): .*/\1/p' | grep -v '/src_\|/\.\._src_') ) \
+  | awk 'NF == 2 {print $2}' | LC_ALL=C sort -u >"$W/called.txt"
+( cd "$B" && llvm-nm-$LLVM_VERSION --defined-only --extern-only $(cat "$W/csrc.txt") ) | awk 'NF == 3 {print $3}' \
+  | grep -v '^PyInit_' | LC_ALL=C sort -u | LC_ALL=C comm -23 - "$W/called.txt" >"$W/renamed.txt"
+sed 's/.*/#define & pandas_&/' "$W/renamed.txt" >"$W/rename.h"
+"$PY" -c '
+import json, shlex, subprocess, sys
+objs = set(open(sys.argv[2]).read().split())
+for c in json.load(open(sys.argv[1])):
+    if c["output"] in objs:
+        argv = shlex.split(c["command"])
+        argv[1:1] = ["-include", sys.argv[3]]
+        subprocess.run(argv, cwd=c["directory"], check=True)
+' "$B/compile_commands.json" "$W/csrc.txt" "$W/rename.h" >>"$W/compile.log" 2>&1 \
+  || { tail -20 "$W/compile.log"; die "pandas: recompiling its C files with rename.h failed"; }
+step "pandas' C files recompiled, $(wc -l <"$W/renamed.txt") global symbols renamed"
 
 # One archive. pandas' tokenizer.c is compiled into four modules and io.c
 # into two, with the same flags: each source is kept once.

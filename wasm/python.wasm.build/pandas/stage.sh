@@ -35,6 +35,8 @@ if [ ! -f "$out/MANIFEST" ]; then
     touch "$ps/.done"
   fi
   "$here/link.sh" "$stage" "$ns" "$ps" "$out"
+  # The benchmark's native pandas (Debian's), beside the variant.
+  "$here/native.sh" "$dl" "$out/native-site"
 fi
 ln -sfn "out/$hl" "$pb/current"
 find "$pb/out" -mindepth 1 -maxdepth 1 ! -name "$hl" -exec rm -rf {} +
