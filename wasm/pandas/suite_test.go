@@ -71,7 +71,7 @@ class Collect:
 
 c = Collect()
 code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:faulthandler", "-p", "no:logging", "--capture=sys",
-                    "-W", "ignore", "--rootdir", tests, "-c", tests + "/pyproject.toml", tests + "/" + %q], plugins=[c])
+                    "--rootdir", tests, "-c", tests + "/pyproject.toml", tests + "/" + %q], plugins=[c])
 suite_result = {"exit": int(code), "counts": dict(c.counts), "causes": dict(c.causes.most_common(40))}
 `
 

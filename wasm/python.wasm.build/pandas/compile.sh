@@ -122,14 +122,30 @@ step "Cython and the compiler, $(grep -c . "$W/targets.txt") targets"
 
 # pandas' own C files (its vendored copy of numpy's datetime code shares
 # names with numpy's, which are global in a static link) are recompiled
-# with the global symbols they define renamed pandas_<name>, but for those
-# a Cython module calls by name (tslibs/parsing's xstrtod): the others are
-# reached only through the capsules of pandas_datetime and pandas_parser.
-# A name of both kinds that numpy or CPython also defines would fail the
-# link, loudly.
-( cd "$B" && ninja -t targets all | sed -n 's/^\(.*\.c\.o\): .*/\1/p' | grep '/src_\|/\.\._src_' | LC_ALL=C sort >"$W/csrc.txt" )
-( cd "$B" && llvm-nm-$LLVM_VERSION --undefined-only $(ninja -t targets all | sed -n 's/^\(.*\.o\): .*/\1/p' | grep -v '/src_\|/\.\._src_') ) \
-  | awk 'NF == 2 {print $2}' | LC_ALL=C sort -u >"$W/called.txt"
+# with the global symbols they define renamed pandas_<name>. Left as they
+# are: the C files that use pandas_datetime's or pandas_parser's capsule
+# (objToJSON.c: the capsule's struct fields have the functions' names,
+# which its macros reach), and every name one of those or a Cython module
+# calls by name (tslibs/parsing's xstrtod, ujson's functions); the other
+# calls go through the capsules. A name of both kinds that numpy or
+# CPython also defines would fail the link, loudly.
+"$PY" -c '
+import json, os, sys
+csrc, callers = [], []
+for c in json.load(open(sys.argv[1])):
+    o = c["output"]
+    if not o.endswith(".o"):
+        continue
+    src = os.path.normpath(os.path.join(c["directory"], c["file"]))
+    own = "/pandas/_libs/src/" in src
+    if own:
+        text = open(src, encoding="utf-8").read()
+        own = not ("pd_datetime.h" in text or "pd_parser.h" in text) or "_IMPL" in text
+    (csrc if own else callers).append(o)
+open(sys.argv[2], "w").write("\n".join(sorted(csrc)) + "\n")
+open(sys.argv[3], "w").write("\n".join(sorted(callers)) + "\n")
+' "$B/compile_commands.json" "$W/csrc.txt" "$W/callers.txt"
+( cd "$B" && llvm-nm-$LLVM_VERSION --undefined-only $(cat "$W/callers.txt") ) | awk 'NF == 2 {print $2}' | LC_ALL=C sort -u >"$W/called.txt"
 ( cd "$B" && llvm-nm-$LLVM_VERSION --defined-only --extern-only $(cat "$W/csrc.txt") ) | awk 'NF == 3 {print $3}' \
   | grep -v '^PyInit_' | LC_ALL=C sort -u | LC_ALL=C comm -23 - "$W/called.txt" >"$W/renamed.txt"
 sed 's/.*/#define & pandas_&/' "$W/renamed.txt" >"$W/rename.h"
@@ -167,11 +183,12 @@ while read -r o; do n=$((n + 1)); ln "$B/$o" "$W/objs/$(printf %03d $n)-${o##*/}
 step "$(wc -l <"$W/objects.txt") objects archived, $(wc -l <"$PS/modules.txt") modules"
 
 # pandas' Python files as meson installs them (stand-ins for the shared
-# modules, deleted after), its tests apart (pandas-tests/, for the test
+# modules, deleted after; no --tags: its subpackages, install_subdir()'s,
+# carry no tag), its tests apart (pandas-tests/, for the test
 # runner only), and its pure-Python dependencies.
 ( cd "$B" && ninja -t targets all | sed -n 's/^\(.*\.so\): .*/\1/p' | xargs touch \
   && "$PY" "$NPSRC/vendored-meson/meson/meson.py" install --no-rebuild --destdir "$W/inst" \
-    --tags python-runtime >"$W/install.log" 2>&1 ) || { tail -30 "$W/install.log"; die "pandas: installing its Python files failed"; }
+    >"$W/install.log" 2>&1 ) || { tail -30 "$W/install.log"; die "pandas: installing its Python files failed"; }
 site=$(dirname "$(find "$W/inst" -path '*/pandas/__init__.py' | head -1)")
 mkdir -p "$PS/site-packages" "$PS/pandas-tests/pandas"
 cp -a "$site" "$PS/site-packages/pandas"
