@@ -15,9 +15,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 STAGE=$1 NS=$2 PS=$3 OUT=$4
 C=$OUT.both
 rm -rf "$C" && mkdir -p "$C/lib" "$C/site-packages"
+# pandas' objects, each copy of khash's traced_* functions renamed
+# (dedup.py), after numpy's in one archive.
+mkdir -p "$C/pandas-objs"
+( cd "$C/pandas-objs" && llvm-ar-$LLVM_VERSION x "$PS/lib/libpandas.a" )
+"$STAGE/native/bin/python3.13" -I "$here/dedup.py" "llvm-nm-$LLVM_VERSION" "$C/pandas-objs" >/dev/null
 cp "$NS/lib/libnumpy.a" "$C/lib/libnumpy.a"
-llvm-ar-$LLVM_VERSION qL "$C/lib/libnumpy.a" "$PS/lib/libpandas.a"
-llvm-ar-$LLVM_VERSION s "$C/lib/libnumpy.a"
+( cd "$C/pandas-objs" && llvm-ar-$LLVM_VERSION qcsD "$C/lib/libnumpy.a" $(ls | LC_ALL=C sort) )
 cp "$NS/lib/libc++.a" "$NS/lib/libc++abi.a" "$C/lib/"
 cat "$NS/modules.txt" "$PS/modules.txt" >"$C/modules.txt"
 [ "$(cut -d' ' -f2 "$C/modules.txt" | sort | uniq -d)" = "" ] || die "numpy and pandas have modules that share a PyInit name"

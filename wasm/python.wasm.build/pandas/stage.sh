@@ -17,7 +17,7 @@ nh=$here/../numpy
 # numpy/stage.sh's hash of numpy's objects, computed as there.
 hn=$( (echo "$h1"; cat "$nh/pins.sh" "$nh/compile.sh" "$nh/npy_cpu-wasm.patch") | sha256sum | cut -c1-16)
 hp=$( (echo "$h1"; cat "$nh/pins.sh" "$nh/npy_cpu-wasm.patch" "$here/pins.sh" "$here/source.sh" "$here/compile.sh" "$here/wasi.patch") | sha256sum | cut -c1-16)
-hl=$( (echo "$hn $hp"; cat "$here/link.sh" "$nh/link.sh" "$nh/cxa_stubs.c" "$here/../embed.py" "$root/internal/abi/guest/snakepit.c") | sha256sum | cut -c1-16)
+hl=$( (echo "$hn $hp"; cat "$here/link.sh" "$here/dedup.py" "$nh/link.sh" "$nh/cxa_stubs.c" "$here/../embed.py" "$root/internal/abi/guest/snakepit.c") | sha256sum | cut -c1-16)
 ns=$base/numpy/stage/$hn
 [ -f "$ns/.done" ] || { progress "pandas variant skipped: numpy's objects ($ns) are not built"; exit 0; }
 pb=$base/pandas
