@@ -1,0 +1,37 @@
+// Package pandas carries the pandas variant of the interpreter: CPython
+// 3.13 with numpy 2.2.4 and pandas 2.2.3 built in (their C modules
+// statically linked under their dotted names, their Python files and
+// pandas' pure-Python dependencies, python-dateutil, pytz and six, served
+// read-only from the binary), selected with
+//
+//	rt, err := runtime.New(ctx, runtime.Config{Variant: pandas.Files()})
+//
+// This copy of the module does not carry the variant's files (its blob
+// folder holds only a README), so runtime.New fails with
+// runtime.ErrNotBuilt; a local build (the recipe's
+// wasm/python.wasm.build/pandas) is selected with Config.Dir instead.
+// The variant shares the default interpreter's standard library and
+// time-zone database (package wasm/embedded).
+//
+// What is not in: threads, mmap (read_csv's memory_map reads the file),
+// ctypes (the DataFrame interchange protocol's from_dataframe), C++
+// exceptions (pandas' one C++ module, window/aggregations, is compiled
+// with them ignored: a throw traps the instance), and pandas' optional
+// dependencies (pyarrow, matplotlib, openpyxl, ...).
+package pandas
+
+import (
+	"embed"
+	"io/fs"
+)
+
+//go:embed blob
+var blob embed.FS
+
+// Files returns the pandas variant's files, for runtime.Config.Variant.
+// runtime.New fails with runtime.ErrNotBuilt when this copy of the module
+// does not carry them.
+func Files() fs.FS {
+	sub, _ := fs.Sub(blob, "blob") // a constant, valid name
+	return sub
+}
