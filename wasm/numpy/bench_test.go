@@ -67,7 +67,7 @@ func (n nativeSide) prelude() string {
 
 // command runs src in a new process (-I -S) with the side's numpy.
 func (n nativeSide) command(src string) *exec.Cmd {
-	return exec.Command(n.python[0], append(n.python[1:len(n.python):len(n.python)], "-I", "-S", "-c", n.prelude()+src)...)
+	return n.python.Command(ctx, "-I", "-S", "-c", n.prelude()+src)
 }
 
 const ready = "import numpy as np\nnp.arange(10).sum()"

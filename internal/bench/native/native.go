@@ -61,6 +61,12 @@ func (p Python) argv(args ...string) (string, []string) {
 	return p[0], append(p[1:len(p):len(p)], args...)
 }
 
+// Command is an exec.Cmd running p with args after its own arguments.
+func (p Python) Command(ctx context.Context, args ...string) *exec.Cmd {
+	prog, a := p.argv(args...)
+	return exec.CommandContext(ctx, prog, a...)
+}
+
 // String is the command line.
 func (p Python) String() string { return strings.Join(p, " ") }
 
@@ -490,8 +496,7 @@ func smapsRollup(pid int) (rss, pss uint64, err error) {
 // waits for it to exit: the cost of a process per call. Output is discarded;
 // a failure reports the end of stderr.
 func RunFresh(ctx context.Context, python Python, src string) error {
-	prog, args := python.argv("-I", "-S", "-c", src)
-	cmd := exec.CommandContext(ctx, prog, args...)
+	cmd := python.Command(ctx, "-I", "-S", "-c", src)
 	var stderr tail
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {
