@@ -347,6 +347,9 @@ func (p *Pool) Close(ctx context.Context) error {
 		<-finished
 	}
 	p.killCall(runtime.ErrClosed)
+	if p.opts.Store != nil {
+		p.spillAll(ctx) // store.go; its retired workers close under bg
+	}
 	p.bg.Wait()
 
 	p.mu.Lock()

@@ -316,13 +316,12 @@ func (ss *Sessions) Session(key string) *Session { return &Session{p: ss.p, key:
 func (ss *Sessions) Stats() Stats { return ss.p.Stats() }
 
 // Close stops the pool as Pool.Close does and closes every session's
-// interpreter. It is safe to call on a nil Sessions.
+// interpreter. With a Store, it first saves to it every session whose
+// calls have finished (those Close had to stop are lost), so that a
+// restarted process resumes them. It is safe to call on a nil Sessions.
 func (ss *Sessions) Close(ctx context.Context) error {
 	if ss == nil {
 		return nil
-	}
-	if ss.p.opts.Store != nil {
-		ss.p.spillAll(ctx) // store.go
 	}
 	return ss.p.Close(ctx)
 }

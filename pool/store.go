@@ -358,10 +358,27 @@ func (p *Pool) spillIdle() time.Duration {
 	return 10 * time.Second
 }
 
-// spillAll saves every parked session to the Store, for Close: a restarted
-// process resumes them.
+// spillAll saves every parked session to the Store, for Close (the pool
+// closed, its calls finished, its workers not yet closed): a restarted
+// process resumes them. It first waits for the restores under way: one
+// that adopted its session deletes the image it came from after, and a
+// spill before that delete would go with it. Closed, the pool starts no
+// new one (adopt refuses).
 func (p *Pool) spillAll(ctx context.Context) {
 	p.mu.Lock()
+	for len(p.moving) > 0 {
+		var ch chan struct{}
+		for _, ch = range p.moving {
+			break
+		}
+		p.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return // an image taken now would be cut short anyway
+		}
+		p.mu.Lock()
+	}
 	var ss []*session
 	for _, s := range p.sessions {
 		if s.lost == nil && s.parked() {

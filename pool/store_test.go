@@ -213,3 +213,52 @@ func TestSpillingUnderConcurrency(t *testing.T) {
 	require.Zero(t, stats.Errors[runtime.KindSessionLost])
 	require.GreaterOrEqual(t, stats.Spilled, uint64(keys-2))
 }
+
+// Close while sessions come and go through the Store loses none: every
+// call that returned without error is in the Store after Close, and a call
+// Close refused changed nothing, also when Close meets a session being
+// restored (whose stored image the restore deletes once it is live).
+func TestCloseDuringRestoresKeepsEveryFinishedCall(t *testing.T) {
+	st, err := pool.NewDirStore(t.TempDir())
+	require.NoError(t, err)
+	opts := pool.Options{Size: 2, MaxSessions: 2, Store: st, SpillIdle: time.Hour, Seed: []byte("close during restores")}
+	const keys = 8
+	var want [keys]int
+	ss := newSessions(t, opts)
+	for k := range keys {
+		_, err := ss.Session(fmt.Sprint(k)).Run(ctx, exec("n = 1"))
+		require.NoError(t, err)
+		want[k] = 1
+	}
+	require.NoError(t, ss.Close(ctx))
+	for round := range 4 {
+		ss := newSessions(t, opts)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for k := range keys {
+			wg.Go(func() {
+				for range 3 {
+					_, err := ss.Session(fmt.Sprint(k)).Run(ctx, exec("n += 1"))
+					for errors.Is(err, pool.ErrTooManySessions) { // every live one busy: it ran nowhere
+						time.Sleep(time.Millisecond)
+						_, err = ss.Session(fmt.Sprint(k)).Run(ctx, exec("n += 1"))
+					}
+					if err != nil {
+						require.ErrorIs(t, err, runtime.ErrClosed, "session %d", k)
+						return
+					}
+					mu.Lock()
+					want[k]++
+					mu.Unlock()
+				}
+			})
+		}
+		time.Sleep(time.Duration(round) * 20 * time.Millisecond)
+		require.NoError(t, ss.Close(ctx))
+		wg.Wait()
+	}
+	ss = newSessions(t, opts)
+	for k := range keys {
+		require.Equal(t, fmt.Sprint(want[k]), evalSession(t, ss, fmt.Sprint(k), "n"), "session %d", k)
+	}
+}

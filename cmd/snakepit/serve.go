@@ -537,6 +537,10 @@ func (h *httpServer) metrics(w http.ResponseWriter, _ *http.Request) {
 	value("snakepit_sessions", "", float64(st.Sessions))
 	metric("snakepit_session_memory_bytes", "gauge", "Memory the live sessions' interpreters own.")
 	value("snakepit_session_memory_bytes", "", float64(st.SessionMemory))
+	metric("snakepit_sessions_spilled_total", "counter", "Sessions saved to the store and closed (idle, to make room, or at shutdown).")
+	value("snakepit_sessions_spilled_total", "", float64(st.Spilled))
+	metric("snakepit_sessions_resumed_total", "counter", "Sessions this process brought back from the store.")
+	value("snakepit_sessions_resumed_total", "", float64(st.Resumed))
 	metric("snakepit_mcp_clients", "gauge", "MCP client sessions open.")
 	value("snakepit_mcp_clients", "", float64(h.clients()))
 

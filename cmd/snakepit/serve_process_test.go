@@ -132,6 +132,7 @@ func TestServeSessionMovesBetweenProcessesThroughRedis(t *testing.T) {
 	require.JSONEq(t, `[42, "1", "kept"]`, string(out.Value))
 	require.Equal(t, id, cs.ID(), "the same session")
 	require.Equal(t, 1.0, b.metric(t, "snakepit_calls_total"), "served by the second process")
+	require.Equal(t, 1.0, b.metric(t, "snakepit_sessions_resumed_total"), "from the store")
 }
 
 // With --store-sync every call's state is in Redis before its answer: a
