@@ -133,15 +133,19 @@ pgo-profile: deps
 stdlib-tests: python-wasm
 	nice -n 15 $(GO) run ./internal/stdlibtest/cmd/stdlib-tests -parallel 2 $(STDLIB_FLAGS)
 
-# numpy's own tests inside the numpy variant, each test file in a fresh
+# numpy's own tests inside the embedded numpy variant (what the module
+# ships, byte for byte what the recipe builds), each test file in a fresh
 # instance, under pytest and hypothesis (Debian's, unpacked for the guest by
-# numpy/testtools.sh); writes wasm/NUMPY-TESTS.md. NUMPY_TESTS selects the
-# files (comma-separated, relative to numpy-tests/), default the subset in
-# wasm/numpy/suite_test.go.
+# numpy/testtools.sh); writes wasm/NUMPY-TESTS.md. The tests come from
+# numpy's pinned source in NUMPY_DOWNLOADS (numpy/tests-tree.sh); building
+# the variant is not needed. NUMPY_TESTS selects the files (comma-separated,
+# relative to the tests tree), default the subset in wasm/numpy/suite_test.go.
 NUMPY_TESTS ?= 1
-numpy-tests: python-wasm
+NUMPY_DOWNLOADS ?= $(CACHE)/downloads
+numpy-tests:
 	@wasm/python.wasm.build/numpy/testtools.sh "$(CACHE)/downloads" "$(CACHE)/python-wasm/numpy/testtools"
-	SNAKEPIT_NUMPY_DIR="$(CACHE)/python-wasm/numpy/current" SNAKEPIT_NUMPY_SUITE=$(NUMPY_TESTS) SNAKEPIT_NUMPY_TESTTOOLS="$(CACHE)/python-wasm/numpy/testtools" \
+	@wasm/python.wasm.build/numpy/tests-tree.sh "$(NUMPY_DOWNLOADS)" "$(CACHE)/python-wasm/numpy/tests"
+	SNAKEPIT_NUMPY_SUITE=$(NUMPY_TESTS) SNAKEPIT_NUMPY_TESTS="$(CACHE)/python-wasm/numpy/tests" SNAKEPIT_NUMPY_TESTTOOLS="$(CACHE)/python-wasm/numpy/testtools" \
 	  SNAKEPIT_NUMPY_SUITE_OUT=$(CURDIR)/wasm/NUMPY-TESTS.md nice -n 15 $(GO) test -count=1 -timeout 3h -run TestNumpySuite -v ./wasm/numpy
 
 # The numpy variant against native numpy of the same source (numpy/native.sh

@@ -18,13 +18,15 @@ import (
 
 // EnvSuite runs numpy's own tests inside the sandbox (`make numpy-tests`):
 // "1" for suiteModules, or a comma-separated list of test files relative
-// to numpy-tests/ ("numpy/linalg/tests/test_linalg.py"). EnvSuiteOut names
-// the Markdown report to write; EnvTestTools the tree holding pytest and
-// hypothesis (numpy/testtools.sh).
+// to the tests tree ("numpy/linalg/tests/test_linalg.py"). EnvSuiteOut
+// names the Markdown report to write; EnvTestTools the tree holding pytest
+// and hypothesis (numpy/testtools.sh); EnvTests the tests tree
+// (numpy/tests-tree.sh), by default the local build's numpy-tests/.
 const (
 	EnvSuite     = "SNAKEPIT_NUMPY_SUITE"
 	EnvSuiteOut  = "SNAKEPIT_NUMPY_SUITE_OUT"
 	EnvTestTools = "SNAKEPIT_NUMPY_TESTTOOLS"
+	EnvTests     = "SNAKEPIT_NUMPY_TESTS"
 )
 
 // suiteModules is the subset `make numpy-tests` runs: the core array and
@@ -120,9 +122,12 @@ func TestNumpySuite(t *testing.T) {
 		t.Skipf("numpy's test suite runs with `make numpy-tests` (%s=1): about half an hour", EnvSuite)
 	}
 	r := variant(t)
-	tests := filepath.Join(localDir(), "numpy-tests")
+	tests := os.Getenv(EnvTests)
+	if tests == "" {
+		tests = filepath.Join(localDir(), "numpy-tests")
+	}
 	tools := os.Getenv(EnvTestTools)
-	require.DirExists(t, tests, "numpy's tests come with a local build of the variant")
+	require.DirExists(t, tests, "numpy's tests: %s, or a local build of the variant", EnvTests)
 	require.NotEmpty(t, tools, "%s names the pytest/hypothesis tree (numpy/testtools.sh)", EnvTestTools)
 	modules := suiteModules
 	if which != "1" {
@@ -167,18 +172,18 @@ func TestNumpySuite(t *testing.T) {
 		})
 	}
 	if out := os.Getenv(EnvSuiteOut); out != "" {
-		require.NoError(t, os.WriteFile(out, []byte(suiteReport(results)), 0o644))
+		require.NoError(t, os.WriteFile(out, []byte(suiteReport(r.Build(), results)), 0o644))
 	}
 	for m, sr := range results {
 		require.Empty(t, sr.Err, m)
 	}
 }
 
-func suiteReport(results map[string]suiteResult) string {
+func suiteReport(build runtime.Build, results map[string]suiteResult) string {
 	var b strings.Builder
 	total := map[string]int{}
 	skips := map[string]int{}
-	fmt.Fprintf(&b, "# numpy's tests inside the sandbox\n\nnumpy 2.2.4's own tests (pytest 8.3, hypothesis 6.130, from Debian trixie), each file in a fresh instance of the numpy variant (`make numpy-tests`).\n\n")
+	fmt.Fprintf(&b, "# numpy's tests inside the sandbox\n\nnumpy 2.2.4's own tests (pytest 8.3, hypothesis 6.130, from Debian trixie), each file in a fresh instance of the numpy variant (`make numpy-tests`), the %s interpreter (python.wasm sha256 %s).\n\n", map[bool]string{true: "embedded", false: "locally built"}[build.Embedded], build.SHA256)
 	fmt.Fprintf(&b, "| file | passed | failed | errors | skipped | xfailed | seconds |\n|---|---|---|---|---|---|---|\n")
 	for _, m := range slices.Sorted(maps.Keys(results)) {
 		r := results[m]
