@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -104,10 +105,81 @@ var pagemapBufs = sync.Pool{New: func() any { b := make([]byte, 8*8192); return 
 
 // ownPages calls each for every run [first, end) of accessible pages that
 // this memory owns: written (a copy-on-write copy of a snapshot page, or a
-// page of growth) and not shared with the snapshot's memfd.
-// /proc/self/pagemap says so per page: bit 63 present, 62 swapped, 61 a
-// file page (the snapshot's, unwritten).
+// page of growth) and not shared with the snapshot's memfd. The kernel's
+// PAGEMAP_SCAN lists just those runs; older kernels (before 6.7) give the
+// page table one entry per page (readPagemap).
 func (m *Memory) ownPages(size uint64, each func(first, end uint64)) error {
+	if !noPagemapScan.Load() {
+		err := m.scanPagemap(size, each)
+		if err != unix.ENOTTY && err != unix.EINVAL {
+			return err
+		}
+		noPagemapScan.Store(true)
+	}
+	return m.readPagemap(size, each)
+}
+
+// noPagemapScan is set once the kernel refused PAGEMAP_SCAN.
+var noPagemapScan atomic.Bool
+
+// pmScanArg is the kernel's struct pm_scan_arg, and pageRegion its struct
+// page_region (linux/fs.h; x/sys/unix lacks both).
+type pmScanArg struct {
+	size, flags, start, end, walkEnd, vec, vecLen, maxPages       uint64
+	categoryInverted, categoryMask, categoryAnyofMask, returnMask uint64
+}
+
+type pageRegion struct{ start, end, categories uint64 }
+
+const (
+	pagemapScan   = 0xc0606610 // _IOWR('f', 16, struct pm_scan_arg)
+	pageIsFile    = 1 << 2
+	pageIsPresent = 1 << 3
+	pageIsSwapped = 1 << 4
+)
+
+// scanRegions holds buffers for PAGEMAP_SCAN's answers, as pagemapBufs.
+var scanRegions = sync.Pool{New: func() any { b := make([]pageRegion, 512); return &b }}
+
+// scanPagemap is ownPages by PAGEMAP_SCAN: the pages present or swapped
+// and not the file's, merged into runs by the kernel, a buffer at a time.
+func (m *Memory) scanPagemap(size uint64, each func(first, end uint64)) error {
+	f, err := pagemap()
+	if err != nil {
+		return err
+	}
+	rp := scanRegions.Get().(*[]pageRegion)
+	defer scanRegions.Put(rp)
+	regions := *rp
+	sys := uint64(os.Getpagesize())
+	base := uint64(uintptr(unsafe.Pointer(unsafe.SliceData(m.mem))))
+	arg := pmScanArg{
+		size: uint64(unsafe.Sizeof(pmScanArg{})), start: base, end: base + size,
+		vec: uint64(uintptr(unsafe.Pointer(unsafe.SliceData(regions)))), vecLen: uint64(len(regions)),
+		categoryInverted: pageIsFile, categoryMask: pageIsFile,
+		categoryAnyofMask: pageIsPresent | pageIsSwapped, returnMask: pageIsFile,
+	}
+	for arg.start < arg.end {
+		n, _, errno := unix.Syscall(unix.SYS_IOCTL, f.Fd(), pagemapScan, uintptr(unsafe.Pointer(&arg)))
+		if errno != 0 {
+			return errno
+		}
+		for _, r := range regions[:n] {
+			each((r.start-base)/sys, (r.end-base)/sys)
+		}
+		if arg.walkEnd <= arg.start {
+			return fmt.Errorf("cowmem: PAGEMAP_SCAN made no progress at %#x", arg.start)
+		}
+		arg.start = arg.walkEnd
+	}
+	runtime.KeepAlive(regions)
+	return nil
+}
+
+// readPagemap is ownPages by reading /proc/self/pagemap, whose entry per
+// page says: bit 63 present, 62 swapped, 61 a file page (the snapshot's,
+// unwritten).
+func (m *Memory) readPagemap(size uint64, each func(first, end uint64)) error {
 	f, err := pagemap()
 	if err != nil {
 		return err
