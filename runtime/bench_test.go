@@ -95,10 +95,13 @@ func BenchmarkFreshInterpreter(b *testing.B) {
 		noCache, err := rt(b).NewSnapshot(knobs.With(ctx, knobs.Knobs{NoCodeCache: true}), runtime.SnapshotOptions{CopyOnWrite: cow})
 		require.NoError(b, err)
 		defer noCache.Close()
+		newStack, err := rt(b).NewSnapshot(knobs.With(ctx, knobs.Knobs{NewCallStack: true}), runtime.SnapshotOptions{CopyOnWrite: cow})
+		require.NoError(b, err)
+		defer newStack.Close()
 		for _, c := range []struct {
 			name string
 			s    *runtime.Snapshot
-		}{{"reset-exec", s}, {"reset-exec-nocache", noCache}} {
+		}{{"reset-exec", s}, {"reset-exec-nocache", noCache}, {"reset-exec-newstack", newStack}} {
 			b.Run(name+"/"+c.name, func(b *testing.B) {
 				i, err := c.s.NewInstance(ctx, runtime.CloneOptions{})
 				require.NoError(b, err)

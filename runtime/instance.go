@@ -53,6 +53,7 @@ type Instance struct {
 	// pristine is set while a clone has run nothing since it was made or
 	// reset: its calls may take their code from the snapshot's cache.
 	pristine bool
+	resets   int // since run's call stack was new
 
 	budgetMu sync.Mutex // host-side writes of the budget global
 	budget   api.MutableGlobal
@@ -369,15 +370,24 @@ func (i *Instance) Reset(ctx context.Context) error {
 		i.errno.Set(0)
 	}
 	// wazero keeps the wasm call stack of an exported function in Go's
-	// heap, grown as the guest recursed and never shrunk: a new one drops
-	// what the last call grew it to (up to about 80 MiB, SECURITY.md).
-	i.run = i.mod.ExportedFunction(abi.ExportRun)
+	// heap, grown as the guest recursed and never shrunk. Regrowing it from
+	// 10 KB cost each fresh call a third of its time (the allocations, and
+	// the collections they bring on), so a reset keeps it; what a deep call
+	// grew it to (up to about 100 MB, SECURITY.md) is dropped within
+	// callStackResets resets.
+	if i.resets++; i.resets >= callStackResets || i.snap.newCallStack {
+		i.run = i.mod.ExportedFunction(abi.ExportRun)
+		i.resets = 0
+	}
 	i.pristine = true
 	i.mu.Lock()
 	i.calls = 0
 	i.mu.Unlock()
 	return nil
 }
+
+// callStackResets is how many resets a call stack lasts.
+const callStackResets = 64
 
 // Close releases the instance. A call in progress on another goroutine is
 // stopped (it fails with an error wrapping ErrClosed) and waited for. If

@@ -44,3 +44,39 @@ func TestResetPointsTheScratchRootAtTheResetTree(t *testing.T) {
 	require.NoError(t, c.Reset(ctx))
 	require.NotContains(t, list(), "in.txt")
 }
+
+// A reset keeps the run function, and with it wazero's call stack as the
+// calls before grew it, for callStackResets resets: a deep call's stack is
+// then dropped, and resets after a deep call still give correct calls.
+func TestResetRenewsTheCallStackWithinItsBound(t *testing.T) {
+	ctx := context.Background()
+	r, err := New(ctx, Config{})
+	require.NoError(t, err)
+	defer r.Close(ctx)
+	s, err := r.NewSnapshot(ctx, SnapshotOptions{CopyOnWrite: true})
+	require.NoError(t, err)
+	defer s.Close()
+	c, err := s.NewInstance(ctx, CloneOptions{})
+	require.NoError(t, err)
+	defer c.Close(ctx)
+	// Recursion through C (map calls h) grows wazero's stack.
+	deep := "import sys\nsys.setrecursionlimit(5000)\ndef h(n): return n if n == 0 else list(map(h, [n - 1]))[0]\nh(900)"
+	_, err = c.Run(ctx, Exec(deep))
+	require.NoError(t, err)
+	first := c.run
+	renewed := 0
+	for k := range 2 * callStackResets {
+		require.NoError(t, c.Reset(ctx))
+		if c.run != first {
+			renewed = k + 1
+			break
+		}
+		res, err := c.Run(ctx, Eval("[x for x in range(3)]"))
+		require.NoError(t, err)
+		require.JSONEq(t, "[0, 1, 2]", string(res.Value))
+	}
+	require.Equal(t, callStackResets, renewed, "the stack is kept, then renewed")
+	res, err := c.Run(ctx, Exec(deep))
+	require.NoError(t, err, "a deep call on the new stack")
+	require.JSONEq(t, "0", string(res.Value))
+}

@@ -76,6 +76,7 @@ type Snapshot struct {
 	life             *life.Life // Close waits for the clones being made
 	id               [32]byte   // see ID
 	code             *codeCache // nil when knobs.NoCodeCache
+	newCallStack     bool       // knobs.NewCallStack
 }
 
 // snapshotHeadroom is the free heap a copy-on-write snapshot leaves its
@@ -151,6 +152,7 @@ func (r *Runtime) NewSnapshot(ctx context.Context, so SnapshotOptions) (*Snapsho
 	if !knobs.From(ctx).NoCodeCache {
 		s.code = newCodeCache(s)
 	}
+	s.newCallStack = knobs.From(ctx).NewCallStack
 	return s, nil
 }
 

@@ -63,6 +63,10 @@ type Knobs struct {
 	// runtime.NewSnapshot reads it from its own context, so that one
 	// runtime holds snapshots with and without, side by side.
 	NoCodeCache bool
+	// NewCallStack makes a snapshot's clones start each call after Reset
+	// on a new wazero call stack, as before resets kept it (read as
+	// NoCodeCache is): what regrowing it costs a fresh call.
+	NewCallStack bool
 }
 
 type key struct{}
