@@ -65,6 +65,7 @@ func cpuTime() time.Duration {
 func BenchmarkFreshCall(b *testing.B) {
 	p := newPool(b, pool.Options{Size: 1})
 	noCache := newPoolCtx(b, knobs.With(ctx, knobs.Knobs{NoCodeCache: true}), pool.Options{Size: 1})
+	newStack := newPoolCtx(b, knobs.With(ctx, knobs.Knobs{NewCallStack: true}), pool.Options{Size: 1})
 	s, err := rt(b).NewSnapshot(ctx, runtime.SnapshotOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -78,6 +79,7 @@ func BenchmarkFreshCall(b *testing.B) {
 	}{
 		{name: "pool-reset", call: func() error { _, err := p.Run(ctx, exec("x = 1")); return err }},
 		{name: "pool-reset-nocache", call: func() error { _, err := noCache.Run(ctx, exec("x = 1")); return err }},
+		{name: "pool-reset-newstack", call: func() error { _, err := newStack.Run(ctx, exec("x = 1")); return err }},
 		{name: "new-clone", call: func() error {
 			i, err := s.NewInstance(ctx, runtime.CloneOptions{})
 			if err == nil {
