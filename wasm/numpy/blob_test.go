@@ -1,96 +1,19 @@
 package numpy_test
 
 import (
-	"bytes"
-	"compress/gzip"
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
-	"io/fs"
-	"os"
-	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
-	"github.com/snakepit-wasm/snakepit/internal/abi"
-	"github.com/snakepit-wasm/snakepit/internal/artifact"
+	"github.com/snakepit-wasm/snakepit/internal/varianttest"
 	"github.com/snakepit-wasm/snakepit/wasm/numpy"
-	"github.com/stretchr/testify/require"
 )
 
 // SizeBudget bounds what the variant adds to a program that imports this
 // package: python.wasm.gz and site-packages.zip together.
 const SizeBudget = 8_000_000
 
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-// manifestFields reads a MANIFEST's lines as the recipe writes them:
-// "key value" lines and "sha256  file" lines, the latter keyed by file.
-func manifestFields(text string) map[string]string {
-	m := map[string]string{}
-	for line := range strings.Lines(text) {
-		if f := strings.Fields(line); len(f) == 2 {
-			if len(f[0]) == 64 {
-				m[f[1]] = f[0]
-			} else {
-				m[f[0]] = f[1]
-			}
-		}
-	}
-	return m
-}
-
-// TestEmbeddedFilesAreTheDefaultInterpretersVariant checks the files `make
-// embedded` copied into blob/ without rebuilding them (which `make
-// check-embedded` does where numpy's source is at hand): each is what the
-// variant's MANIFEST records, and the variant was built for the default
-// interpreter this module embeds: the same CPython, guest ABI and stdlib
-// (the variant runs with package embedded's stdlib.zip, and its frozen
-// modules and .pyc magic come from the same stage 1), within the size
-// budget.
+// TestEmbeddedFilesAreTheDefaultInterpretersVariant: the files in blob/
+// are the MANIFEST's, built for the default interpreter this module
+// embeds, within budget (varianttest.CheckEmbedded).
 func TestEmbeddedFilesAreTheDefaultInterpretersVariant(t *testing.T) {
-	files := numpy.Files()
-	text, err := fs.ReadFile(files, "MANIFEST")
-	if err != nil {
-		t.Skipf("this module does not carry the numpy variant (%v)", err)
-	}
-	m := manifestFields(string(text))
-	require.Equal(t, "numpy", m["variant"])
-
-	wasmGz, err := fs.ReadFile(files, "python.wasm.gz")
-	require.NoError(t, err)
-	site, err := fs.ReadFile(files, "site-packages.zip")
-	require.NoError(t, err)
-	require.Equal(t, m["python.wasm.gz"], sha(wasmGz), "python.wasm.gz is not the MANIFEST's: copy all three files with `make embedded`")
-	require.Equal(t, m["site-packages.zip"], sha(site), "site-packages.zip is not the MANIFEST's: copy all three files with `make embedded`")
-	zr, err := gzip.NewReader(bytes.NewReader(wasmGz))
-	require.NoError(t, err)
-	wasm, err := io.ReadAll(zr)
-	require.NoError(t, err)
-	require.Equal(t, m["python.wasm"], sha(wasm))
-
-	def, err := artifact.EmbeddedManifest()
-	require.NoError(t, err)
-	rebuild := "the numpy variant and the default interpreter come from different builds: `make embedded` after one `make python-wasm` copies both"
-	require.Equal(t, def.PythonVersion, m["cpython"], rebuild)
-	require.Equal(t, def.ABIVersion, atoi(t, m["abi"]), rebuild)
-	require.Equal(t, abi.Version, atoi(t, m["abi"]), "the variant speaks another guest ABI than this host: rebuild it from internal/abi/guest/snakepit.c")
-	stdlib, err := os.ReadFile(filepath.Join("..", "embedded", "stdlib.zip"))
-	require.NoError(t, err)
-	require.Equal(t, sha(stdlib), m["stdlib"], rebuild)
-
-	n := len(wasmGz) + len(site)
-	t.Logf("python.wasm.gz %d + site-packages.zip %d = %d bytes (python.wasm %d)", len(wasmGz), len(site), n, len(wasm))
-	require.LessOrEqual(t, n, SizeBudget, "the variant's files outgrew their budget")
-}
-
-func atoi(t *testing.T, s string) int {
-	t.Helper()
-	n, err := strconv.Atoi(s)
-	require.NoError(t, err, "MANIFEST's abi line")
-	return n
+	varianttest.CheckEmbedded(t, numpy.Files(), "numpy", SizeBudget)
 }
