@@ -200,15 +200,44 @@ func suiteReport(build runtime.Build, results map[string]suiteResult) string {
 		fmt.Fprintf(&b, "| %s%s | %d | %d | %d | %d | %d | %.0f |\n", m, note, r.Counts["passed"], r.Counts["failed"], r.Counts["errors"], r.Counts["skipped"], r.Counts["xfailed"], r.Seconds)
 	}
 	fmt.Fprintf(&b, "| **total** | %d | %d | %d | %d | %d | |\n\n", total["passed"], total["failed"], total["errors"], total["skipped"], total["xfailed"])
-	fmt.Fprintf(&b, "## Skip reasons\n\n")
+	fmt.Fprintf(&b, "## Skip reasons, with their cause\n\n")
 	for _, k := range slices.Sorted(maps.Keys(skips)) {
-		fmt.Fprintf(&b, "- %d × %s\n", skips[k], strings.TrimSpace(k))
+		fmt.Fprintf(&b, "- %d × %s (%s)\n", skips[k], strings.TrimSpace(k), cause(k))
 	}
-	fmt.Fprintf(&b, "\n## Failures\n\n")
+	fmt.Fprintf(&b, "\n## Failures, with their cause\n\n")
 	for _, m := range slices.Sorted(maps.Keys(results)) {
 		for _, f := range results[m].Failures {
-			fmt.Fprintf(&b, "- %s\n", f)
+			fmt.Fprintf(&b, "- %s (%s)\n", f, cause(f))
 		}
 	}
 	return b.String()
+}
+
+// causes says, by a word of its reason or message, why a test is skipped
+// or fails inside the sandbox; the first that matches wins.
+var causes = []struct{ word, cause string }{
+	{"FloatingPointError not raised", "wasm32: no floating-point exception flags; upstream skips the other such tests on wasm, not these"},
+	{"_ctypes", "ours: the interpreter has no ctypes (no libffi for wasm32-wasi); the file imports it at the top"},
+	{"wasm", "WASI/wasm32, as upstream marks it"},
+	{"thread", "WASI: no threads"},
+	{"subprocess", "WASI: no processes"},
+	{"fork", "WASI: no processes"},
+	{"Bad memory reports", "wasm32: upstream skips it on 32-bit platforms"},
+	{"memory", "WASI: no way to read the available memory"},
+	{"32-bit", "wasm32: a 32-bit C long"},
+	{"int32", "wasm32: a 32-bit C long"},
+	{"x86-64", "wasm32: not x86-64"},
+	{"fp error", "wasm32: no floating-point exception flags"},
+	{"windows", "upstream: a platform difference it skips everywhere"},
+	{"PyPy", "upstream: not CPython's"},
+	{"broken on some platforms", "upstream: skipped everywhere"},
+}
+
+func cause(s string) string {
+	for _, c := range causes {
+		if strings.Contains(strings.ToLower(s), strings.ToLower(c.word)) {
+			return c.cause
+		}
+	}
+	return "upstream: the test's own parametrization"
 }

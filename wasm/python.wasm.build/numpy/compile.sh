@@ -154,7 +154,10 @@ find "$NS/site-packages" -name '*.so' -delete
     rm -rf "$NS/site-packages/$d"; mkdir -p "$NS/numpy-tests/$(dirname "$d")" && cp -a "$d" "$NS/numpy-tests/$d"; done
   cp numpy/conftest.py "$NS/numpy-tests/numpy/" && cp pytest.ini "$NS/numpy-tests/" )
 find "$NS/site-packages" "$NS/numpy-tests" \( -name '*.pyi' -o -name '*.pxd' -o -name 'py.typed' \) -delete
-SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH "$PY" -I -m compileall -q -j1 --invalidation-mode checked-hash \
+# -f: meson install leaves timestamp .pyc files (its python.bytecompile),
+# which compileall would keep; those of generated files (version.py,
+# __config__.py) carried the build's time. Each is rewritten checked-hash.
+SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH "$PY" -I -m compileall -f -q -j1 --invalidation-mode checked-hash \
   -s "$NS/site-packages" -p /usr/local/lib/python3.13/site-packages "$NS/site-packages" >/dev/null \
   || die "numpy: compiling its Python files failed"
 wait $native_pid || { tail -30 "$W/native.log"; die "numpy (native baseline) failed"; }

@@ -203,7 +203,10 @@ done <<<"$PANDAS_DEPS"
 cp -a "$W/deps/usr/lib/python3/dist-packages/." "$PS/site-packages/"
 find "$PS/site-packages" -name '*.egg-info' -prune -exec rm -rf {} +
 find "$PS/site-packages" "$PS/pandas-tests" \( -name '*.pyi' -o -name '*.pxd' -o -name 'py.typed' \) -delete
-SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH "$PY" -I -m compileall -q -j1 --invalidation-mode checked-hash \
+# -f: meson install leaves timestamp .pyc files (its python.bytecompile),
+# which compileall would keep; those of generated files (version.py,
+# __config__.py) carried the build's time. Each is rewritten checked-hash.
+SOURCE_DATE_EPOCH=$SOURCE_DATE_EPOCH "$PY" -I -m compileall -f -q -j1 --invalidation-mode checked-hash \
   -s "$PS/site-packages" -p /usr/local/lib/python3.13/site-packages "$PS/site-packages" >/dev/null \
   || die "pandas: compiling its Python files failed"
 {
