@@ -12,9 +12,12 @@ EMBEDDED := python.wasm.gz stdlib.zip zoneinfo.zip MANIFEST
 # wasm/numpy; copied only when the recipe built it.
 EMBED_NUMPY := wasm/numpy/blob
 EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
+# The pandas variant (numpy and pandas built in: wasm/python.wasm.build/pandas),
+# embedded by package wasm/pandas; built after numpy's, from numpy's objects.
+EMBED_PANDAS := wasm/pandas/blob
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
-.PHONY: mcp-ts-check all deps test-deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pgo-profile clean-cache bench-sessions
+.PHONY: mcp-ts-check all deps test-deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pandas-tests pandas-bench pgo-profile clean-cache bench-sessions
 
 all: python-wasm example
 
@@ -56,24 +59,34 @@ embedded: python-wasm
 	@if [ "$${SNAKEPIT_NUMPY:-1}" != 0 ] && wasm/python.wasm.build/numpy/source.sh "$(CACHE)/downloads" >/dev/null; then \
 	  for f in $(EMBEDDED_NUMPY); do cp "$(CACHE)/python-wasm/numpy/current/embed/$$f" $(EMBED_NUMPY)/$$f || exit 1; done; \
 	  cat $(EMBED_NUMPY)/MANIFEST; \
-	else echo "numpy variant not built (its source is not in $(CACHE)/downloads, or SNAKEPIT_NUMPY=0): $(EMBED_NUMPY) left as it is"; fi
+	  if [ "$${SNAKEPIT_PANDAS:-1}" != 0 ] && wasm/python.wasm.build/pandas/source.sh "$(CACHE)/downloads" >/dev/null; then \
+	    for f in $(EMBEDDED_NUMPY); do cp "$(CACHE)/python-wasm/pandas/current/embed/$$f" $(EMBED_PANDAS)/$$f || exit 1; done; \
+	    cat $(EMBED_PANDAS)/MANIFEST; \
+	  else echo "pandas variant not built (its inputs are not in $(CACHE)/downloads, or SNAKEPIT_PANDAS=0): $(EMBED_PANDAS) left as it is"; fi; \
+	else echo "numpy variant not built (its source is not in $(CACHE)/downloads, or SNAKEPIT_NUMPY=0): $(EMBED_NUMPY) and $(EMBED_PANDAS) left as they are"; fi
 
 # The embedded interpreter must be exactly what the recipe builds; so must
-# the numpy variant, when the recipe could build it. Without numpy's source
-# in the download cache (CI's case: Debian's mirror does not serve it) its
-# comparison is skipped, and says so; the variant's tests still check its
-# files against its MANIFEST and its ABI and stdlib against the default
-# interpreter's.
+# the numpy and pandas variants, when the recipe could build them. Without
+# numpy's source in the download cache (CI's case: Debian's mirror does not
+# serve it) their comparison is skipped, and says so; the variants' tests
+# still check their files against their MANIFEST and their ABI and stdlib
+# against the default interpreter's.
 check-embedded: python-wasm
 	@for f in $(EMBEDDED); do cmp -s "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f || \
 	  { echo "$(EMBED)/$$f differs from what the recipe builds ($(CACHE)/python-wasm/current/embed/$$f): run 'make embedded' and commit"; exit 1; }; done
 	@echo "embedded interpreter matches the recipe: $$(grep python.wasm $(EMBED)/MANIFEST | head -1)"
 	@if [ "$${SNAKEPIT_NUMPY:-1}" = 0 ]; then echo "numpy variant: comparison SKIPPED (SNAKEPIT_NUMPY=0)"; \
 	elif ! src=$$(wasm/python.wasm.build/numpy/source.sh "$(CACHE)/downloads"); then \
-	  echo "numpy variant: comparison SKIPPED: numpy's source is not in $(CACHE)/downloads (wasm/python.wasm.build/README.md says how to get it)"; \
+	  echo "numpy and pandas variants: comparison SKIPPED: numpy's source is not in $(CACHE)/downloads (wasm/python.wasm.build/README.md says how to get it)"; \
 	else for f in $(EMBEDDED_NUMPY); do cmp -s "$(CACHE)/python-wasm/numpy/current/embed/$$f" $(EMBED_NUMPY)/$$f || \
 	  { echo "$(EMBED_NUMPY)/$$f differs from what the recipe builds from $$src ($(CACHE)/python-wasm/numpy/current/embed/$$f): run 'make embedded' and commit"; exit 1; }; done; \
-	  echo "numpy variant matches the recipe: $$(grep ' python.wasm$$' $(EMBED_NUMPY)/MANIFEST)"; fi
+	  echo "numpy variant matches the recipe: $$(grep ' python.wasm$$' $(EMBED_NUMPY)/MANIFEST)"; \
+	  if [ "$${SNAKEPIT_PANDAS:-1}" = 0 ]; then echo "pandas variant: comparison SKIPPED (SNAKEPIT_PANDAS=0)"; \
+	  elif ! wasm/python.wasm.build/pandas/source.sh "$(CACHE)/downloads" >/dev/null; then \
+	    echo "pandas variant: comparison SKIPPED: its inputs are not in $(CACHE)/downloads (above)"; \
+	  else for f in $(EMBEDDED_NUMPY); do cmp -s "$(CACHE)/python-wasm/pandas/current/embed/$$f" $(EMBED_PANDAS)/$$f || \
+	    { echo "$(EMBED_PANDAS)/$$f differs from what the recipe builds ($(CACHE)/python-wasm/pandas/current/embed/$$f): run 'make embedded' and commit"; exit 1; }; done; \
+	    echo "pandas variant matches the recipe: $$(grep ' python.wasm$$' $(EMBED_PANDAS)/MANIFEST)"; fi; fi
 
 # The module builds for every platform Go users are likely to have.
 cross:
@@ -147,6 +160,22 @@ numpy-tests:
 	@wasm/python.wasm.build/numpy/tests-tree.sh "$(NUMPY_DOWNLOADS)" "$(CACHE)/python-wasm/numpy/tests"
 	SNAKEPIT_NUMPY_SUITE=$(NUMPY_TESTS) SNAKEPIT_NUMPY_TESTS="$(CACHE)/python-wasm/numpy/tests" SNAKEPIT_NUMPY_TESTTOOLS="$(CACHE)/python-wasm/numpy/testtools" \
 	  SNAKEPIT_NUMPY_SUITE_OUT=$(CURDIR)/wasm/NUMPY-TESTS.md nice -n 15 $(GO) test -count=1 -timeout 3h -run TestNumpySuite -v ./wasm/numpy
+
+# pandas' own tests inside the pandas variant as the recipe built it (its
+# pandas-tests/ come with the build), each test file in a fresh instance;
+# the counts and causes go to the log. PANDAS_TESTS selects the files
+# (comma-separated), default the subset in wasm/pandas/suite_test.go.
+PANDAS_TESTS ?= 1
+pandas-tests: python-wasm
+	@wasm/python.wasm.build/numpy/testtools.sh "$(CACHE)/downloads" "$(CACHE)/python-wasm/numpy/testtools"
+	SNAKEPIT_PANDAS_DIR="$(CACHE)/python-wasm/pandas/current" SNAKEPIT_PANDAS_SUITE=$(PANDAS_TESTS) SNAKEPIT_PANDAS_TESTTOOLS="$(CACHE)/python-wasm/numpy/testtools" \
+	  $(GO) test -count=1 -timeout 3h -run TestPandasSuite -v ./wasm/pandas
+
+# The pandas variant against Debian trixie's pandas (pandas/native.sh puts
+# it beside the variant; bench-debian has trixie's python3.13 and numpy): a
+# pandas-ready interpreter, and a DataFrame workload.
+pandas-bench: python-wasm bench-debian
+	SNAKEPIT_PANDAS_DIR="$(CACHE)/python-wasm/pandas/current" $(GO) test -count=1 -run '^$$' -bench 'BenchmarkPandas' -benchtime 100x ./wasm/pandas
 
 # The numpy variant against native numpy of the same source (numpy/native.sh
 # builds it into the variant's native-site/): a fresh numpy-ready

@@ -6,12 +6,18 @@
 //
 //	rt, err := runtime.New(ctx, runtime.Config{Variant: pandas.Files()})
 //
-// This copy of the module does not carry the variant's files (its blob
-// folder holds only a README), so runtime.New fails with
-// runtime.ErrNotBuilt; a local build (the recipe's
-// wasm/python.wasm.build/pandas) is selected with Config.Dir instead.
-// The variant shares the default interpreter's standard library and
-// time-zone database (package wasm/embedded).
+// The variant is self-contained (numpy need not be imported beside it)
+// and adds about 14 MB to a program that imports this package; one that
+// does not carries none of it. It shares the default interpreter's
+// standard library and time-zone database (package wasm/embedded). A
+// copy of the module without the files (a checkout whose blob folder
+// holds only its README) fails in runtime.New with runtime.ErrNotBuilt;
+// a local build (the recipe's wasm/python.wasm.build/pandas) is selected
+// with Config.Dir instead.
+//
+// A snapshot that preloads pandas gives clones in which pandas is already
+// imported (pool.Options.Preload); importing it anew costs about a
+// quarter of a second of CPU.
 //
 // What is not in: threads, mmap (read_csv's memory_map reads the file),
 // ctypes (the DataFrame interchange protocol's from_dataframe), C++

@@ -31,9 +31,9 @@ func closeVariant() {
 	}
 }
 
-// EnvDir selects a local build of the pandas variant; by default the tests
-// run on the recipe's (python-wasm/pandas/current), else on the files this
-// package embeds.
+// EnvDir selects a local build of the pandas variant (`make pandas-tests`
+// and `make pandas-bench` set it to the recipe's); by default the tests
+// run on the files this package embeds, as `go test ./...` in CI does.
 const EnvDir = "SNAKEPIT_PANDAS_DIR"
 
 func localDir() string {
@@ -51,8 +51,6 @@ var (
 
 func variant(t testing.TB) *runtime.Runtime {
 	rtOnce.Do(func() {
-		// A local build only when asked for: it is not shipped yet, and its
-		// first compilation takes minutes (make pandas-tests sets EnvDir).
 		if os.Getenv(EnvDir) != "" {
 			rt, rtErr = runtime.New(ctx, runtime.Config{Dir: localDir()})
 			return
@@ -60,7 +58,7 @@ func variant(t testing.TB) *runtime.Runtime {
 		rt, rtErr = runtime.New(ctx, runtime.Config{Variant: pandas.Files()})
 	})
 	if errors.Is(rtErr, runtime.ErrNotBuilt) {
-		t.Skipf("the pandas variant is not embedded yet; set %s to a local build (such as %s) to test one: %v", EnvDir, localDir(), rtErr)
+		t.Skipf("this copy of the module does not embed the pandas variant; set %s to a local build (such as %s) to test one: %v", EnvDir, localDir(), rtErr)
 	}
 	require.NoError(t, rtErr)
 	return rt

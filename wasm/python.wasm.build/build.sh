@@ -26,6 +26,7 @@ if [ -f "$out/MANIFEST" ]; then
   ln -sfn "out/$h2" "$base/current"
   progress "python.wasm up to date ($out)"
   "$here/numpy/stage.sh" "$base" "$stage" "$CACHE/downloads" "$h1"
+  "$here/pandas/stage.sh" "$base" "$stage" "$CACHE/downloads" "$h1"
   exit 0
 fi
 # One build at a time per cache directory.
@@ -44,5 +45,7 @@ ln -sfn "out/$h2" "$base/current"
 find "$base/out" -mindepth 1 -maxdepth 1 ! -name "$h2" -exec rm -rf {} +
 find "$base/stage" -mindepth 1 -maxdepth 1 ! -name "$h1" -exec rm -rf {} +
 "$here/numpy/stage.sh" "$base" "$stage" "$CACHE/downloads" "$h1"
+# After numpy's: it links numpy's objects, and skips when they are not built.
+"$here/pandas/stage.sh" "$base" "$stage" "$CACHE/downloads" "$h1"
 progress "done"
 cat "$out/MANIFEST" | tail -4
