@@ -92,11 +92,16 @@ class Collect:
             r = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
             self.skips[r] = self.skips.get(r, 0) + 1
         elif kind in ("failed", "errors"):
-            self.failures.append(report.nodeid + ": " + (report.longreprtext.strip().splitlines() or [""])[-1][:300])
+            self.failures.append(report.nodeid + ": " + why(report))
     def pytest_collectreport(self, report):
         if report.failed:
             self.counts["errors"] = self.counts.get("errors", 0) + 1
-            self.failures.append(report.nodeid + " (collection): " + (report.longreprtext.strip().splitlines() or [""])[-1][:300])
+            self.failures.append(report.nodeid + " (collection): " + why(report))
+
+def why(report):
+    # The exception line ("E   ..."), else the report's last line.
+    lines = report.longreprtext.strip().splitlines() or [""]
+    return ([l for l in lines if l.startswith("E ")] or lines)[-1][:300]
 
 c = Collect()
 # Not faulthandler, logging (they open /dev/null, which WASI lacks), fd
@@ -157,7 +162,9 @@ func TestNumpySuite(t *testing.T) {
 					err = res.Decode(&sr)
 				}
 			}
-			if err == nil && sr.Exit > 1 && sr.Exit != 5 { // 1: tests failed, 5: none collected
+			// 1: tests failed, 2: a file that could not be collected (its
+			// error is counted and reported), 5: none collected.
+			if err == nil && sr.Exit > 2 && sr.Exit != 5 {
 				err = fmt.Errorf("pytest exited with %d", sr.Exit)
 			}
 			if err != nil {
