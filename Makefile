@@ -168,14 +168,17 @@ numpy-tests:
 PANDAS_TESTS ?= 1
 pandas-tests: python-wasm
 	@wasm/python.wasm.build/numpy/testtools.sh "$(CACHE)/downloads" "$(CACHE)/python-wasm/numpy/testtools"
+	@wasm/python.wasm.build/pandas/testzones.sh "$(CACHE)/downloads" "$(CACHE)/python-wasm/pandas/testzones"
 	SNAKEPIT_PANDAS_DIR="$(CACHE)/python-wasm/pandas/current" SNAKEPIT_PANDAS_SUITE=$(PANDAS_TESTS) SNAKEPIT_PANDAS_TESTTOOLS="$(CACHE)/python-wasm/numpy/testtools" \
+	  SNAKEPIT_PANDAS_TESTZONES="$(CACHE)/python-wasm/pandas/testzones" \
 	  $(GO) test -count=1 -timeout 3h -run TestPandasSuite -v ./wasm/pandas
 
 # The pandas variant against Debian trixie's pandas (pandas/native.sh puts
 # it beside the variant; bench-debian has trixie's python3.13 and numpy): a
 # pandas-ready interpreter, and a DataFrame workload.
 pandas-bench: python-wasm bench-debian
-	SNAKEPIT_PANDAS_DIR="$(CACHE)/python-wasm/pandas/current" $(GO) test -count=1 -run '^$$' -bench 'BenchmarkPandas' -benchtime 100x ./wasm/pandas
+	SNAKEPIT_PANDAS_DIR="$(CACHE)/python-wasm/pandas/current" $(GO) test -count=1 -run '^$$' -bench 'BenchmarkPandasReady' -benchtime 100x ./wasm/pandas
+	SNAKEPIT_PANDAS_DIR="$(CACHE)/python-wasm/pandas/current" $(GO) test -count=1 -run '^$$' -bench 'BenchmarkPandasWorkload' -benchtime 1x -timeout 30m ./wasm/pandas
 
 # The numpy variant against native numpy of the same source (numpy/native.sh
 # builds it into the variant's native-site/): a fresh numpy-ready

@@ -90,3 +90,23 @@ func atoi(t *testing.T, s string) int {
 	require.NoError(t, err, "MANIFEST's abi line")
 	return n
 }
+
+// PytestPrelude is Python for a suite runner that runs a package's own
+// tests under pytest in the guest, after the package is imported. The
+// sandbox has no ctypes or mmap, and some test files import them at the
+// top (the package itself, imported before, saw them missing): stand-ins
+// let the rest of such a file run, and a test that uses one fails with
+// its ImportError. why(report) is a failed report's exception line ("E
+// ..."), else its last line. It holds no % (runners are Sprintf formats).
+const PytestPrelude = `
+import sys, types
+class Missing(types.ModuleType):
+    def __getattr__(self, name):
+        raise ImportError(f"{self.__name__} is not in the sandbox ({self.__name__}.{name})")
+for m in ("ctypes", "mmap"):
+    sys.modules.setdefault(m, Missing(m))
+
+def why(report):
+    lines = report.longreprtext.strip().splitlines() or [""]
+    return ([l for l in lines if l.startswith("E ")] or lines)[-1][:300]
+`

@@ -2,6 +2,7 @@ package pandas_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/snakepit-wasm/snakepit/internal/varianttest"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -17,10 +19,12 @@ import (
 // suiteModules, or a comma-separated list of test files relative to the
 // variant's pandas-tests/ ("pandas/tests/frame/test_api.py"). EnvTestTools
 // names the tree holding pytest and hypothesis (numpy/testtools.sh makes
-// it). The counts go to the test log, one line a file.
+// it), EnvTestZones the time zones with the legacy names the tests use
+// (pandas/testzones.sh). The counts go to the test log, one line a file.
 const (
 	EnvSuite     = "SNAKEPIT_PANDAS_SUITE"
 	EnvTestTools = "SNAKEPIT_PANDAS_TESTTOOLS"
+	EnvTestZones = "SNAKEPIT_PANDAS_TESTZONES"
 )
 
 // suiteModules: frame, series, groupby, io/json and io/parsers, a few
@@ -35,8 +39,8 @@ var suiteModules = []string{
 	"pandas/tests/groupby/aggregate/test_aggregate.py",
 	"pandas/tests/io/json/test_pandas.py",
 	"pandas/tests/io/json/test_ujson.py",
-	"pandas/tests/io/parsers/test_c_parser_only.py",
-	"pandas/tests/io/parsers/common/test_common_basic.py",
+	"pandas/tests/io/parser/test_c_parser_only.py",
+	"pandas/tests/io/parser/common/test_common_basic.py",
 }
 
 // suiteRunner runs one test file under pytest in the guest. pandas' tests
@@ -44,10 +48,16 @@ var suiteModules = []string{
 // as pandas.tests. It leaves the counts and the causes of skips and
 // failures in suite_result.
 const suiteRunner = `
-import collections, os, sys
-tests = %q
+import collections, os, sys, zoneinfo
+tests, zones = %q, %q
+# The legacy zone names the tests use (US/Pacific, ...) are tzdata-legacy's.
+zoneinfo.reset_tzpath([zones])
+os.environ["PYTZ_TZDATADIR"] = zones
+import dateutil.tz.tz
+dateutil.tz.tz.TZPATHS.insert(0, zones)
 import pandas
 pandas.__path__.append(tests + "/pandas")
+` + varianttest.PytestPrelude + `
 import pytest
 
 class Collect:
@@ -63,14 +73,18 @@ class Collect:
         if kind == "skipped":
             self.causes["skip: " + (report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr))[:200]] += 1
         elif kind in ("failed", "errors"):
-            self.causes[kind + ": " + (report.longreprtext.strip().splitlines() or [""])[-1][:200]] += 1
+            self.causes[kind + ": " + why(report)] += 1
     def pytest_collectreport(self, report):
         if report.failed:
             self.counts["errors"] += 1
-            self.causes["collection: " + (report.longreprtext.strip().splitlines() or [""])[-1][:200]] += 1
+            self.causes["collection: " + why(report)] += 1
+
 
 c = Collect()
+# pandas' addopts but the JUnit XML file (its directory is made with
+# os.makedirs, which fails on the scratch root) and --capture=no.
 code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:faulthandler", "-p", "no:logging", "--capture=sys",
+                    "-o", "addopts=--strict-markers --strict-config --durations=30",
                     "--rootdir", tests, "-c", tests + "/pyproject.toml", tests + "/" + %q], plugins=[c])
 suite_result = {"exit": int(code), "counts": dict(c.counts), "causes": dict(c.causes.most_common(40))}
 `
@@ -85,6 +99,8 @@ func TestPandasSuite(t *testing.T) {
 	tools := os.Getenv(EnvTestTools)
 	require.DirExists(t, tests, "pandas' tests come with a local build of the variant")
 	require.NotEmpty(t, tools, "%s names the pytest/hypothesis tree (numpy/testtools.sh)", EnvTestTools)
+	zones := os.Getenv(EnvTestZones)
+	require.NotEmpty(t, zones, "%s names the test time zones (pandas/testzones.sh)", EnvTestZones)
 	modules := suiteModules
 	if which != "1" {
 		modules = strings.Split(which, ",")
@@ -93,15 +109,19 @@ func TestPandasSuite(t *testing.T) {
 		t.Run(m, func(t *testing.T) {
 			i, err := r.NewInstance(ctx, runtime.Options{
 				Limits:   runtime.Limits{MaxMemory: 2 << 30},
-				Packages: []runtime.Package{{HostDir: tests}, {HostDir: tools}},
+				Packages: []runtime.Package{{HostDir: tests}, {HostDir: tools}, {HostDir: zones}},
 			})
 			require.NoError(t, err)
 			defer i.Close(ctx)
 			c, cancel := context.WithTimeout(ctx, 30*time.Minute)
 			defer cancel()
 			start := time.Now()
-			_, err = i.Run(c, runtime.Exec(fmt.Sprintf(suiteRunner, runtime.PackagesPath+"/0", m)))
+			run, err := i.Run(c, runtime.Exec(fmt.Sprintf(suiteRunner, runtime.PackagesPath+"/0", runtime.PackagesPath+"/2", m)))
+			if pe, ok := errors.AsType[*runtime.PythonError](err); ok {
+				t.Log(pe.Traceback)
+			}
 			require.NoError(t, err)
+			out := string(run.Stdout) + string(run.Stderr)
 			res, err := i.Run(c, runtime.Eval("suite_result"))
 			require.NoError(t, err)
 			var sr struct {
@@ -114,7 +134,7 @@ func TestPandasSuite(t *testing.T) {
 			for cause, n := range sr.Causes {
 				t.Logf("  %d × %s", n, cause)
 			}
-			require.Contains(t, []int{0, 1}, sr.Exit, "pytest did not run the file through")
+			require.Contains(t, []int{0, 1}, sr.Exit, "pytest did not run the file through:\n%s", out[max(0, len(out)-3000):])
 		})
 	}
 }
