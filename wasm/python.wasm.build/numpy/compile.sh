@@ -10,9 +10,16 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/pins.sh"
 . "$here/../lib.sh"
 STAGE=$1 NS=$2 DL=$3
-W=$NS/work
+# The build runs in a fixed directory, one at a time per machine: Cython
+# writes each .pyx file's absolute path into the objects (traceback file
+# names) and numpy's Python files record the compiler's arguments, so a
+# work directory under the cache would put the cache's location (a
+# user's home) into python.wasm and site-packages.zip.
+W=/tmp/snakepit-wasm-numpy
+exec 5>"$W.lock"
+flock 5
 PY=$STAGE/native/bin/python3.13
-rm -rf "$NS" && mkdir -p "$W" "$DL"
+rm -rf "$NS" "$W" && mkdir -p "$NS" "$W" "$DL"
 
 # Inputs: Debian's orig tarball when the mirror serves it, otherwise the
 # tarball source-from-git.sh makes from numpy's git (both pinned).

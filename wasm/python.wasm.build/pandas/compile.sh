@@ -13,10 +13,17 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/pins.sh"
 . "$here/../lib.sh"
 STAGE=$1 PS=$2 DL=$3
-W=$PS/work
+# The build runs in a fixed directory, one at a time per machine: Cython
+# writes each .pyx file's absolute path into the objects (traceback file
+# names) and pandas' Python files record the compiler's arguments, so a
+# work directory under the cache would put the cache's location (a
+# user's home) into python.wasm and site-packages.zip.
+W=/tmp/snakepit-wasm-pandas
+exec 5>"$W.lock"
+flock 5
 PY=$STAGE/native/bin/python3.13
 JOBS=${SNAKEPIT_JOBS:-$(nproc)}
-rm -rf "$PS" && mkdir -p "$W" "$DL"
+rm -rf "$PS" "$W" && mkdir -p "$PS" "$W" "$DL"
 step() { progress "pandas: $* ($(( $(date +%s) - t_step ))s since the last step)"; t_step=$(date +%s); }
 t_step=$(date +%s)
 
