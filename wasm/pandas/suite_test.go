@@ -82,7 +82,8 @@ class Collect:
 
 c = Collect()
 # pandas' addopts but the JUnit XML file (its directory is made with
-# os.makedirs, which fails on the scratch root) and --capture=no.
+# os.makedirs, which fails at "/": outside every preopen, wasi-libc says
+# ENOENT) and --capture=no.
 code = pytest.main(["-q", "-p", "no:cacheprovider", "-p", "no:faulthandler", "-p", "no:logging", "--capture=sys",
                     "-o", "addopts=--strict-markers --strict-config --durations=30",
                     "--rootdir", tests, "-c", tests + "/pyproject.toml", tests + "/" + %q], plugins=[c])
