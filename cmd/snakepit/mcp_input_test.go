@@ -288,8 +288,24 @@ func FuzzMCPLines(f *testing.F) {
 	})
 }
 
-// A request the client cancelled gets no answer (MCP says so), so the end
-// of input must not wait for one.
+// A request the client cancelled gets no answer (MCP says so): the next
+// line the client reads answers its next request. (The SDK writes one
+// when the handler returns; a client that had stopped reading then held
+// the server's writes, and with them the end of its input.)
+func TestMCPCancelledCallGetsNoAnswer(t *testing.T) {
+	m := startRawMCP(t)
+	m.initialize()
+	m.send(m.callLine(1, "import time\ntime.sleep(3600)"))
+	m.send(`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1,"reason":"user"}}`)
+	// Long enough for the stopped call to return (its grace is 100 ms); a
+	// slower machine can only make this test miss the answer, not invent one.
+	time.Sleep(time.Second)
+	m.send(`{"jsonrpc":"2.0","id":2,"method":"ping"}`)
+	require.EqualValues(t, 2, m.answer()["id"], "the cancelled call was answered")
+}
+
+// A request the client cancelled gets no answer, so the end of input must
+// not wait for one.
 func TestMCPInputEndDoesNotWaitForACancelledCall(t *testing.T) {
 	m := startRawMCP(t)
 	m.initialize()

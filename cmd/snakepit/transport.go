@@ -31,7 +31,7 @@ type lineTransport struct {
 }
 
 func (t *lineTransport) Connect(context.Context) (mcp.Connection, error) {
-	t.conn = &lineConn{out: t.out, lines: make(chan lineOrErr), closed: make(chan struct{}), pending: map[jsonrpc.ID]bool{}}
+	t.conn = &lineConn{out: t.out, lines: make(chan lineOrErr), closed: make(chan struct{}), pending: map[jsonrpc.ID]bool{}, cancelled: map[jsonrpc.ID]bool{}}
 	if t.maxLine == 0 {
 		t.maxLine = defaultMaxLine
 	}
@@ -52,6 +52,9 @@ type lineConn struct {
 
 	mu      sync.Mutex // writes, and the fields below
 	pending map[jsonrpc.ID]bool
+	// cancelled holds the pending requests the client cancelled until
+	// their handlers return: MCP says their answers are not sent.
+	cancelled map[jsonrpc.ID]bool
 	settled chan struct{} // closed when pending empties, once input has ended
 	eof     bool
 	lost    int // requests answered with an error because the server stopped
@@ -205,6 +208,10 @@ func (c *lineConn) writeLine(b []byte, id jsonrpc.ID) error {
 	default:
 	}
 	if id.IsValid() {
+		if c.cancelled[id] {
+			delete(c.cancelled, id)
+			return nil // the client cancelled it
+		}
 		if !c.pending[id] && c.eof {
 			return nil // answered already, by drain
 		}
@@ -215,8 +222,9 @@ func (c *lineConn) writeLine(b []byte, id jsonrpc.ID) error {
 }
 
 // track notes a request that awaits an answer, and forgets one the client
-// cancelled: MCP says a cancelled request gets none, and drain must not
-// wait for it.
+// cancelled: MCP says a cancelled request gets none, so its answer is not
+// written (a client that stopped reading would block the server on it) and
+// drain does not wait for it.
 func (c *lineConn) track(req *jsonrpc.Request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -233,7 +241,8 @@ func (c *lineConn) track(req *jsonrpc.Request) {
 	if json.Unmarshal(req.Params, &p) != nil {
 		return
 	}
-	if id, err := jsonrpc.MakeID(p.RequestID); err == nil {
+	if id, err := jsonrpc.MakeID(p.RequestID); err == nil && c.pending[id] {
+		c.cancelled[id] = true
 		c.settleLocked(id)
 	}
 }
