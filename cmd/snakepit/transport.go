@@ -55,9 +55,9 @@ type lineConn struct {
 	// cancelled holds the pending requests the client cancelled until
 	// their handlers return: MCP says their answers are not sent.
 	cancelled map[jsonrpc.ID]bool
-	settled chan struct{} // closed when pending empties, once input has ended
-	eof     bool
-	lost    int // requests answered with an error because the server stopped
+	settled   chan struct{} // closed when pending empties, once input has ended
+	eof       bool
+	lost      int // requests answered with an error because the server stopped
 }
 
 // readLines feeds lines to Read. Reading stdin cannot be interrupted, so it
