@@ -8,13 +8,9 @@ DEBS := clang-19 lld-19 llvm-19 libclang-rt-19-dev-wasm32 wabt dpkg-dev patch xz
 
 EMBED := wasm/embedded
 EMBEDDED := python.wasm.gz stdlib.zip zoneinfo.zip MANIFEST
-# The numpy variant (wasm/python.wasm.build/numpy), embedded by package
-# wasm/numpy; copied only when the recipe built it.
-EMBED_NUMPY := wasm/numpy/blob
-EMBEDDED_NUMPY := python.wasm.gz site-packages.zip MANIFEST
-# The pandas variant (numpy and pandas built in: wasm/python.wasm.build/pandas),
-# embedded by package wasm/pandas; built after numpy's, from numpy's objects.
-EMBED_PANDAS := wasm/pandas/blob
+# The numpy and pandas variants (wasm/python.wasm.build/numpy, /pandas),
+# embedded by packages wasm/numpy and wasm/pandas; copied and compared by
+# variants.sh, only when the recipe could build them.
 CROSS := linux/amd64 linux/arm64 darwin/arm64 windows/amd64
 
 .PHONY: mcp-ts-check all deps test-deps pytest-pkg python-wasm embedded check-embedded cross testdata example test check bench bench-quick bench-debian profile soak sandbox-slow fuzz stdlib-tests numpy-tests numpy-bench pandas-tests pandas-bench pgo-profile clean-cache bench-sessions
@@ -50,43 +46,26 @@ example:
 	$(GO) run ./examples/hello
 
 # Maintainers: after changing the recipe or internal/abi/guest/snakepit.c, copy the
-# rebuilt interpreter, and the numpy variant when the recipe built it (its
-# source is in the download cache: wasm/python.wasm.build/README.md), into
-# the module (and commit them once the change is done).
+# rebuilt interpreter, and the numpy and pandas variants when the recipe
+# built them (their inputs are in the download cache:
+# wasm/python.wasm.build/README.md), into the module (and commit them once
+# the change is done).
 embedded: python-wasm
 	@for f in $(EMBEDDED); do cp "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f; done
 	@cat $(EMBED)/MANIFEST
-	@if [ "$${SNAKEPIT_NUMPY:-1}" != 0 ] && wasm/python.wasm.build/numpy/source.sh "$(CACHE)/downloads" >/dev/null; then \
-	  for f in $(EMBEDDED_NUMPY); do cp "$(CACHE)/python-wasm/numpy/current/embed/$$f" $(EMBED_NUMPY)/$$f || exit 1; done; \
-	  cat $(EMBED_NUMPY)/MANIFEST; \
-	  if [ "$${SNAKEPIT_PANDAS:-1}" != 0 ] && wasm/python.wasm.build/pandas/source.sh "$(CACHE)/downloads" >/dev/null; then \
-	    for f in $(EMBEDDED_NUMPY); do cp "$(CACHE)/python-wasm/pandas/current/embed/$$f" $(EMBED_PANDAS)/$$f || exit 1; done; \
-	    cat $(EMBED_PANDAS)/MANIFEST; \
-	  else echo "pandas variant not built (its inputs are not in $(CACHE)/downloads, or SNAKEPIT_PANDAS=0): $(EMBED_PANDAS) left as it is"; fi; \
-	else echo "numpy variant not built (its source is not in $(CACHE)/downloads, or SNAKEPIT_NUMPY=0): $(EMBED_NUMPY) and $(EMBED_PANDAS) left as they are"; fi
+	@wasm/python.wasm.build/variants.sh copy "$(CACHE)"
 
 # The embedded interpreter must be exactly what the recipe builds; so must
 # the numpy and pandas variants, when the recipe could build them. Without
-# numpy's source in the download cache (CI's case: Debian's mirror does not
-# serve it) their comparison is skipped, and says so; the variants' tests
-# still check their files against their MANIFEST and their ABI and stdlib
-# against the default interpreter's.
+# numpy's source in the download cache (CI's case on a new machine:
+# Debian's mirror does not serve it) their comparison is skipped, and says
+# so; the variants' tests still check their files against their MANIFEST
+# and their ABI and stdlib against the default interpreter's.
 check-embedded: python-wasm
 	@for f in $(EMBEDDED); do cmp -s "$(CACHE)/python-wasm/current/embed/$$f" $(EMBED)/$$f || \
 	  { echo "$(EMBED)/$$f differs from what the recipe builds ($(CACHE)/python-wasm/current/embed/$$f): run 'make embedded' and commit"; exit 1; }; done
 	@echo "embedded interpreter matches the recipe: $$(grep python.wasm $(EMBED)/MANIFEST | head -1)"
-	@if [ "$${SNAKEPIT_NUMPY:-1}" = 0 ]; then echo "numpy variant: comparison SKIPPED (SNAKEPIT_NUMPY=0)"; \
-	elif ! src=$$(wasm/python.wasm.build/numpy/source.sh "$(CACHE)/downloads"); then \
-	  echo "numpy and pandas variants: comparison SKIPPED: numpy's source is not in $(CACHE)/downloads (wasm/python.wasm.build/README.md says how to get it)"; \
-	else for f in $(EMBEDDED_NUMPY); do cmp -s "$(CACHE)/python-wasm/numpy/current/embed/$$f" $(EMBED_NUMPY)/$$f || \
-	  { echo "$(EMBED_NUMPY)/$$f differs from what the recipe builds from $$src ($(CACHE)/python-wasm/numpy/current/embed/$$f): run 'make embedded' and commit"; exit 1; }; done; \
-	  echo "numpy variant matches the recipe: $$(grep ' python.wasm$$' $(EMBED_NUMPY)/MANIFEST)"; \
-	  if [ "$${SNAKEPIT_PANDAS:-1}" = 0 ]; then echo "pandas variant: comparison SKIPPED (SNAKEPIT_PANDAS=0)"; \
-	  elif ! wasm/python.wasm.build/pandas/source.sh "$(CACHE)/downloads" >/dev/null; then \
-	    echo "pandas variant: comparison SKIPPED: its inputs are not in $(CACHE)/downloads (above)"; \
-	  else for f in $(EMBEDDED_NUMPY); do cmp -s "$(CACHE)/python-wasm/pandas/current/embed/$$f" $(EMBED_PANDAS)/$$f || \
-	    { echo "$(EMBED_PANDAS)/$$f differs from what the recipe builds ($(CACHE)/python-wasm/pandas/current/embed/$$f): run 'make embedded' and commit"; exit 1; }; done; \
-	    echo "pandas variant matches the recipe: $$(grep ' python.wasm$$' $(EMBED_PANDAS)/MANIFEST)"; fi; fi
+	@wasm/python.wasm.build/variants.sh check "$(CACHE)"
 
 # The module builds for every platform Go users are likely to have.
 cross:
