@@ -168,7 +168,7 @@ numpy-bench: python-wasm
 # Each fuzz target for FUZZTIME (default 2m), one after the other, one
 # worker each (the wasm targets hold an instance per worker).
 FUZZTIME ?= 2m
-FUZZ := internal/abi:FuzzDecode runtime:FuzzValidate runtime:FuzzHostCall runtime:FuzzEmit runtime:FuzzGuestResult internal/scratchfs:FuzzFS cmd/snakepit:FuzzMCPLines
+FUZZ := internal/abi:FuzzDecode internal/abi:FuzzMarshalJSON runtime:FuzzValidate runtime:FuzzHostCall runtime:FuzzEmit runtime:FuzzGuestResult internal/scratchfs:FuzzFS cmd/snakepit:FuzzMCPLines
 fuzz: python-wasm
 	@set -e; for f in $(FUZZ); do echo "$$f ($(FUZZTIME))"; \
 	  $(GO) test -run '^$$' -fuzz "^$${f#*:}\$$" -fuzztime $(FUZZTIME) -parallel 1 ./$${f%%:*}; done

@@ -31,6 +31,7 @@ type callState struct {
 	req         *Request
 	hostCalls   int
 	pending     []byte      // a host call's answer, until the guest takes it
+	madeJSON    []byte      // hostJSON's last conversion, the value of TagHostJSON
 	chunks      int         // stream chunks so far
 	chunkSize   int         // and their total size
 	streamErr   error       // why the host stopped the stream, if it did
@@ -127,6 +128,9 @@ func hostCall(ctx context.Context, m api.Module, namePtr, nameLen, argPtr, argLe
 		return hostRefused
 	}
 	lim := &st.inst.opts.Limits
+	if v, ok := m.Memory().Read(namePtr, nameLen); ok && string(v) == abi.HostJSON {
+		return st.hostJSON(m, argPtr, argLen)
+	}
 	name, ok := st.read(m, namePtr, nameLen, 256, "host call name")
 	if !ok {
 		return st.answerErr(errors.New("snakepit: host call name too long or invalid"))
@@ -162,6 +166,29 @@ func hostCall(ctx context.Context, m api.Module, namePtr, nameLen, argPtr, argLe
 		return st.answerErr(fmt.Errorf("snakepit: answer of %q over %d bytes", name, lim.MaxHostPayload))
 	}
 	return st.answer(out)
+}
+
+// hostJSON converts a value the guest marshalled into JSON (abi.HostJSON),
+// bounded by the result limit both ways, and keeps it for the result. A
+// refusal is an error answer: the guest then encodes the value with json,
+// which raises or writes it.
+func (st *callState) hostJSON(m api.Module, ptr, n uint32) uint64 {
+	lim := st.inst.opts.Limits.MaxResult
+	if int64(n) > int64(lim) {
+		return st.answerErr(abi.ErrJSONTooLarge)
+	}
+	v, ok := m.Memory().Read(ptr, n) // a view: the guest waits while it is read
+	if !ok {
+		st.violate("host json argument out of bounds (%d bytes at 0x%x)", n, ptr)
+		return st.answerErr(abi.ErrNotJSON)
+	}
+	out, err := abi.MarshalToJSON(st.inst.conv[:0], v, lim)
+	if err != nil {
+		return st.answerErr(err)
+	}
+	// The guest answers with TagHostJSON; the JSON never enters its memory.
+	st.inst.conv, st.madeJSON = out, out
+	return st.answer([]byte{})
 }
 
 // tool finds a host tool: the request's first, then the instance's.

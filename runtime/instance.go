@@ -54,6 +54,9 @@ type Instance struct {
 	// reset: its calls may take their code from the snapshot's cache.
 	pristine bool
 	resets   int // since run's call stack was new
+	// conv holds a call's arguments in marshal's format (abi.JSONToMarshal)
+	// and a result's JSON (hostJSON), kept between calls.
+	conv []byte
 
 	budgetMu sync.Mutex // host-side writes of the budget global
 	budget   api.MutableGlobal

@@ -83,6 +83,9 @@ const (
 	TagType      = 'E'
 	TagMessage   = 'M'
 	TagTraceback = 'T'
+	// TagHostJSON is a value the host already holds as JSON: the last
+	// answer of the call's HostJSON host call. Its data is empty.
+	TagHostJSON = 'H'
 )
 
 // MaxFrames bounds how many frames one result may hold; the guest writes at
@@ -118,6 +121,9 @@ func malformed(format string, args ...any) error {
 type Result struct {
 	JSON  []byte // the JSON value, if the call returned a non-bytes value
 	Bytes []byte // the value, if the call returned bytes
+	// HostJSON: the value is the JSON the host made during the call
+	// (TagHostJSON).
+	HostJSON bool
 	// Set when the call raised: the exception's qualified type name, its
 	// message and formatted traceback.
 	ExcType, ExcMessage, Traceback []byte
@@ -157,7 +163,7 @@ func DecodeTable(b []byte) (Table, error) {
 		e := b[4+frameSize*k:]
 		tag := binary.LittleEndian.Uint32(e)
 		switch tag {
-		case TagJSON, TagBytes, TagType, TagMessage, TagTraceback:
+		case TagJSON, TagBytes, TagType, TagMessage, TagTraceback, TagHostJSON:
 		default:
 			return nil, malformed("unknown frame tag 0x%02x", tag)
 		}
@@ -167,10 +173,10 @@ func DecodeTable(b []byte) (Table, error) {
 		seen[tag] = true
 		t[k] = Frame{Tag: byte(tag), Ptr: binary.LittleEndian.Uint32(e[4:]), Len: binary.LittleEndian.Uint32(e[8:])}
 	}
-	value, raised := seen[TagJSON] || seen[TagBytes], seen[TagType]
+	value, raised := seen[TagJSON] || seen[TagBytes] || seen[TagHostJSON], seen[TagType]
 	switch {
-	case seen[TagJSON] && seen[TagBytes]:
-		return nil, malformed("both a JSON and a bytes value")
+	case seen[TagJSON] && seen[TagBytes], seen[TagHostJSON] && (seen[TagJSON] || seen[TagBytes]):
+		return nil, malformed("two values")
 	case !raised && (seen[TagMessage] || seen[TagTraceback]):
 		return nil, malformed("exception details without a type")
 	case raised && value:
@@ -183,7 +189,9 @@ func DecodeTable(b []byte) (Table, error) {
 func (t Table) Size() uint64 {
 	var n uint64
 	for _, f := range t {
-		n += uint64(f.Len)
+		if f.Tag != TagHostJSON {
+			n += uint64(f.Len)
+		}
 	}
 	return n
 }
@@ -200,6 +208,10 @@ type Memory interface {
 func (t Table) Read(mem Memory) (Result, error) {
 	var r Result
 	for _, f := range t {
+		if f.Tag == TagHostJSON {
+			r.HostJSON = true // nothing to read
+			continue
+		}
 		view, ok := mem.Read(f.Ptr, f.Len)
 		if !ok {
 			return Result{}, malformed("frame %q out of bounds (%d bytes at 0x%x)", rune(f.Tag), f.Len, f.Ptr)

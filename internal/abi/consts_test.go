@@ -77,6 +77,9 @@ func TestPythonConstantsMatch(t *testing.T) {
 	for k, want := range []rune{TagJSON, TagBytes, TagType, TagMessage, TagTraceback} {
 		require.Equal(t, `b"`+string(want)+`"`, tags[k], "frame tag %d", k)
 	}
+	require.Regexp(t, `(?m)^_HOST_MADE = b"`+string(rune(TagHostJSON))+`", b""$`, py)
+	require.Equal(t, []string{strconv.Itoa(int(KindMarshalArgs))}, pyAssign(t, py, "MARSHAL_ARGS"))
+	require.Equal(t, []string{strconv.Quote(HostJSON)}, pyAssign(t, py, "_HOST_JSON"))
 	require.Equal(t, []string{strconv.Quote(GuestLibPath)}, pyAssign(t, py, "_ADAPTER_LIB"))
 	mod, fn, _ := strings.Cut(MarshalFunction, ".")
 	require.Equal(t, "snakepit_guest", mod, "the module sp_init runs the dispatcher in")

@@ -4,7 +4,9 @@
 // module's name section: give it a python.wasm linked with --strip-debug
 // rather than --strip-all (`make profile` does all of this).
 //
-//	wasmprof -dir BUILD [-rounds N] [-program NAME] [-none] [-budget N]
+//	wasmprof -dir BUILD [-rounds N] [-program NAME | -code FILE] [-none] [-budget N]
+//
+// -code runs a file of one's own instead of the suite: it must define run().
 package main
 
 import (
@@ -25,6 +27,7 @@ func main() {
 	rounds := flag.Int("rounds", 3, "runs of each program")
 	only := flag.String("program", "", "run only this program")
 	budget := flag.Int("budget", 0, "the yield budget (knobs.YieldBudget; 0: the default)")
+	code := flag.String("code", "", "a Python file defining run(), profiled instead of the suite")
 	none := flag.Bool("none", false, "compile no stop mechanism (knobs.None), to see what the checks cost")
 	flag.Parse()
 	ctx := context.Background()
@@ -50,7 +53,15 @@ func main() {
 		log.Fatal(err)
 	}
 	defer inst.Close(ctx)
-	for _, p := range programs.All() {
+	progs := programs.All()
+	if *code != "" {
+		src, err := os.ReadFile(*code)
+		if err != nil {
+			log.Fatal(err)
+		}
+		progs = []programs.Program{{Name: *code, Source: string(src)}}
+	}
+	for _, p := range progs {
 		if *only != "" && p.Name != *only {
 			continue
 		}

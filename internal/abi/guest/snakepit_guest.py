@@ -3,9 +3,10 @@
 The host calls _dispatch(kind, a, b) through sp_run. The answer is a tuple
 of frames laid flat, (tag, data, tag, data, ...): each tag one byte, J (a
 JSON value), B (raw bytes), E (exception type), M (message), T (traceback),
-each data exact bytes or a str (J's is, and ASCII: sp_run hands the host the
-str's own bytes, so a large result is never copied to be framed). No frame
-means the call returned None. The host treats all of it as untrusted: user
+H (the JSON the host made of the value during the call, see _tojson; no
+data), each data exact bytes or a str (J's is, and ASCII: sp_run hands the
+host the str's own bytes, so a large result is never copied to be framed).
+No frame means the call returned None. The host treats all of it as untrusted: user
 code runs in this same interpreter and may replace any of this.
 
 User code imports the `snakepit` module:
@@ -47,7 +48,16 @@ import _snakepit
 # The request kinds and result frame tags (internal/abi's Kind* and Tag*;
 # its tests compare them).
 EXEC, EVAL, CALL_JSON, CALL_BYTES, CALL_STREAM = 1, 2, 3, 4, 5
+# Or-ed into CALL_JSON or CALL_STREAM: b holds the arguments in marshal's
+# format, converted by the host from their JSON (internal/abi's
+# KindMarshalArgs), which marshal.loads reads several times faster than
+# json its text.
+MARSHAL_ARGS = 256
+# The host call that converts a marshalled value to JSON (abi.HostJSON).
+_HOST_JSON = "snakepit.json"
 TAG_JSON, TAG_BYTES, TAG_TYPE, TAG_MESSAGE, TAG_TRACEBACK = b"J", b"B", b"E", b"M", b"T"
+# The value is the JSON the host made in this call (abi.TagHostJSON).
+_HOST_MADE = b"H", b""
 
 # sp_init runs this module in a dict without __builtins__, which C code
 # that imports while a frame of this module is the innermost one looks up
@@ -75,6 +85,27 @@ _encode = json.JSONEncoder(separators=(",", ":"), allow_nan=False).encode
 _decode = json.JSONDecoder().decode
 
 
+_mdumps, _mloads = marshal.dumps, marshal.loads
+_CONTAINERS = frozenset((list, dict, tuple))
+
+
+def _tojson(v):
+    """v as JSON (a str), or None when the host holds it. A list, dict or
+    tuple, or a long str, is marshalled and converted by the host, several
+    times faster than json's encoder in wasm, and without the JSON taking
+    room here; json writes the rest, and whatever the host leaves to it (a
+    set, NaN, a subclass, a cycle: see abi.MarshalToJSON), so that every
+    error is json's own."""
+    t = type(v)
+    if t in _CONTAINERS or t is str and len(v) > 256:
+        try:
+            _snakepit.call(_HOST_JSON, _mdumps(v, 2))
+            return None
+        except (ValueError, RuntimeError, MemoryError):
+            pass  # unmarshallable (a subclass, a cycle), not JSON as json writes it, or no room
+    return _encode(v)
+
+
 def _json(v):
     return _encode(v).encode()
 
@@ -85,7 +116,8 @@ def _value(v, printable=False):
     if isinstance(v, (bytes, bytearray, memoryview)):
         return (TAG_BYTES, bytes(v))  # exact bytes: v itself when it is
     try:
-        return (TAG_JSON, _encode(v))
+        j = _tojson(v)
+        return _HOST_MADE if j is None else (TAG_JSON, j)
     except (TypeError, ValueError):
         # An expression's value at the end of an exec block: its repr is
         # better than an error for something the caller did not ask for.
@@ -189,11 +221,14 @@ def _resolve(name):
         raise AttributeError("snakepit: module %r has no function %r" % (mod, attr)) from None
 
 
-def _args(b):
+def _args(b, marshalled):
     if not b:
         return (), {}
-    # The host sends valid JSON, hence UTF-8: what json.loads would detect.
-    a = _decode(b.decode("utf-8", "surrogatepass"))
+    if marshalled:
+        a = _mloads(b)
+    else:
+        # The host sends valid JSON, hence UTF-8: what json.loads would detect.
+        a = _decode(b.decode("utf-8", "surrogatepass"))
     if isinstance(a, dict):
         return (), a
     if isinstance(a, list):
@@ -239,7 +274,8 @@ def _dispatch(kind, a, b):
         f = _resolve(a.decode())
         if kind == CALL_BYTES:
             return _value(f(b))
-        args, kwargs = _args(b)
+        args, kwargs = _args(b, kind & MARSHAL_ARGS)
+        kind &= ~MARSHAL_ARGS
         if kind == CALL_JSON:
             return _value(f(*args, **kwargs))
         if kind == CALL_STREAM:
@@ -275,7 +311,7 @@ class _Host:
         keyword (not both); returns its JSON answer."""
         if args and kwargs:
             raise TypeError("snakepit.call: host tools take positional or keyword arguments, not both")
-        return json.loads(_snakepit.call(name, _json(kwargs if kwargs else list(args))))
+        return json.loads(_snakepit.call(name, _encode(kwargs if kwargs else list(args)).encode()))
 
     @staticmethod
     def emit(value):
