@@ -143,7 +143,11 @@ func Call[T any](ctx context.Context, r runtime.Runner, name string, args any) (
 	if err != nil {
 		return v, classify(name, err)
 	}
-	if err := json.Unmarshal(res.Bytes, &v); err != nil {
+	data := res.Bytes // the guest's JSON, or the host's (res.Value)
+	if data == nil {
+		data = res.Value
+	}
+	if err := json.Unmarshal(data, &v); err != nil {
 		return v, &Error{Func: name, Err: ErrResult, Reason: err.Error(), Cause: err}
 	}
 	return v, nil

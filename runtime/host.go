@@ -225,19 +225,28 @@ func hostTake(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 	return 0
 }
 
-// hostEmit passes a chunk to OnChunk. Its status 1 makes the guest raise
-// RuntimeError; once the stream is stopped (streamErr), every emit gets it.
+// hostEmit passes a chunk to OnChunk. An empty chunk is the JSON of the
+// call's last abi.HostJSON conversion, once. Its status 1 makes the guest
+// raise RuntimeError; once the stream is stopped (streamErr), every emit
+// gets it.
 func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 	st := stateOf(ctx)
 	if st == nil || st.req.OnChunk == nil || st.streamErr != nil {
 		return 1
 	}
 	lim := &st.inst.opts.Limits
+	var chunk []byte
+	size := int64(n)
+	if n == 0 && st.madeJSON != nil {
+		// The chunk is the JSON hostJSON just made: handed over, not copied.
+		chunk, st.madeJSON, st.inst.conv = st.madeJSON, nil, nil
+		size = int64(len(chunk))
+	}
 	st.chunks++
-	st.chunkSize += int(n)
+	st.chunkSize += int(size)
 	switch {
-	case int64(n) > int64(lim.MaxResult):
-		st.streamErr = fmt.Errorf("%w: a stream chunk of %d bytes, limit %d", ErrResultTooLarge, n, lim.MaxResult)
+	case size > int64(lim.MaxResult):
+		st.streamErr = fmt.Errorf("%w: a stream chunk of %d bytes, limit %d", ErrResultTooLarge, size, lim.MaxResult)
 	case st.chunks > lim.MaxStreamChunks:
 		st.streamErr = fmt.Errorf("%w: more than %d chunks", ErrStreamLimit, lim.MaxStreamChunks)
 	case st.chunkSize > lim.MaxStreamBytes:
@@ -246,9 +255,12 @@ func hostEmit(ctx context.Context, m api.Module, ptr, n uint32) uint32 {
 	if st.streamErr != nil {
 		return 1
 	}
-	chunk, ok := st.read(m, ptr, n, lim.MaxResult, "stream chunk")
-	if !ok || !json.Valid(chunk) {
-		return 1 // the guest's own module writes strict JSON; raw _snakepit.emit may not
+	if chunk == nil {
+		var ok bool
+		chunk, ok = st.read(m, ptr, n, lim.MaxResult, "stream chunk")
+		if !ok || !json.Valid(chunk) {
+			return 1 // the guest's own module writes strict JSON; raw _snakepit.emit may not
+		}
 	}
 	if err := st.req.OnChunk(chunk); err != nil {
 		st.streamErr = fmt.Errorf("stream stopped by OnChunk: %w", err)

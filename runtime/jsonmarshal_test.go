@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/snakepit-wasm/snakepit/internal/abi"
 	"github.com/snakepit-wasm/snakepit/runtime"
 	"github.com/stretchr/testify/require"
 )
@@ -136,4 +137,49 @@ def ref(src):
 		}
 		requirePython(t, i, err, want[0], want[1])
 	}
+}
+
+// Stream chunks take the same way: each is json.dumps' text of its item,
+// and an item json refuses ends the call with json's error.
+func TestStreamChunksAreJSONsText(t *testing.T) {
+	i := stateful(t, runtime.Options{})
+	_, err := i.Run(ctx, runtime.Exec(`
+import json
+items = [[1, 'x', 2.5], {'k': (1e16, None)}, 'y\u20ac' * 300, 3, None, {1: True}]
+def texts():
+    return [json.dumps(x, separators=(",", ":")) for x in items]
+def gen(bad):
+    yield from items
+    if bad:
+        yield {1, 2}
+`))
+	require.NoError(t, err)
+	r, err := i.Run(ctx, runtime.Call("texts"))
+	require.NoError(t, err)
+	var want []string
+	require.NoError(t, json.Unmarshal(r.Value, &want))
+	for _, bad := range []bool{false, true} {
+		var got []string
+		_, err = i.Run(ctx, runtime.CallStream("gen", json.RawMessage(fmt.Sprintf("[%v]", bad)), func(c json.RawMessage) error {
+			got = append(got, string(c))
+			return nil
+		}))
+		require.Equal(t, want, got)
+		if bad {
+			requirePython(t, i, err, "TypeError", "Object of type set is not JSON serializable")
+		} else {
+			require.NoError(t, err)
+		}
+	}
+}
+
+// A guest that claims the host holds its value when the host made none
+// broke the contract: the instance is given up.
+func TestAHeldValueWithoutAConversionBreaksTheInstance(t *testing.T) {
+	i := newInstance(t, runtime.Options{})
+	_, err := i.Run(ctx, runtime.Exec("import snakepit_guest as g\ndef held():\n    return g._HELD"))
+	require.NoError(t, err)
+	_, err = i.Run(ctx, runtime.Call("held"))
+	require.ErrorIs(t, err, abi.ErrMalformed)
+	require.Error(t, i.Err())
 }

@@ -29,6 +29,9 @@ import dataclasses
 import collections.abc as cabc
 import _snakepit
 
+# The dispatcher's module: its JSON encoding through the host.
+_guest = sys.modules["snakepit_guest"]
+
 __all__ = ["export", "catalog", "acall", "ArgumentError", "UnknownFunctionError"]
 
 
@@ -515,13 +518,16 @@ def _catalog():
 
 
 def _call(name, args=None):
-    """Calls an exported function; the result is its JSON, as bytes."""
+    """Calls an exported function; the result is its JSON, as bytes, or the
+    dispatcher's _HELD when the host made the JSON (adapter.Call reads it
+    as the value then)."""
     spec = _lookup(name)
     r = _invoke(spec, args)
     if inspect.isasyncgen(r):
         import asyncio
         r = asyncio.run(_collect(r))
-    return _dumps(r).encode()
+    j = _guest._tojson(r, _dumps)
+    return _guest._HELD if j is None else j.encode()
 
 
 async def _collect(agen):
@@ -540,7 +546,7 @@ def _stream(name, args=None):
     it = iter(r)
     try:
         for item in it:
-            _snakepit.emit(_dumps(item).encode())
+            _guest._emit(item, _dumps)
     finally:
         close = getattr(it, "close", None)
         if close is not None:
@@ -550,7 +556,7 @@ def _stream(name, args=None):
 async def _astream(agen):
     try:
         async for item in agen:
-            _snakepit.emit(_dumps(item).encode())
+            _guest._emit(item, _dumps)
     finally:
         await agen.aclose()
 

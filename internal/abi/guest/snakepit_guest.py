@@ -89,7 +89,7 @@ _mdumps, _mloads = marshal.dumps, marshal.loads
 _CONTAINERS = frozenset((list, dict, tuple))
 
 
-def _tojson(v):
+def _tojson(v, encode=_encode):
     """v as JSON (a str), or None when the host holds it. A list, dict or
     tuple, or a long str, is marshalled and converted by the host, several
     times faster than json's encoder in wasm, and without the JSON taking
@@ -103,16 +103,29 @@ def _tojson(v):
             return None
         except (ValueError, RuntimeError, MemoryError):
             pass  # unmarshallable (a subclass, a cycle), not JSON as json writes it, or no room
-    return _encode(v)
+    return encode(v)
 
 
 def _json(v):
     return _encode(v).encode()
 
 
+# What a function the dispatcher calls returns when _tojson left its result
+# with the host (snakepit_adapter._call does).
+_HELD = object()
+
+
+def _emit(v, encode=_encode):
+    """Sends v as a stream chunk: an empty chunk is the JSON the host holds."""
+    j = _tojson(v, encode)
+    _snakepit.emit(b"" if j is None else j.encode())
+
+
 def _value(v, printable=False):
     if v is None:
         return ()
+    if v is _HELD:
+        return _HOST_MADE
     if isinstance(v, (bytes, bytearray, memoryview)):
         return (TAG_BYTES, bytes(v))  # exact bytes: v itself when it is
     try:
@@ -280,7 +293,7 @@ def _dispatch(kind, a, b):
             return _value(f(*args, **kwargs))
         if kind == CALL_STREAM:
             for item in f(*args, **kwargs):
-                _snakepit.emit(_json(item))
+                _emit(item)
             return ()
         raise ValueError("snakepit: unknown request kind %d" % kind)
     except MemoryError as e:
@@ -316,7 +329,7 @@ class _Host:
     @staticmethod
     def emit(value):
         """Send one JSON-able stream chunk to the caller."""
-        _snakepit.emit(_json(value))
+        _emit(value)
 
     checkpoint = staticmethod(_snakepit.checkpoint)
 
