@@ -16,6 +16,7 @@ type waiter struct {
 	ch      chan grant
 	granted bool
 	elem    *list.Element
+	cancel  context.CancelCauseFunc // the call's, for the worker it gets
 }
 
 type grant struct {
@@ -23,8 +24,10 @@ type grant struct {
 	err error
 }
 
-// acquire returns an idle worker, waiting in the queue for one if needed.
-func (p *Pool) acquire(ctx context.Context) (*worker, error) {
+// acquire returns an idle worker, waiting in the queue for one if needed;
+// the worker keeps cancel, which stops the call (stopCalls).
+func (p *Pool) acquire(ctx context.Context, cancel context.CancelCauseFunc) (*worker, error) {
+	hint, _ := p.last.Get().(*worker)
 	p.mu.Lock()
 	if p.life.Closed() {
 		p.mu.Unlock()
@@ -33,9 +36,20 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 	// Idle workers exist only while the queue is empty (a freed worker goes
 	// to the queue's head first), so taking one cannot overtake a waiter.
 	if n := len(p.idle); n > 0 {
-		w := p.idle[n-1]
-		p.idle = p.idle[:n-1]
+		// The one this P last released if it is idle, else the one
+		// released last; the rest keep their order (the janitor ages out
+		// the bottom).
+		k := n - 1
+		for j := k; hint != nil && j >= 0; j-- {
+			if p.idle[j] == hint {
+				k = j
+				break
+			}
+		}
+		w := p.idle[k]
+		p.idle = append(p.idle[:k], p.idle[k+1:]...)
 		p.takeLocked(w)
+		w.cancel = cancel
 		p.mu.Unlock()
 		return w, nil
 	}
@@ -43,7 +57,7 @@ func (p *Pool) acquire(ctx context.Context) (*worker, error) {
 		p.mu.Unlock()
 		return nil, ErrSaturated
 	}
-	wt := &waiter{ch: make(chan grant, 1)}
+	wt := &waiter{ch: make(chan grant, 1), cancel: cancel}
 	wt.elem = p.queue.PushBack(wt)
 	p.nwait++
 	p.mu.Unlock()
@@ -93,7 +107,7 @@ func (p *Pool) wait(ctx context.Context, wt *waiter, s *session) (*worker, error
 	g := <-wt.ch
 	if g.w != nil {
 		if s == nil {
-			g.w.busy = false
+			g.w.busy, g.w.cancel = false, nil
 			p.idleLocked(g.w, &evs)
 		} else {
 			p.releaseSessionLocked(s, g.w, "", nil, false, &evs)
@@ -148,7 +162,7 @@ func (p *Pool) release(ctx context.Context, w *worker, s *session, err error, wa
 		}
 		p.releaseSessionLocked(s, w, reason, broken, told, &evs)
 	} else {
-		w.busy = false
+		w.busy, w.cancel = false, nil
 		if reason != "" {
 			p.retireLocked(w, reason, true, &evs)
 		} else {
@@ -170,6 +184,7 @@ func (p *Pool) idleLocked(w *worker, evs *[]Event) {
 		case *waiter:
 			p.nwait--
 			p.takeLocked(w)
+			w.cancel = x.cancel
 			x.granted = true
 			x.ch <- grant{w: w}
 		case *session:

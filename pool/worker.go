@@ -20,6 +20,7 @@ type worker struct {
 	startTime time.Duration
 	busy      bool
 	sess      *session
+	cancel    context.CancelCauseFunc // stops the call holding it, if not a session's
 }
 
 // limitReason says which recycling limit w has reached, if any.
