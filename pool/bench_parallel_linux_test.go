@@ -3,6 +3,7 @@
 package pool_test
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -11,49 +12,40 @@ import (
 	"github.com/snakepit-wasm/snakepit/runtime"
 )
 
+const addSetup = "def add(a, b):\n    return a + b"
+
 // BenchmarkWarmCallCallers is BenchmarkWarmCall's add(1, 2) from 1, 2 and 4
 // callers on a ModeWarm pool of min(callers, 2) workers: how the call path
-// scales over the cores (make bench's "warm add(1, 2)" rows). cpu-µs/op is
-// the process's CPU time per call.
+// scales over the cores (make bench's "warm add(1, 2)" rows). two-pools is
+// 2 callers each on a pool of its own, the bound the shared pool can reach
+// (no shared lock, each worker on one core). cpu-µs/op is the process's
+// CPU time per call.
 func BenchmarkWarmCallCallers(b *testing.B) {
 	for _, callers := range []int{1, 2, 4} {
-		b.Run(map[int]string{1: "callers=1", 2: "callers=2", 4: "callers=4"}[callers], func(b *testing.B) {
-			p := newPool(b, pool.Options{Mode: pool.ModeWarm, Size: min(callers, 2), Setup: "def add(a, b):\n    return a + b"})
-			req := runtime.CallJSON("add", []byte("[1, 2]"))
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			var wg sync.WaitGroup
-			per := b.N / callers
-			for range callers {
-				wg.Go(func() {
-					for range per {
-						if _, err := p.Run(ctx, req); err != nil {
-							b.Error(err)
-							return
-						}
-					}
-				})
-			}
-			wg.Wait()
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(per*callers), "cpu-µs/op")
+		b.Run(fmt.Sprintf("callers=%d", callers), func(b *testing.B) {
+			p := newPool(b, pool.Options{Mode: pool.ModeWarm, Size: min(callers, 2), Setup: addSetup})
+			callersLoop(b, callers, func(int) *pool.Pool { return p })
 		})
 	}
+	b.Run("two-pools", func(b *testing.B) {
+		ps := []*pool.Pool{newPool(b, pool.Options{Mode: pool.ModeWarm, Size: 1, Setup: addSetup}),
+			newPool(b, pool.Options{Mode: pool.ModeWarm, Size: 1, Setup: addSetup})}
+		callersLoop(b, 2, func(k int) *pool.Pool { return ps[k] })
+	})
 }
 
-func BenchmarkWarmCallTwoPools(b *testing.B) {
-	ps := []*pool.Pool{
-		newPool(b, pool.Options{Mode: pool.ModeWarm, Size: 1, Setup: "def add(a, b):\n    return a + b"}),
-		newPool(b, pool.Options{Mode: pool.ModeWarm, Size: 1, Setup: "def add(a, b):\n    return a + b"}),
-	}
+// callersLoop makes b.N warm add calls from n goroutines, caller k on
+// pool(k).
+func callersLoop(b *testing.B, n int, pool func(k int) *pool.Pool) {
 	req := runtime.CallJSON("add", []byte("[1, 2]"))
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	var wg sync.WaitGroup
-	per := b.N / 2
-	for _, p := range ps {
+	per := b.N / n
+	for k := range n {
 		wg.Go(func() {
 			for range per {
-				if _, err := p.Run(ctx, req); err != nil {
+				if _, err := pool(k).Run(ctx, req); err != nil {
 					b.Error(err)
 					return
 				}
@@ -61,5 +53,5 @@ func BenchmarkWarmCallTwoPools(b *testing.B) {
 		})
 	}
 	wg.Wait()
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(per*2), "cpu-µs/op")
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(time.Microsecond)/float64(per*n), "cpu-µs/op")
 }
