@@ -3,6 +3,7 @@ package runtime_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/snakepit-wasm/snakepit/internal/abi"
@@ -74,7 +75,7 @@ func TestJSONCrossesAsPythonsJSONWritesIt(t *testing.T) {
 	r, err := i.Run(ctx, runtime.Eval("__import__('snakepit_guest')._tojson([1, 'a']) is None"))
 	require.NoError(t, err)
 	require.Equal(t, "true", string(r.Value))
-	r, err = i.Run(ctx, runtime.Call("marshalled", 1))
+	r, err = i.Run(ctx, runtime.Call(".marshalled", 1)) // through _dispatch, whose b it reads
 	require.NoError(t, err)
 	require.Equal(t, "true", string(r.Value))
 
@@ -182,4 +183,74 @@ func TestAHeldValueWithoutAConversionBreaksTheInstance(t *testing.T) {
 	_, err = i.Run(ctx, runtime.Call("held"))
 	require.ErrorIs(t, err, abi.ErrMalformed)
 	require.Error(t, i.Err())
+}
+
+// The C half runs a call of a function it finds in __main__ or a loaded
+// module itself (snakepit.c's fast_call): what it answers must be what the
+// dispatcher's Python answers. ".name" resolves to the same function
+// through the Python dispatcher (the C half finds no module "").
+func TestTheCHalfsCallsAnswerAsTheDispatcher(t *testing.T) {
+	i := stateful(t, runtime.Options{})
+	_, err := i.Run(ctx, runtime.Exec(`
+import sys
+def f(*a, **k):
+    v = k.get("v", a[0] if a else None)
+    if v == "raise":
+        raise ValueError("no " + "way")
+    if v == "exit":
+        sys.exit(3)
+    if v == "digits":
+        return 10 ** 5000
+    if v == "out":
+        print("printed")
+        return 7
+    return v
+`))
+	require.NoError(t, err)
+	for _, args := range []string{`[]`, `[1]`, `[-5]`, `[2.5]`, `[null]`, `[true]`, `["s"]`, `[[1,{"a":[2]}]]`, `{"v":{"k":1}}`,
+		`["raise"]`, `["exit"]`, `["digits"]`, `["out"]`, `[1,2,3]`} {
+		var got [2]*runtime.Result
+		var errs [2]error
+		for k, name := range []string{"f", ".f"} {
+			got[k], errs[k] = i.Run(ctx, runtime.Request{Op: runtime.OpCall, Code: name, Args: json.RawMessage(args)})
+		}
+		require.Equal(t, errs[1] == nil, errs[0] == nil, args)
+		if errs[0] != nil {
+			require.Equal(t, errs[1].Error(), errs[0].Error(), args)
+			var pe [2]*runtime.PythonError
+			require.ErrorAs(t, errs[0], &pe[0], args)
+			require.ErrorAs(t, errs[1], &pe[1], args)
+			// The dispatcher's own frames are not in the C half's
+			// tracebacks (an int over the digit limit fails in _value).
+			require.Equal(t, withoutDispatcher(pe[1].Traceback), withoutDispatcher(pe[0].Traceback), args)
+			if args == `["raise"]` {
+				require.Contains(t, pe[0].Traceback, `line 6, in f`, args)
+			}
+			pe[0].Traceback, pe[1].Traceback = "", ""
+			require.Equal(t, *pe[1], *pe[0], args)
+			continue
+		}
+		require.Equal(t, string(got[1].Value), string(got[0].Value), args)
+		require.Equal(t, string(got[1].Stdout), string(got[0].Stdout), args)
+	}
+
+	// Proof that the C half ran them: with the dispatcher's code replaced,
+	// a call of f still answers, and everything else gets the replacement.
+	_, err = i.Run(ctx, runtime.Exec("import snakepit_guest as g\ng._dispatch.__code__ = (lambda kind, a, b: (b'J', b'42')).__code__"))
+	require.NoError(t, err)
+	for name, want := range map[string]string{"f": "9", "__main__.f": "9", ".f": "42", "len": "42"} {
+		r, err := i.Run(ctx, runtime.Call(name, 9))
+		require.NoError(t, err, name)
+		require.Equal(t, want, string(r.Value), name)
+	}
+}
+
+func withoutDispatcher(tb string) string {
+	var keep []string
+	for _, l := range strings.SplitAfter(tb, "\n") {
+		if !strings.Contains(l, `File "snakepit_guest.py"`) && l != "Traceback (most recent call last):\n" {
+			keep = append(keep, l)
+		}
+	}
+	return strings.Join(keep, "")
 }

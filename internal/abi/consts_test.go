@@ -46,6 +46,8 @@ func TestCConstantsMatch(t *testing.T) {
 	}
 	require.Equal(t, Version, define("SP_ABI_VERSION"))
 	require.Equal(t, MaxFrames, define("SP_MAX_FRAMES"))
+	require.Equal(t, int(KindCallJSON), define("SP_KIND_CALL_JSON"))
+	require.Equal(t, int(KindMarshalArgs), define("SP_KIND_MARSHAL_ARGS"))
 
 	names := func(re string) []string {
 		var out []string

@@ -322,13 +322,29 @@ def _dispatch(kind, a, b):
     except BaseException as e:  # SystemExit too: it must not end the instance
         return _error(e)
     finally:
-        for s in (sys.stdout, sys.stderr):
-            if (s is _STDIO[0] or s is _STDIO[1]) and s.write_through:
-                continue  # by identity: a replacement's __eq__ is user code
-            try:
-                s.flush()
-            except BaseException:
-                pass
+        _flush_stdio()
+
+
+def _flush_stdio():
+    for s in (sys.stdout, sys.stderr):
+        if (s is _STDIO[0] or s is _STDIO[1]) and s.write_through:
+            continue  # by identity: a replacement's __eq__ is user code
+        try:
+            s.flush()
+        except BaseException:
+            pass
+
+
+def _raised(e):
+    """The answer to e, raised by a call the C half made itself (snakepit.c's
+    fast_call, which runs CALL_JSON requests without _dispatch), as
+    _dispatch answers it."""
+    if isinstance(e, MemoryError):
+        try:
+            return _error(e)
+        except MemoryError:
+            return _MEMORY_ERROR
+    return _error(e)
 
 
 class _Host:
