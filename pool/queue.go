@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/snakepit-wasm/snakepit/runtime"
+	"slices"
 	"time"
 )
 
@@ -47,7 +48,7 @@ func (p *Pool) acquire(ctx context.Context, cancel context.CancelCauseFunc) (*wo
 			}
 		}
 		w := p.idle[k]
-		p.idle = append(p.idle[:k], p.idle[k+1:]...)
+		p.idle = slices.Delete(p.idle, k, k+1) // clears the freed slot
 		p.takeLocked(w)
 		w.cancel = cancel
 		p.mu.Unlock()
