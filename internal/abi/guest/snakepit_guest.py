@@ -120,10 +120,6 @@ def _tojson(v, encode=_encode):
     return encode(v)
 
 
-def _json(v):
-    return _encode(v).encode()
-
-
 # What a function the dispatcher calls returns when _tojson left its result
 # with the host (snakepit_adapter._call does).
 _HELD = object()
