@@ -76,6 +76,9 @@ func (i *Instance) putFiles(files map[string][]byte) (gen uint64, err error) {
 		}
 		return 0, nil
 	}
+	if len(files) == 0 {
+		return i.scratch.Gen(), nil // without sorting no names (3 allocations a call)
+	}
 	for _, name := range slices.Sorted(maps.Keys(files)) {
 		rel, err := scratchName(i.opts.Scratch.Path, name)
 		if err != nil {
