@@ -6,8 +6,9 @@ JSON value), B (raw bytes), E (exception type), M (message), T (traceback),
 H (the JSON the host made of the value during the call, see _tojson; no
 data), each data exact bytes or a str (J's is, and ASCII: sp_run hands the
 host the str's own bytes, so a large result is never copied to be framed).
-No frame means the call returned None. The host treats all of it as untrusted: user
-code runs in this same interpreter and may replace any of this.
+No frame means the call returned None. The host treats all of it as
+untrusted: user code runs in this same interpreter and may replace any of
+this.
 
 User code imports the `snakepit` module:
 
